@@ -1,0 +1,76 @@
+import type { Tensor } from '@tensorflow/tfjs-core';
+
+/**
+ * The shared vocabulary of usam: a (φ, ψ, μ)-sharpness measure as plain data
+ * (Definition 1 of the paper, SPEC §2):
+ *
+ *     S(x) = φ( E_{v~μ_1}[ψ_1(½ vᵀHv)], …, E_{v~μ_m}[ψ_m(½ vᵀHv)] )
+ *
+ * Every evaluator (exact, Monte Carlo, zeroth order) and Algorithm 3 in
+ * `@usam/optimizer` consume this one shape, so a user-built measure works
+ * everywhere a catalogue measure does.
+ */
+
+/** Seeded source of randomness; every sampler draws from one, so runs repeat. */
+export interface Rng {
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** A fresh 31-bit integer seed, for tfjs's seeded random ops. */
+  nextSeed(): number;
+}
+
+/** A scalar function ψ_ℓ with its derivative ψ'_ℓ (Algorithm 3 needs both). */
+export interface ScalarFunction {
+  readonly name: string;
+  value(t: number): number;
+  derivative(t: number): number;
+}
+
+/** The outer function φ: R^m → R with its gradient ∂φ (Algorithm 3, line 6). */
+export interface OuterFunction {
+  readonly name: string;
+  value(t: readonly number[]): number;
+  gradient(t: readonly number[]): number[];
+}
+
+/**
+ * A distribution (or, for the determinant row, a σ-finite measure) μ_ℓ over
+ * perturbations v ∈ R^d, where v is split into tensors shaped like the
+ * parameters. "sphere" means the unit sphere of the whole concatenated vector.
+ */
+export interface Sampler {
+  readonly name: string;
+  /** Draw one v. The caller owns (and disposes) the returned tensors. */
+  sample(shapes: readonly (readonly number[])[], rng: Rng): Tensor[];
+  /**
+   * log(dμ/dq)(v) where q is the law `sample` draws from. Absent means μ = q
+   * (weight 1). The Lebesgue μ of the determinant row is sampled through a
+   * proper q and reweighted here; training drops this constant (SPEC §2).
+   */
+  logWeight?(v: readonly Tensor[], dimension: number): number;
+}
+
+/** One term ℓ of the measure: E_{v~μ_ℓ}[ψ_ℓ(½vᵀHv)]. */
+export interface MeasureComponent {
+  readonly mu: Sampler;
+  readonly psi: ScalarFunction;
+}
+
+/** A (φ, ψ, μ)-sharpness measure (Definition 1, Table 1). */
+export interface Measure {
+  readonly name: string;
+  /** m ≥ 1 terms. */
+  readonly components: readonly MeasureComponent[];
+  readonly phi: OuterFunction;
+  /**
+   * True when every μ_ℓ is the same law, so one set of samples serves every
+   * term (Frob-SAM's 1 + n gradients instead of 1 + n·m, SPEC §3).
+   */
+  readonly sharedSamples: boolean;
+  /**
+   * S(x) in closed form from the eigenvalues λ of H (Table 1, right column),
+   * where one is known. Throws a one-line error where the form needs
+   * conditions H does not meet (det H needs H ≻ 0, the product 1 − σλ > 0).
+   */
+  readonly closedForm?: (eigenvalues: readonly number[]) => number;
+}
