@@ -1,0 +1,352 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { initBackend, registerWasmTrainingKernels } from './node';
+import { WASM_TRAINING_KERNELS } from './wasm-training-kernels';
+
+/*
+ * Tolerance: wasm (XNNPACK) accumulates in float32, the cpu backend in float64
+ * (JS numbers) before storing float32. Each gradient entry here sums at most a
+ * few hundred products of values in [-1, 1]; float32 rounding over n terms stays
+ * below about n·2⁻²⁴ ≈ 2e-5 of the sum's scale for n = 300, so 1e-4 of the
+ * largest entry leaves margin while still catching any wrong index or padding
+ * (those give errors of order 1).
+ */
+const TOLERANCE = 1e-4;
+
+type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
+type Shape4 = [number, number, number, number];
+
+/** Deterministic values in [-1, 1), so both backends get identical inputs. */
+function values(shape: number[], seed: number): Float32Array {
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  let state = seed * 2654435761;
+  for (let i = 0; i < out.length; i++) {
+    state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) | 0;
+    out[i] = ((state >>> 8) / 2 ** 24) * 2 - 1;
+  }
+  return out;
+}
+
+/** max |a − b| over max |b|: relative to the gradient's scale, not per entry (entries near 0). */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  expect(actual.length).toBe(expected.length);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]!));
+    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
+  }
+  expect(scale).toBeGreaterThan(0);
+  return worst / scale;
+}
+
+/** Runs `body` on `backend`, returning plain arrays; checks nothing leaks there. */
+async function on<T>(backend: string, body: () => T): Promise<T> {
+  await tf.setBackend(backend);
+  const tensors = tf.memory().numTensors;
+  const buffers = tf.engine().backend.numDataIds();
+  const result = body();
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(tf.engine().backend.numDataIds()).toBe(buffers);
+  return result;
+}
+
+/** Gradients of Σ forward(x, w) · r with respect to x and w (r fixed, so dy is random). */
+function gradients(
+  forward: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D,
+  xShape: Shape4,
+  wShape: Shape4,
+): [Float32Array, Float32Array] {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(values(xShape, 1), xShape);
+    const w = tf.tensor4d(values(wShape, 2), wShape);
+    const loss = (a: tf.Tensor, b: tf.Tensor) => {
+      const y = forward(a as tf.Tensor4D, b as tf.Tensor4D);
+      return tf.sum(tf.mul(y, tf.tensor(values(y.shape, 3), y.shape)));
+    };
+    const [dx, dw] = tf.grads(loss)([x, w]);
+    return [dx!.dataSync() as Float32Array, dw!.dataSync() as Float32Array];
+  });
+}
+
+/** Runs one kernel on the active backend and returns its output's values. */
+function kernel(
+  name: string,
+  inputs: Record<string, [Float32Array, Shape4]>,
+  attrs: tf.NamedAttrMap,
+): Float32Array {
+  return tf.tidy(() => {
+    const tensors: tf.NamedTensorMap = {};
+    for (const [key, [data, shape]] of Object.entries(inputs))
+      tensors[key] = tf.tensor4d(data, shape);
+    return (tf.engine().runKernel(name, tensors, attrs) as tf.Tensor).dataSync() as Float32Array;
+  });
+}
+
+const dilatedShape = ([kh, kw, a, b]: Shape4, r: number): Shape4 => [
+  (kh - 1) * r + 1,
+  (kw - 1) * r + 1,
+  a,
+  b,
+];
+
+/** A filter [kh,kw,a,b] dilated by r: zeros between taps, so dilation 1 on it equals dilation r. */
+function dilateFilter(filter: Float32Array, shape: Shape4, r: number): [Float32Array, Shape4] {
+  const [kh, kw, a, b] = shape;
+  const big = dilatedShape(shape, r);
+  const out = new Float32Array(big.reduce((p, q) => p * q, 1));
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const from = (i * kw + j) * a * b;
+      out.set(filter.subarray(from, from + a * b), (i * r * big[1] + j * r) * a * b);
+    }
+  }
+  return [out, big];
+}
+
+/** The taps of a dilated filter's gradient that belong to the original filter. */
+function undilateFilter(big: Float32Array, shape: Shape4, r: number): Float32Array {
+  const [kh, kw, a, b] = shape;
+  const bigWidth = (kw - 1) * r + 1;
+  const out = new Float32Array(kh * kw * a * b);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const from = (i * r * bigWidth + j * r) * a * b;
+      out.set(big.subarray(from, from + a * b), (i * kw + j) * a * b);
+    }
+  }
+  return out;
+}
+
+const explicit = (t: number, b: number, l: number, r: number): Pad => [
+  [0, 0],
+  [t, b],
+  [l, r],
+  [0, 0],
+];
+
+/** Strides × paddings, each with its own batch, channels, input and filter size. */
+const CASES = [1, 2, 3].flatMap((stride) =>
+  (['same', 'valid', explicit(1, 2, 2, 0), explicit(0, 1, 3, 1)] as Pad[]).map((pad, i) => {
+    const k = stride + i;
+    return {
+      stride,
+      pad,
+      x: [1 + (k % 3), 7 + (k % 3), 9 - (k % 2), 1 + (k % 3)] as Shape4,
+      filter: [3 - (k % 2), 2 + (k % 2), 0, 2 + (k % 3)] as const,
+    };
+  }),
+);
+const label = (c: (typeof CASES)[number]) =>
+  `stride ${c.stride}, pad ${JSON.stringify(c.pad)}, x [${c.x}], filter ${c.filter[0]}×${c.filter[1]}`;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  // Makes the engine throw when a kernel leaves data behind in its backend.
+  tf.env().set('IS_TEST', true);
+});
+
+describe('wasm Conv2DBackpropFilter', () => {
+  it.each(CASES.map((c) => [label(c), c] as const))(
+    'conv2d gradients equal cpu: %s',
+    async (_, c) => {
+      const [kh, kw, , cout] = c.filter;
+      const wShape: Shape4 = [kh, kw, c.x[3], cout];
+      const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, c.stride, c.pad);
+      const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, c.x, wShape));
+      const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, c.x, wShape));
+      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
+      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it.each([
+    [1, 'same'],
+    [1, 'valid'],
+    [2, 'same'],
+    [2, explicit(2, 1, 0, 3)],
+  ] as [number, Pad][])('honours dilation 2 at stride %i, pad %j', async (stride, pad) => {
+    // tfjs has no gradient for dilated conv2d, so the kernel is called directly
+    // and compared with cpu on the equivalent zero-stuffed filter (dilation 1).
+    const xShape: Shape4 = [2, 11, 10, 3];
+    const wShape: Shape4 = [3, 2, 3, 4];
+    const dilation = 2;
+    const info = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, dilation, pad);
+    const dyShape = info.outShape as Shape4;
+    const inputs = { x: [values(xShape, 4), xShape], dy: [values(dyShape, 5), dyShape] } as Record<
+      string,
+      [Float32Array, Shape4]
+    >;
+    const attrs = { strides: stride, pad, dataFormat: 'NHWC' };
+    const reference = await on('cpu', () =>
+      kernel('Conv2DBackpropFilter', inputs, {
+        ...attrs,
+        filterShape: dilatedShape(wShape, dilation),
+      }),
+    );
+    const actual = await on('wasm', () =>
+      kernel('Conv2DBackpropFilter', inputs, { ...attrs, filterShape: wShape, dilations: 2 }),
+    );
+    expect(relativeError(actual, undilateFilter(reference, wShape, dilation))).toBeLessThan(
+      TOLERANCE,
+    );
+  });
+
+  it.each(['floor', 'ceil'] as const)(
+    'follows dy for numeric padding with dimRoundingMode %s',
+    async (mode) => {
+      const xShape: Shape4 = [2, 8, 9, 2];
+      const wShape: Shape4 = [3, 3, 2, 3];
+      const dyShape = tf.backend_util.computeConv2DInfo(xShape, wShape, 2, 1, 1, mode)
+        .outShape as Shape4;
+      const inputs = {
+        x: [values(xShape, 6), xShape],
+        dy: [values(dyShape, 7), dyShape],
+      } as Record<string, [Float32Array, Shape4]>;
+      const attrs = {
+        strides: 2,
+        pad: 1,
+        dimRoundingMode: mode,
+        dataFormat: 'NHWC',
+        filterShape: wShape,
+      };
+      const reference = await on('cpu', () => kernel('Conv2DBackpropFilter', inputs, attrs));
+      const actual = await on('wasm', () => kernel('Conv2DBackpropFilter', inputs, attrs));
+      expect(relativeError(actual, reference)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it('rejects NCHW with a clear error', async () => {
+    await tf.setBackend('wasm');
+    const run = () =>
+      tf.tidy(() =>
+        tf.conv2d(
+          tf.ones([1, 2, 5, 5]) as tf.Tensor4D,
+          tf.ones([3, 3, 2, 2]) as tf.Tensor4D,
+          1,
+          'same',
+          'NCHW',
+        ),
+      );
+    // The forward kernel already refuses NCHW on wasm; the gradient kernel must too.
+    expect(run).toThrow(/channelsLast|NHWC/);
+    expect(() =>
+      tf.tidy(() =>
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x: tf.ones([1, 2, 5, 5]), dy: tf.ones([1, 2, 5, 5]) },
+            { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 2, 2] },
+          ),
+      ),
+    ).toThrow(/only dataFormat 'NHWC'/);
+  });
+
+  it('rejects a dy whose batch does not match x', async () => {
+    await tf.setBackend('wasm');
+    expect(() =>
+      tf.tidy(() =>
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropFilter',
+            { x: tf.ones([2, 5, 5, 1]), dy: tf.ones([3, 5, 5, 2]) },
+            { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, 1, 2] },
+          ),
+      ),
+    ).toThrow(/batch of dy is 3, expected 2/);
+  });
+});
+
+describe('wasm depthwise training kernels', () => {
+  it.each(CASES.map((c) => [label(c), c] as const))(
+    'depthwiseConv2d gradients equal cpu: %s',
+    async (_, c) => {
+      const [kh, kw, , mult] = c.filter;
+      const wShape: Shape4 = [kh, kw, c.x[3], 1 + (mult % 2)];
+      const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(x, w, c.stride, c.pad);
+      const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, c.x, wShape));
+      const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, c.x, wShape));
+      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
+      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it.each([
+    [1, 'same'],
+    [1, 'valid'],
+    [2, 'same'],
+    [1, explicit(3, 0, 1, 2)],
+  ] as [number, Pad][])('honours dilation 2 at stride %i, pad %j', async (stride, pad) => {
+    // The cpu kernels ignore dilations (and tfjs has no gradient for dilated
+    // depthwise convs), so the reference is cpu on the zero-stuffed filter.
+    const xShape: Shape4 = [2, 10, 9, 3];
+    const wShape: Shape4 = [3, 2, 3, 2];
+    const info = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, 2, pad, undefined, true);
+    const dyShape = info.outShape as Shape4;
+    const filter = values(wShape, 8);
+    const [bigFilter, bigShape] = dilateFilter(filter, wShape, 2);
+    const x = values(xShape, 9);
+    const dy = values(dyShape, 10);
+    const attrs = { strides: stride, pad, dilations: 1 };
+    const refDw = await on('cpu', () =>
+      kernel(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x: [x, xShape], dy: [dy, dyShape] },
+        {
+          ...attrs,
+          filterShape: bigShape,
+        },
+      ),
+    );
+    const refDx = await on('cpu', () =>
+      kernel(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy: [dy, dyShape], filter: [bigFilter, bigShape] },
+        {
+          ...attrs,
+          inputShape: xShape,
+        },
+      ),
+    );
+    const dw = await on('wasm', () =>
+      kernel(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x: [x, xShape], dy: [dy, dyShape] },
+        {
+          ...attrs,
+          dilations: 2,
+          filterShape: wShape,
+        },
+      ),
+    );
+    const dx = await on('wasm', () =>
+      kernel(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy: [dy, dyShape], filter: [filter, wShape] },
+        {
+          ...attrs,
+          dilations: 2,
+          inputShape: xShape,
+        },
+      ),
+    );
+    expect(relativeError(dw, undilateFilter(refDw, wShape, 2))).toBeLessThan(TOLERANCE);
+    expect(relativeError(dx, refDx)).toBeLessThan(TOLERANCE);
+  });
+});
+
+describe('registerWasmTrainingKernels', () => {
+  it('registers each missing kernel once and leaves registered ones alone', () => {
+    const before = WASM_TRAINING_KERNELS.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
+    expect(before.every((f) => f !== undefined)).toBe(true);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    registerWasmTrainingKernels();
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+    expect(WASM_TRAINING_KERNELS.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc)).toEqual(
+      before,
+    );
+  });
+});
