@@ -1,1 +1,51 @@
-export {};
+/**
+ * @usam/measures: the (φ, ψ, μ)-sharpness measures of Definition 1 and
+ * Table 1 as data, and three evaluators for any of them: `exact` (closed form
+ * from an explicit Hessian), `monteCarlo` (Hessian-vector products) and
+ * `zerothOrder` (loss values, Definition 2).
+ */
+
+export {
+  determinant,
+  frobenius,
+  maxEigenvalue,
+  polynomial,
+  product,
+  sphereMoment,
+  trace,
+} from './catalogue.js';
+export { MeasureError } from './errors.js';
+export type { MeasureEstimate, Probe, SamplingOptions } from './estimate.js';
+export { type ExactOptions, exact } from './exact.js';
+export { phi, psi } from './functions.js';
+export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
+export { defineMeasure, type MeasureDefinition } from './measure.js';
+export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
+export { createRng } from './rng.js';
+export {
+  type FixedVector,
+  fixed,
+  gaussian,
+  hypercube,
+  type LebesgueOptions,
+  lebesgue,
+  rademacher,
+  randomDirection,
+  sphere,
+} from './samplers.js';
+export { dimensionOf, type Shapes } from './shapes.js';
+export type {
+  Measure,
+  MeasureComponent,
+  OuterFunction,
+  Rng,
+  Sampler,
+  ScalarFunction,
+} from './types.js';
+export {
+  type PerturbedLoss,
+  quadraticLoss,
+  type ZerothOrderEstimate,
+  type ZerothOrderOptions,
+  zerothOrder,
+} from './zeroth-order.js';

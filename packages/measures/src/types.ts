@@ -69,8 +69,23 @@ export interface Measure {
   readonly sharedSamples: boolean;
   /**
    * S(x) in closed form from the eigenvalues λ of H (Table 1, right column),
-   * where one is known. Throws a one-line error where the form needs
-   * conditions H does not meet (det H needs H ≻ 0, the product 1 − σλ > 0).
+   * where one is known. It is the formula itself, defined for every spectrum
+   * (det H = Π λ_i even for indefinite H, as in Example 1); whether the
+   * integrals of Definition 1 converge there is `divergence`'s question.
    */
   readonly closedForm?: (eigenvalues: readonly number[]) => number;
+  /**
+   * Why the integrals of Definition 1 diverge for this spectrum, as a one-line
+   * message naming the offending eigenvalue (det needs H ≻ 0, the product
+   * 1 − σλ_i > 0), or undefined where they converge. Absent means they always
+   * converge (probability μ with polynomial ψ). `exact` refuses divergent
+   * spectra unless asked for the closed form regardless.
+   */
+  readonly divergence?: (eigenvalues: readonly number[]) => string | undefined;
+  /**
+   * The d this measure is built for, where φ or μ depends on it (the
+   * determinant's (2π)^d). Evaluators check it against H or the shapes.
+   * Absent for measures that work in any dimension.
+   */
+  readonly dimension?: number;
 }

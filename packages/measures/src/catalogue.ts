@@ -1,0 +1,192 @@
+import { MeasureError, show } from './errors.js';
+import { checkDegree, phi, psi } from './functions.js';
+import { defineMeasure } from './measure.js';
+import { gaussian, type LebesgueOptions, lebesgue, randomDirection, sphere } from './samplers.js';
+import type { Measure } from './types.js';
+
+/**
+ * The catalogue of Table 1 (SPEC §2): each factory returns a `Measure` (data)
+ * with the closed form S(x) of the table's right column in the eigenvalues λ_i
+ * of H. Throughout, q = ½vᵀHv.
+ */
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+/**
+ * Trace. φ = ψ = identity.
+ * - `'sphere'`: μ = Uniform(S^{d−1}) (Table 1, row 1), S = tr(H)/(2d), since E[vvᵀ] = I/d.
+ * - `'gaussian'`: μ = N(0, I), S = tr(H)/2, since E[vvᵀ] = I (what the paper's
+ *   Trace-SAM experiments sample, SPEC §3).
+ */
+export function trace(mu: 'sphere' | 'gaussian' = 'sphere'): Measure {
+  if (mu !== 'sphere' && mu !== 'gaussian') {
+    throw new MeasureError(`trace: mu must be 'sphere' or 'gaussian', got '${String(mu)}'.`);
+  }
+  return defineMeasure({
+    name: `trace (${mu})`,
+    components: [{ mu: mu === 'sphere' ? sphere() : gaussian(), psi: psi.identity }],
+    phi: phi.identity,
+    closedForm: (lambda) => (mu === 'sphere' ? sum(lambda) / (2 * lambda.length) : sum(lambda) / 2),
+  });
+}
+
+/**
+ * Maximum eigenvalue (Table 1, row 2): φ = 2·max, ψ_ℓ = identity, μ_ℓ = δ_{u_ℓ}
+ * for unit vectors u_ℓ, in the limit m → ∞ over all of S^{d−1}:
+ * 2·max_{‖u‖=1} ½uᵀHu = λ_max.
+ *
+ * Represented with m = `directions` point masses at seeded random unit vectors
+ * (`randomDirection`), so the measure is finite data. Its Monte Carlo and
+ * zeroth-order values are the largest Rayleigh quotient over those m directions:
+ * exact for them (standard error 0, as every draw of δ_u is u), but a lower bound
+ * on λ_max that converges only as m grows, slowly in high d where random
+ * directions see about tr(H)/d. `closedForm` is the limit, λ_max, exactly; for a
+ * network's λ_max use power iteration (@usam/estimators).
+ */
+export function maxEigenvalue(
+  options: { directions?: number; seed?: number | string } = {},
+): Measure {
+  const { directions = 16, seed = 0 } = options;
+  if (!(Number.isInteger(directions) && directions >= 1)) {
+    throw new MeasureError(
+      `maxEigenvalue: directions (m) must be an integer ≥ 1, got ${directions}.`,
+    );
+  }
+  return defineMeasure({
+    name: `max eigenvalue (${directions} directions)`,
+    components: Array.from({ length: directions }, (_, l) => ({
+      mu: randomDirection(`${seed}:${l}`),
+      psi: psi.identity,
+    })),
+    phi: phi.max(2),
+    sharedSamples: false,
+    closedForm: (lambda) => Math.max(...lambda),
+  });
+}
+
+/**
+ * Squared Frobenius norm (Table 1, row 3): φ = 2(t₂ − t₁²), ψ = (t, t²),
+ * μ = N(0, I) for both, sharing samples (Frob-SAM). For v ~ N(0, I),
+ * Var(q) = ½‖H‖_F², so S = 2 Var(q) = Σλ_i² = ‖H‖_F².
+ */
+export function frobenius(): Measure {
+  const mu = gaussian();
+  return defineMeasure({
+    name: 'frobenius',
+    components: [
+      { mu, psi: psi.identity },
+      { mu, psi: psi.power(2) },
+    ],
+    phi: phi.variance,
+    sharedSamples: true,
+    closedForm: (lambda) => sum(lambda.map((l) => l * l)),
+  });
+}
+
+/**
+ * Determinant (Table 1, row 4): φ(t) = (2π)^d/t², ψ(t) = exp(−t), μ = Lebesgue
+ * on R^d. For H ≻ 0, ∫exp(−½vᵀHv)dv = (2π)^{d/2} det(H)^{−1/2} (eq. 17), so
+ * S = det H = Π λ_i. φ depends on d, hence `dimension`. The Lebesgue measure is
+ * sampled through a proposal (`lebesgue`, whose options this takes).
+ *
+ * `closedForm` is Π λ_i for every H (Example 1's det H = −1). The integral
+ * diverges unless H ≻ 0; `divergence` says so and `exact` refuses such H unless
+ * asked, while Monte Carlo cannot tell and returns noise (SPEC: det H (H ≻ 0)).
+ */
+export function determinant(dimension: number, options: LebesgueOptions = {}): Measure {
+  if (!(Number.isInteger(dimension) && dimension >= 1)) {
+    throw new MeasureError(
+      `determinant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${dimension}.`,
+    );
+  }
+  return defineMeasure({
+    name: 'determinant',
+    components: [{ mu: lebesgue(options), psi: psi.exp(-1) }],
+    phi: { ...phi.inverseSquare(dimension * Math.log(2 * Math.PI)), name: '(2π)^d/t²' },
+    closedForm: (lambda) => lambda.reduce((a, b) => a * b, 1),
+    divergence: (lambda) => {
+      // λ within round-off of 0 (d·ε·max|λ|, the usual numerical-rank cut) counts as 0.
+      const floor = lambda.length * Number.EPSILON * Math.max(...lambda.map(Math.abs));
+      const i = lambda.findIndex((l) => !(l > floor));
+      return i < 0
+        ? undefined
+        : `determinant: H is not positive definite (eigenvalue λ = ${show(lambda[i]!)} ≤ 0 up to round-off), so the Lebesgue integral ∫exp(−½vᵀHv)dv diverges and det H has no (φ, ψ, μ) representation here`;
+    },
+    dimension,
+  });
+}
+
+/**
+ * E_{v~Uniform(S^{d−1})}[(½vᵀHv)ⁿ] from the eigenvalues: the polynomial row's
+ * q(λ_1, …, λ_d) (Table 1, eq. 22), homogeneous of degree n.
+ *
+ * For g ~ N(0, I), g = ‖g‖·v with ‖g‖ independent of v, so
+ * E[(gᵀHg)ⁿ] = E‖g‖^{2n}·E[(vᵀHv)ⁿ] with E‖g‖^{2n} = d(d+2)…(d+2n−2). The
+ * Gaussian moments μ_j = E[(gᵀHg)^j] follow from the cumulants
+ * κ_k = 2^{k−1}(k−1)! tr(H^k) by μ_j = Σ_{k=1}^{j} C(j−1, k−1) κ_k μ_{j−k}.
+ * n = 1: tr(H)/(2d); n = 2: (tr(H)² + 2‖H‖_F²)/(4d(d+2)).
+ */
+export function sphereMoment(eigenvalues: readonly number[], n: number): number {
+  checkDegree(n, 'sphereMoment');
+  const d = eigenvalues.length;
+  if (d < 1) throw new MeasureError('sphereMoment: needs at least one eigenvalue.');
+  // Work with H/2 directly: κ_k(½gᵀHg) = 2^{k−1}(k−1)!·tr((H/2)^k) = (k−1)!/2·tr(H^k).
+  const kappa = [0];
+  let factorial = 1; // (k−1)!
+  for (let k = 1; k <= n; k++) {
+    if (k > 1) factorial *= k - 1;
+    kappa.push((factorial / 2) * sum(eigenvalues.map((l) => l ** k)));
+  }
+  const moments = [1];
+  for (let j = 1; j <= n; j++) {
+    let mj = 0;
+    let binomial = 1; // C(j−1, k−1)
+    for (let k = 1; k <= j; k++) {
+      mj += binomial * kappa[k]! * moments[j - k]!;
+      binomial = (binomial * (j - k)) / k;
+    }
+    moments.push(mj);
+  }
+  let normMoment = 1; // E‖g‖^{2n}
+  for (let j = 0; j < n; j++) normMoment *= d + 2 * j;
+  return moments[n]! / normMoment;
+}
+
+/**
+ * Polynomial of the eigenvalues (Table 1, row 5): φ = identity, ψ = tⁿ,
+ * μ = Uniform(S^{d−1}); S = E[(½vᵀHv)ⁿ], a homogeneous polynomial of degree n
+ * in the λ_i (`sphereMoment`). n is an integer ≥ 1.
+ */
+export function polynomial(n: number): Measure {
+  checkDegree(n, 'polynomial');
+  return defineMeasure({
+    name: `polynomial(n=${n})`,
+    components: [{ mu: sphere(), psi: psi.power(n) }],
+    phi: phi.identity,
+    closedForm: (lambda) => sphereMoment(lambda, n),
+  });
+}
+
+/**
+ * Product (Table 1, row 6): φ = 1/t², ψ = exp(σt), μ = N(0, I). For v ~ N(0, I),
+ * E[exp(σ·½vᵀHv)] = Π(1 − σλ_i)^{−1/2} when every 1 − σλ_i > 0 (and diverges
+ * otherwise), so S = Π(1 − σλ_i). Monte Carlo has finite variance only when
+ * also 1 − 2σλ_i > 0; choose |σ| small against 1/|λ|.
+ */
+export function product(sigma: number): Measure {
+  if (!Number.isFinite(sigma)) {
+    throw new MeasureError(`product: σ must be a finite number, got ${sigma}.`);
+  }
+  return defineMeasure({
+    name: `product(σ=${show(sigma)})`,
+    components: [{ mu: gaussian(), psi: psi.exp(sigma) }],
+    phi: phi.inverseSquare(),
+    closedForm: (lambda) => lambda.reduce((a, l) => a * (1 - sigma * l), 1),
+    divergence: (lambda) => {
+      // The binding eigenvalue is the one with the largest σλ.
+      const l = lambda.reduce((worst, x) => (sigma * x > sigma * worst ? x : worst), lambda[0]!);
+      if (1 - sigma * l > 0) return undefined;
+      return `product: 1 − σλ = ${show(1 - sigma * l)} ≤ 0 for σ = ${show(sigma)} and eigenvalue λ = ${show(l)}, so E[exp(σ·½vᵀHv)] diverges; take σ ${l > 0 ? '<' : '>'} 1/λ = ${show(1 / l)}`;
+    },
+  });
+}

@@ -1,0 +1,98 @@
+import { MeasureError } from './errors.js';
+import type { Measure, MeasureComponent, OuterFunction } from './types.js';
+
+/** What `defineMeasure` takes: a Measure whose `sharedSamples` may be left to inference. */
+export interface MeasureDefinition {
+  readonly name: string;
+  readonly components: readonly MeasureComponent[];
+  readonly phi: OuterFunction;
+  /**
+   * Whether one set of draws serves every component. Defaults to true exactly
+   * when every component uses the same Sampler object; true with different
+   * samplers is an error (their laws could differ).
+   */
+  readonly sharedSamples?: boolean;
+  readonly closedForm?: Measure['closedForm'];
+  readonly divergence?: Measure['divergence'];
+  readonly dimension?: number;
+}
+
+const isFunction = (f: unknown): boolean => typeof f === 'function';
+
+/**
+ * Builds a (φ, ψ, μ)-sharpness measure (Definition 1) from user-chosen parts,
+ * checking them: m ≥ 1 components, each with a sampler μ_ℓ and a ψ_ℓ with its
+ * derivative, φ with its gradient, and `sharedSamples` only where every μ_ℓ is
+ * the same sampler. Returns a frozen `Measure`, usable by every evaluator and
+ * by Algorithm 3.
+ */
+export function defineMeasure(definition: MeasureDefinition): Measure {
+  const { name, components, phi, closedForm, divergence, dimension } = definition;
+  const where = `defineMeasure(${typeof name === 'string' ? `'${name}'` : '?'})`;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new MeasureError('defineMeasure: give the measure a non-empty name.');
+  }
+  if (!Array.isArray(components) || components.length === 0) {
+    throw new MeasureError(`${where}: needs m ≥ 1 components { mu, psi }, got none.`);
+  }
+  components.forEach((component, l) => {
+    const { mu, psi } = component ?? {};
+    if (!mu || typeof mu.name !== 'string' || !isFunction(mu.sample)) {
+      throw new MeasureError(
+        `${where}: component ${l} needs mu, a Sampler with a name and sample(shapes, rng).`,
+      );
+    }
+    if (mu.logWeight !== undefined && !isFunction(mu.logWeight)) {
+      throw new MeasureError(`${where}: component ${l}'s mu.logWeight must be a function.`);
+    }
+    if (!psi || !isFunction(psi.value) || !isFunction(psi.derivative)) {
+      throw new MeasureError(
+        `${where}: component ${l} needs psi with value(t) and derivative(t) (Algorithm 3 uses ψ').`,
+      );
+    }
+  });
+  if (!phi || !isFunction(phi.value) || !isFunction(phi.gradient)) {
+    throw new MeasureError(
+      `${where}: needs phi with value(t) and gradient(t) (Algorithm 3 uses ∂φ).`,
+    );
+  }
+  const first = components[0]!.mu;
+  const allSame = components.every((c) => c.mu === first);
+  const sharedSamples = definition.sharedSamples ?? allSame;
+  if (typeof sharedSamples !== 'boolean') {
+    throw new MeasureError(`${where}: sharedSamples must be true or false.`);
+  }
+  if (sharedSamples && !allSame) {
+    const l = components.findIndex((c) => c.mu !== first);
+    throw new MeasureError(
+      `${where}: sharedSamples is true but component ${l} uses sampler '${components[l]!.mu.name}', not component 0's '${first.name}'; pass the same Sampler object to every component or set sharedSamples: false.`,
+    );
+  }
+  if (closedForm !== undefined && !isFunction(closedForm)) {
+    throw new MeasureError(`${where}: closedForm must be a function of the eigenvalues.`);
+  }
+  if (divergence !== undefined && !isFunction(divergence)) {
+    throw new MeasureError(`${where}: divergence must be a function of the eigenvalues.`);
+  }
+  if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1)) {
+    throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${dimension}.`);
+  }
+  return Object.freeze({
+    name,
+    components: Object.freeze(components.map((c) => Object.freeze({ mu: c.mu, psi: c.psi }))),
+    phi,
+    sharedSamples,
+    ...(closedForm && { closedForm }),
+    ...(divergence && { divergence }),
+    ...(dimension !== undefined && { dimension }),
+  });
+}
+
+/** Throws when a measure built for one d meets another (H, shapes). */
+export function checkDimension(measure: Measure, d: number, where: string) {
+  if (measure.dimension !== undefined && measure.dimension !== d) {
+    throw new MeasureError(
+      `${where}: measure '${measure.name}' was built for d = ${measure.dimension} but the input has d = ${d}; dimension mismatch, rebuild the measure with d = ${d}.`,
+    );
+  }
+}

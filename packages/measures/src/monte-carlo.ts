@@ -1,0 +1,84 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { MeasureError, show } from './errors.js';
+import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate.js';
+import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg.js';
+import { checkTensorShapes, halfDot, sizeOf } from './shapes.js';
+import type { Measure } from './types.js';
+
+/**
+ * A Hessian-vector product v ↦ Hv over v split into parameter-shaped tensors;
+ * returns tensors of the same shapes. It must not dispose or keep v; the
+ * evaluator disposes both v and the returned tensors.
+ */
+export type Hvp = (v: tf.Tensor[]) => tf.Tensor[] | Promise<tf.Tensor[]>;
+
+/**
+ * Monte Carlo evaluation (SPEC §2, way 2): draws v ~ μ_ℓ, forms
+ * q = ½vᵀ(Hv) from the caller's Hessian-vector product, averages
+ * t̂_ℓ = mean of w·ψ_ℓ(q) (w = dμ_ℓ/dq, 1 for probability μ) and returns
+ * φ(t̂) with its delta-method standard error and every probe. Costs n HVPs
+ * with shared samples, n·m otherwise. q is computed in float32 (the tensors'
+ * dtype) and combined in doubles.
+ */
+export async function monteCarlo(
+  measure: Measure,
+  hvp: Hvp,
+  options: SamplingOptions,
+): Promise<MeasureEstimate> {
+  const where = `monteCarlo(${measure?.name ?? '?'})`;
+  if (typeof hvp !== 'function') {
+    throw new MeasureError(
+      `${where}: hvp must be a function v ↦ Hv (see explicitHvp for a matrix).`,
+    );
+  }
+  const checked = setup(measure, options, where);
+  let evaluations = 0;
+  const estimate = await sampleMeasure(checked, where, async (v, probe) => {
+    evaluations++;
+    const hv = await hvp(v);
+    try {
+      checkTensorShapes(hv, checked.shapes, `${where}: hvp`);
+      const qTensor = halfDot(v, hv);
+      const q = (await qTensor.data())[0]!;
+      qTensor.dispose();
+      if (!Number.isFinite(q)) {
+        throw new MeasureError(
+          `${where}: ½vᵀHv = ${q} at probe ${probe}; the hvp returned non-finite values, check the model and ε.`,
+        );
+      }
+      return q;
+    } finally {
+      if (Array.isArray(hv)) for (const t of hv) if (!v.includes(t)) t.dispose();
+    }
+  });
+  return { ...estimate, evaluations };
+}
+
+/**
+ * An `Hvp` from an explicit symmetric matrix H (checked like `exact` does), for
+ * tests and small problems: v is flattened, multiplied by H in float32 and split
+ * back into its shapes. Holds no tensors between calls.
+ */
+export function explicitHvp(H: MatrixInput, options: SymmetryOptions = {}): Hvp {
+  const rows = symmetricRows(H, 'explicitHvp', options);
+  const d = rows.length;
+  const data = Float32Array.from(rows.flat());
+  return (v) => {
+    const total = Array.isArray(v) ? v.reduce((s, t) => s + t.size, 0) : Number.NaN;
+    if (total !== d) {
+      throw new MeasureError(
+        `explicitHvp: v has ${show(total)} entries but H is ${d}×${d}; dimension mismatch between H and the shapes.`,
+      );
+    }
+    return tf.tidy(() => {
+      const flat = tf.concat(v.map((t) => tf.reshape(t, [-1])));
+      const hv = tf.matMul(tf.tensor2d(data, [d, d]), tf.reshape(flat, [d, 1]));
+      return tf
+        .split(
+          tf.reshape(hv, [d]),
+          v.map((t) => sizeOf(t.shape)),
+        )
+        .map((part, k) => tf.reshape(part, v[k]!.shape));
+    });
+  };
+}

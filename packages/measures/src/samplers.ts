@@ -1,0 +1,209 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { MeasureError, show } from './errors.js';
+import { createRng } from './rng.js';
+import { checkShapes, type Shapes, sizeOf } from './shapes.js';
+import type { Rng, Sampler } from './types.js';
+
+/**
+ * The distributions μ of Table 1 (and SPEC §3), as `Sampler`s. Every sampler
+ * draws v as a list of float32 tensors with the requested shapes; the caller
+ * owns them. Norms ("sphere", ‖v‖²) are over the whole concatenated vector.
+ */
+
+const positive = (x: number, what: string, where: string) => {
+  if (!(Number.isFinite(x) && x > 0)) {
+    throw new MeasureError(`${where}: ${what} must be a finite number > 0, got ${show(x)}.`);
+  }
+};
+
+/** Sum of squares of the whole vector, ‖v‖², read back as a number. */
+function squaredNorm(v: readonly tf.Tensor[]): number {
+  const norm = tf.tidy(() => tf.addN(v.map((t) => tf.sum(tf.square(t)))));
+  const value = norm.dataSync()[0]!;
+  norm.dispose();
+  return value;
+}
+
+const normals = (shapes: Shapes, rng: Rng, std: number): tf.Tensor[] =>
+  shapes.map((shape) => tf.randomNormal([...shape], 0, std, 'float32', rng.nextSeed()));
+
+/** μ = N(0, std²·I); Table 1's Gaussian rows use std = 1. */
+export function gaussian(std = 1): Sampler {
+  positive(std, 'the standard deviation', 'gaussian');
+  return {
+    name: std === 1 ? 'gaussian' : `gaussian(std=${show(std)})`,
+    sample: (shapes, rng) => {
+      checkShapes(shapes, 'gaussian');
+      return normals(shapes, rng, std);
+    },
+  };
+}
+
+/**
+ * μ = Uniform(S^{d−1}), the unit sphere of the whole concatenated vector
+ * (Table 1, trace and polynomial rows): a normalised Gaussian, whose direction
+ * is uniform by rotation invariance.
+ */
+export function sphere(): Sampler {
+  return {
+    name: 'sphere',
+    sample: (shapes, rng) => {
+      checkShapes(shapes, 'sphere');
+      return tf.tidy(() => {
+        const g = normals(shapes, rng, 1);
+        const norm = tf.sqrt(tf.addN(g.map((t) => tf.sum(tf.square(t)))));
+        return g.map((t) => tf.div(t, norm));
+      });
+    },
+  };
+}
+
+/** μ = uniform on {−1, +1}^d (Hutchinson probes: E[vvᵀ] = I with the least variance). */
+export function rademacher(): Sampler {
+  return {
+    name: 'rademacher',
+    sample: (shapes, rng) => {
+      checkShapes(shapes, 'rademacher');
+      return shapes.map((shape) =>
+        tf.tidy(() => {
+          const u = tf.randomUniform([...shape], 0, 1, 'float32', rng.nextSeed());
+          // u < ½ ↦ −1, else +1.
+          return tf.sub(1, tf.mul(2, tf.cast(tf.less(u, 0.5), 'float32')));
+        }),
+      );
+    },
+  };
+}
+
+/** μ = uniform on the hypercube [−h, h]^d (Det-SAM's perturbations, SPEC §3). */
+export function hypercube(halfWidth: number): Sampler {
+  positive(halfWidth, 'the half-width h', 'hypercube');
+  return {
+    name: `hypercube(h=${show(halfWidth)})`,
+    sample: (shapes, rng) => {
+      checkShapes(shapes, 'hypercube');
+      return shapes.map((shape) =>
+        tf.randomUniform([...shape], -halfWidth, halfWidth, 'float32', rng.nextSeed()),
+      );
+    },
+  };
+}
+
+/** How `lebesgue` draws its points; see there. */
+export type LebesgueOptions =
+  | { readonly proposal?: 'gaussian'; readonly scale?: number }
+  | { readonly proposal: 'hypercube'; readonly halfWidth: number };
+
+/**
+ * μ = the Lebesgue measure on R^d (Table 1, determinant row), which no sampler
+ * can draw from: v is drawn from a proposal q and carries the weight
+ * w(v) = 1/q(v) (`logWeight`), so E_q[w·ψ(½vᵀHv)] = ∫ ψ(½vᵀHv) dv.
+ *
+ * - `proposal: 'gaussian'` (default), q = N(0, s²I) with s = `scale` (default 1):
+ *   unbiased. For ψ = exp(−t) and H ≻ 0 with eigenvalues λ_i, the relative
+ *   variance of one weighted sample is Π_i a_i/√(2a_i − 1) − 1 with a_i = s²λ_i:
+ *   zero when s²λ_i = 1 for all i (q ∝ ψ), growing like √(a/2) per dimension
+ *   when s is too large, and infinite once s² ≤ 1/(2λ_min) (the weights' tails
+ *   are then too heavy for any standard error to mean anything). Pick s ≈ λ^{−1/2}
+ *   for the typical eigenvalue λ. The weights contain (2πs²)^{d/2}, so doubles
+ *   overflow past d ≈ 700/log(2πs²); this is for small d.
+ * - `proposal: 'hypercube'`, q = Uniform([−h, h]^d), w = (2h)^d: the
+ *   truncated integral over the cube (SPEC §2), biased low unless the cube
+ *   covers where ψ(½vᵀHv) is not negligible (h ≫ λ_min^{−1/2}).
+ */
+export function lebesgue(options: LebesgueOptions = {}): Sampler {
+  if (options.proposal === 'hypercube') {
+    const { halfWidth } = options;
+    const cube = hypercube(halfWidth);
+    return {
+      name: `lebesgue(hypercube h=${show(halfWidth)})`,
+      sample: cube.sample,
+      logWeight: (_v, d) => d * Math.log(2 * halfWidth),
+    };
+  }
+  const scale = options.scale ?? 1;
+  positive(scale, 'the proposal scale s', 'lebesgue');
+  const normal = gaussian(scale);
+  return {
+    name: `lebesgue(gaussian s=${show(scale)})`,
+    sample: normal.sample,
+    // log 1/q(v) for q = N(0, s²I).
+    logWeight: (v, d) =>
+      (d / 2) * Math.log(2 * Math.PI * scale * scale) + squaredNorm(v) / (2 * scale * scale),
+  };
+}
+
+/** A perturbation for `fixed`: one flat vector of length d, or one tensor per shape. */
+export type FixedVector = ArrayLike<number> | readonly tf.Tensor[];
+
+/**
+ * μ = the empirical measure of known vectors, returned in turn (cycling) on
+ * each call; the rng is not used. This is how tests and users inject known
+ * perturbations (SPEC §4). The vectors are copied at construction, so the
+ * caller may dispose tensors passed in. The position in the cycle is state:
+ * build a fresh sampler to start again from the first vector.
+ */
+export function fixed(vectors: readonly FixedVector[]): Sampler {
+  if (!Array.isArray(vectors) || vectors.length === 0) {
+    throw new MeasureError(
+      'fixed: give at least one vector (a list of vectors, each flat or per-shape tensors).',
+    );
+  }
+  const flat = vectors.map((vector, i) => {
+    const isTensors =
+      Array.isArray(vector) && vector.length > 0 && vector.every((t) => t instanceof tf.Tensor);
+    const data = isTensors
+      ? Float32Array.from((vector as readonly tf.Tensor[]).flatMap((t) => [...t.dataSync()]))
+      : Float32Array.from(vector as ArrayLike<number>);
+    if (data.length === 0) throw new MeasureError(`fixed: vector ${i} is empty.`);
+    if (!data.every(Number.isFinite)) {
+      throw new MeasureError(
+        `fixed: vector ${i} has non-finite entries; give finite perturbations.`,
+      );
+    }
+    return data;
+  });
+  const d = flat[0]!.length;
+  const bad = flat.findIndex((v) => v.length !== d);
+  if (bad >= 0) {
+    throw new MeasureError(
+      `fixed: vector ${bad} has ${flat[bad]!.length} entries but vector 0 has ${d}; all must have the same d.`,
+    );
+  }
+  let next = 0;
+  return {
+    name: `fixed(${flat.length})`,
+    sample: (shapes) => {
+      const total = checkShapes(shapes, 'fixed');
+      if (total !== d) {
+        throw new MeasureError(
+          `fixed: the vectors have ${d} entries but the shapes hold ${total}; dimension mismatch between v and the shapes.`,
+        );
+      }
+      const v = flat[next]!;
+      next = (next + 1) % flat.length;
+      let offset = 0;
+      return shapes.map((shape) => {
+        const size = sizeOf(shape);
+        const part = v.slice(offset, offset + size);
+        offset += size;
+        return tf.tensor(part, [...shape], 'float32');
+      });
+    },
+  };
+}
+
+/**
+ * μ = δ_u, the point mass at one unit vector u drawn from Uniform(S^{d−1})
+ * with its own `seed` (the rng passed to `sample` is ignored: μ is one fixed
+ * direction, not a distribution). The same seed and shapes always give the
+ * same u. `maxEigenvalue` uses m of these, one per direction of Table 1's
+ * ⊗_{‖v‖=1} δ_v.
+ */
+export function randomDirection(seed: number | string): Sampler {
+  const uniform = sphere();
+  return {
+    name: `direction(${seed})`,
+    sample: (shapes) => uniform.sample(shapes, createRng(`direction:${seed}`)),
+  };
+}
