@@ -1,1 +1,48 @@
-export {};
+/**
+ * @usam/estimators: Hessian quantities of a loss over a fixed data subset
+ * (SPEC §5), from Hessian-vector products: Hutchinson trace, Frobenius norm,
+ * top eigenvalues, spectral density (SLQ) and any (φ, ψ, μ) measure by Monte
+ * Carlo.
+ */
+export {
+  type Batch,
+  type DataSource,
+  defaultBatchSize,
+  type FirstBatchesOptions,
+  firstBatches,
+} from './data';
+export { EstimatorError } from './errors';
+export {
+  type FrobeniusOptions,
+  frobeniusNormSquared,
+  type HutchinsonOptions,
+  hutchinsonTrace,
+} from './hutchinson';
+export {
+  centralDifferenceEpsilon,
+  createHvp,
+  EPSILON_SCALE,
+  FLOAT32_EPSILON,
+  type HessianOperator,
+  type Hvp,
+  type HvpMethod,
+  type HvpOptions,
+} from './hvp';
+export {
+  type MeasureMonteCarloEstimate,
+  type MeasureMonteCarloOptions,
+  measureMonteCarlo,
+} from './measure';
+export { type TopEigenvalues, type TopEigenvaluesOptions, topEigenvalues } from './power-iteration';
+export type { ProbeDistribution, Seed } from './rng';
+export {
+  type SpectralDensity,
+  type SpectralDensityOptions,
+  spectralDensity,
+  spectralSum,
+} from './slq';
+export type { Estimate } from './stats';
+export {
+  twiceDifferentiableExp,
+  twiceDifferentiableSoftmaxCrossEntropy,
+} from './twice-differentiable';

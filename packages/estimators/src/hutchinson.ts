@@ -1,0 +1,74 @@
+import { requireInteger } from './errors';
+import type { HessianOperator } from './hvp';
+import { requireOperator } from './operator';
+import { type ProbeDistribution, probeVector, type Seed, seededRng } from './rng';
+import { dot, type Estimate, meanAndStandardError, using } from './stats';
+
+export interface HutchinsonOptions {
+  /** Number of probe vectors (paper, Appendix I: 100). Must be ≥ 2 for a standard error. */
+  readonly probes?: number;
+  /** Seed of the probe vectors; default 0. */
+  readonly seed?: Seed;
+  /** Default `'rademacher'` (the lower-variance choice, PyHessian's). */
+  readonly distribution?: ProbeDistribution;
+}
+
+export const NEEDS_TWO = ' (a standard error needs two probes)';
+
+/**
+ * Hutchinson's trace estimator (SPEC §5): tr H ≈ (1/n) Σ_i v_iᵀHv_i with
+ * E[vvᵀ] = I. Per-probe variance is 2(‖H‖_F² − Σ H_ii²) for Rademacher v and
+ * 2‖H‖_F² for Gaussian v. One HVP per probe.
+ */
+export async function hutchinsonTrace(
+  H: HessianOperator,
+  options: HutchinsonOptions = {},
+): Promise<Estimate> {
+  const where = 'hutchinsonTrace';
+  requireOperator(where, H);
+  const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
+  const distribution = options.distribution ?? 'rademacher';
+  const rng = seededRng(options.seed ?? 0);
+  const probes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    probes.push(
+      await using(probeVector(H.dimension, distribution, rng), async (v) =>
+        using(await H.apply(v), (hv) => dot(v, hv)),
+      ),
+    );
+  }
+  const { mean, standardError } = meanAndStandardError(probes);
+  return { estimate: mean, standardError, probes };
+}
+
+export interface FrobeniusOptions {
+  /** Number of Gaussian probes (paper, Appendix I: 100). Must be ≥ 2. */
+  readonly probes?: number;
+  /** Seed of the probe vectors; default 0. */
+  readonly seed?: Seed;
+}
+
+/**
+ * The squared Frobenius norm (SPEC §5, paper Appendix I):
+ * ‖H‖_F² = tr(H²) ≈ (1/n) Σ_i ‖Hz_i‖², z_i ~ N(0, I). Per-probe variance
+ * 2 tr(H⁴). One HVP per probe.
+ */
+export async function frobeniusNormSquared(
+  H: HessianOperator,
+  options: FrobeniusOptions = {},
+): Promise<Estimate> {
+  const where = 'frobeniusNormSquared';
+  requireOperator(where, H);
+  const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
+  const rng = seededRng(options.seed ?? 0);
+  const probes: number[] = [];
+  for (let i = 0; i < n; i++) {
+    probes.push(
+      await using(probeVector(H.dimension, 'gaussian', rng), async (z) =>
+        using(await H.apply(z), (hz) => dot(hz, hz)),
+      ),
+    );
+  }
+  const { mean, standardError } = meanAndStandardError(probes);
+  return { estimate: mean, standardError, probes };
+}

@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { type Measure, monteCarlo, type Probe } from '@usam/measures';
+import { requireInteger } from './errors';
+import { NEEDS_TWO } from './hutchinson';
+import type { HessianOperator } from './hvp';
+import { requireOperator } from './operator';
+import type { Seed } from './rng';
+import type { Estimate } from './stats';
+
+export interface MeasureMonteCarloOptions {
+  /** Draws n per μ_ℓ (n in all when the measure shares samples); default 100, at least 2. */
+  readonly samples?: number;
+  /** Seed of the draws; default 0. */
+  readonly seed?: Seed;
+}
+
+export interface MeasureMonteCarloEstimate extends Estimate {
+  /** S = φ(t̂_1, …, t̂_m). */
+  readonly estimate: number;
+  /** Delta-method standard error of φ(t̂) (see @usam/measures' `MeasureEstimate`). */
+  readonly standardError: number;
+  /** q = ½vᵀHv for every draw, in order. */
+  readonly probes: number[];
+  /** t̂_ℓ = mean of w·ψ_ℓ(q), ℓ = 1..m. */
+  readonly means: readonly number[];
+  /** Every draw with its importance weight and ψ values. */
+  readonly draws: readonly Probe[];
+}
+
+/**
+ * A (φ, ψ, μ)-sharpness measure (SPEC §2, Definition 1) of the
+ * data-accumulated Hessian, by @usam/measures' `monteCarlo` over this
+ * operator's HVPs: S ≈ φ(mean w·ψ_ℓ(½vᵀHv)). Draws are shaped like the
+ * parameters (`Hvp.shapes`; one flat vector for a plain operator), so
+ * "sphere" means the unit sphere of the whole parameter vector. One HVP per
+ * draw and component (per draw when samples are shared).
+ */
+export async function measureMonteCarlo(
+  H: HessianOperator & { readonly shapes?: readonly (readonly number[])[] },
+  measure: Measure,
+  options: MeasureMonteCarloOptions = {},
+): Promise<MeasureMonteCarloEstimate> {
+  const where = 'measureMonteCarlo';
+  requireOperator(where, H);
+  const samples = requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO);
+  const shapes = H.shapes ?? [[H.dimension]];
+  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  const hvp = async (v: tf.Tensor[]): Promise<tf.Tensor[]> => {
+    const flat = tf.tidy(() => tf.concat(v.map((t) => tf.reshape(t, [-1]))) as tf.Tensor1D);
+    const hv = await H.apply(flat).finally(() => flat.dispose());
+    try {
+      return tf.tidy(() => tf.split(hv, sizes).map((part, i) => tf.reshape(part, [...shapes[i]!])));
+    } finally {
+      hv.dispose();
+    }
+  };
+  const result = await monteCarlo(measure, hvp, { shapes, samples, seed: options.seed ?? 0 });
+  return {
+    estimate: result.value,
+    standardError: result.standardError,
+    probes: result.probes.map((p) => p.q),
+    means: result.means,
+    draws: result.probes,
+  };
+}

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * tfjs differentiates a gradient only through ops whose gradient is built
+ * from their inputs: ops whose gradient reuses their saved output (exp, tanh,
+ * sigmoid, softmax, tf.losses.softmaxCrossEntropy) lose that path on the
+ * second pass, so `method: 'exact'` silently drops terms (or throws). These
+ * replacements recompute from the input instead, so they can be
+ * differentiated any number of times.
+ */
+
+/** eˣ whose gradient dy·eˣ is recomputed from x (differentiable to any order). */
+export const twiceDifferentiableExp: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
+  // The saved input, not the closure's x: tfjs keeps it alive and records it on
+  // the tape, so the second pass reaches x through it.
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([x]);
+    return {
+      value: tf.exp(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.mul(dy, twiceDifferentiableExp(saved[0]!)),
+    };
+  },
+) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * The row maximum as a constant (zero gradient). Computed inside customGrad
+ * so that max's own gradient, which needs Equal's (missing in tfjs), is never
+ * recorded for the second pass.
+ */
+const rowMax: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
+  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    return { value: tf.max(x, -1, true), gradFunc: () => tf.zeros(x.shape) };
+  },
+) as (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Mean softmax cross-entropy over the batch, −(1/N) Σ_n Σ_k y_nk log softmax(z_n)_k,
+ * equal to `tf.losses.softmaxCrossEntropy(labels, logits)` (no label
+ * smoothing, mean reduction) but usable with `method: 'exact'`. Stabilised by
+ * subtracting the row maximum as a constant (the loss does not depend on it).
+ */
+export function twiceDifferentiableSoftmaxCrossEntropy(
+  labels: tf.Tensor,
+  logits: tf.Tensor,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const top = rowMax(logits);
+    const shifted = tf.sub(logits, top);
+    const logSumExp = tf.log(tf.sum(twiceDifferentiableExp(shifted), -1, true));
+    const logSoftmax = tf.sub(shifted, logSumExp);
+    return tf.neg(tf.mean(tf.sum(tf.mul(labels, logSoftmax), -1))) as tf.Scalar;
+  });
+}
