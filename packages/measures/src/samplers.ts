@@ -133,6 +133,16 @@ export function lebesgue(options: LebesgueOptions = {}): Sampler {
   };
 }
 
+const concatenate = (parts: readonly ArrayLike<number>[]): Float32Array => {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+};
+
 /** A perturbation for `fixed`: one flat vector of length d, or one tensor per shape. */
 export type FixedVector = ArrayLike<number> | readonly tf.Tensor[];
 
@@ -153,7 +163,7 @@ export function fixed(vectors: readonly FixedVector[]): Sampler {
     const isTensors =
       Array.isArray(vector) && vector.length > 0 && vector.every((t) => t instanceof tf.Tensor);
     const data = isTensors
-      ? Float32Array.from((vector as readonly tf.Tensor[]).flatMap((t) => [...t.dataSync()]))
+      ? concatenate((vector as readonly tf.Tensor[]).map((t) => t.dataSync() as Float32Array))
       : Float32Array.from(vector as ArrayLike<number>);
     if (data.length === 0) throw new MeasureError(`fixed: vector ${i} is empty.`);
     if (!data.every(Number.isFinite)) {
