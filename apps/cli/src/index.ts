@@ -1,2 +1,2 @@
 export { createProgram } from './program';
-export { type ReproduceOptions, reproduce } from './reproduce';
+export { type ReproduceOptions, reproduce } from './reproduce/index';

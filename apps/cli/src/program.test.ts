@@ -1,0 +1,78 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommanderError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { createProgram } from './program';
+import type { ReproduceReport } from './reproduce/index';
+
+async function run(...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const program = createProgram({ out: (t) => out.push(t), err: (t) => err.push(t) });
+  let error: unknown;
+  try {
+    await program.parseAsync(['node', 'usam', ...args]);
+  } catch (e) {
+    error = e;
+  }
+  return { out: out.join(''), err: err.join(''), error };
+}
+
+describe('usam reproduce', () => {
+  it('writes Table 1 and the paper examples, each sampled value within 5 standard errors', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'usam-cli-'));
+    const { out, error } = await run(
+      'reproduce',
+      '--backend',
+      'cpu',
+      '--samples',
+      '400',
+      '--out',
+      dir,
+    );
+    expect(error).toBeUndefined();
+    expect(out).toContain('Table 1');
+    const report = JSON.parse(
+      await readFile(join(dir, 'reproduce.json'), 'utf8'),
+    ) as ReproduceReport;
+    expect(report.backend).toBe('cpu');
+    expect(report.table1.rows.map((r) => r.measure)).toHaveLength(8);
+    for (const row of report.table1.rows) {
+      for (const estimate of [row.monteCarlo, row.zerothOrder]) {
+        if (estimate.z === null) {
+          // Max eigenvalue over finitely many directions: a lower bound.
+          expect(estimate.value).toBeLessThanOrEqual(row.closedForm + 1e-6);
+        } else {
+          // |z| ≤ 5 fails by chance with probability ~6e-7 per estimate.
+          expect(Math.abs(estimate.z), row.measure).toBeLessThanOrEqual(5);
+        }
+      }
+    }
+    const [example1, ...example2] = report.examples;
+    expect(example1).toMatchObject({ example: '1' });
+    expect(example1!.traceH).toBeCloseTo(0, 12);
+    expect(example1!.frobeniusSquared).toBeCloseTo(2, 12);
+    expect(example1!.detH).toBeCloseTo(-1, 12);
+    // Scale invariance: det H is the same along (k, c/k), the trace is not.
+    for (const c of ['1/', '0.6/']) {
+      const rows = example2.filter((r) => r.point.includes(`, ${c}`));
+      expect(rows).toHaveLength(4);
+      for (const r of rows) expect(r.detH).toBeCloseTo(rows[0]!.detH, 10);
+      expect(new Set(rows.map((r) => r.traceH.toFixed(6))).size).toBeGreaterThan(1);
+    }
+  });
+
+  it('rejects an unknown backend with the list of valid ones', async () => {
+    const { err, error } = await run('reproduce', '--backend', 'tpu');
+    expect(error).toBeInstanceOf(CommanderError);
+    expect(err).toMatch(/'tpu' is invalid.*auto, tensorflow-gpu, tensorflow, wasm, cpu/s);
+  });
+
+  it('rejects a bad sample count in one line naming the option', async () => {
+    const { err, error } = await run('reproduce', '--samples', '1');
+    expect(error).toBeInstanceOf(CommanderError);
+    expect(err).toContain('--samples');
+    expect(err).toContain('expected an integer in [2,');
+  });
+});
