@@ -3,12 +3,13 @@ import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EstimatorError } from './errors';
 import { centralDifferenceEpsilon, createHvp, EPSILON_SCALE } from './hvp';
+import { splitQuadratic } from './test-problems';
 import {
   gaussians,
   matVec,
+  minPreActivation,
   mlpHessian,
   relativeError,
-  symmetricWithEigenvalues,
   tfMlp,
   tinyMlp,
 } from './test-utils';
@@ -17,25 +18,6 @@ import { twiceDifferentiableSoftmaxCrossEntropy } from './twice-differentiable';
 beforeAll(async () => {
   await initBackend('cpu');
 });
-
-/** L = ½xᵀHx + bᵀx with x split over a [2, 3] and a [4] variable (d = 10). */
-function splitQuadratic(seed = 'q') {
-  const eigenvalues = [9, 4, 3, 2, 1.5, 1, 0.5, -0.5, -1, 0.25];
-  const H = symmetricWithEigenvalues(eigenvalues, seed);
-  const g = gaussians(`${seed}-x`);
-  const x0 = Array.from({ length: 10 }, g);
-  const a = tf.variable(tf.tensor2d(x0.slice(0, 6), [2, 3]));
-  const c = tf.variable(tf.tensor1d(x0.slice(6)));
-  const Ht = tf.keep(tf.tensor2d(H));
-  const b = tf.keep(tf.tensor1d(Array.from({ length: 10 }, g)));
-  const loss = () =>
-    tf.tidy(() => {
-      const x = tf.concat([tf.reshape(a, [-1]), c]);
-      const hx = tf.reshape(tf.matMul(Ht, tf.reshape(x, [-1, 1])), [-1]);
-      return tf.add(tf.mul(0.5, tf.sum(tf.mul(x, hx))), tf.sum(tf.mul(b, x))) as tf.Scalar;
-    });
-  return { H, eigenvalues, variables: [a, c], loss };
-}
 
 const bits = (variables: readonly tf.Variable[]) =>
   variables.map((v) => Array.from(new Uint32Array(Float32Array.from(v.dataSync()).buffer)));
@@ -61,7 +43,7 @@ describe('createHvp on a quadratic split over two variables', () => {
     const q = splitQuadratic();
     const v = Array.from({ length: 10 }, gaussians('v'));
     const hvp = createHvp({ variables: q.variables, loss: q.loss });
-    const parts = [tf.tensor2d(v.slice(0, 6), [2, 3]), tf.tensor1d(v.slice(6))];
+    const parts: tf.Tensor[] = [tf.tensor2d(v.slice(0, 6), [2, 3]), tf.tensor1d(v.slice(6))];
     const out = await hvp.applyToParts(parts);
     expect(out.map((t) => t.shape)).toEqual([[2, 3], [4]]);
     const flat = [...(await out[0]!.data()), ...(await out[1]!.data())];
@@ -71,9 +53,14 @@ describe('createHvp on a quadratic split over two variables', () => {
 
   it('restores the weights bit-exactly after every product, also when the loss throws', async () => {
     const q = splitQuadratic();
+    // Weights from 1e-4 to 1e2: x ± εv then loses low bits of the small ones,
+    // so restoring by subtracting εv again would not give x back.
+    const g = gaussians('w');
+    const spread = () => g() * 10 ** Math.floor(6 * Math.abs(g()) - 4);
+    for (const v of q.variables)
+      v.assign(tf.tensor(Array.from({ length: v.size }, spread), v.shape));
     const before = bits(q.variables);
     const hvp = createHvp({ variables: q.variables, loss: q.loss });
-    const g = gaussians('w');
     for (let i = 0; i < 20; i++) {
       // Scales from 1e-3 to 1e3: a restore by subtraction would drift here.
       const v = tf.tensor1d(Array.from({ length: 10 }, () => g() * 10 ** ((i % 7) - 3)));
@@ -258,31 +245,41 @@ describe('createHvp on a tiny MLP against a float64 Hessian', () => {
     expect(relativeError(matVec(unweighted, v), matVec(all, v))).toBeGreaterThan(5e-2);
   });
 
-  it('exact HVPs match the reference to 1e-5 with softplus and twiceDifferentiableSoftmaxCrossEntropy', async () => {
-    const { model, theta } = tinyMlp({
-      activation: 'softplus',
-      loss: 'crossEntropy',
-      examples: 6,
-      seed: 'x',
-    });
-    const net = tfMlp(model, theta);
-    const [W1, b1, W2, b2] = net.variables as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
-    const loss = (batch: { xs: tf.Tensor2D; ys: tf.Tensor2D }) =>
-      tf.tidy(() => {
-        const a1 = tf.softplus(tf.add(tf.matMul(batch.xs, W1), b1));
-        return twiceDifferentiableSoftmaxCrossEntropy(batch.ys, tf.add(tf.matMul(a1, W2), b2));
+  it('exact HVPs match the reference to 1e-5 with softplus or relu and twiceDifferentiableSoftmaxCrossEntropy', async () => {
+    for (const activation of ['softplus', 'relu'] as const) {
+      const { model, theta } = tinyMlp({
+        activation,
+        loss: 'crossEntropy',
+        examples: 6,
+        seed: 'x',
       });
-    const H = mlpHessian(model, theta);
-    const hvp = createHvp({
-      variables: net.variables,
-      loss,
-      data: [net.batch([0, 1, 2, 3, 4, 5])],
-      method: 'exact',
-    });
-    const v = theta.map(gaussians('xv'));
-    const hv = await hvp.apply(tf.tensor1d(v));
-    // float32 rounding only (≈ 1e-7 per op); 1e-5 leaves room for accumulation.
-    expect(relativeError(await hv.data(), matVec(H, v))).toBeLessThan(1e-5);
+      // The float64 reference differences with h = 1e-4: no relu kink may be that close.
+      expect(minPreActivation(model, theta)).toBeGreaterThan(1e-2);
+      const net = tfMlp(model, theta);
+      const [W1, b1, W2, b2] = net.variables as [
+        tf.Variable,
+        tf.Variable,
+        tf.Variable,
+        tf.Variable,
+      ];
+      const loss = (batch: { xs: tf.Tensor2D; ys: tf.Tensor2D }) =>
+        tf.tidy(() => {
+          const z1 = tf.add(tf.matMul(batch.xs, W1), b1);
+          const a1 = activation === 'relu' ? tf.relu(z1) : tf.softplus(z1);
+          return twiceDifferentiableSoftmaxCrossEntropy(batch.ys, tf.add(tf.matMul(a1, W2), b2));
+        });
+      const H = mlpHessian(model, theta);
+      const hvp = createHvp({
+        variables: net.variables,
+        loss,
+        data: [net.batch([0, 1, 2, 3, 4, 5])],
+        method: 'exact',
+      });
+      const v = theta.map(gaussians('xv'));
+      const hv = await hvp.apply(tf.tensor1d(v));
+      // float32 rounding only (≈ 1e-7 per op); 1e-5 leaves room for accumulation.
+      expect(relativeError(await hv.data(), matVec(H, v))).toBeLessThan(1e-5);
+    }
   });
 });
 

@@ -24,8 +24,8 @@ export {
   EPSILON_SCALE,
   FLOAT32_EPSILON,
   type HessianOperator,
-  type Hvp,
   type HvpMethod,
+  type HvpOperator,
   type HvpOptions,
 } from './hvp';
 export {

@@ -31,7 +31,7 @@ export interface MeasureMonteCarloEstimate extends Estimate {
  * A (φ, ψ, μ)-sharpness measure (SPEC §2, Definition 1) of the
  * data-accumulated Hessian, by @usam/measures' `monteCarlo` over this
  * operator's HVPs: S ≈ φ(mean w·ψ_ℓ(½vᵀHv)). Draws are shaped like the
- * parameters (`Hvp.shapes`; one flat vector for a plain operator), so
+ * parameters (`HvpOperator.shapes`; one flat vector for a plain operator), so
  * "sphere" means the unit sphere of the whole parameter vector. One HVP per
  * draw and component (per draw when samples are shared).
  */

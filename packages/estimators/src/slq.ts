@@ -88,7 +88,7 @@ export async function spectralDensity(
   if (step > sigma) {
     const needed = Math.ceil((hi - lo + 10 * sigma) / sigma) + 1;
     throw new EstimatorError(
-      `${where}: the grid spacing ${step.toPrecision(3)} exceeds σ = ${sigma.toPrecision(3)}, so the density cannot be resolved; pass gridSize: ${needed} or more, or a larger sigma.`,
+      `${where}: the grid spacing ${step.toExponential(2)} exceeds σ = ${sigma.toExponential(2)}, so the density cannot be resolved; pass gridSize: ${needed} or more, or a larger sigma.`,
     );
   }
   const grid = Array.from({ length: gridSize }, (_, i) => start + i * step);

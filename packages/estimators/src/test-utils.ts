@@ -7,6 +7,13 @@ import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { HessianOperator } from './hvp';
 import { seededRng } from './rng';
 
+/** A variable holding `initial`'s values; `initial` itself is disposed (no stray tensor). */
+export function ownedVariable(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial);
+  initial.dispose();
+  return v;
+}
+
 /** A seeded N(0, 1) stream in float64. */
 export function gaussians(seed: string): () => number {
   const rng = seededRng(seed);
@@ -66,7 +73,7 @@ export interface TinyMlp {
   readonly inputs: number;
   readonly hidden: number;
   readonly outputs: number;
-  readonly activation: 'tanh' | 'softplus';
+  readonly activation: 'tanh' | 'softplus' | 'relu';
   readonly loss: 'crossEntropy' | 'mse';
   readonly xs: number[][];
   /** One-hot labels (cross-entropy) or regression targets (mse). */
@@ -78,9 +85,21 @@ export function mlpSizes(m: TinyMlp): number[] {
 }
 
 const act = (kind: TinyMlp['activation'], z: number) =>
-  kind === 'tanh' ? Math.tanh(z) : z > 30 ? z : Math.log1p(Math.exp(z));
+  kind === 'tanh'
+    ? Math.tanh(z)
+    : kind === 'relu'
+      ? Math.max(z, 0)
+      : z > 30
+        ? z
+        : Math.log1p(Math.exp(z));
 const actPrime = (kind: TinyMlp['activation'], z: number) =>
-  kind === 'tanh' ? 1 - Math.tanh(z) ** 2 : 1 / (1 + Math.exp(-z));
+  kind === 'tanh'
+    ? 1 - Math.tanh(z) ** 2
+    : kind === 'relu'
+      ? z > 0
+        ? 1
+        : 0
+      : 1 / (1 + Math.exp(-z));
 
 /** The analytic gradient of the mean loss over `rows` (default all examples), float64. */
 export function mlpGradient(
@@ -135,7 +154,9 @@ export function mlpGradient(
 /**
  * The Hessian of the mean loss, column by column: H e_j by central
  * differences of the float64 analytic gradient with h = 1e-4 (truncation
- * ≈ h²·|∇⁴L| ≈ 1e-8, rounding ≈ 1e-16/h = 1e-12), symmetrised.
+ * ≈ h²·|∇⁴L| ≈ 1e-8, rounding ≈ 1e-16/h = 1e-12), symmetrised. For relu this
+ * is the almost-everywhere Hessian as long as no pre-activation is within
+ * ≈ 1e-4 of 0 (`minPreActivation` checks).
  */
 export function mlpHessian(
   m: TinyMlp,
@@ -156,21 +177,39 @@ export function mlpHessian(
   return symmetrize(theta.map((_, i) => theta.map((_, j) => columns[j]![i]!)));
 }
 
+/** min |z| over the hidden pre-activations, to check the relu reference avoids kinks. */
+export function minPreActivation(m: TinyMlp, theta: readonly number[]): number {
+  const { inputs: I, hidden: J } = m;
+  let min = Number.POSITIVE_INFINITY;
+  for (const x of m.xs) {
+    for (let j = 0; j < J; j++) {
+      const z = theta[I * J + j]! + x.reduce((s, xi, i) => s + xi * theta[i * J + j]!, 0);
+      min = Math.min(min, Math.abs(z));
+    }
+  }
+  return min;
+}
+
 /** The same MLP in TensorFlow.js: variables (from `theta`) and a loss over a batch of rows. */
 export function tfMlp(m: TinyMlp, theta: readonly number[]) {
   const [s1, s2, s3] = mlpSizes(m);
   const at = (from: number, size: number) => theta.slice(from, from + size);
   const variables = [
-    tf.variable(tf.tensor2d(at(0, s1!), [m.inputs, m.hidden])),
-    tf.variable(tf.tensor1d(at(s1!, s2!))),
-    tf.variable(tf.tensor2d(at(s1! + s2!, s3!), [m.hidden, m.outputs])),
-    tf.variable(tf.tensor1d(at(s1! + s2! + s3!, m.outputs))),
+    ownedVariable(tf.tensor2d(at(0, s1!), [m.inputs, m.hidden])),
+    ownedVariable(tf.tensor1d(at(s1!, s2!))),
+    ownedVariable(tf.tensor2d(at(s1! + s2!, s3!), [m.hidden, m.outputs])),
+    ownedVariable(tf.tensor1d(at(s1! + s2! + s3!, m.outputs))),
   ];
   const [W1, b1, W2, b2] = variables as [tf.Variable, tf.Variable, tf.Variable, tf.Variable];
   const loss = (batch: { xs: tf.Tensor2D; ys: tf.Tensor2D }) =>
     tf.tidy(() => {
       const z1 = tf.add(tf.matMul(batch.xs, W1), b1);
-      const a1 = m.activation === 'tanh' ? tf.tanh(z1) : tf.softplus(z1);
+      const a1 =
+        m.activation === 'tanh'
+          ? tf.tanh(z1)
+          : m.activation === 'relu'
+            ? tf.relu(z1)
+            : tf.softplus(z1);
       const z2 = tf.add(tf.matMul(a1, W2), b2);
       return (
         m.loss === 'crossEntropy'
