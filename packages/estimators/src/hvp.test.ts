@@ -359,6 +359,24 @@ describe('createHvp input errors', () => {
     ).rejects.toThrow(/the loss does not depend on any of the variables/);
   });
 
+  it('exact: errors from the loss itself pass through unchanged', async () => {
+    const v = x();
+    const ones = tf.ones([3]) as tf.Tensor1D;
+    const throwing = createHvp({
+      variables: [v],
+      loss: () => {
+        throw new Error('boom');
+      },
+      method: 'exact',
+    });
+    await expect(throwing.apply(ones)).rejects.toThrow(/^boom$/);
+    const other = tf.variable(tf.ones([3]));
+    const unrelated = createHvp({ variables: [other], loss: sumSquares(v), method: 'exact' });
+    await expect(unrelated.apply(ones)).rejects.toThrow(
+      /the loss does not depend on any of the variables/,
+    );
+  });
+
   it('exact: a loss tfjs cannot differentiate twice gives a clear error', async () => {
     const v = x();
     const hvp = createHvp({

@@ -277,9 +277,17 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
       // Hv = ∇(v · ∇L): the inner gradient is recorded on the tape and differentiated again.
       const total = await pass(acc, 1, 'x', (batch) => {
         let value: tf.Scalar | undefined;
+        let inLoss = false; // errors from the user's loss pass through unchanged
         try {
           const outer = tf.variableGrads(() => {
-            const inner = tf.variableGrads(() => checkScalar(loss(batch)), [...variables]);
+            const inner = withClearErrors(() =>
+              tf.variableGrads(() => {
+                inLoss = true;
+                const l = checkScalar(loss(batch));
+                inLoss = false;
+                return l;
+              }, [...variables]),
+            );
             value = tf.keep(inner.value);
             const terms = variables.map((x, i) => {
               const g = inner.grads[x.name];
@@ -291,7 +299,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           return { value: value!, grads: variables.map((x) => outer.grads[x.name] ?? undefined) };
         } catch (error) {
           value?.dispose();
-          if (error instanceof EstimatorError) throw error;
+          if (inLoss || error instanceof EstimatorError) throw error;
           const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
           throw new EstimatorError(
             `${WHERE}: the exact HVP failed because tfjs cannot differentiate this loss's gradient (${reason}); use twiceDifferentiableSoftmaxCrossEntropy for softmax cross-entropy, or method: 'central'.`,

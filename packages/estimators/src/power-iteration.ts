@@ -70,7 +70,7 @@ export async function topEigenvalues(
   try {
     for (let i = 0; i < k; i++) {
       const start = probeVector(H.dimension, 'gaussian', rng);
-      let v = deflateAndNormalize(start, found).vector;
+      let v = (await deflateAndNormalize(start, found)).vector;
       start.dispose();
       const quotients: number[] = [];
       let residual = Number.NaN;
@@ -86,7 +86,7 @@ export async function topEigenvalues(
           stats.dispose();
           quotients.push(lambda!);
           residual = r!;
-          const next = deflateAndNormalize(hv, found);
+          const next = await deflateAndNormalize(hv, found);
           hv.dispose();
           if (next.norm === 0) {
             // Hv = 0 on the deflated space: v is an eigenvector of eigenvalue 0.
@@ -128,17 +128,23 @@ export async function topEigenvalues(
 }
 
 /** v minus its projections on the (orthonormal) `basis`, scaled to unit norm; norm 0 stays 0. */
-function deflateAndNormalize(
+async function deflateAndNormalize(
   v: tf.Tensor1D,
   basis: readonly tf.Tensor1D[],
-): { vector: tf.Tensor1D; norm: number } {
-  return tf.tidy(() => {
-    let w: tf.Tensor1D = v;
+): Promise<{ vector: tf.Tensor1D; norm: number }> {
+  const w = tf.tidy(() => {
+    let r: tf.Tensor1D = tf.clone(v); // a new tensor even when the basis is empty
     // Modified Gram–Schmidt, twice ("twice is enough") for float32.
     for (let pass = 0; pass < 2; pass++) {
-      for (const u of basis) w = tf.sub(w, tf.mul(tf.sum(tf.mul(w, u)), u));
+      for (const u of basis) r = tf.sub(r, tf.mul(tf.sum(tf.mul(r, u)), u));
     }
-    const norm = tf.norm(w).dataSync()[0]!;
-    return { vector: norm === 0 ? tf.clone(w) : tf.div(w, norm), norm };
+    return r;
   });
+  const n = tf.norm(w);
+  const norm = (await n.data())[0]!;
+  n.dispose();
+  if (norm === 0) return { vector: w, norm };
+  const vector = tf.tidy(() => tf.div(w, norm) as tf.Tensor1D);
+  w.dispose();
+  return { vector, norm };
 }
