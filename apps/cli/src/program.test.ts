@@ -61,6 +61,14 @@ describe('usam reproduce', () => {
       for (const r of rows) expect(r.detH).toBeCloseTo(rows[0]!.detH, 10);
       expect(new Set(rows.map((r) => r.traceH.toFixed(6))).size).toBeGreaterThan(1);
     }
+    // Estimators against the exact spectrum: sampled rows within 5 standard errors;
+    // eigenvalue rows within their residual ‖Hv − λv‖, which bounds the distance to H's spectrum.
+    expect(report.estimators).toHaveLength(6);
+    for (const row of report.estimators) {
+      const bound = row.quantity.startsWith('λ') ? row.standardError : 5 * row.standardError;
+      expect(Math.abs(row.estimate - row.exact), row.quantity).toBeLessThanOrEqual(bound);
+      expect(row.hvps).toBeGreaterThan(0);
+    }
   });
 
   it('rejects an unknown backend with the list of valid ones', async () => {
