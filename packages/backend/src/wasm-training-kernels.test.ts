@@ -3,10 +3,20 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, registerWasmTrainingKernels } from './node';
 import { WASM_TRAINING_KERNELS } from './wasm-training-kernels';
 
+/** How our kernel configs are marked (see wasm-training-kernels.ts). */
+const OURS = Symbol.for('@usam/backend/wasm-training-kernel');
+const isOurs = (name: string) =>
+  (tf.getKernel(name, 'wasm') as (tf.KernelConfig & { [OURS]?: true }) | undefined)?.[OURS] ===
+  true;
+
+/** wasm's own Conv2DBackpropInput, captured before initBackend replaces it. */
+let original: tf.KernelConfig;
+
 /*
  * Tolerance: wasm (XNNPACK) accumulates in float32, the cpu backend in float64
  * (JS numbers) before storing float32. Each gradient entry here sums at most a
- * few hundred products of values in [-1, 1]; float32 rounding over n terms stays
+ * few hundred products of values in [-1, 1] (an input-gradient entry only
+ * kh·kw·Cout ≤ 36 of them, a filter-gradient entry N·Ho·Wo); float32 rounding over n terms stays
  * below about n·2⁻²⁴ ≈ 2e-5 of the sum's scale for n = 300, so 1e-4 of the
  * largest entry leaves margin while still catching any wrong index or padding
  * (those give errors of order 1).
@@ -15,6 +25,7 @@ const TOLERANCE = 1e-4;
 
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
 type Shape4 = [number, number, number, number];
+type Pair = [number, number];
 
 /** Deterministic values in [-1, 1), so both backends get identical inputs. */
 function values(shape: number[], seed: number): Float32Array {
@@ -141,12 +152,16 @@ const label = (c: (typeof CASES)[number]) =>
   `stride ${c.stride}, pad ${JSON.stringify(c.pad)}, x [${c.x}], filter ${c.filter[0]}×${c.filter[1]}`;
 
 beforeAll(async () => {
+  await import('@tensorflow/tfjs-backend-wasm');
+  original = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+  expect(original).toBeDefined();
   await initBackend('wasm');
   // Makes the engine throw when a kernel leaves data behind in its backend.
   tf.env().set('IS_TEST', true);
 });
 
-describe('wasm Conv2DBackpropFilter', () => {
+describe('wasm Conv2DBackpropFilter and Conv2DBackpropInput', () => {
+  // dx is Conv2DBackpropInput (ours: stride 1 and the phase split of strides > 1), dw the filter gradient.
   it.each(CASES.map((c) => [label(c), c] as const))(
     'conv2d gradients equal cpu: %s',
     async (_, c) => {
@@ -215,6 +230,150 @@ describe('wasm Conv2DBackpropFilter', () => {
       expect(relativeError(actual, reference)).toBeLessThan(TOLERANCE);
     },
   );
+
+  it.each([
+    [[1, 2], 'same', [2, 9, 8, 3], [3, 3, 3, 2]],
+    [[2, 3], 'valid', [1, 10, 11, 2], [2, 3, 2, 3]],
+    [[3, 1], explicit(2, 0, 1, 1), [2, 8, 7, 1], [3, 2, 1, 4]],
+    [[2, 2], 'same', [1, 7, 7, 2], [1, 1, 2, 3]],
+    [[3, 3], explicit(4, 3, 0, 5), [1, 9, 6, 2], [2, 2, 2, 2]],
+  ] as [Pair, Pad, Shape4, Shape4][])(
+    'conv2d gradients equal cpu at strides %j, pad %j',
+    async (strides, pad, xShape, wShape) => {
+      // Unequal strides, 1×1 filters and pads beyond the filter: edge cases of the phase split.
+      const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, strides, pad);
+      const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, xShape, wShape));
+      const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, xShape, wShape));
+      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it.each([
+    [1, 'same', 2],
+    [1, 'valid', 3],
+    [1, explicit(0, 3, 2, 1), 2],
+    [2, 'same', 2],
+    [2, explicit(2, 1, 0, 3), 2],
+    [3, 'valid', 3],
+  ] as [number, Pad, number][])(
+    'Conv2DBackpropInput honours dilation at stride %i, pad %j, dilation %i',
+    async (stride, pad, dilation) => {
+      // tfjs's conv2d gradient refuses dilation > 1 and cpu's kernel ignores it,
+      // so the reference is cpu on the zero-stuffed filter (dilation 1).
+      const xShape: Shape4 = [2, 12, 11, 3];
+      const wShape: Shape4 = [3, 2, 3, 4];
+      const info = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, dilation, pad);
+      const dyShape = info.outShape as Shape4;
+      const filter = values(wShape, 11);
+      const dy = values(dyShape, 12);
+      const attrs = { strides: stride, pad, dataFormat: 'NHWC', inputShape: xShape };
+      const reference = await on('cpu', () =>
+        kernel(
+          'Conv2DBackpropInput',
+          { dy: [dy, dyShape], filter: dilateFilter(filter, wShape, dilation) },
+          attrs,
+        ),
+      );
+      const actual = await on('wasm', () =>
+        kernel(
+          'Conv2DBackpropInput',
+          { dy: [dy, dyShape], filter: [filter, wShape] },
+          { ...attrs, dilations: dilation },
+        ),
+      );
+      expect(relativeError(actual, reference)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it.each([
+    ['floor', 2],
+    ['ceil', 2],
+    ['round', 3],
+    ['ceil', 1],
+  ] as const)(
+    'Conv2DBackpropInput follows dy for numeric padding with dimRoundingMode %s, stride %i',
+    async (mode, stride) => {
+      const xShape: Shape4 = [2, 8, 9, 2];
+      const wShape: Shape4 = [3, 3, 2, 3];
+      const dyShape = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, 1, 1, mode)
+        .outShape as Shape4;
+      const inputs = {
+        dy: [values(dyShape, 13), dyShape],
+        filter: [values(wShape, 14), wShape],
+      } as Record<string, [Float32Array, Shape4]>;
+      const attrs = {
+        strides: stride,
+        pad: 1,
+        dimRoundingMode: mode,
+        dataFormat: 'NHWC',
+        inputShape: xShape,
+      };
+      const reference = await on('cpu', () => kernel('Conv2DBackpropInput', inputs, attrs));
+      const actual = await on('wasm', () => kernel('Conv2DBackpropInput', inputs, attrs));
+      expect(relativeError(actual, reference)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it.each([1, 2])(
+    "Conv2DBackpropInput accepts NCHW, as wasm's own did, at stride %i",
+    async (stride) => {
+      // The forward conv2d refuses NCHW on wasm, but a direct call (or a future op) may not.
+      const xShape: Shape4 = [2, 3, 9, 8]; // N, C, H, W
+      const wShape: Shape4 = [3, 2, 3, 4];
+      const info = tf.backend_util.computeConv2DInfo(
+        xShape,
+        wShape,
+        stride,
+        1,
+        'same',
+        undefined,
+        false,
+        'channelsFirst',
+      );
+      const dyShape = info.outShape as Shape4;
+      const inputs = {
+        dy: [values(dyShape, 17), dyShape],
+        filter: [values(wShape, 18), wShape],
+      } as Record<string, [Float32Array, Shape4]>;
+      const attrs = { strides: stride, pad: 'same', dataFormat: 'NCHW', inputShape: xShape };
+      const reference = await on('cpu', () => kernel('Conv2DBackpropInput', inputs, attrs));
+      const actual = await on('wasm', () => kernel('Conv2DBackpropInput', inputs, attrs));
+      expect(relativeError(actual, reference)).toBeLessThan(TOLERANCE);
+    },
+  );
+
+  it("replaces wasm's own Conv2DBackpropInput, agreeing with it", async () => {
+    await tf.setBackend('wasm');
+    const registered = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+    expect(isOurs('Conv2DBackpropInput')).toBe(true);
+    expect(registered.kernelFunc).not.toBe(original.kernelFunc);
+    // The engine set up only registered kernels; the replaced one needs its own setup to run.
+    const backend = tf.backend();
+    original.setupFunc?.(backend);
+    const xShape: Shape4 = [3, 10, 9, 4];
+    const wShape: Shape4 = [3, 3, 4, 5];
+    const outputs = [2, 1].flatMap((stride) => {
+      const dyShape = tf.backend_util.computeConv2DInfo(xShape, wShape, stride, 1, 'same')
+        .outShape as Shape4;
+      return [original, registered].map((config) =>
+        tf.tidy(() => {
+          const dy = tf.tensor4d(values(dyShape, 15), dyShape);
+          const filter = tf.tensor4d(values(wShape, 16), wShape);
+          const out = config.kernelFunc({
+            inputs: { dy, filter },
+            backend,
+            attrs: { strides: stride, pad: 'same', dataFormat: 'NHWC', inputShape: xShape },
+          }) as tf.TensorInfo;
+          const data = backend.readSync(out.dataId) as Float32Array;
+          backend.disposeData(out.dataId);
+          return data;
+        }),
+      );
+    });
+    expect(relativeError(outputs[1]!, outputs[0]!)).toBeLessThan(TOLERANCE);
+    expect(relativeError(outputs[3]!, outputs[2]!)).toBeLessThan(TOLERANCE);
+  });
 
   it('rejects NCHW with a clear error', async () => {
     await tf.setBackend('wasm');
@@ -338,9 +497,10 @@ describe('wasm depthwise training kernels', () => {
 });
 
 describe('registerWasmTrainingKernels', () => {
-  it('registers each missing kernel once and leaves registered ones alone', () => {
+  it('is idempotent: a second call changes nothing and warns of nothing', () => {
     const before = WASM_TRAINING_KERNELS.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
     expect(before.every((f) => f !== undefined)).toBe(true);
+    expect(WASM_TRAINING_KERNELS.every(isOurs)).toBe(true);
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
     registerWasmTrainingKernels();
     expect(warn).not.toHaveBeenCalled();
@@ -348,5 +508,38 @@ describe('registerWasmTrainingKernels', () => {
     expect(WASM_TRAINING_KERNELS.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc)).toEqual(
       before,
     );
+  });
+
+  it("replaces only wasm's Conv2DBackpropInput; other existing kernels stay", () => {
+    const ourFilterGrad = tf.getKernel('Conv2DBackpropFilter', 'wasm')!;
+    const ourInputGrad = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
+    // As if tfjs-backend-wasm had just registered its kernels, one of them a
+    // Conv2DBackpropFilter of its own.
+    const theirs: tf.KernelConfig = {
+      kernelName: 'Conv2DBackpropFilter',
+      backendName: 'wasm',
+      kernelFunc: () => {
+        throw new Error('not called');
+      },
+    };
+    tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+    tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+    tf.registerKernel(theirs);
+    tf.registerKernel(original);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      registerWasmTrainingKernels();
+      expect(warn).not.toHaveBeenCalled();
+      expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBe(theirs);
+      expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(ourInputGrad.kernelFunc);
+    } finally {
+      warn.mockRestore();
+      tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
+      tf.registerKernel(ourFilterGrad);
+      if (!isOurs('Conv2DBackpropInput')) {
+        tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+        tf.registerKernel(ourInputGrad);
+      }
+    }
   });
 });
