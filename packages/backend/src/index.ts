@@ -33,4 +33,5 @@ export const initBackend: (name?: string, options?: InitBackendOptions) => Promi
   );
 
 export { BackendError, type InitBackendOptions } from './init';
+export { registerSecondOrderGradients } from './second-order-gradients';
 export { registerWasmTrainingKernels } from './wasm-training-kernels';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { registerSecondOrderGradients } from './second-order-gradients';
 
 /** A backend usam knows how to load, in the order `auto` tries them. */
 export interface BackendCandidate {
@@ -28,7 +29,8 @@ export class BackendError extends Error {
 /**
  * Builds `initBackend` over a platform's candidates (Node and browsers differ in
  * what can exist). `registerGradients` runs once, before any backend is set:
- * tfjs-core registers no gradients on its own (SPEC §8).
+ * tfjs-core registers no gradients on its own (SPEC §8). The second-order
+ * gradients go on top of them, so they replace tfjs's versions.
  */
 export function makeInitBackend(
   candidates: readonly BackendCandidate[],
@@ -45,7 +47,7 @@ export function makeInitBackend(
     if (!valid.includes(name)) {
       throw new BackendError(`Unknown backend '${name}'. Valid backends: ${valid.join(', ')}.`);
     }
-    gradients ??= registerGradients();
+    gradients ??= registerGradients().then(registerSecondOrderGradients);
     await gradients;
     const tried = name === 'auto' ? candidates : candidates.filter((c) => c.name === name);
     const failures: string[] = [];
