@@ -378,15 +378,43 @@ describe('createHvp input errors', () => {
   });
 
   it('exact: a loss tfjs cannot differentiate twice gives a clear error', async () => {
+    const w = tf.variable(
+      tf.tensor2d([
+        [0.3, -0.2],
+        [0.1, 0.4],
+      ]),
+    );
+    const xs = tf.tensor2d([
+      [1, 2],
+      [-1, 0.5],
+    ]);
+    const ys = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+    ]);
+    // softmaxCrossEntropy is a customGrad whose gradient tfjs cannot differentiate.
+    const hvp = createHvp({
+      variables: [w],
+      loss: () => tf.losses.softmaxCrossEntropy(ys, tf.matMul(xs, w)) as tf.Scalar,
+      method: 'exact',
+    });
+    await expect(hvp.apply(tf.ones([4]) as tf.Tensor1D)).rejects.toThrow(
+      /the exact HVP failed because tfjs cannot differentiate this loss's gradient.*method: 'central'/,
+    );
+    tf.dispose([w, xs, ys]);
+  });
+
+  it('exact: tanh is twice differentiable once @usam/backend registered its second-order gradient', async () => {
     const v = x();
     const hvp = createHvp({
       variables: [v],
       loss: () => tf.sum(tf.tanh(v)) as tf.Scalar,
       method: 'exact',
     });
-    await expect(hvp.apply(tf.ones([3]) as tf.Tensor1D)).rejects.toThrow(
-      /the exact HVP failed because tfjs cannot differentiate this loss's gradient.*method: 'central'/,
-    );
+    const hv = await hvp.apply(tf.ones([3]) as tf.Tensor1D);
+    // d²/dx² tanh = −2 tanh(x)(1 − tanh²(x)); the Hessian is diagonal.
+    const want = Array.from(await v.data()).map((t) => -2 * Math.tanh(t) * (1 - Math.tanh(t) ** 2));
+    expect(relativeError(await hv.data(), want)).toBeLessThan(1e-5);
   });
 
   it('accepts a function returning fresh batches, and refuses data that changes between passes', async () => {

@@ -30,12 +30,13 @@ export interface HessianOperator {
  *
  * `exact`: reverse over reverse, Hv = ∇(v · ∇L), exact to float32 rounding,
  * one double-backward pass per batch (about the cost of the two gradients of
- * `central`). tfjs differentiates a gradient only through ops whose gradient
- * uses their inputs: matMul, add, mul, relu, softplus, square, log, … work;
- * ops whose gradient reuses their output (exp, tanh, sigmoid, softmax,
- * tf.losses.softmaxCrossEntropy) drop terms silently or throw, and conv nets
- * fail (Conv2DBackpropFilter has no gradient). Use
- * `twiceDifferentiableSoftmaxCrossEntropy` for ReLU classifiers.
+ * `central`); the right choice for ReLU networks. It needs the second-order
+ * gradients `initBackend` (@usam/backend) registers: exp, tanh, sigmoid,
+ * softmax, conv and pool backprop kernels, comparisons. Still not twice
+ * differentiable: `tf.losses.softmaxCrossEntropy`, `tf.logSoftmax` and
+ * `tf.logSigmoid` (customGrad). Alone they throw; behind hidden layers tfjs
+ * silently drops their second-order terms, so use
+ * `twiceDifferentiableSoftmaxCrossEntropy` with `exact`.
  */
 export type HvpMethod = 'central' | 'exact';
 

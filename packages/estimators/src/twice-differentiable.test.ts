@@ -12,13 +12,17 @@ beforeAll(async () => {
 });
 
 describe('twiceDifferentiableExp', () => {
-  it('has second and third derivatives eˣ, where tf.exp has none', () => {
+  it('has second and third derivatives eˣ, like tf.exp once @usam/backend fixed its gradient', () => {
     const x = tf.scalar(0.7);
     const d2 = tf.grad(tf.grad((t: tf.Tensor) => twiceDifferentiableExp(t)));
     const d3 = tf.grad(tf.grad(tf.grad((t: tf.Tensor) => twiceDifferentiableExp(t))));
     expect(d2(x).dataSync()[0]).toBeCloseTo(Math.exp(0.7), 5);
     expect(d3(x).dataSync()[0]).toBeCloseTo(Math.exp(0.7), 5);
-    expect(() => tf.grad(tf.grad((t: tf.Tensor) => tf.exp(t)))(x)).toThrow();
+    expect(
+      tf
+        .grad(tf.grad((t: tf.Tensor) => tf.exp(t)))(x)
+        .dataSync()[0],
+    ).toBeCloseTo(Math.exp(0.7), 5);
   });
 });
 

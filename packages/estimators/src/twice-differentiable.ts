@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
- * tfjs differentiates a gradient only through ops whose gradient is built
- * from their inputs: ops whose gradient reuses their saved output (exp, tanh,
- * sigmoid, softmax, tf.losses.softmaxCrossEntropy) lose that path on the
- * second pass, so `method: 'exact'` silently drops terms (or throws). These
- * replacements recompute from the input instead, so they can be
- * differentiated any number of times.
+ * tfjs's softmax cross-entropy (`tf.losses.softmaxCrossEntropy`, `tf.logSoftmax`)
+ * is a customGrad whose gradient reuses saved intermediates, so its second
+ * derivative is lost: `method: 'exact'` throws or, behind hidden layers,
+ * silently drops terms. These replacements recompute from their inputs and can
+ * be differentiated any number of times. (@usam/backend's `initBackend` fixes
+ * exp, tanh, sigmoid and softmax themselves.)
  */
 
 /** eˣ whose gradient dy·eˣ is recomputed from x (differentiable to any order). */
