@@ -129,6 +129,19 @@ function filterGradPadding(
   return [padBefore, Math.max(0, lastRead + 1 - inSize)];
 }
 
+/** `filterGradPadding` along both spatial axes of a conv described by `info`. */
+function filterGradPaddings(
+  info: tf.backend_util.Conv2DInfo,
+  [h, w]: Pair,
+  [ho, wo]: Pair,
+  [kh, kw]: Pair,
+): [Pair, Pair] {
+  return [
+    filterGradPadding(h, ho, kh, info.strideHeight, info.dilationHeight, info.padInfo.top),
+    filterGradPadding(w, wo, kw, info.strideWidth, info.dilationWidth, info.padInfo.left),
+  ];
+}
+
 /**
  * dW[kh,kw,ci,co] = Σ_n Σ_i,j x[n, i·sh + kh·rh − top, j·sw + kw·rw − left, ci] · dy[n,i,j,co]:
  * a convolution of x as [Cin,H,W,N] with dy as a [Ho,Wo,N,Cout] filter, the
@@ -157,22 +170,7 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
-  const padH = filterGradPadding(
-    h,
-    ho,
-    kh,
-    info.strideHeight,
-    info.dilationHeight,
-    info.padInfo.top,
-  );
-  const padW = filterGradPadding(
-    w,
-    wo,
-    kw,
-    info.strideWidth,
-    info.dilationWidth,
-    info.padInfo.left,
-  );
+  const [padH, padW] = filterGradPaddings(info, [h, w], [ho, wo], [kh, kw]);
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const xT = s.transpose(x, [3, 1, 2, 0]); // [Cin, H, W, N]
     const dyT = s.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, Cout]
@@ -221,22 +219,7 @@ function depthwiseConv2dNativeBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cin * mult],
   ]);
-  const padH = filterGradPadding(
-    h,
-    ho,
-    kh,
-    info.strideHeight,
-    info.dilationHeight,
-    info.padInfo.top,
-  );
-  const padW = filterGradPadding(
-    w,
-    wo,
-    kw,
-    info.strideWidth,
-    info.dilationWidth,
-    info.padInfo.left,
-  );
+  const [padH, padW] = filterGradPaddings(info, [h, w], [ho, wo], [kh, kw]);
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const xT = s.reshape(s.transpose(x, [1, 2, 0, 3]), [1, h, w, n * cin]);
     const dyT = s.reshape(s.transpose(dy, [1, 2, 0, 3]), [ho, wo, n * cin, mult]);
