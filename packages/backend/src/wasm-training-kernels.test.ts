@@ -160,6 +160,18 @@ beforeAll(async () => {
   tf.env().set('IS_TEST', true);
 });
 
+/** dx and dw of `forward` on wasm equal the cpu backend's within TOLERANCE. */
+async function expectGradientsEqualCpu(
+  forward: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D,
+  xShape: Shape4,
+  wShape: Shape4,
+): Promise<void> {
+  const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, xShape, wShape));
+  const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, xShape, wShape));
+  expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
+  expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+}
+
 describe('wasm Conv2DBackpropFilter and Conv2DBackpropInput', () => {
   // dx is Conv2DBackpropInput (ours: stride 1 and the phase split of strides > 1), dw the filter gradient.
   it.each(CASES.map((c) => [label(c), c] as const))(
@@ -168,10 +180,7 @@ describe('wasm Conv2DBackpropFilter and Conv2DBackpropInput', () => {
       const [kh, kw, , cout] = c.filter;
       const wShape: Shape4 = [kh, kw, c.x[3], cout];
       const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, c.stride, c.pad);
-      const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, c.x, wShape));
-      const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, c.x, wShape));
-      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
-      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+      await expectGradientsEqualCpu(forward, c.x, wShape);
     },
   );
 
@@ -425,10 +434,7 @@ describe('wasm depthwise training kernels', () => {
       const [kh, kw, , mult] = c.filter;
       const wShape: Shape4 = [kh, kw, c.x[3], 1 + (mult % 2)];
       const forward = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.depthwiseConv2d(x, w, c.stride, c.pad);
-      const [cpuDx, cpuDw] = await on('cpu', () => gradients(forward, c.x, wShape));
-      const [wasmDx, wasmDw] = await on('wasm', () => gradients(forward, c.x, wShape));
-      expect(relativeError(wasmDw, cpuDw)).toBeLessThan(TOLERANCE);
-      expect(relativeError(wasmDx, cpuDx)).toBeLessThan(TOLERANCE);
+      await expectGradientsEqualCpu(forward, c.x, wShape);
     },
   );
 
