@@ -1,0 +1,82 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Small problems with exact answers for the optimizer tests: a quadratic
+ * L(x) = ½xᵀAx + bᵀx over two variables (so "all parameters" spans tensors),
+ * whose losses and gradients are known in float64, and a tiny tanh MLP.
+ */
+
+export interface Quadratic {
+  readonly variables: tf.Variable[];
+  readonly loss: () => tf.Scalar;
+  /** L and ∇L at a flat point, in float64. */
+  exact(x: readonly number[]): { loss: number; gradient: number[] };
+  /** The variables' current values, flat. */
+  read(): number[];
+  dispose(): void;
+}
+
+/** d = 3 + 2: A is SPD with entries of order 1, b a fixed vector. */
+export function quadratic(start: readonly number[] = [0.3, -0.7, 1.1, 0.5, -0.2]): Quadratic {
+  const A = [
+    [2.0, 0.3, -0.2, 0.1, 0.0],
+    [0.3, 1.5, 0.4, 0.0, 0.2],
+    [-0.2, 0.4, 3.0, -0.5, 0.1],
+    [0.1, 0.0, -0.5, 1.0, 0.3],
+    [0.0, 0.2, 0.1, 0.3, 2.5],
+  ];
+  const b = [0.5, -1.0, 0.25, 0.0, 0.75];
+  const u = tf.variable(tf.tensor1d(start.slice(0, 3)), true, `u${Math.random()}`);
+  const w = tf.variable(tf.tensor2d([start.slice(3)], [1, 2]), true, `w${Math.random()}`);
+  const At = tf.tensor2d(A);
+  const bt = tf.tensor1d(b);
+  const loss = () =>
+    tf.tidy(() => {
+      const x = tf.concat([u, tf.reshape(w, [2])]);
+      const Ax = tf.squeeze(tf.matMul(At, tf.reshape(x, [5, 1])));
+      return tf.add(tf.mul(0.5, tf.sum(tf.mul(x, Ax))), tf.sum(tf.mul(bt, x))) as tf.Scalar;
+    });
+  const exact = (x: readonly number[]) => {
+    const Ax = A.map((row) => row.reduce((s, a, j) => s + a * x[j]!, 0));
+    const gradient = Ax.map((ax, i) => ax + b[i]!);
+    const value = x.reduce((s, xi, i) => s + 0.5 * xi * Ax[i]! + b[i]! * xi, 0);
+    return { loss: value, gradient };
+  };
+  return {
+    variables: [u, w],
+    loss,
+    exact,
+    read: () => [...u.dataSync(), ...w.dataSync()],
+    dispose: () => {
+      for (const t of [u, w, At, bt]) t.dispose();
+    },
+  };
+}
+
+/** Flat vector → per-variable tensors shaped like `variables`. */
+export function split(x: readonly number[], variables: readonly tf.Variable[]): tf.Tensor[] {
+  let offset = 0;
+  return variables.map((v) => {
+    const part = x.slice(offset, offset + v.size);
+    offset += v.size;
+    return tf.tensor(part, v.shape, 'float32');
+  });
+}
+
+export const add = (a: readonly number[], b: readonly number[], s = 1) =>
+  a.map((ai, i) => ai + s * b[i]!);
+
+/** max_i |a_i − b_i| / max(1, max_i |b_i|). */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let err = 0;
+  let scale = 1;
+  for (let i = 0; i < b.length; i++) {
+    err = Math.max(err, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return err / scale;
+}
+
+/** The flat values of some variables. */
+export const flat = (variables: readonly tf.Variable[]) =>
+  variables.flatMap((v) => Array.from(v.dataSync()));
