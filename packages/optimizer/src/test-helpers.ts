@@ -80,3 +80,60 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
 /** The flat values of some variables. */
 export const flat = (variables: readonly tf.Variable[]) =>
   variables.flatMap((v) => Array.from(v.dataSync()));
+
+/** A loss given as a function of parameter tensors, so it can be differentiated at any point. */
+export interface Problem {
+  readonly variables: tf.Variable[];
+  readonly loss: () => tf.Scalar;
+  /** L and ∇L at a flat point (float64 where exact, else tf's float32 read back). */
+  at(x: readonly number[]): { loss: number; gradient: number[] };
+  dispose(): void;
+}
+
+/** The quadratic as a `Problem`, with exact float64 answers. */
+export function quadraticProblem(): Problem {
+  const q = quadratic();
+  return { variables: q.variables, loss: q.loss, at: q.exact, dispose: q.dispose };
+}
+
+/**
+ * A 2-4-1 tanh MLP with a mean squared error on 6 fixed examples: ∇L at any
+ * point comes from tf.grads of the same function (independent of the optimizer).
+ */
+export function mlpProblem(): Problem {
+  const shapes = [[2, 4], [4], [4, 1], [1]];
+  const init = [
+    [0.5, -0.3, 0.8, 0.1, -0.6, 0.4, 0.2, -0.9],
+    [0.1, -0.1, 0.05, 0],
+    [0.7, -0.5, 0.3, 0.9],
+    [0.2],
+  ];
+  const variables = shapes.map((s, i) =>
+    tf.variable(tf.tensor(init[i]!, s), true, `mlp${i}_${Math.random()}`),
+  );
+  const xs = tf.tensor2d([[0, 1], [1, 0], [1, 1], [-1, 0.5], [0.3, -0.8], [2, -1]]);
+  const ys = tf.tensor2d([[1], [0], [0.5], [-0.5], [0.2], [1.5]]);
+  const lossOf = (p: readonly tf.Tensor[]) =>
+    tf.tidy(() => {
+      const h = tf.tanh(tf.add(tf.matMul(xs, p[0] as tf.Tensor2D), p[1]!));
+      const out = tf.add(tf.matMul(h, p[2] as tf.Tensor2D), p[3]!);
+      return tf.mean(tf.square(tf.sub(out, ys))) as tf.Scalar;
+    });
+  return {
+    variables,
+    loss: () => lossOf(variables),
+    at: (x) => {
+      const p = split(x, variables);
+      const { value, grads } = tf.valueAndGrads((...q: tf.Tensor[]) => lossOf(q))(p);
+      const out = {
+        loss: value.dataSync()[0]!,
+        gradient: grads.flatMap((g) => Array.from(g.dataSync())),
+      };
+      for (const t of [...p, value, ...grads]) t.dispose();
+      return out;
+    },
+    dispose: () => {
+      for (const t of [...variables, xs, ys]) t.dispose();
+    },
+  };
+}
