@@ -1,4 +1,12 @@
-import { defineMeasure, frobenius, hypercube, maxEigenvalue, phi, psi, trace } from '@usam/measures';
+import {
+  defineMeasure,
+  frobenius,
+  hypercube,
+  maxEigenvalue,
+  phi,
+  psi,
+  trace,
+} from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { algorithm3, COEFFICIENT_LIMIT, covariance, logSpace } from './coefficients';
 
@@ -29,7 +37,11 @@ describe('algorithm3 (eq. 94)', () => {
 
   it('max eigenvalue (m groups, not shared): only the arg-max group gets 2/n', () => {
     const measure = maxEigenvalue({ directions: 3 });
-    const d = [[1, 1], [5, 3], [2, 2]];
+    const d = [
+      [1, 1],
+      [5, 3],
+      [2, 2],
+    ];
     const out = algorithm3.compute({ d, logWeights: noWeights(d) }, measure);
     expect(out.coefficients).toEqual([0, 0, 1, 1, 0, 0]);
     expect(out.estimate).toBe(8);
@@ -104,6 +116,10 @@ describe('logSpace (Det-SAM)', () => {
     expect(small.clipped).toBe(0);
     expect(small.coefficients[0]! / (2 * Math.exp(-200))).toBeCloseTo(1, 12);
     // Where the plain form meets 0·∞ the log form does not.
-    expect(Number.isNaN(algorithm3.compute({ d: [[1e4]], logWeights: [[0]] }, detMeasure).coefficients[0])).toBe(true);
+    expect(
+      Number.isNaN(
+        algorithm3.compute({ d: [[1e4]], logWeights: [[0]] }, detMeasure).coefficients[0],
+      ),
+    ).toBe(true);
   });
 });

@@ -39,9 +39,7 @@ describe.each(['quadratic', 'mlp'] as const)('on the %s', (kind) => {
   it('SAM: e = ρg/(‖g‖ + 1e-12), the gradient at x + e replaces g', async () => {
     const p = make(kind);
     const x = flat(p.variables);
-    const stats = await sam({ params: p.variables, base: tf.train.sgd(LR), rho: 0.2 }).step(
-      p.loss,
-    );
+    const stats = await sam({ params: p.variables, base: tf.train.sgd(LR), rho: 0.2 }).step(p.loss);
     const g = p.at(x).gradient;
     const e = g.map((gi) => (0.2 * gi) / (norm(g) + NORM_EPSILON));
     const expected = add(x, p.at(add(x, e)).gradient, -LR);
@@ -55,7 +53,12 @@ describe.each(['quadratic', 'mlp'] as const)('on the %s', (kind) => {
     const x = flat(p.variables);
     await sam({ params: p.variables, base: tf.train.sgd(LR), rho: 0.2, lambda: 0.5 }).step(p.loss);
     const g = p.at(x).gradient;
-    const g1 = p.at(add(x, g.map((gi) => (0.2 * gi) / norm(g)))).gradient;
+    const g1 = p.at(
+      add(
+        x,
+        g.map((gi) => (0.2 * gi) / norm(g)),
+      ),
+    ).gradient;
     const expected = add(x, add(g, add(g1, g, -1), 0.5), -LR);
     expect(relativeError(flat(p.variables), expected)).toBeLessThan(TOLERANCE);
   });

@@ -59,7 +59,11 @@ describe('degenerate settings are the base optimizer, bit for bit (SPEC §3)', (
   it.each(degenerate)('%s', async (_name, build) => {
     const expected = reference(make(), 5, 5e-4);
     const p = make();
-    const opt = build({ params: p.variables, base: tf.train.momentum(0.05, 0.9), weightDecay: 5e-4 });
+    const opt = build({
+      params: p.variables,
+      base: tf.train.momentum(0.05, 0.9),
+      weightDecay: 5e-4,
+    });
     for (let i = 0; i < 5; i++) {
       const stats = await opt.step(p.loss);
       expect(stats.gradientEvaluations).toBe(1);
@@ -119,9 +123,9 @@ describe.each(variants)('%s', (_name, build) => {
     const before = flat(p.variables);
     const tensors = tf.memory().numTensors;
     const lastCall = opt.name === 'plain' ? 1 : 2;
-    await expect(opt.step(scripted(p, (c) => (c === lastCall ? 'throw' : undefined)))).rejects.toThrow(
-      'interrupted',
-    );
+    await expect(
+      opt.step(scripted(p, (c) => (c === lastCall ? 'throw' : undefined))),
+    ).rejects.toThrow('interrupted');
     expect(flat(p.variables)).toEqual(before);
     expect(tf.memory().numTensors).toBe(tensors);
     expect(x).not.toEqual(before);
@@ -130,7 +134,11 @@ describe.each(variants)('%s', (_name, build) => {
 
   it('leaks no tensors over 1000 steps (SPEC §4)', async () => {
     const p = make('quadratic');
-    const opt = build({ params: p.variables, base: tf.train.momentum(0.01, 0.9), weightDecay: 1e-4 });
+    const opt = build({
+      params: p.variables,
+      base: tf.train.momentum(0.01, 0.9),
+      weightDecay: 1e-4,
+    });
     await opt.step(p.loss);
     const after1 = tf.memory().numTensors;
     for (let i = 1; i < 1000; i++) await opt.step(p.loss, { epoch: Math.floor(i / 100) });
@@ -144,18 +152,21 @@ it.each([
   ['frobSam', (o: OptimizerOptions & { seed: number }) => frobSam({ ...o, rho: 0.05 })],
   ['traceSam', (o: OptimizerOptions & { seed: number }) => traceSam(o)],
   ['detSam', (o: OptimizerOptions & { seed: number }) => detSam(o)],
-])('%s: the same seed gives the same trajectory on cpu, another seed another', async (_n, build) => {
-  const run = async (seed: number) => {
-    const p = make();
-    const opt = build({ params: p.variables, base: tf.train.sgd(0.1), seed });
-    for (let i = 0; i < 20; i++) await opt.step(p.loss);
-    opt.dispose();
-    return flat(p.variables);
-  };
-  const a = await run(7);
-  expect(await run(7)).toEqual(a);
-  expect(await run(8)).not.toEqual(a);
-});
+])(
+  '%s: the same seed gives the same trajectory on cpu, another seed another',
+  async (_n, build) => {
+    const run = async (seed: number) => {
+      const p = make();
+      const opt = build({ params: p.variables, base: tf.train.sgd(0.1), seed });
+      for (let i = 0; i < 20; i++) await opt.step(p.loss);
+      opt.dispose();
+      return flat(p.variables);
+    };
+    const a = await run(7);
+    expect(await run(7)).toEqual(a);
+    expect(await run(8)).not.toEqual(a);
+  },
+);
 
 it('refuses a step whose gradient is NaN although the loss is finite', async () => {
   const x = tf.variable(tf.zeros([3]));
@@ -187,16 +198,28 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     ['detSam ρ = NaN', (o) => detSam({ ...o, rho: Number.NaN }), /rho \(ρ\)/],
     ['detSam h = 0', (o) => detSam({ ...o, halfWidth: 0 }), /halfWidth \(h\) must be .* > 0/],
     ['universalSam without ρ', (o) => universalSam({ ...o, measure: frobenius() } as never), /rho/],
-    ['universalSam without a measure', (o) => universalSam({ ...o, rho: 1 } as never), /measure must be/],
+    [
+      'universalSam without a measure',
+      (o) => universalSam({ ...o, rho: 1 } as never),
+      /measure must be/,
+    ],
     ['λ < 0', (o) => traceSam({ ...o, lambda: -1 }), /lambda \(λ\) must be a finite number ≥ 0/],
     ['λ = ∞', (o) => sam({ ...o, lambda: Number.POSITIVE_INFINITY }), /lambda \(λ\)/],
     ['sam ρ < 0', (o) => sam({ ...o, rho: -1 }), /rho \(ρ\) must be a finite number ≥ 0/],
     ['asam η = 0', (o) => asam({ ...o, eta: 0 }), /eta \(η\) must be .* > 0/],
     ['ssamF without fisherLosses', (o) => ssamF(o as never), /needs fisherLosses/],
-    ['ssamF sparsity 1', (o) => ssamF({ ...o, sparsity: 1, fisherLosses: noFisher }), /sparsity must be in \[0, 1\)/],
+    [
+      'ssamF sparsity 1',
+      (o) => ssamF({ ...o, sparsity: 1, fisherLosses: noFisher }),
+      /sparsity must be in \[0, 1\)/,
+    ],
     ['weight decay < 0', (o) => plain({ ...o, weightDecay: -1 }), /weightDecay must be .* ≥ 0/],
     ['empty variable list', (o) => sam({ ...o, params: [] }), /variable list is empty/],
-    ['no base optimizer', (o) => sam({ ...o, base: undefined as never }), /base must be a tfjs optimizer/],
+    [
+      'no base optimizer',
+      (o) => sam({ ...o, base: undefined as never }),
+      /base must be a tfjs optimizer/,
+    ],
     [
       'determinant built for another d',
       (o) => universalSam({ ...o, measure: determinant(7), rho: 1 }),
@@ -228,7 +251,9 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     await expect(opt.step(() => tf.ones([2]) as unknown as tf.Scalar)).rejects.toThrow(
       /must return a float32 scalar .* shape \[2\]; reduce it with tf.mean/,
     );
-    await expect(opt.step(() => tf.scalar(1))).rejects.toThrow(/does not depend on any of the variables/);
+    await expect(opt.step(() => tf.scalar(1))).rejects.toThrow(
+      /does not depend on any of the variables/,
+    );
     await expect(opt.step(undefined as never)).rejects.toThrow(/pass a loss closure/);
   });
 
@@ -237,7 +262,9 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     const bad: Sampler = { name: 'bad', sample: () => [tf.zeros([3])] };
     const opt = traceSam({ params: p.variables, base: tf.train.sgd(0.1), sampler: bad });
     const x = flat(p.variables);
-    await expect(opt.step(p.loss)).rejects.toThrow(/sampler 'bad' returned tensors that do not match/);
+    await expect(opt.step(p.loss)).rejects.toThrow(
+      /sampler 'bad' returned tensors that do not match/,
+    );
     expect(flat(p.variables)).toEqual(x);
   });
 });

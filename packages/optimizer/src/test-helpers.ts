@@ -111,7 +111,14 @@ export function mlpProblem(): Problem {
   const variables = shapes.map((s, i) =>
     tf.variable(tf.tensor(init[i]!, s), true, `mlp${i}_${Math.random()}`),
   );
-  const xs = tf.tensor2d([[0, 1], [1, 0], [1, 1], [-1, 0.5], [0.3, -0.8], [2, -1]]);
+  const xs = tf.tensor2d([
+    [0, 1],
+    [1, 0],
+    [1, 1],
+    [-1, 0.5],
+    [0.3, -0.8],
+    [2, -1],
+  ]);
   const ys = tf.tensor2d([[1], [0], [0.5], [-0.5], [0.2], [1.5]]);
   const lossOf = (p: readonly tf.Tensor[]) =>
     tf.tidy(() => {

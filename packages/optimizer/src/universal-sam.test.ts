@@ -52,7 +52,10 @@ const vectors = (d: number, n: number, scale = 1) =>
 /** Runs one step and returns x before, x after, and the stats. */
 async function stepOnce(
   p: Problem,
-  build: (params: tf.Variable[], base: tf.Optimizer) => {
+  build: (
+    params: tf.Variable[],
+    base: tf.Optimizer,
+  ) => {
     step: (l: () => tf.Scalar) => Promise<{ applied: boolean; clipped: number }>;
   },
 ) {
@@ -106,9 +109,9 @@ describe.each(['quadratic', 'mlp'] as const)('formulas of SPEC §3 on the %s', (
         traceSam({ params, base, mu, rho: 0.05, lambda: 2, samples: 2, sampler: fixed(vs) }),
       );
       const { clean, delta } = points(p, x, vs, 0.05);
-      expect(relativeError(after, sgd(x, combine(clean.gradient, delta, [0.5, 0.5], 2)))).toBeLessThan(
-        TOLERANCE,
-      );
+      expect(
+        relativeError(after, sgd(x, combine(clean.gradient, delta, [0.5, 0.5], 2))),
+      ).toBeLessThan(TOLERANCE);
     },
   );
 
@@ -153,7 +156,12 @@ describe.each(['quadratic', 'mlp'] as const)('formulas of SPEC §3 on the %s', (
     const { clean, d, delta } = points(p, x, [v1!, v2!, v3!, v4!], rho);
     const t1 = (d[0]! + d[1]!) / 2;
     const t2 = (Math.exp(d[2]! / 2) + Math.exp(d[3]! / 2)) / 2;
-    const c = [0.5, 0.5, 2 * t2 * 0.5 * 0.5 * Math.exp(d[2]! / 2), 2 * t2 * 0.5 * 0.5 * Math.exp(d[3]! / 2)];
+    const c = [
+      0.5,
+      0.5,
+      2 * t2 * 0.5 * 0.5 * Math.exp(d[2]! / 2),
+      2 * t2 * 0.5 * 0.5 * Math.exp(d[3]! / 2),
+    ];
     expect(relativeError(after, sgd(x, combine(clean.gradient, delta, c, 0.4)))).toBeLessThan(
       TOLERANCE,
     );
@@ -195,7 +203,10 @@ describe('Det-SAM stability (SPEC §3)', () => {
     const w = gaps.map((g) => Math.exp(-g - 100));
     const wbar = w.reduce((a, b) => a + b, 0) / 5;
     const g = [20, 0].map((g0, j) =>
-      gaps.reduce((s, gap, i) => s + (0.4 * Math.exp(-200) * w[i]!) / wbar ** 3 * gapVector(gap)[j]!, g0),
+      gaps.reduce(
+        (s, gap, i) => s + ((0.4 * Math.exp(-200) * w[i]!) / wbar ** 3) * gapVector(gap)[j]!,
+        g0,
+      ),
     );
     expect(relativeError(after, sgd([20, 0], g))).toBeLessThan(TOLERANCE);
   });
@@ -208,7 +219,8 @@ describe('Det-SAM stability (SPEC §3)', () => {
       expect(stats.clipped).toBeGreaterThan(0);
       expect(after.every(Number.isFinite)).toBe(true);
       // |c_i| ≤ the limit, so |Δx| ≤ η·λ·limit·Σ|Δ_i| (Δ_i = v_i here).
-      const bound = LR * COEFFICIENT_LIMIT * gaps.reduce((s, g) => s + Math.abs(gapVector(g)[0]!), 0);
+      const bound =
+        LR * COEFFICIENT_LIMIT * gaps.reduce((s, g) => s + Math.abs(gapVector(g)[0]!), 0);
       expect(Math.abs(after[0]! - 20)).toBeLessThanOrEqual(bound * (1 + 1e-6));
     },
   );
@@ -223,7 +235,10 @@ describe('Det-SAM stability (SPEC §3)', () => {
 describe('the samplers of each instance', () => {
   /** Records the perturbation e = x_pass − x of every perturbed pass. */
   async function perturbations(
-    build: (params: tf.Variable[], base: tf.Optimizer) => {
+    build: (
+      params: tf.Variable[],
+      base: tf.Optimizer,
+    ) => {
       step: (l: () => tf.Scalar) => Promise<unknown>;
     },
     d = 2000,

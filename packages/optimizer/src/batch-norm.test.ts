@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@usam/backend';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { detSam, frobSam, traceSam } from './instances';
+import { plain } from './plain';
+import { asam, sam } from './sam';
+import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
+
+/**
+ * SPEC §4: perturbed passes leave BatchNorm running statistics untouched. A
+ * tfjs-layers BatchNormalization writes its moving mean and variance on every
+ * training-mode forward pass, so without the snapshot/restore a SAM step
+ * would move them 2 (or 1 + n) times instead of once.
+ */
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+function model(seed: number) {
+  const m = tfl.sequential({
+    layers: [
+      tfl.layers.dense({
+        inputShape: [4],
+        units: 6,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+      }),
+      tfl.layers.batchNormalization({ momentum: 0.9 }),
+      tfl.layers.activation({ activation: 'relu' }),
+      tfl.layers.dense({
+        units: 3,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+      }),
+    ],
+  });
+  const xs = tf.randomNormal([16, 4], 0, 1, 'float32', 5);
+  const ys = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0], 'int32'), 3);
+  const loss = () =>
+    tf.tidy(
+      () =>
+        tf.losses.meanSquaredError(ys, m.apply(xs, { training: true }) as tf.Tensor) as tf.Scalar,
+    );
+  const read = (weights: tfl.LayerVariable[]) =>
+    weights.map((w) => Array.from(w.read().dataSync()));
+  return {
+    m,
+    loss,
+    stats: () => read(m.nonTrainableWeights),
+    weights: () => read(m.trainableWeights),
+    dispose: () => {
+      m.dispose();
+      tf.dispose([xs, ys]);
+    },
+  };
+}
+
+const variants: [string, (o: OptimizerOptions) => SharpnessAwareOptimizer][] = [
+  ['sam', (o) => sam(o)],
+  ['asam', (o) => asam(o)],
+  ['frobSam', (o) => frobSam({ ...o, samples: 3, rho: 0.05, lambda: 0.1 })],
+  ['traceSam', (o) => traceSam({ ...o, samples: 2 })],
+  ['detSam', (o) => detSam(o)],
+];
+
+describe.each(variants)('%s on a tfjs-layers model with BatchNorm', (_name, build) => {
+  it('running statistics after a step equal those after a plain step', async () => {
+    const reference = model(1);
+    const subject = model(1);
+    expect(subject.stats()).toEqual(reference.stats());
+    await plain({ params: reference.m, base: tf.train.sgd(0.1) }).step(reference.loss);
+    const opt = build({ params: subject.m, base: tf.train.sgd(0.1) });
+    const stats = await opt.step(subject.loss);
+    expect(stats.gradientEvaluations).toBeGreaterThan(1);
+    expect(subject.stats()).toEqual(reference.stats());
+    // The perturbed passes did change the weights' update (the test is not vacuous) …
+    expect(subject.weights()).not.toEqual(reference.weights());
+    // … and a training-mode pass does move the statistics when nothing restores them.
+    const before = subject.stats();
+    subject.loss().dispose();
+    expect(subject.stats()).not.toEqual(before);
+    reference.dispose();
+    subject.dispose();
+  });
+
+  it('a refused step leaves the running statistics as before the step', async () => {
+    const subject = model(2);
+    const before = subject.stats();
+    const opt = build({ params: subject.m, base: tf.train.sgd(0.1) });
+    const stats = await opt.step(() => tf.mul(subject.loss(), Number.NaN) as tf.Scalar);
+    expect(stats.applied).toBe(false);
+    expect(subject.stats()).toEqual(before);
+    subject.dispose();
+  });
+});
