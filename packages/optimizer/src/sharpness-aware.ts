@@ -319,7 +319,11 @@ export abstract class SharpnessAwareOptimizer {
   }
 }
 
-/** 0 when every entry is finite, NaN otherwise (x·0 is NaN exactly for x = ±∞ or NaN). */
+/**
+ * A finite number when every entry is finite, NaN or ±∞ otherwise: one sum per
+ * tensor (a non-finite entry makes it non-finite). It also trips when the
+ * entries are finite but sum past float32's 3.4e38, a step no one wants applied.
+ */
 function finiteProbe(gradient: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.addN(gradient.map((g) => tf.sum(tf.mul(g, 0)))) as tf.Scalar);
+  return tf.tidy(() => tf.addN(gradient.map((g) => tf.sum(g))) as tf.Scalar);
 }

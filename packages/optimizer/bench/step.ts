@@ -1,0 +1,156 @@
+/**
+ * Benchmark (not a test): ms per step of every variant on the paper's MNIST
+ * MLP (784 → 128 ×5 → 10, ReLU, softmax cross-entropy, batch 128) on the cpu
+ * and wasm backends, and each variant's overhead ratio
+ *
+ *     ms per step / (gradient evaluations per step × ms per gradient evaluation)
+ *
+ * (target ≤ 1.10: the algorithm adds under 10% to the gradients it must
+ * compute). One gradient evaluation is timed right before each variant, so
+ * load drift on a shared machine hits both alike. Writes
+ * bench-results/step.json and prints it.
+ *
+ *     pnpm --filter @usam/optimizer bench
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@usam/backend';
+import {
+  asam,
+  detSam,
+  frobSam,
+  type OptimizerOptions,
+  plain,
+  type SharpnessAwareOptimizer,
+  sam,
+  ssamF,
+  traceSam,
+} from '../src/index';
+
+const STEPS: Record<string, number> = { cpu: 4, wasm: 15 };
+const BATCH = 128;
+
+function mlp(): tfl.LayersModel {
+  const layers: tfl.layers.Layer[] = [];
+  for (let i = 0; i < 5; i++) {
+    layers.push(
+      tfl.layers.dense({
+        ...(i === 0 && { inputShape: [784] }),
+        units: 128,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.heNormal({ seed: i + 1 }),
+      }),
+    );
+  }
+  layers.push(tfl.layers.dense({ units: 10 }));
+  return tfl.sequential({ layers });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function benchBackend(backend: string) {
+  await initBackend(backend);
+  const model = mlp();
+  const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1);
+  const ys = tf.tidy(() =>
+    tf.cast(tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32', 2), 10), 'float32'),
+  );
+  const loss = () =>
+    tf.tidy(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          ys,
+          model.apply(xs, { training: true }) as tf.Tensor,
+        ) as tf.Scalar,
+    );
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const gradientMs = () => {
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = performance.now();
+      const { value, grads } = tf.variableGrads(loss, variables);
+      value.dataSync();
+      tf.dispose([value, grads]);
+      times.push(performance.now() - start);
+    }
+    return median(times);
+  };
+  gradientMs(); // warm-up: kernel setup, first allocations
+  const fisherLosses = (count: number) =>
+    Array.from(
+      { length: count },
+      (_, i) => () =>
+        tf.tidy(() => {
+          const x = tf.slice(xs, [i, 0], [1, 784]);
+          const y = tf.slice(ys, [i, 0], [1, 10]);
+          return tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar;
+        }),
+    );
+  const variants: [string, (o: OptimizerOptions) => SharpnessAwareOptimizer][] = [
+    ['plain', (o) => plain(o)],
+    ['sam', (o) => sam(o)],
+    ['asam', (o) => asam(o)],
+    ['ssamF', (o) => ssamF({ ...o, fisherLosses })],
+    ['traceSam', (o) => traceSam(o)],
+    ['traceSam (sphere)', (o) => traceSam({ ...o, mu: 'sphere' })],
+    ['detSam', (o) => detSam(o)],
+    ['frobSam (n=2)', (o) => frobSam(o)],
+  ];
+  const rows = [];
+  const tensorsBefore = tf.memory().numTensors;
+  for (const [name, build] of variants) {
+    // lr 0 keeps every variant on the same weights; the work per step is the same.
+    const opt = build({ params: model, base: tf.train.momentum(0, 0.9), weightDecay: 5e-4 });
+    await opt.step(loss); // warm-up (and SSAM-F's mask)
+    const gradient = gradientMs();
+    const times: number[] = [];
+    let evaluations = 0;
+    for (let i = 0; i < STEPS[backend]!; i++) {
+      const start = performance.now();
+      const stats = await opt.step(loss);
+      times.push(performance.now() - start);
+      evaluations = stats.gradientEvaluations;
+    }
+    opt.dispose();
+    const ms = median(times);
+    rows.push({
+      variant: name,
+      msPerStep: Number(ms.toFixed(1)),
+      gradientEvaluations: evaluations,
+      msPerGradient: Number(gradient.toFixed(1)),
+      overhead: Number((ms / (evaluations * gradient)).toFixed(3)),
+    });
+    console.error(backend, JSON.stringify(rows.at(-1)));
+  }
+  // What the base step alone (momentum, weight decay, finiteness check) costs beyond its
+  // gradient, so the last column shows what the sharpness-aware algorithm itself adds.
+  const base = rows[0]!.msPerStep - rows[0]!.msPerGradient;
+  for (const row of rows) {
+    Object.assign(row, {
+      overheadBeyondBaseStep: Number(
+        ((row.msPerStep - base) / (row.gradientEvaluations * row.msPerGradient)).toFixed(3),
+      ),
+    });
+  }
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  model.dispose();
+  tf.dispose([xs, ys]);
+  return { backend, steps: STEPS[backend], leakedTensors: leaked, rows };
+}
+
+const results = [];
+for (const backend of ['wasm', 'cpu']) results.push(await benchBackend(backend));
+const report = {
+  benchmark: 'optimizer step, 784-128x5-10 ReLU MLP, batch 128',
+  parameters: 784 * 128 + 128 + 4 * (128 * 128 + 128) + 128 * 10 + 10,
+  target: 'overhead ≤ 1.10 for every variant',
+  date: new Date().toISOString(),
+  results,
+};
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results', 'step.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+console.log(JSON.stringify(report, null, 2));
