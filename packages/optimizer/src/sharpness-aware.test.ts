@@ -44,7 +44,7 @@ const degenerate: [string, Build][] = [
 describe('degenerate settings are the base optimizer, bit for bit (SPEC §3)', () => {
   /** The base optimizer alone, as a user would write it: ∇L + wd·x, then applyGradients. */
   function reference(p: Problem, steps: number, weightDecay: number) {
-    const base = tf.train.momentum(0.05, 0.9);
+    const base: tf.Optimizer = tf.train.momentum(0.05, 0.9);
     for (let i = 0; i < steps; i++) {
       const { value, grads } = tf.variableGrads(p.loss, p.variables);
       const decayed: tf.NamedTensorMap = {};

@@ -246,7 +246,7 @@ describe('the samplers of each instance', () => {
     const x = tf.variable(tf.zeros([d]));
     const seen: Float32Array[] = [];
     const loss = () => {
-      seen.push(x.dataSync().slice());
+      seen.push((x.dataSync() as Float32Array).slice());
       return tf.sum(tf.mul(x, 1e-3)) as tf.Scalar;
     };
     // λ > 0 but lr = 0 keeps x = 0, so each pass sees e itself.
