@@ -60,16 +60,12 @@ export abstract class AscentSam extends SharpnessAwareOptimizer {
     }
     const [clean, perturbed] = await readScalars([context.clean.loss, evaluation.loss]);
     evaluation.loss.dispose();
-    const g1 = evaluation.gradient;
-    const gradient =
-      this.lambda === 1
-        ? g1
-        : tf.tidy(() =>
-            context.clean.gradient.map((g0, k) =>
-              tf.add(g0, tf.mul(tf.sub(g1[k]!, g0), this.lambda)),
-            ),
-          );
-    if (gradient !== g1) for (const t of g1) t.dispose();
+    // g = (1 − λ)∇L(x) + λ∇L(x + e); λ = 1 (SAM as published) takes ∇L(x + e) as is.
+    const gradient = context.combine([
+      { gradient: context.clean.gradient, weight: 1 - this.lambda },
+      { gradient: evaluation.gradient, weight: this.lambda },
+    ]);
+    for (const t of evaluation.gradient) t.dispose();
     return {
       gradient,
       perturbedLosses: [perturbed!],

@@ -67,6 +67,12 @@ export interface Evaluation {
   readonly gradient: tf.Tensor[];
 }
 
+/** One term w·∇L(·) of a composite gradient. */
+export interface WeightedGradient {
+  readonly gradient: readonly tf.Tensor[];
+  readonly weight: number;
+}
+
 /** What a variant sees while computing its perturbed passes. */
 export interface PassContext {
   /** The point x of this step (saved values; the variables move during passes). */
@@ -75,11 +81,17 @@ export interface PassContext {
   readonly clean: Evaluation;
   /** Sets the variables to x + e (non-trainable state as after the clean pass) and evaluates L and ∇L there. */
   evaluateAt(e: readonly tf.Tensor[]): Evaluation;
+  /**
+   * The composite gradient Σ_j w_j·g_j plus weight decay, formed in one pass per
+   * variable (zero weights skipped, unit weights not multiplied). The caller
+   * owns the result; the terms stay the caller's too.
+   */
+  combine(terms: readonly WeightedGradient[]): tf.Tensor[];
 }
 
 /** What a variant's perturbed passes produce. */
 export interface PerturbedResult {
-  /** The composite gradient g (before weight decay), owned by the caller; absent when refused. */
+  /** The composite gradient from `combine` (weight decay included), owned by the caller; absent when refused. */
   readonly gradient?: tf.Tensor[];
   readonly perturbedLosses: number[];
   readonly sharpness: number | null;
@@ -183,21 +195,29 @@ export abstract class SharpnessAwareOptimizer {
     try {
       clean = this.evaluate(loss);
       if (this.plain) {
-        composite = clean.gradient;
+        // The base optimizer's own step, op for op: ∇L, plus wd·x when decaying.
+        composite =
+          this.weightDecay === 0
+            ? clean.gradient
+            : tf.tidy(() =>
+                clean!.gradient.map((g, k) =>
+                  tf.add(g, tf.mul(this.variables[k]!, this.weightDecay)),
+                ),
+              );
       } else {
         result = await this.perturbedFrom(clean, loss);
         composite = result.gradient;
       }
-      const decayed = composite && this.withWeightDecay(composite);
-      if (decayed !== composite && composite !== clean.gradient) disposeAll(composite);
-      composite = decayed;
-      const probe = composite ? finiteProbe(composite) : tf.scalar(Number.NaN);
+      // The clean gradient is checked too: a zero weight may have dropped it from g.
+      const probe = composite
+        ? finiteProbe(composite === clean.gradient ? composite : [...composite, ...clean.gradient])
+        : tf.scalar(Number.NaN);
       const [lossValue, finite] = await readScalars([clean.loss, probe]);
       probe.dispose();
       let reason = result.problem;
       if (reason === undefined && !Number.isFinite(lossValue)) reason = `the loss is ${lossValue}`;
       if (reason === undefined && !Number.isFinite(finite)) {
-        reason = 'the composite gradient has NaN or ±∞ entries';
+        reason = 'the gradient has NaN or ±∞ entries';
       }
       const applied = reason === undefined;
       if (applied) {
@@ -292,6 +312,7 @@ export abstract class SharpnessAwareOptimizer {
           afterClean.restore();
           return this.evaluate(loss);
         },
+        combine: (terms) => this.combine(terms),
       });
     } finally {
       // Restore by assignment, never by subtracting e: the bits come back exactly.
@@ -302,10 +323,19 @@ export abstract class SharpnessAwareOptimizer {
     }
   }
 
-  private withWeightDecay(gradient: tf.Tensor[]): tf.Tensor[] {
-    if (this.weightDecay === 0) return gradient;
+  private combine(terms: readonly WeightedGradient[]): tf.Tensor[] {
     return tf.tidy(() =>
-      gradient.map((g, k) => tf.add(g, tf.mul(this.variables[k]!, this.weightDecay))),
+      this.variables.map((x, k) => {
+        const parts = terms
+          .filter(({ weight }) => weight !== 0)
+          .map(({ gradient, weight }) =>
+            weight === 1 ? gradient[k]! : tf.mul(gradient[k]!, weight),
+          );
+        if (this.weightDecay !== 0) parts.push(tf.mul(x, this.weightDecay));
+        if (parts.length === 0) return tf.zerosLike(x);
+        // A lone term is returned as a new tensor, so the caller may dispose the terms.
+        return parts.length === 1 ? tf.clone(parts[0]!) : tf.addN(parts);
+      }),
     );
   }
 

@@ -160,16 +160,12 @@ export class UniversalSam extends SharpnessAwareOptimizer {
           problem: `the ${this.rule.name} coefficients are not finite (φ or ψ overflowed)`,
         };
       }
-      const g0 = context.clean.gradient;
-      const gradient = tf.tidy(() =>
-        g0.map((g0k, k) => {
-          const terms = evaluations
-            .map((e, j) => [e, this.lambda * coefficients[j]!] as const)
-            .filter(([, c]) => c !== 0)
-            .map(([e, c]) => tf.mul(tf.sub(e.gradient[k]!, g0k), c));
-          return terms.length === 0 ? tf.clone(g0k) : tf.add(g0k, tf.addN(terms));
-        }),
-      );
+      // g = (1 − λΣc)·∇L + Σ_j λc_j·∇L_j, i.e. ∇L + λΣ_j c_j(∇L_j − ∇L) in one pass.
+      const weights = coefficients.map((c) => this.lambda * c);
+      const gradient = context.combine([
+        { gradient: context.clean.gradient, weight: 1 - weights.reduce((a, b) => a + b, 0) },
+        ...evaluations.map((e, j) => ({ gradient: e.gradient, weight: weights[j]! })),
+      ]);
       return { perturbedLosses: losses, sharpness: estimate, clipped, gradient };
     } finally {
       for (const e of evaluations) {
