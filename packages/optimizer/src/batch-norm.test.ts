@@ -93,3 +93,44 @@ describe.each(variants)('%s on a tfjs-layers model with BatchNorm', (_name, buil
     subject.dispose();
   });
 });
+
+it("takes a model's weight lists too (trainableWeights, state: nonTrainableWeights)", async () => {
+  const reference = model(3);
+  const subject = model(3);
+  await sam({ params: reference.m, base: tf.train.sgd(0.1) }).step(reference.loss);
+  const opt = sam({
+    params: subject.m.trainableWeights,
+    state: subject.m.nonTrainableWeights,
+    base: tf.train.sgd(0.1),
+  });
+  expect(opt.variables).toHaveLength(6); // two dense kernels and biases, BatchNorm γ and β
+  expect(opt.state).toHaveLength(2);
+  await opt.step(subject.loss);
+  expect(subject.weights()).toEqual(reference.weights());
+  expect(subject.stats()).toEqual(reference.stats());
+  expect(() =>
+    sam({
+      params: [...subject.m.trainableWeights, subject.m.trainableWeights[0]!],
+      base: tf.train.sgd(0.1),
+    }),
+  ).toThrow(/is listed twice/);
+  expect(() =>
+    sam({
+      params: subject.m.trainableWeights,
+      state: subject.m.trainableWeights,
+      base: tf.train.sgd(0.1),
+    }),
+  ).toThrow(/both trained and in the state/);
+  reference.dispose();
+  subject.dispose();
+});
+
+it('refuses to start a step while another is running', async () => {
+  const subject = model(4);
+  const opt = sam({ params: subject.m, base: tf.train.sgd(0.1) });
+  const first = opt.step(subject.loss);
+  await expect(opt.step(subject.loss)).rejects.toThrow(/already running.*await each step/);
+  expect((await first).applied).toBe(true);
+  expect((await opt.step(subject.loss)).applied).toBe(true);
+  subject.dispose();
+});

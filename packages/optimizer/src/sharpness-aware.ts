@@ -143,6 +143,7 @@ export abstract class SharpnessAwareOptimizer {
     gradientEvaluations: 0,
   };
   abstract readonly name: string;
+  private stepping = false;
 
   protected constructor(options: OptimizerOptions, lambda: number, where: string) {
     if (typeof options !== 'object' || options === null) {
@@ -186,7 +187,21 @@ export abstract class SharpnessAwareOptimizer {
         `${this.name}.step: pass a loss closure, e.g. step(() => tf.losses.softmaxCrossEntropy(ys, model.predict(xs))).`,
       );
     }
-    await this.prepare(options.epoch);
+    if (this.stepping) {
+      throw new OptimizerError(
+        `${this.name}.step: a step is already running on these variables; await each step before starting the next.`,
+      );
+    }
+    this.stepping = true;
+    try {
+      return await this.guardedStep(loss, options.epoch);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private async guardedStep(loss: LossClosure, epoch: number | undefined): Promise<StepStats> {
+    await this.prepare(epoch);
     const evaluationsBefore = this.counters.gradientEvaluations;
     const stateBefore = new Snapshot(this.state);
     let clean: Evaluation | undefined;
