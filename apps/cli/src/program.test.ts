@@ -69,6 +69,19 @@ describe('usam reproduce', () => {
       expect(Math.abs(row.estimate - row.exact), row.quantity).toBeLessThanOrEqual(bound);
       expect(row.hvps).toBeGreaterThan(0);
     }
+    // Explicit bias on (x₁x₂ − 1)² from (4, 0.25): SGD and SAM stay (∇L = 0), Trace-SAM
+    // and Frob-SAM drift toward |x₁| = |x₂| = 1 with tr H and ‖H‖_F² falling, near the manifold.
+    const bias = Object.fromEntries(
+      report.explicitBias.rows.map((r) => [`${r.method} ${r.settings}`, r]),
+    );
+    expect(bias['SGD plain']!.end).toEqual([4, 0.25]);
+    expect(bias['SAM ρ = 0.05']!.end).toEqual([4, 0.25]);
+    const start = bias['SGD plain']!;
+    for (const key of ['Trace-SAM ρ = 0.1, λ = 1', 'Frob-SAM ρ = 0.1, λ = 0.05']) {
+      expect(bias[key]!.traceH, key).toBeLessThan(0.5 * start.traceH);
+      expect(bias[key]!.frobeniusSquared, key).toBeLessThan(0.2 * start.frobeniusSquared);
+      expect(bias[key]!.offManifold, key).toBeLessThan(0.1);
+    }
   });
 
   it('rejects an unknown backend with the list of valid ones', async () => {
