@@ -104,11 +104,12 @@ describe('outputs', () => {
         const y = forward(m, x, { training });
         expect(y.shape).toEqual([3, 'numClasses' in options ? options.numClasses : 10]);
         expect(y.dtype).toBe('float32');
-        // Logits, not probabilities: rows do not sum to 1.
-        expect(Math.abs(tf.sum(y, 1).arraySync()[0]! - 1)).toBeGreaterThan(1e-3);
         y.dispose();
       }
       x.dispose();
+      // Logits: the last layer is a linear Dense, no softmax.
+      expect(m.layers.at(-1)!.getClassName()).toBe('Dense');
+      expect(m.layers.at(-1)!.getConfig().activation).toBe('linear');
     });
   });
 
