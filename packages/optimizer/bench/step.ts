@@ -19,8 +19,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
+import { createModel, parameterCount } from '@usam/models';
 import {
   asam,
   detSam,
@@ -36,28 +36,12 @@ import {
 const STEPS: Record<string, number> = { cpu: 4, wasm: 15 };
 const BATCH = 128;
 
-function mlp(): tfl.LayersModel {
-  const layers: tfl.layers.Layer[] = [];
-  for (let i = 0; i < 5; i++) {
-    layers.push(
-      tfl.layers.dense({
-        ...(i === 0 && { inputShape: [784] }),
-        units: 128,
-        activation: 'relu',
-        kernelInitializer: tfl.initializers.heNormal({ seed: i + 1 }),
-      }),
-    );
-  }
-  layers.push(tfl.layers.dense({ units: 10 }));
-  return tfl.sequential({ layers });
-}
-
 // The least-disturbed repetition: on a shared machine, load only ever adds time.
 const fastest = (xs: number[]) => Math.min(...xs);
 
 async function benchBackend(backend: string) {
   await initBackend(backend);
-  const model = mlp();
+  const model = createModel('mlp', { seed: 1 });
   const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1);
   const ys = tf.tidy(() =>
     tf.cast(tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32', 2), 10), 'float32'),
@@ -140,17 +124,18 @@ async function benchBackend(backend: string) {
     });
   }
   const leaked = tf.memory().numTensors - tensorsBefore;
+  const parameters = parameterCount(model);
   model.dispose();
   tf.dispose([xs, ys]);
   // tfjs's MomentumOptimizer.dispose keeps one scalar: 1 per variant here, not ours.
-  return { backend, steps: STEPS[backend], leakedTensors: leaked, rows };
+  return { backend, parameters, steps: STEPS[backend], leakedTensors: leaked, rows };
 }
 
 const results = [];
 for (const backend of ['wasm', 'cpu']) results.push(await benchBackend(backend));
 const report = {
   benchmark: 'optimizer step, 784-128x5-10 ReLU MLP, batch 128',
-  parameters: 784 * 128 + 128 + 4 * (128 * 128 + 128) + 128 * 10 + 10,
+  parameters: results[0]!.parameters,
   target: 'overhead ≤ 1.10 for every variant',
   date: new Date().toISOString(),
   results,
