@@ -53,7 +53,9 @@ export function idxFile(dims: readonly number[], data: Uint8Array): Uint8Array {
   const view = new DataView(header.buffer);
   header[2] = 0x08;
   header[3] = dims.length;
-  dims.forEach((d, i) => view.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    view.setUint32(4 + 4 * i, d, false);
+  });
   const out = new Uint8Array(header.length + data.length);
   out.set(header);
   out.set(data, header.length);
@@ -123,7 +125,9 @@ export function matFile(
     const flags = new Uint8Array(8);
     new DataView(flags.buffer).setUint32(0, v.mxClass, le);
     const dims = new Uint8Array(4 * v.dims.length);
-    v.dims.forEach((d, i) => new DataView(dims.buffer).setInt32(4 * i, d, le));
+    v.dims.forEach((d, i) => {
+      new DataView(dims.buffer).setInt32(4 * i, d, le);
+    });
     const name = Uint8Array.from(v.name, (ch) => ch.charCodeAt(0));
     let data: Uint8Array;
     if (v.dataType === 2) {
