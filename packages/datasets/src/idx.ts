@@ -80,5 +80,6 @@ export function parseMnistIdx(
       `${labels.file}: label ${out[bad]} of example ${bad} is not a digit 0..9.`,
     );
   }
-  return { images: x.data, labels: out, count };
+  // A plain copy: no view into the file's buffer (which may be a Node Buffer).
+  return { images: new Uint8Array(x.data), labels: out, count };
 }
