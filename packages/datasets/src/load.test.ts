@@ -228,6 +228,23 @@ describe('downloads and the cache', () => {
     expect(await readdir(join(cacheDir, 'cifar100'))).toEqual([]);
   });
 
+  it('an interrupted download leaves no file behind', async () => {
+    const cacheDir = await freshDir('interrupted');
+    const fetch: FetchLike = async () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new Uint8Array(1000).fill(7));
+            controller.error(new Error('connection reset'));
+          },
+        }),
+      );
+    await expect(loadDataset('cifar10', { cacheDir, fetch })).rejects.toThrow(
+      `could not download cifar-10-binary.tar.gz (${CIFAR10_URL}: connection reset)`,
+    );
+    expect(await readdir(join(cacheDir, 'cifar10'))).toEqual([]);
+  });
+
   it('offline and without the files: names the file, the URL and the directory', async () => {
     const cacheDir = await freshDir('offline');
     const error = await loadDataset('cifar10', { cacheDir, fetch: offline }).catch((e) => e);
