@@ -1,15 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { asam, NORM_EPSILON, sam, ssamF, topShareMask } from './sam';
-import {
-  add,
-  flat,
-  mlpProblem,
-  type Problem,
-  quadraticProblem,
-  relativeError,
-} from './test-helpers';
+import { add, flat, problemFactory, relativeError } from './test-helpers';
 
 /**
  * SAM, ASAM and SSAM-F against SPEC §3 by hand: e from ∇L(x) in float64, the
@@ -19,20 +11,7 @@ import {
 const TOLERANCE = 1e-5;
 const LR = 0.1;
 
-beforeAll(async () => {
-  await initBackend('cpu');
-});
-
-let problems: Problem[] = [];
-afterEach(() => {
-  for (const p of problems) p.dispose();
-  problems = [];
-});
-const make = (kind: 'quadratic' | 'mlp') => {
-  const p = kind === 'quadratic' ? quadraticProblem() : mlpProblem();
-  problems.push(p);
-  return p;
-};
+const make = problemFactory();
 const norm = (v: number[]) => Math.hypot(...v);
 
 describe.each(['quadratic', 'mlp'] as const)('on the %s', (kind) => {

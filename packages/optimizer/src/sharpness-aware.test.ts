@@ -1,28 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
 import { determinant, frobenius, type Sampler } from '@usam/measures';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, traceSam, universalSam } from './instances';
 import { plain } from './plain';
 import { asam, sam, ssamF } from './sam';
 import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
-import { flat, mlpProblem, type Problem, quadraticProblem } from './test-helpers';
+import { flat, type Problem, problemFactory } from './test-helpers';
 
-beforeAll(async () => {
-  await initBackend('cpu');
-});
-
-let problems: Problem[] = [];
-afterEach(() => {
-  for (const p of problems) p.dispose();
-  problems = [];
-});
-const make = (kind: 'quadratic' | 'mlp' = 'mlp') => {
-  const p = kind === 'quadratic' ? quadraticProblem() : mlpProblem();
-  problems.push(p);
-  return p;
-};
+const make = problemFactory();
 
 const noFisher = () => [];
 type Build = (o: OptimizerOptions) => SharpnessAwareOptimizer;

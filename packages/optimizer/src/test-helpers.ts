@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@usam/backend';
+import { afterEach, beforeAll } from 'vitest';
 
 /**
  * Small problems with exact answers for the optimizer tests: a quadratic
@@ -142,5 +144,25 @@ export function mlpProblem(): Problem {
     dispose: () => {
       for (const t of [...variables, xs, ys]) t.dispose();
     },
+  };
+}
+
+/**
+ * Test-file setup: the cpu backend before all tests, and a `make(kind)` whose
+ * problems are disposed after each test.
+ */
+export function problemFactory(): (kind?: 'quadratic' | 'mlp') => Problem {
+  let problems: Problem[] = [];
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+  afterEach(() => {
+    for (const p of problems) p.dispose();
+    problems = [];
+  });
+  return (kind = 'mlp') => {
+    const p = kind === 'quadratic' ? quadraticProblem() : mlpProblem();
+    problems.push(p);
+    return p;
   };
 }

@@ -1,18 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
 import { defineMeasure, fixed, type OuterFunction, psi } from '@usam/measures';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { COEFFICIENT_LIMIT } from './coefficients';
 import { detSam, frobSam, traceSam, universalSam } from './instances';
-import {
-  add,
-  flat,
-  mlpProblem,
-  type Problem,
-  quadraticProblem,
-  relativeError,
-  split,
-} from './test-helpers';
+import { add, flat, type Problem, problemFactory, relativeError, split } from './test-helpers';
 
 /**
  * Each (φ, ψ, μ) variant's update against SPEC §3's formula, computed by hand
@@ -27,21 +18,7 @@ import {
 const TOLERANCE = 1e-5;
 const LR = 0.1;
 
-beforeAll(async () => {
-  await initBackend('cpu');
-});
-
-let problems: Problem[] = [];
-afterEach(() => {
-  for (const p of problems) p.dispose();
-  problems = [];
-});
-
-const make = (kind: 'quadratic' | 'mlp') => {
-  const p = kind === 'quadratic' ? quadraticProblem() : mlpProblem();
-  problems.push(p);
-  return p;
-};
+const make = problemFactory();
 
 /** Seeded-free, fixed perturbation vectors of length d. */
 const vectors = (d: number, n: number, scale = 1) =>
