@@ -31,10 +31,18 @@ describe('browser bundle check', () => {
     expect(await browserBundleErrors('node:fs')).not.toEqual([]);
   });
 
-  it.each(workspacePackages('packages').map((pkg) => pkg.manifest.name))(
-    '%s bundles for the browser without any Node built-in',
-    async (name) => {
-      expect(await browserBundleErrors(name)).toEqual([]);
-    },
+  // Every entry point except the Node-only ones (`./node`), which hold file access on purpose.
+  const entries = workspacePackages('packages').flatMap((pkg) =>
+    Object.keys((pkg.manifest.exports ?? { '.': null }) as Record<string, unknown>)
+      .filter((subpath) => subpath !== './package.json' && subpath !== './node')
+      .map((subpath) => `${pkg.manifest.name}${subpath.slice(1)}`),
   );
+  it.each(entries)('%s bundles for the browser without any Node built-in', async (specifier) => {
+    expect(await browserBundleErrors(specifier)).toEqual([]);
+  });
+
+  it('checks the subpath entries too (e.g. @usam/datasets/mnist)', () => {
+    expect(entries).toContain('@usam/datasets/mnist');
+    expect(entries).not.toContain('@usam/datasets/node');
+  });
 });
