@@ -65,10 +65,19 @@ describe('Det-SAM', () => {
   it('its measure det H stays at its manifold value along the trajectory (Theorem 4)', async () => {
     const points = await trajectory((o) => detSam({ ...o, seed: 1 }));
     expect(detH([4, 0.25])).toBe(0);
-    // det H = −8s + O(s²) for s = x₁x₂ − 1, and the loss term keeps |s| ≲ 0.06 here.
-    for (const p of points) expect(Math.abs(detH(p))).toBeLessThan(0.5);
-    const mean = points.reduce((s, p) => s + detH(p), 0) / points.length;
-    expect(Math.abs(mean)).toBeLessThan(0.05);
+    // det H = −8s + O(s²) for s = x₁x₂ − 1: it moves only with the distance from the
+    // manifold, which the loss term keeps at rms ≈ 0.02 here (measured over seeds 1–5),
+    // so det H has rms ≈ 0.16; 5 of those bound every one of the 3000 points.
+    const rms = Math.sqrt(points.reduce((s, p) => s + detH(p) ** 2, 0) / points.length);
+    expect(rms).toBeLessThan(0.25);
+    for (const p of points) expect(Math.abs(detH(p))).toBeLessThan(0.8);
+    // Along the manifold the trajectory moves and tr H with it, det H does not: over
+    // the first and the last 500 steps, tr H's mean falls by 0.28–0.30 (seeds 1–7)
+    // while det H's means differ by at most 0.06 (correlated steps: more than 0.16/√500).
+    const window = (from: number, f: (p: [number, number]) => number) =>
+      points.slice(from, from + 500).reduce((s, p) => s + f(p), 0) / 500;
+    expect(Math.abs(window(0, detH) - window(2500, detH))).toBeLessThan(0.1);
+    expect(window(0, traceH) - window(2500, traceH)).toBeGreaterThan(0.2);
   });
 
   it("with h = 0.01 it regularises the trace to first order: it drifts at 2/3 of Trace-SAM's rate", async () => {
