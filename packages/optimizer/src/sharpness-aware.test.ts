@@ -27,38 +27,45 @@ const degenerate: [string, Build][] = [
   ['plain', (o) => plain(o)],
 ];
 
-describe('degenerate settings are the base optimizer, bit for bit (SPEC §3)', () => {
-  /** The base optimizer alone, as a user would write it: ∇L + wd·x, then applyGradients. */
-  function reference(p: Problem, steps: number, weightDecay: number) {
-    const base: tf.Optimizer = tf.train.momentum(0.05, 0.9);
-    for (let i = 0; i < steps; i++) {
-      const { value, grads } = tf.variableGrads(p.loss, p.variables);
-      const decayed: tf.NamedTensorMap = {};
-      for (const v of p.variables) decayed[v.name] = tf.add(grads[v.name]!, tf.mul(v, weightDecay));
-      base.applyGradients(decayed);
-      tf.dispose([value, grads, decayed]);
-    }
-    base.dispose();
-    return flat(p.variables);
-  }
+/** Base optimizers a user might wrap: each must see exactly the gradient it would alone. */
+const bases: [string, () => tf.Optimizer][] = [
+  ['SGD with momentum', () => tf.train.momentum(0.05, 0.9)],
+  ['Adam', () => tf.train.adam(0.01)],
+  ['RMSProp', () => tf.train.rmsprop(0.01, 0.9, 0.5)],
+];
 
-  it.each(degenerate)('%s', async (_name, build) => {
-    const expected = reference(make(), 5, 5e-4);
-    const p = make();
-    const opt = build({
-      params: p.variables,
-      base: tf.train.momentum(0.05, 0.9),
-      weightDecay: 5e-4,
-    });
-    for (let i = 0; i < 5; i++) {
-      const stats = await opt.step(p.loss);
-      expect(stats.gradientEvaluations).toBe(1);
-      expect(stats.perturbedLosses).toEqual([]);
+describe.each(bases)(
+  'degenerate settings are the base optimizer (%s), bit for bit (SPEC §3)',
+  (_base, makeBase) => {
+    /** The base optimizer alone, as a user would write it: ∇L + wd·x, then applyGradients. */
+    function reference(p: Problem, steps: number, weightDecay: number) {
+      const base = makeBase();
+      for (let i = 0; i < steps; i++) {
+        const { value, grads } = tf.variableGrads(p.loss, p.variables);
+        const decayed: tf.NamedTensorMap = {};
+        for (const v of p.variables)
+          decayed[v.name] = tf.add(grads[v.name]!, tf.mul(v, weightDecay));
+        base.applyGradients(decayed);
+        tf.dispose([value, grads, decayed]);
+      }
+      base.dispose();
+      return flat(p.variables);
     }
-    expect(new Float32Array(flat(p.variables))).toEqual(new Float32Array(expected));
-    opt.dispose();
-  });
-});
+
+    it.each(degenerate)('%s', async (_name, build) => {
+      const expected = reference(make(), 5, 5e-4);
+      const p = make();
+      const opt = build({ params: p.variables, base: makeBase(), weightDecay: 5e-4 });
+      for (let i = 0; i < 5; i++) {
+        const stats = await opt.step(p.loss);
+        expect(stats.gradientEvaluations).toBe(1);
+        expect(stats.perturbedLosses).toEqual([]);
+      }
+      expect(new Float32Array(flat(p.variables))).toEqual(new Float32Array(expected));
+      opt.dispose();
+    });
+  },
+);
 
 /** A loss that turns bad on chosen calls (1 = the clean pass). */
 function scripted(p: Problem, bad: (call: number) => 'nan' | 'throw' | undefined) {

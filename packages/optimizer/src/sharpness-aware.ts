@@ -82,7 +82,8 @@ export interface PassContext {
   /** Sets the variables to x + e (non-trainable state as after the clean pass) and evaluates L and ∇L there. */
   evaluateAt(e: readonly tf.Tensor[]): Evaluation;
   /**
-   * The composite gradient Σ_j w_j·g_j plus weight decay, formed in one pass per
+   * The composite gradient Σ_j w_j·g_j plus weight decay (wd·x at the origin x,
+   * not at the perturbed point the variables hold last), formed in one pass per
    * variable (zero weights skipped, unit weights not multiplied). The caller
    * owns the result; the terms stay the caller's too.
    */
@@ -327,7 +328,8 @@ export abstract class SharpnessAwareOptimizer {
           afterClean.restore();
           return this.evaluate(loss);
         },
-        combine: (terms) => this.combine(terms),
+        // Weight decay at x, the saved origin: the variables may still hold x + e here.
+        combine: (terms) => this.combine(terms, origin.values),
       });
     } finally {
       // Restore by assignment, never by subtracting e: the bits come back exactly.
@@ -338,9 +340,9 @@ export abstract class SharpnessAwareOptimizer {
     }
   }
 
-  private combine(terms: readonly WeightedGradient[]): tf.Tensor[] {
+  private combine(terms: readonly WeightedGradient[], origin: readonly tf.Tensor[]): tf.Tensor[] {
     return tf.tidy(() =>
-      this.variables.map((x, k) => {
+      origin.map((x, k) => {
         const parts = terms
           .filter(({ weight }) => weight !== 0)
           .map(({ gradient, weight }) =>

@@ -76,6 +76,39 @@ describe.each(['quadratic', 'mlp'] as const)('formulas of SPEC §3 on the %s', (
     );
   });
 
+  it('Frob-SAM under momentum and weight decay: the base steps on g + wd·x, twice', async () => {
+    // Momentum is linear in g, so two steps pin down exactly what the base received:
+    // b₁ = g₁ + wd·x₀, x₁ = x₀ − ηb₁; b₂ = 0.9b₁ + g₂ + wd·x₁, x₂ = x₁ − ηb₂.
+    const p = make(kind);
+    const d = flat(p.variables).length;
+    const [rho, lambda, wd] = [0.1, 0.3, 0.02];
+    const vs = vectors(d, 4);
+    const opt = frobSam({
+      params: p.variables,
+      base: tf.train.momentum(LR, 0.9),
+      rho,
+      lambda,
+      samples: 2,
+      weightDecay: wd,
+      sampler: fixed(vs),
+    });
+    const hand = (x: number[], draws: number[][]) => {
+      const { clean, perturbed, delta } = points(p, x, draws, rho);
+      const Lbar = (perturbed[0]!.loss + perturbed[1]!.loss) / 2;
+      const c = perturbed.map((q) => (4 / rho ** 2) * (q.loss - Lbar));
+      return add(combine(clean.gradient, delta, c, lambda), x, wd);
+    };
+    const x0 = flat(p.variables);
+    const b1 = hand(x0, vs.slice(0, 2));
+    const x1 = add(x0, b1, -LR);
+    await opt.step(p.loss);
+    expect(relativeError(flat(p.variables), x1)).toBeLessThan(TOLERANCE);
+    const b2 = add(hand(flat(p.variables), vs.slice(2, 4)), b1, 0.9);
+    await opt.step(p.loss);
+    expect(relativeError(flat(p.variables), add(x1, b2, -LR))).toBeLessThan(TOLERANCE);
+    opt.dispose();
+  });
+
   it.each(['gaussian', 'sphere'] as const)(
     'Trace-SAM (%s): g = ∇L + λ(1/n)Σ(∇L(x + ρv_i) − ∇L(x))',
     async (mu) => {
