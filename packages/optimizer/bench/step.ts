@@ -7,14 +7,18 @@
  *
  * (target ≤ 1.10: the algorithm adds under 10% to the gradients it must
  * compute). A bare gradient evaluation is timed right before every timed step,
- * so load drift on a shared machine hits both alike; each figure is the
- * fastest of its repetitions, and one gradient evaluation is the fastest of
- * all of them (every variant computes the same gradient). `overheadBeyondBaseStep` first subtracts what the
+ * and the ratio is the median over steps of step / (evaluations × that
+ * gradient): this machine's speed drifts by ±30% over minutes (a shared host),
+ * a step and its neighbouring gradient drift together. ms figures are the
+ * fastest repetition. `overheadBeyondBaseStep` first subtracts what the
  * plain step costs beyond its gradient (momentum, weight decay, finiteness
  * check), which every variant pays alike. Writes
  * bench-results/step.json and prints it.
  *
  *     pnpm --filter @usam/optimizer bench    (BENCH_BACKENDS=cpu for one backend)
+ *
+ * (The leaked-tensor count is tfjs's MomentumOptimizer.dispose keeping one
+ * scalar per optimizer, one per variant here.)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -41,6 +45,11 @@ const BATCH = 128;
 
 // The least-disturbed repetition: on a shared machine, load only ever adds time.
 const fastest = (xs: number[]) => Math.min(...xs);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 async function benchBackend(backend: string) {
   await initBackend(backend);
@@ -58,7 +67,6 @@ async function benchBackend(backend: string) {
         ) as tf.Scalar,
     );
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const gradientTimes: number[] = [];
   const timeGradient = () => {
     const start = performance.now();
     const { value, grads } = tf.variableGrads(loss, variables);
@@ -87,37 +95,50 @@ async function benchBackend(backend: string) {
     ['detSam', (o) => detSam(o)],
     ['frobSam (n=2)', (o) => frobSam(o)],
   ];
-  const rows = [];
+  interface Row {
+    variant: string;
+    steps: number[];
+    gradients: number[];
+    evaluations: number;
+  }
+  const rows: Row[] = [];
   const tensorsBefore = tf.memory().numTensors;
   for (const [name, build] of variants) {
     // lr 0 keeps every variant on the same weights; the work per step is the same.
     const opt = build({ params: model, base: tf.train.momentum(0, 0.9), weightDecay: 5e-4 });
     await opt.step(loss); // warm-up (and SSAM-F's mask)
-    const times: number[] = [];
+    const steps: number[] = [];
+    const gradients: number[] = [];
     let evaluations = 0;
     for (let i = 0; i < STEPS[backend]!; i++) {
-      gradientTimes.push(timeGradient());
+      gradients.push(timeGradient());
       const start = performance.now();
       const stats = await opt.step(loss);
-      times.push(performance.now() - start);
+      steps.push(performance.now() - start);
       evaluations = stats.gradientEvaluations;
     }
     opt.dispose();
-    rows.push({ variant: name, msPerStep: fastest(times), gradientEvaluations: evaluations });
-    console.error(backend, name, `${fastest(times).toFixed(1)} ms`);
+    rows.push({ variant: name, steps, gradients, evaluations });
+    console.error(backend, name, `${fastest(steps).toFixed(1)} ms`);
   }
-  const gradient = fastest(gradientTimes);
+  // Each step is divided by the gradient timed just before it, and the median of those
+  // ratios kept: the machine's speed drifts (shared hosts), a pair of neighbours does not.
+  const ratios = (row: Row, minus = 0) =>
+    median(
+      row.steps.map(
+        (ms, i) => (ms - minus * row.gradients[i]!) / (row.evaluations * row.gradients[i]!),
+      ),
+    );
   // What the base step alone (momentum, weight decay, finiteness check) costs beyond its
-  // gradient, so the last column shows what the sharpness-aware algorithm itself adds.
-  const base = rows[0]!.msPerStep - gradient;
+  // gradient, in gradients, so the last column shows what the sharpness-aware algorithm adds.
+  const baseStep = ratios(rows[0]!) - 1;
   const table = rows.map((row) => ({
     variant: row.variant,
-    msPerStep: Number(row.msPerStep.toFixed(1)),
-    gradientEvaluations: row.gradientEvaluations,
-    overhead: Number((row.msPerStep / (row.gradientEvaluations * gradient)).toFixed(3)),
-    overheadBeyondBaseStep: Number(
-      ((row.msPerStep - base) / (row.gradientEvaluations * gradient)).toFixed(3),
-    ),
+    msPerStep: Number(fastest(row.steps).toFixed(1)),
+    msPerGradient: Number(fastest(row.gradients).toFixed(1)),
+    gradientEvaluations: row.evaluations,
+    overhead: Number(ratios(row).toFixed(3)),
+    overheadBeyondBaseStep: Number(ratios(row, baseStep).toFixed(3)),
   }));
   const leaked = tf.memory().numTensors - tensorsBefore;
   const parameters = parameterCount(model);
@@ -128,7 +149,6 @@ async function benchBackend(backend: string) {
     backend,
     parameters,
     steps: STEPS[backend],
-    msPerGradient: Number(gradient.toFixed(2)),
     leakedTensors: leaked,
     rows: table,
   };
