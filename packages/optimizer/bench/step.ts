@@ -74,7 +74,7 @@ async function benchBackend(backend: string) {
     tf.dispose([value, grads]);
     return performance.now() - start;
   };
-  for (let i = 0; i < 3; i++) timeGradient(); // warm-up: kernel setup, first allocations
+  for (let i = 0; i < 10; i++) timeGradient(); // warm-up: kernel setup, JIT, wasm heap growth
   const fisherLosses = (count: number) =>
     Array.from(
       { length: count },
