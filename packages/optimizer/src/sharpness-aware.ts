@@ -145,6 +145,8 @@ export abstract class SharpnessAwareOptimizer {
   };
   abstract readonly name: string;
   private stepping = false;
+  /** Whether this step's composite gradient holds ∇L(x) with a non-zero weight. */
+  private cleanWeighted = false;
 
   protected constructor(options: OptimizerOptions, lambda: number, where: string) {
     if (typeof options !== 'object' || options === null) {
@@ -224,9 +226,11 @@ export abstract class SharpnessAwareOptimizer {
         result = await this.perturbedFrom(clean, loss);
         composite = result.gradient;
       }
-      // The clean gradient is checked too: a zero weight may have dropped it from g.
+      // The clean gradient is checked too where a zero weight dropped it from g (where
+      // it is in g, a NaN or ±∞ in it reaches g anyway).
+      const cleanInG = composite === clean.gradient || this.cleanWeighted;
       const probe = composite
-        ? finiteProbe(composite === clean.gradient ? composite : [...composite, ...clean.gradient])
+        ? finiteProbe(cleanInG ? composite : [...composite, ...clean.gradient])
         : tf.scalar(Number.NaN);
       const [lossValue, finite] = await readScalars([clean.loss, probe]);
       probe.dispose();
@@ -313,6 +317,7 @@ export abstract class SharpnessAwareOptimizer {
   }
 
   private async perturbedFrom(clean: Evaluation, loss: LossClosure): Promise<PerturbedResult> {
+    this.cleanWeighted = false;
     const origin = new Snapshot(this.variables);
     const afterClean = new Snapshot(this.state);
     try {
@@ -329,7 +334,10 @@ export abstract class SharpnessAwareOptimizer {
           return this.evaluate(loss);
         },
         // Weight decay at x, the saved origin: the variables may still hold x + e here.
-        combine: (terms) => this.combine(terms, origin.values),
+        combine: (terms) => {
+          this.cleanWeighted = terms.some((t) => t.gradient === clean.gradient && t.weight !== 0);
+          return this.combine(terms, origin.values);
+        },
       });
     } finally {
       // Restore by assignment, never by subtracting e: the bits come back exactly.
