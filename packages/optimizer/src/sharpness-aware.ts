@@ -145,8 +145,6 @@ export abstract class SharpnessAwareOptimizer {
   };
   abstract readonly name: string;
   private stepping = false;
-  /** Whether this step's composite gradient holds ∇L(x) with a non-zero weight. */
-  private cleanWeighted = false;
 
   protected constructor(options: OptimizerOptions, lambda: number, where: string) {
     if (typeof options !== 'object' || options === null) {
@@ -209,6 +207,7 @@ export abstract class SharpnessAwareOptimizer {
     const stateBefore = new Snapshot(this.state);
     let clean: Evaluation | undefined;
     let result: PerturbedResult = { perturbedLosses: [], sharpness: null, clipped: 0 };
+    let cleanWeighted = false;
     let composite: tf.Tensor[] | undefined;
     try {
       clean = this.evaluate(loss);
@@ -223,12 +222,12 @@ export abstract class SharpnessAwareOptimizer {
                 ),
               );
       } else {
-        result = await this.perturbedFrom(clean, loss);
+        ({ result, cleanWeighted } = await this.perturbedFrom(clean, loss));
         composite = result.gradient;
       }
       // The clean gradient is checked too where a zero weight dropped it from g (where
       // it is in g, a NaN or ±∞ in it reaches g anyway).
-      const cleanInG = composite === clean.gradient || this.cleanWeighted;
+      const cleanInG = composite === clean.gradient || cleanWeighted;
       const probe = composite
         ? finiteProbe(cleanInG ? composite : [...composite, ...clean.gradient])
         : tf.scalar(Number.NaN);
@@ -316,12 +315,19 @@ export abstract class SharpnessAwareOptimizer {
     };
   }
 
-  private async perturbedFrom(clean: Evaluation, loss: LossClosure): Promise<PerturbedResult> {
-    this.cleanWeighted = false;
+  /**
+   * The variant's passes, with the variables and state restored afterwards;
+   * `cleanWeighted` tells whether its g holds ∇L(x) with a non-zero weight.
+   */
+  private async perturbedFrom(
+    clean: Evaluation,
+    loss: LossClosure,
+  ): Promise<{ result: PerturbedResult; cleanWeighted: boolean }> {
+    let cleanWeighted = false;
     const origin = new Snapshot(this.variables);
     const afterClean = new Snapshot(this.state);
     try {
-      return await this.perturbed({
+      const result = await this.perturbed({
         origin: origin.values,
         clean,
         evaluateAt: (e) => {
@@ -335,10 +341,11 @@ export abstract class SharpnessAwareOptimizer {
         },
         // Weight decay at x, the saved origin: the variables may still hold x + e here.
         combine: (terms) => {
-          this.cleanWeighted = terms.some((t) => t.gradient === clean.gradient && t.weight !== 0);
+          cleanWeighted = terms.some((t) => t.gradient === clean.gradient && t.weight !== 0);
           return this.combine(terms, origin.values);
         },
       });
+      return { result, cleanWeighted };
     } finally {
       // Restore by assignment, never by subtracting e: the bits come back exactly.
       origin.restore();
