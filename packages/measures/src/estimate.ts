@@ -2,7 +2,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 import { MeasureError, show } from './errors.js';
 import { checkDimension, defineMeasure } from './measure.js';
 import { createRng } from './rng.js';
-import { checkShapes, checkTensorShapes, type Shapes } from './shapes.js';
+import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list.js';
 import type { Measure, Rng } from './types.js';
 
 /** What the sampling evaluators (`monteCarlo`, `zerothOrder`) share. */

@@ -33,7 +33,8 @@ export {
   randomDirection,
   sphere,
 } from './samplers.js';
-export { dimensionOf, type Shapes } from './shapes.js';
+export * as tensorList from './tensor-list.js';
+export { dimensionOf, type Shapes, type TensorList } from './tensor-list.js';
 export type {
   Measure,
   MeasureComponent,
