@@ -6,8 +6,18 @@
  */
 
 export {
+  checkSamples,
+  coefficientRule,
+  type DrawGroup,
+  type Draws,
+  type DrawsSummary,
+  drawGroups,
+  summarizeDraws,
+} from './algorithm3.js';
+export {
   determinant,
   frobenius,
+  hypercubeDeterminant,
   maxEigenvalue,
   polynomial,
   product,
@@ -19,7 +29,7 @@ export type { MeasureEstimate, Probe, SamplingOptions } from './estimate.js';
 export { type ExactOptions, exact } from './exact.js';
 export { phi, psi } from './functions.js';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
-export { defineMeasure, type MeasureDefinition } from './measure.js';
+export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure.js';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
 export { createRng } from './rng.js';
 export {
@@ -42,6 +52,7 @@ export type {
   Rng,
   Sampler,
   ScalarFunction,
+  SignedLog,
 } from './types.js';
 export {
   type PerturbedLoss,
