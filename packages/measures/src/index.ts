@@ -31,7 +31,7 @@ export { phi, psi } from './functions.js';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
 export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure.js';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
-export { createRng } from './rng.js';
+export { createRng, type RngState, type SeededRng } from './rng.js';
 export {
   type FixedVector,
   fixed,
