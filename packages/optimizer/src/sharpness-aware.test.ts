@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { determinant, frobenius, type Sampler } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
-import { detSam, frobSam, traceSam, universalSam } from './instances';
-import { plain } from './plain';
+import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
 import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
 import { flat, type Problem, problemFactory } from './test-helpers';
@@ -185,7 +184,11 @@ it('refuses a step where only a perturbed loss is NaN', async () => {
 
 describe('bad input gets a one-line OptimizerError naming the fix', () => {
   const cases: [string, (o: OptimizerOptions) => unknown, RegExp][] = [
-    ['frobSam n = 1', (o) => frobSam({ ...o, samples: 1 }), /samples \(n\) must be an integer ≥ 2/],
+    [
+      'frobSam n = 1',
+      (o) => frobSam({ ...o, samples: 1 }),
+      /samples must be an integer ≥ 2 \(measure 'frobenius' needs 2/,
+    ],
     ['frobSam ρ = 0', (o) => frobSam({ ...o, rho: 0 }), /rho \(ρ\) must be a finite number > 0/],
     ['traceSam ρ < 0', (o) => traceSam({ ...o, rho: -0.01 }), /rho \(ρ\) must be .* > 0/],
     ['detSam ρ = NaN', (o) => detSam({ ...o, rho: Number.NaN }), /rho \(ρ\)/],
@@ -200,7 +203,7 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     ['λ = ∞', (o) => sam({ ...o, lambda: Number.POSITIVE_INFINITY }), /lambda \(λ\)/],
     ['sam ρ < 0', (o) => sam({ ...o, rho: -1 }), /rho \(ρ\) must be a finite number ≥ 0/],
     ['asam η = 0', (o) => asam({ ...o, eta: 0 }), /eta \(η\) must be .* > 0/],
-    ['ssamF without fisherLosses', (o) => ssamF(o as never), /needs fisherLosses/],
+    ['ssamF without fisherLosses', (o) => ssamF(o as never), /fisherLosses must be a function/],
     [
       'ssamF sparsity 1',
       (o) => ssamF({ ...o, sparsity: 1, fisherLosses: noFisher }),
