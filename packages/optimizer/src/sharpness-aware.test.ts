@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { determinant, frobenius, type Sampler } from '@usam/measures';
+import { determinant, frobenius, type Sampler, trace } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
@@ -221,6 +221,40 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
       (o) => universalSam({ ...o, measure: determinant(7), rho: 1 }),
       /built for d = 7 but the parameters have d = 17/,
     ],
+    // Misspelt or foreign option names: an error listing the valid ones, never ignored.
+    [
+      'universalSam({ sample: 4 })',
+      (o) => universalSam({ ...o, measure: frobenius(), rho: 0.1, sample: 4 } as never),
+      /unknown option 'sample'; valid options are params, state, base, .*samples/,
+    ],
+    [
+      'frobSam({ learningRate })',
+      (o) => frobSam({ ...o, learningRate: 0.1 } as never),
+      /unknown option 'learningRate' \(the learning rate belongs to base.*setLearningRate\)/,
+    ],
+    [
+      'universalSam({ coefficients }): no rule can be paired with a measure',
+      (o) => universalSam({ ...o, measure: trace(), rho: 0.1, coefficients: {} } as never),
+      /unknown option 'coefficients'/,
+    ],
+    [
+      'sam({ eta }) (an ASAM option)',
+      (o) => sam({ ...o, eta: 0.1 } as never),
+      /unknown option 'eta'/,
+    ],
+    [
+      'universalSam(frobenius(), samples: 1)',
+      (o) => universalSam({ ...o, measure: frobenius(), rho: 0.1, samples: 1 }),
+      /samples must be an integer ≥ 2 \(measure 'frobenius' needs 2/,
+    ],
+    ['options not an object', () => sam('fast' as never), /pass an options object .* got 'fast'/],
+    [
+      'mSharpness 0',
+      (o) => sam({ ...o, mSharpness: 0 }),
+      /mSharpness must be an integer ≥ 1, got 0/,
+    ],
+    ['clipNorm 0', (o) => sam({ ...o, clipNorm: 0 }), /clipNorm must be a finite number > 0/],
+    ['rho as a string', (o) => sam({ ...o, rho: '0.05' as never }), /rho \(ρ\) .* got '0.05'/],
   ];
   it.each(cases)('%s', (_name, build, message) => {
     const p = make();
@@ -233,6 +267,19 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     expect(error).toBeInstanceOf(OptimizerError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+
+  it.each([
+    ['a number', () => 3, /must return an iterable .* got 3/],
+    ['null', () => null, /must return an iterable .* got null/],
+    ['non-functions', () => [1, 2], /yielded 1 at position 0; yield loss closures/],
+  ])('ssamF whose fisherLosses returns %s', async (_what, fisherLosses, message) => {
+    const p = make();
+    const opt = ssamF({ params: p.variables, base: tf.train.sgd(0.1), fisherLosses } as never);
+    const x = flat(p.variables);
+    await expect(opt.step(p.loss)).rejects.toThrow(message);
+    await expect(opt.step(p.loss)).rejects.toBeInstanceOf(OptimizerError);
+    expect(flat(p.variables)).toEqual(x);
   });
 
   it('a non-trainable variable in params', () => {
