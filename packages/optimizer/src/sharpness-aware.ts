@@ -353,7 +353,9 @@ export class SharpnessAwareOptimizer<
   ): StepStats {
     const stateBefore = new Snapshot(state);
     const evaluationsBefore = this.counters.gradientEvaluations;
-    const origin = new Snapshot(variables);
+    // The point x, saved where passes move the variables (a plain step leaves them at x).
+    const saved = this.plain ? undefined : new Snapshot(variables);
+    const x: readonly tf.Tensor[] = saved?.values ?? variables;
     let composite: tf.Tensor[] | undefined;
     const parts: Part[] = [];
     try {
@@ -370,21 +372,21 @@ export class SharpnessAwareOptimizer<
         const part = batchPart(index, m);
         const closure = () => loss(part);
         const last = index === m - 1;
-        const done = this.part(closure, variables, state, origin.values);
+        const done = this.part(closure, variables, state, x);
         parts.push(done);
         // Accumulate (1/m)·Σ terms, weight decay in the last pass unless clipping comes first.
         const terms = done.terms.map((t) => ({ ...t, weight: t.weight / m }));
         if (composite) terms.push({ tensors: composite, weight: 1 });
         if (last && this.weightDecay !== 0 && this.clipNorm === undefined) {
-          terms.push({ tensors: origin.values, weight: this.weightDecay });
+          terms.push({ tensors: x, weight: this.weightDecay });
         }
-        const next = tensorList.linearCombination(terms, origin.values);
+        const next = tensorList.linearCombination(terms, x);
         tensorList.dispose(composite);
         tensorList.dispose(done.owned);
         composite = next;
         if (done.problem) break;
       }
-      if (this.clipNorm !== undefined) composite = this.clip(composite!, origin.values);
+      if (this.clipNorm !== undefined) composite = this.clip(composite!, x);
       const problem = parts.find((p) => p.problem)?.problem;
       const probe = tf.tidy(() =>
         tf.addN([tensorList.sum(composite!), ...parts.flatMap((p) => p.probes)]),
@@ -410,7 +412,7 @@ export class SharpnessAwareOptimizer<
         });
         this.base.applyGradients(named);
       } else {
-        origin.restore();
+        saved?.restore();
         stateBefore.restore();
       }
       const sharpnesses = parts.map((p) => p.sharpness);
@@ -432,7 +434,7 @@ export class SharpnessAwareOptimizer<
       this.count(stats);
       return stats;
     } catch (error) {
-      origin.restore();
+      saved?.restore();
       stateBefore.restore();
       throw error;
     } finally {
@@ -440,7 +442,7 @@ export class SharpnessAwareOptimizer<
       for (const p of parts) {
         tensorList.dispose([...p.owned, ...p.probes, p.cleanLoss]);
       }
-      origin.dispose();
+      saved?.dispose();
       stateBefore.dispose();
     }
   }
