@@ -44,7 +44,7 @@ type Setup = ReturnType<typeof setup>;
 type Build = (o: OptimizerOptions, s: Setup) => SharpnessAwareOptimizer;
 
 const variants: [string, Build][] = [
-  ['plain', ({ seed: _, ...o }) => plain(o)],
+  ['plain', (o) => plain(o)],
   ['sam', (o) => sam({ ...o, rho: 0.1 })],
   ['sam, m = 2', (o) => sam({ ...o, rho: 0.1, mSharpness: 2 })],
   ['asam', (o) => asam(o)],
