@@ -303,11 +303,6 @@ export class SharpnessAwareOptimizer<
     else base.learningRate = lr;
   }
 
-  /** The seeded stream the perturbation draws from (its position is saved by `getState`). */
-  get random(): SeededRng {
-    return this.rng;
-  }
-
   /**
    * One optimisation step on the minibatch that `loss` evaluates. Returns the
    * step's statistics; when a loss or the composite gradient is not finite the
