@@ -296,3 +296,21 @@ it('universalSam(frobenius()) at the default samples draws 2 and regularises (n 
   expect(regularised.stats.sharpness).not.toBe(0);
   expect(regularised.x).not.toEqual((await run(0)).x);
 });
+
+it.each([
+  ['momentum', () => tf.train.momentum(0.1, 0.9)],
+  ['SGD', () => tf.train.sgd(0.1)],
+  ['Adam', () => tf.train.adam(0.01)],
+])(
+  'dispose frees everything the optimizer made (%s base, incl. tfjs momentum’s leaked −lr scalar)',
+  async (_name, makeBase) => {
+    const p = make('quadratic');
+    const before = tf.memory().numTensors;
+    const opt = sam({ params: p.variables, base: makeBase() });
+    await opt.step(p.loss);
+    opt.setLearningRate(0.05);
+    await opt.step(p.loss);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  },
+);

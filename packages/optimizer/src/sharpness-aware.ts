@@ -671,7 +671,10 @@ export class SharpnessAwareOptimizer<
   /** Disposes the base optimizer's slots and the perturbation's state. The variables stay (they belong to the caller). */
   dispose(): void {
     this.perturbation?.dispose?.();
+    // tfjs 4.22's MomentumOptimizer.dispose skips SGD's own: the −lr scalar `c` would stay.
+    const c = (this.base as unknown as { c?: tf.Tensor }).c;
     this.base.dispose();
+    if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
   }
 
   /**
