@@ -3,7 +3,7 @@ import { type Measure, monteCarlo, type Probe } from '@usam/measures';
 import { requireInteger } from './errors';
 import { NEEDS_TWO } from './hutchinson';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
+import { product, requireOperator } from './operator';
 import type { Seed } from './rng';
 import type { Estimate } from './stats';
 
@@ -47,7 +47,7 @@ export async function measureMonteCarlo(
   const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
   const hvp = async (v: tf.Tensor[]): Promise<tf.Tensor[]> => {
     const flat = tf.tidy(() => tf.concat(v.map((t) => tf.reshape(t, [-1]))) as tf.Tensor1D);
-    const hv = await H.apply(flat).finally(() => flat.dispose());
+    const hv = await product(where, H, flat).finally(() => flat.dispose());
     try {
       return tf.tidy(() => tf.split(hv, sizes).map((part, i) => tf.reshape(part, [...shapes[i]!])));
     } finally {

@@ -2,8 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { EstimatorError, requireInteger, requirePositive } from './errors';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
-import { type ProbeDistribution, probeVector, type Seed, seededRng } from './rng';
+import { product, requireOperator } from './operator';
+import {
+  type ProbeDistribution,
+  probeVector,
+  requireDistribution,
+  type Seed,
+  seededRng,
+} from './rng';
 import { type Estimate, meanAndStandardError } from './stats';
 
 export interface SpectralDensityOptions {
@@ -64,7 +70,7 @@ export async function spectralDensity(
   const n = requireInteger(where, 'probes', options.probes ?? 1, 1);
   const gridSize = requireInteger(where, 'gridSize', options.gridSize ?? 1000, 2);
   if (options.sigma !== undefined) requirePositive(where, 'sigma', options.sigma);
-  const distribution = options.distribution ?? 'rademacher';
+  const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
 
   const nodes: number[][] = [];
@@ -151,7 +157,7 @@ async function lanczos(
   try {
     for (let j = 0; j < m; j++) {
       const q = basis[j]!;
-      const hq = await H.apply(q);
+      const hq = await product('spectralDensity', H, q);
       const a = tf.tidy(() => tf.sum(tf.mul(q, hq)));
       alpha.push((await a.data())[0]!);
       a.dispose();
