@@ -64,7 +64,9 @@ describe('hutchinsonTrace', () => {
     await expect(hutchinsonTrace(q.hvp, { probes: 2.5 })).rejects.toThrow(
       /probes must be an integer/,
     );
-    await expect(hutchinsonTrace(undefined as never)).rejects.toThrow(/H must be a Hessian operator.*got undefined/);
+    await expect(hutchinsonTrace(undefined as never)).rejects.toThrow(
+      /H must be a Hessian operator.*got undefined/,
+    );
   });
 });
 

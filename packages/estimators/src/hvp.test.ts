@@ -363,7 +363,9 @@ describe('createHvp input errors', () => {
     ).rejects.toThrow(/batch 0 has weight 0/);
     await expect(
       createHvp({ variables: [v], loss: sumSquares(v) }).apply(tf.ones([4]) as tf.Tensor1D),
-    ).rejects.toThrow(/apply\(v\) needs a float32 tensor of shape \[3\].*got a float32 tensor of shape \[4\]/);
+    ).rejects.toThrow(
+      /apply\(v\) needs a float32 tensor of shape \[3\].*got a float32 tensor of shape \[4\]/,
+    );
     const other = tf.variable(tf.ones([2]));
     await expect(
       createHvp({ variables: [other], loss: sumSquares(v) }).apply(tf.ones([2]) as tf.Tensor1D),
@@ -403,7 +405,11 @@ describe('createHvp input errors', () => {
     const cases: [string, () => tf.Scalar, RegExp][] = [
       [
         'softmaxCrossEntropy, linear model',
-        () => tf.losses.softmaxCrossEntropy(ys, tf.matMul(xs, w1.slice([0, 0], [2, 2]))) as tf.Scalar,
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            ys,
+            tf.matMul(xs, tf.slice(w1, [0, 0], [2, 2])),
+          ) as tf.Scalar,
         /'softmaxCrossEntropy'.*use twiceDifferentiableSoftmaxCrossEntropy/,
       ],
       [
@@ -412,8 +418,16 @@ describe('createHvp input errors', () => {
         () => tf.losses.softmaxCrossEntropy(ys, hidden()) as tf.Scalar,
         /customGrad op 'softmaxCrossEntropy', whose second derivative tfjs drops/,
       ],
-      ['logSoftmax', () => tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(hidden())))) as tf.Scalar, /'logSoftmax'/],
-      ['logSigmoid', () => tf.neg(tf.sum(tf.logSigmoid(hidden()))) as tf.Scalar, /'logSigmoid'.*rewrite it with plain ops/],
+      [
+        'logSoftmax',
+        () => tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(hidden())))) as tf.Scalar,
+        /'logSoftmax'/,
+      ],
+      [
+        'logSigmoid',
+        () => tf.neg(tf.sum(tf.logSigmoid(hidden()))) as tf.Scalar,
+        /'logSigmoid'.*rewrite it with plain ops/,
+      ],
       ['a user customGrad', () => tf.sum(userCustomGrad(hidden())) as tf.Scalar, /customGrad op/],
     ];
     for (const [name, loss, pattern] of cases) {

@@ -363,7 +363,12 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   }
 
   async function apply(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    if (!(v instanceof tf.Tensor) || v.rank !== 1 || v.size !== dimension || v.dtype !== 'float32') {
+    if (
+      !(v instanceof tf.Tensor) ||
+      v.rank !== 1 ||
+      v.size !== dimension ||
+      v.dtype !== 'float32'
+    ) {
       throw new EstimatorError(
         `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
       );

@@ -78,7 +78,8 @@ export function customGradsOnPath(start: number, variables: readonly tf.Variable
       tf.getKernel(node.kernelName, backend) == null;
     // tfjs 4 names op scopes 'opName__op'.
     const name = node.kernelName.replace(/__op$/, '');
-    if (isCustomGrad && !TWICE_DIFFERENTIABLE_CUSTOM_GRADS.has(name)) found.add(name || '(unnamed)');
+    if (isCustomGrad && !TWICE_DIFFERENTIABLE_CUSTOM_GRADS.has(name))
+      found.add(name || '(unnamed)');
   }
   return [...found];
 }

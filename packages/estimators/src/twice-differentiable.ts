@@ -21,19 +21,21 @@ const inOurScope =
     tf.tidy(TWICE_DIFFERENTIABLE_SCOPE, () => op(x));
 
 /** eˣ whose gradient dy·eˣ is recomputed from x (differentiable to any order). */
-export const twiceDifferentiableExp: (x: tf.Tensor) => tf.Tensor = inOurScope(tf.customGrad(
-  // The saved input, not the closure's x: tfjs keeps it alive and records it on
-  // the tape, so the second pass reaches x through it.
-  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    save([x]);
-    return {
-      value: tf.exp(x),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.mul(dy, twiceDifferentiableExp(saved[0]!)),
-    };
-  },
-) as (x: tf.Tensor) => tf.Tensor);
+export const twiceDifferentiableExp: (x: tf.Tensor) => tf.Tensor = inOurScope(
+  tf.customGrad(
+    // The saved input, not the closure's x: tfjs keeps it alive and records it on
+    // the tape, so the second pass reaches x through it.
+    (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+      save([x]);
+      return {
+        value: tf.exp(x),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.mul(dy, twiceDifferentiableExp(saved[0]!)),
+      };
+    },
+  ) as (x: tf.Tensor) => tf.Tensor,
+);
 
 /**
  * The row maximum as a constant (zero gradient). Computed inside customGrad
