@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Measure } from '@usam/measures';
 import { type Batch, firstBatches } from './data';
-import { EstimatorError, requireInteger } from './errors';
+import { EstimatorError, requireInteger, requireOptions } from './errors';
 import {
   type FrobeniusOptions,
   frobeniusNormSquared,
@@ -119,12 +119,7 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
       `${WHERE}: options must be an object { data, loss?, batchSize?, seed? }, got ${describe(options)}; pass at least data: { xs, ys }.`,
     );
   }
-  const unknown = Object.keys(options).filter((k) => !OPTIONS.includes(k));
-  if (unknown.length > 0) {
-    throw new EstimatorError(
-      `${WHERE}: unknown option '${unknown[0]}'; valid options are ${OPTIONS.join(', ')}.`,
-    );
-  }
+  requireOptions(WHERE, options, OPTIONS);
   const lossOf = resolveLoss(options.loss);
   const variables = model.trainableWeights.map((w) => w.read());
   if (variables.length === 0) {

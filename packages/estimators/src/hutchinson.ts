@@ -1,4 +1,4 @@
-import { requireInteger } from './errors';
+import { requireInteger, requireOptions } from './errors';
 import type { HessianOperator } from './hvp';
 import { product, requireOperator } from './operator';
 import {
@@ -32,6 +32,7 @@ export async function hutchinsonTrace(
 ): Promise<Estimate> {
   const where = 'hutchinsonTrace';
   requireOperator(where, H);
+  requireOptions(where, options, ['probes', 'seed', 'distribution']);
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
   const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
@@ -65,6 +66,7 @@ export async function frobeniusNormSquared(
 ): Promise<Estimate> {
   const where = 'frobeniusNormSquared';
   requireOperator(where, H);
+  requireOptions(where, options, ['probes', 'seed']);
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
   const rng = seededRng(options.seed ?? 0);
   const probes: number[] = [];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type DataSource, defaultBatchSize, openData } from './data';
-import { EstimatorError, requirePositive } from './errors';
+import { EstimatorError, requireOptions, requirePositive } from './errors';
 import { describe } from './operator';
 import { customGradsOnPath, secondOrderGradientsRegistered, tapeLength } from './second-order';
 
@@ -146,12 +146,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
       `${WHERE}: options must be an object { variables, loss, data? }, got ${describe(options)}; e.g. createHvp({ variables, loss: (batch) => tf.Scalar, data }).`,
     );
   }
-  const unknown = Object.keys(options).filter((k) => !HVP_OPTIONS.includes(k));
-  if (unknown.length > 0) {
-    throw new EstimatorError(
-      `${WHERE}: unknown option '${unknown[0]}'; valid options are ${HVP_OPTIONS.join(', ')}.`,
-    );
-  }
+  requireOptions(WHERE, options, HVP_OPTIONS);
   const { variables, loss } = options;
   const method = options.method ?? 'exact';
   if (!Array.isArray(variables) || variables.length === 0) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type Measure, monteCarlo, type Probe } from '@usam/measures';
-import { requireInteger } from './errors';
+import { requireInteger, requireOptions } from './errors';
 import { NEEDS_TWO } from './hutchinson';
 import type { HessianOperator } from './hvp';
 import { product, requireOperator } from './operator';
@@ -42,6 +42,7 @@ export async function measureMonteCarlo(
 ): Promise<MeasureMonteCarloEstimate> {
   const where = 'measureMonteCarlo';
   requireOperator(where, H);
+  requireOptions(where, options, ['samples', 'seed']);
   const samples = requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO);
   const shapes = H.shapes ?? [[H.dimension]];
   const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));

@@ -49,8 +49,10 @@ export async function product(
 
 /** What a value is, for error messages: strings quoted, tensors by shape and dtype. */
 export function describe(value: unknown): string {
-  if (value instanceof tf.Tensor)
-    return `a ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
+  if (value instanceof tf.Tensor) {
+    const article = /^[aeiou]/.test(value.dtype) ? 'an' : 'a';
+    return `${article} ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
+  }
   if (typeof value === 'string') return `'${value}'`;
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of length ${value.length}`;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { EstimatorError, requireInteger, requirePositive } from './errors';
+import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './hvp';
 import { product, requireOperator } from './operator';
 import { probeVector, type Seed, seededRng } from './rng';
@@ -59,6 +59,7 @@ export async function topEigenvalues(
 ): Promise<TopEigenvalues> {
   const where = 'topEigenvalues';
   requireOperator(where, H);
+  requireOptions(where, options, ['k', 'tolerance', 'residualTolerance', 'maxIterations', 'seed']);
   const k = requireInteger(where, 'k', options.k ?? 1, 1);
   if (k > H.dimension) {
     throw new EstimatorError(

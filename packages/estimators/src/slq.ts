@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { EstimatorError, requireInteger, requirePositive } from './errors';
+import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './hvp';
 import { product, requireOperator } from './operator';
 import {
@@ -74,6 +74,15 @@ export async function spectralDensity(
 ): Promise<SpectralDensity> {
   const where = 'spectralDensity';
   requireOperator(where, H);
+  requireOptions(where, options, [
+    'steps',
+    'probes',
+    'seed',
+    'distribution',
+    'sigma',
+    'gridSize',
+    'breakdown',
+  ]);
   const d = H.dimension;
   const m = Math.min(requireInteger(where, 'steps', options.steps ?? 90, 1), d);
   const n = requireInteger(where, 'probes', options.probes ?? 1, 1);
