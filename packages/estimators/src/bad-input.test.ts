@@ -91,7 +91,12 @@ const cases: [string, () => unknown, string][] = [
   ],
   [
     'preserve',
-    () => createHvp({ ...square(), variables: [square().w], preserve: [tf.ones([2])] as Loose }),
+    () =>
+      createHvp({
+        loss: square().loss,
+        variables: [square().w],
+        preserve: [tf.ones([2])] as Loose,
+      }),
     'preserve must be an array of tf.Variables',
   ],
   [
