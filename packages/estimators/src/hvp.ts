@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { dimensionOf, tensorList } from '@usam/measures';
 import { type DataSource, defaultBatchSize, openData } from './data';
 import { EstimatorError, requireOptions, requirePositive } from './errors';
 import { describe } from './operator';
@@ -200,17 +201,14 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   const open = openData(WHERE, options.data);
   const weightOf = options.batchSize ?? defaultBatchSize;
 
-  const shapes = variables.map((v) => [...v.shape]);
-  const sizes = variables.map((v) => v.size);
-  const dimension = sizes.reduce((a, b) => a + b, 0);
+  const shapes = tensorList.shapesOf(variables);
+  const dimension = dimensionOf(shapes);
   let gradientEvaluations = 0;
   let products = 0;
   let lastEpsilon = Number.NaN;
 
-  const split = (flat: tf.Tensor1D): tf.Tensor[] =>
-    tf.tidy(() => tf.split(flat, sizes).map((part, i) => tf.reshape(part, shapes[i]!)));
-  const flatten = (parts: readonly tf.Tensor[]): tf.Tensor1D =>
-    tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1]))) as tf.Tensor1D);
+  const split = (flat: tf.Tensor1D): tf.Tensor[] => tensorList.split(flat, shapes);
+  const { flatten } = tensorList;
 
   /**
    * One pass over the data: acc += sign · Σ_b n_b g_b where g_b is `gradient`
@@ -240,7 +238,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           const g = grads[i];
           if (g === undefined) continue; // the loss does not read this variable: zero gradient
           const old = acc[i]!;
-          acc[i] = tf.tidy(() => tf.add(old, tf.mul(g, sign * weight)));
+          [acc[i]] = tensorList.axpy(sign * weight, [g], [old]);
           old.dispose();
           g.dispose();
         }
@@ -276,9 +274,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   };
 
   async function central(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    const norms = tf.tidy(() =>
-      tf.stack([tf.sqrt(tf.addN(variables.map((x) => tf.sum(tf.square(x))))), tf.norm(v)]),
-    );
+    const norms = tf.tidy(() => tf.stack([tensorList.norm(variables), tf.norm(v)]));
     const [xNorm, vNorm] = await norms.data();
     norms.dispose();
     if (vNorm === 0) return tf.zeros([dimension]);
