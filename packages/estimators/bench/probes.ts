@@ -43,16 +43,12 @@ async function benchBackend(backend: string) {
   await initBackend(backend);
   const tensorsBefore = tf.memory().numTensors;
   const model = paperMlp({ batch: 1280, batches: 10 });
-  const variants: [string, Estimators, 'exact' | 'central'][] = [
+  type Variant = [name: string, lib: Estimators, method: 'exact' | 'central'];
+  const variants: Variant[] = [
     ['exact', current, 'exact'],
     ['central', current, 'central'],
-    ...(main
-      ? ([
-          ['main-exact', main, 'exact'],
-          ['main-central', main, 'central'],
-        ] as const)
-      : []),
-  ].map(([name, lib, method]) => [name, lib as Estimators, method]);
+  ];
+  if (main) variants.push(['main-exact', main, 'exact'], ['main-central', main, 'central']);
   const operators = variants.map(([, lib, method]) =>
     lib.createHvp({
       variables: model.variables,
