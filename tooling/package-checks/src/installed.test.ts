@@ -121,7 +121,11 @@ async function typecheck(project: string): Promise<string> {
 }
 
 describe('README examples, as a stranger runs them', () => {
-  const withCode = readmes.filter((r) => r.code !== '');
+  const withCode = readmes.filter((r) => r.programs.length > 0);
+  // One file per program: backend-1.ts, backend-2.ts, …
+  const programs = withCode.flatMap((r) =>
+    r.programs.map((code, i) => ({ file: `${r.name.split('/')[1]}-${i + 1}`, code })),
+  );
   const out = join(dir, 'readmes');
 
   it('every published package has a README with an install line', () => {
@@ -132,16 +136,14 @@ describe('README examples, as a stranger runs them', () => {
   it.each(withCode.map((r) => [r.name, r] as const))(
     '%s: the install line installs every package the example imports',
     (_name, readme) => {
-      const imported = bareImports(readme.code).map(packageOf);
+      const imported = bareImports(readme.programs.join('\n')).map(packageOf);
       expect(imported.filter((p) => !readme.install.includes(p))).toEqual([]);
     },
   );
 
   it('the examples type-check under strict TypeScript (module nodenext)', async () => {
     mkdirSync(out, { recursive: true });
-    for (const readme of withCode) {
-      writeFileSync(join(out, `${readme.name.split('/')[1]}.ts`), readme.code);
-    }
+    for (const { file, code } of programs) writeFileSync(join(out, `${file}.ts`), code);
     const compilerOptions = {
       strict: true,
       module: 'nodenext',
@@ -156,8 +158,8 @@ describe('README examples, as a stranger runs them', () => {
   });
 
   // Plain Node ESM on tsc's output, one process per README, from the project's folder.
-  it.each(withCode.map((r) => r.name))('%s: the example runs under plain Node', async (name) => {
-    const file = join(out, 'js', `${name.split('/')[1]}.js`);
+  it.each(programs.map((p) => p.file))('%s: the example runs under plain Node', async (name) => {
+    const file = join(out, 'js', `${name}.js`);
     expect(existsSync(file), 'compiled by the type-check test').toBe(true);
     await expect(
       run('node', [file], { cwd: dir, timeout: 240_000 }).then(() => 'ok'),

@@ -20,27 +20,33 @@ export interface Readme {
   readonly file: string;
   /** The packages of the README's `npm install` line. */
   readonly install: readonly string[];
-  /** The README's `ts` code blocks, in order: one program. */
-  readonly code: string;
+  /** The README's `ts` code: its blocks in order, one program (see `parseReadme`). */
+  readonly programs: readonly string[];
 }
 
-/** The README's `npm install …` line and `ts` blocks (the blocks form one program). */
+/**
+ * The README's `npm install …` line and `ts` programs. A README's `ts` blocks
+ * continue one program, in order, except that a block right after
+ * `<!-- separate example -->` starts another.
+ */
 export function parseReadme(name: string, file: string): Readme {
   const text = readFileSync(file, 'utf8');
-  const blocks = [...text.matchAll(/```(\w+)\n([\s\S]*?)```/g)];
+  const blocks = [...text.matchAll(/(<!-- separate example -->\n+)?```(\w+)\n([\s\S]*?)```/g)];
   const line = blocks
-    .filter(([, lang]) => lang === 'sh')
-    .flatMap(([, , body]) => body!.split('\n'))
+    .filter(([, , lang]) => lang === 'sh')
+    .flatMap(([, , , body]) => body!.split('\n'))
     .find((l) => l.startsWith('npm install '));
   const install = (line ?? '')
     .split(/\s+/)
     .slice(2)
     .filter((word) => word !== '' && !word.startsWith('-'));
-  const code = blocks
-    .filter(([, lang]) => lang === 'ts')
-    .map(([, , body]) => body)
-    .join('\n');
-  return { name, file, install, code };
+  const programs: string[] = [];
+  for (const [, separate, lang, body] of blocks) {
+    if (lang !== 'ts') continue;
+    if (separate !== undefined || programs.length === 0) programs.push(body!);
+    else programs[programs.length - 1] += `\n${body}`;
+  }
+  return { name, file, install, programs };
 }
 
 /** The package a bare import specifier names (`@scope/name/sub` → `@scope/name`). */
