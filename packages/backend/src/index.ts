@@ -4,13 +4,7 @@
  * native tfjs-node backends.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type BackendCandidate,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  makeInitBackend,
-} from './init';
+import { type BackendCandidate, type BackendName, type InitBackend, makeInitBackend } from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
 import { explainWasmFailure, packagedWasmPaths } from './wasm-paths';
 
@@ -48,10 +42,7 @@ export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
  * registered first. wasm loads its `.wasm` files from `options.wasmPaths`,
  * by default from inside this package (`packagedWasmPaths()`).
  */
-export const initBackend: (
-  name?: 'auto' | BackendName,
-  options?: InitBackendOptions,
-) => Promise<InitBackendResult> = makeInitBackend(
+export const initBackend: InitBackend = makeInitBackend(
   CANDIDATES,
   async () => {
     // Gradients and chained ops (some gradients call `x.reshape(…)`), as @tensorflow/tfjs does.
@@ -70,13 +61,4 @@ export const initBackend: (
   },
 );
 
-export {
-  BackendError,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  type WasmFileName,
-} from './init';
-export { registerSecondOrderGradients } from './second-order-gradients';
-export { packagedWasmPaths } from './wasm-paths';
-export { registerWasmTrainingKernels } from './wasm-training-kernels';
+export * from './shared-exports';

@@ -41,6 +41,12 @@ export interface InitBackendResult {
   readonly skipped: readonly { readonly name: BackendName; readonly reason: string }[];
 }
 
+/** `initBackend`'s signature, the same on every platform. */
+export type InitBackend = (
+  name?: 'auto' | BackendName,
+  options?: InitBackendOptions,
+) => Promise<InitBackendResult>;
+
 /** Thrown for unknown or unavailable backends; the message names the fix. */
 export class BackendError extends Error {
   override readonly name = 'BackendError';
@@ -60,7 +66,7 @@ export function makeInitBackend(
   candidates: readonly BackendCandidate[],
   registerGradients: () => Promise<void>,
   prepare: (candidate: BackendCandidate, options: InitBackendOptions) => Promise<void>,
-) {
+): InitBackend {
   const valid = ['auto', ...candidates.map((c) => c.name)];
   let gradients: Promise<void> | undefined;
 

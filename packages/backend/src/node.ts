@@ -6,8 +6,7 @@ import {
   type BackendCandidate,
   type BackendName,
   firstLine,
-  type InitBackendOptions,
-  type InitBackendResult,
+  type InitBackend,
   makeInitBackend,
 } from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
@@ -50,10 +49,7 @@ export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
  * cannot start throws a `BackendError` saying how to get it. Gradients are
  * registered first (tfjs-core's Node bundle has none, SPEC §8).
  */
-export const initBackend: (
-  name?: 'auto' | BackendName,
-  options?: InitBackendOptions,
-) => Promise<InitBackendResult> = makeInitBackend(
+export const initBackend: InitBackend = makeInitBackend(
   CANDIDATES,
   async () => {
     await import('./node-registrations');
@@ -61,13 +57,4 @@ export const initBackend: (
   (candidate, options) => (candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve()),
 );
 
-export {
-  BackendError,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  type WasmFileName,
-} from './init';
-export { registerSecondOrderGradients } from './second-order-gradients';
-export { packagedWasmPaths } from './wasm-paths';
-export { registerWasmTrainingKernels } from './wasm-training-kernels';
+export * from './shared-exports';
