@@ -10,6 +10,7 @@
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { maxPoolGrad } from './pooling-gradients';
 import { transposeFirst } from './wasm-matmul';
 import {
   BACKEND,
@@ -466,6 +467,8 @@ const KERNELS: readonly Ours[] = [
   // training step. Rewritten as an XNNPACK convolution it is several times
   // faster (bench/train-step.ts measures both), so it replaces wasm's own.
   replace(tf.Conv2DBackpropInput, conv2DBackpropInput),
+  // wasm's loops over windows per input pixel; ours is one pass (pooling-gradients.ts).
+  replace(tf.MaxPoolGrad, maxPoolGrad),
   // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
   wrap(tf.BatchMatMul, transposeFirst),
   wrap(tf._FusedMatMul, transposeFirst),
