@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { maxPoolGrad } from './pooling-gradients';
 import { transposeFirst } from './wasm-matmul';
+import { leadingAxesAsProduct } from './wasm-reduce';
 import {
   BACKEND,
   type KernelArgs,
@@ -472,6 +473,9 @@ const KERNELS: readonly Ours[] = [
   // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
   wrap(tf.BatchMatMul, transposeFirst),
   wrap(tf._FusedMatMul, transposeFirst),
+  // Reductions over leading axes as products with ones (wasm-reduce.ts).
+  wrap(tf.Sum, leadingAxesAsProduct(false)),
+  wrap(tf.Mean, leadingAxesAsProduct(true)),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
