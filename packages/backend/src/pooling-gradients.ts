@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelArgs } from './wasm-scratch';
 
 /** What this kernel needs of tfjs-backend-wasm's BackendWasm (not exported as a type). */
-interface WasmHeap {
+export interface WasmHeap {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
 }

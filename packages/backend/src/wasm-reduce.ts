@@ -1,21 +1,23 @@
 /**
- * Sum and Mean over leading axes as a matrix product on XNNPACK.
+ * Sum and Mean over leading axes for the wasm backend, without a transpose.
  *
  * tfjs-backend-wasm 4.22 reduces by first transposing the reduced axes to the
  * end, then summing contiguous runs. For the reductions training does most
- * (bias and BatchNorm gradients: Σ over N, H, W of an [N, H, W, C] tensor),
- * the transpose costs more than the sum: about 15 ms for 2M values, where the
- * product 1ᵀX of a row of ones and X as an [N·H·W, C] matrix takes under 2 ms.
+ * (bias and BatchNorm gradients: Σ over N, H, W of an [N, H, W, C] tensor) the
+ * transpose is most of the cost. Read as an [R, C] matrix, the sum over its
+ * rows is one streaming pass that adds each row into C accumulators (float64,
+ * so at least as exact as wasm's float32 sums).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type KernelArgs, withScratch } from './wasm-scratch';
+import type { WasmHeap } from './pooling-gradients';
+import type { KernelArgs } from './wasm-scratch';
 
 /**
  * Wraps wasm's Sum (`mean` false) or Mean (`mean` true): float32 reductions
- * over a prefix of the axes, leaving more than one value, become a product;
- * every other one goes to wasm's own kernel.
+ * over a prefix of the axes that leave more than one value run here; every
+ * other one goes to wasm's own kernel.
  */
-export const leadingAxesAsProduct =
+export const leadingAxesByRows =
   (mean: boolean) =>
   (original: tf.KernelFunc): tf.KernelFunc =>
   (args: KernelArgs) => {
@@ -29,20 +31,16 @@ export const leadingAxesAsProduct =
     const outShape = keepDims
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : x.shape.filter((_, i) => !axes.includes(i));
-    return withScratch(args.backend as tf.KernelBackend, (s) => {
-      const ones = s.run(
-        'Fill',
-        {},
-        { shape: [1, rows], value: mean ? 1 / rows : 1, dtype: 'float32' },
-      );
-      // A copy as the right operand: XNNPACK keeps a packed copy of that operand
-      // until its tensor is freed, and x may live long; the copy goes right after.
-      const matrix = s.reshape(s.run('Identity', { x }, {}), [rows, columns]);
-      const product = s.run(
-        'BatchMatMul',
-        { a: ones, b: matrix },
-        { transposeA: false, transposeB: false },
-      );
-      return s.reshape(product, outShape);
-    });
+    const backend = args.backend as unknown as WasmHeap;
+    const out = backend.makeOutput(outShape, 'float32');
+    // Views after makeOutput: allocating may grow (and so detach) the heap.
+    const values = backend.typedArrayFromHeap(x);
+    const acc = new Float64Array(columns);
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < columns; c++, i++) acc[c]! += values[i];
+    }
+    const scale = mean ? 1 / rows : 1;
+    const result = backend.typedArrayFromHeap(out);
+    for (let c = 0; c < columns; c++) result[c] = acc[c]! * scale;
+    return out;
   };

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { maxPoolGrad } from './pooling-gradients';
 import { transposeFirst } from './wasm-matmul';
-import { leadingAxesAsProduct } from './wasm-reduce';
+import { leadingAxesByRows } from './wasm-reduce';
 import {
   BACKEND,
   type KernelArgs,
@@ -473,9 +473,9 @@ const KERNELS: readonly Ours[] = [
   // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
   wrap(tf.BatchMatMul, transposeFirst),
   wrap(tf._FusedMatMul, transposeFirst),
-  // Reductions over leading axes as products with ones (wasm-reduce.ts).
-  wrap(tf.Sum, leadingAxesAsProduct(false)),
-  wrap(tf.Mean, leadingAxesAsProduct(true)),
+  // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
+  wrap(tf.Sum, leadingAxesByRows(false)),
+  wrap(tf.Mean, leadingAxesByRows(true)),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */

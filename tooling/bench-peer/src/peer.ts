@@ -317,6 +317,8 @@ async function profile(runner: Runner) {
   const wallMs = performance.now() - start;
   const byKernel = new Map<string, number>();
   for (const k of info.kernels) {
+    // Ops built with customGrad are listed too ('…__op'), their kernels again inside.
+    if (k.name.endsWith('__op')) continue;
     const time = Number(k.kernelTimeMs) || 0;
     byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + time);
   }
