@@ -29,7 +29,7 @@ export const initBackend: (name?: string, options?: InitBackendOptions) => Promi
       await import('@tensorflow/tfjs-core/dist/register_all_gradients');
     },
     (candidate, options) =>
-      candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve(),
+      candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve(undefined),
   );
 
 export { BackendError, type InitBackendOptions } from './init';

@@ -19,6 +19,12 @@ export interface InitBackendOptions {
    * them from the installed package). Passed to tfjs's `setWasmPaths`.
    */
   readonly wasmPaths?: string;
+  /**
+   * Threads for wasm's XNNPACK kernels (matrix products, convolutions),
+   * default 1; under Node also read from `USAM_WASM_THREADS`. Applies when
+   * wasm starts, so pass it to the first `initBackend('wasm')` call.
+   */
+  readonly threads?: number;
 }
 
 /** Thrown for unknown or unavailable backends; the message names the fix. */
@@ -35,7 +41,11 @@ export class BackendError extends Error {
 export function makeInitBackend(
   candidates: readonly BackendCandidate[],
   registerGradients: () => Promise<void>,
-  prepare: (candidate: BackendCandidate, options: InitBackendOptions) => Promise<void>,
+  /** Runs before the backend starts; what it returns runs once it has. */
+  prepare: (
+    candidate: BackendCandidate,
+    options: InitBackendOptions,
+  ) => Promise<undefined | (() => void)>,
 ) {
   const valid = ['auto', ...candidates.map((c) => c.name)];
   let gradients: Promise<void> | undefined;
@@ -54,11 +64,12 @@ export function makeInitBackend(
     for (const candidate of tried) {
       try {
         await candidate.load();
-        await prepare(candidate, options);
+        const started = await prepare(candidate, options);
         if (!(await tf.setBackend(candidate.tfName))) {
           throw new Error(`tfjs could not initialise '${candidate.tfName}'`);
         }
         await tf.ready();
+        if (typeof started === 'function') started();
         return candidate.name;
       } catch (error) {
         const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);

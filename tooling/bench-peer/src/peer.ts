@@ -332,7 +332,7 @@ async function profile(runner: Runner) {
 
 // --- main ---------------------------------------------------------------------------
 
-const backend = await initBackend('wasm');
+const backend = await initBackend('wasm', { threads: THREADS });
 const found = PROFILE ? { tried: [] } : findPython();
 let torch: TorchWorker | undefined;
 let torchInfo: unknown;
