@@ -2,6 +2,7 @@
  * @usam/backend, Node entry: adds the native backends from the optional peers
  * @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node, tried before wasm and cpu.
  */
+import { env } from 'node:process';
 import {
   type BackendCandidate,
   BackendError,
@@ -13,7 +14,7 @@ import { allowWasmThreadsInNode } from './wasm-threads';
 
 /** `USAM_WASM_THREADS` as a number, or undefined when unset. */
 const threadsFromEnv = () => {
-  const value = process.env.USAM_WASM_THREADS;
+  const value = env.USAM_WASM_THREADS;
   if (value === undefined || value === '') return undefined;
   if (!/^[1-9][0-9]*$/.test(value)) {
     throw new BackendError(

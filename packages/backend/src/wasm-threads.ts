@@ -12,6 +12,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pid } from 'node:process';
 import * as tf from '@tensorflow/tfjs-core';
 
 const require = createRequire(import.meta.url);
@@ -45,7 +46,7 @@ function writeWorker(script: string): string {
     'const usamImportScripts = importScripts;',
     `globalThis.importScripts = (f) => { if (f !== ${JSON.stringify(MAIN_SCRIPT)}) usamImportScripts(f); };`,
   ].join('\n');
-  const file = join(tmpdir(), `usam-tfjs-wasm-worker-${process.pid}.cjs`);
+  const file = join(tmpdir(), `usam-tfjs-wasm-worker-${pid}.cjs`);
   // Written whole, then renamed: a worker never reads a half-written file.
   writeFileSync(`${file}.tmp`, source);
   renameSync(`${file}.tmp`, file);
