@@ -11,6 +11,9 @@
  *     PEER_THREADS=2 pnpm bench:peer           (PyTorch and wasm threads)
  *     PEER_PROFILE=1 pnpm bench:peer           (per-kernel profile of the usam side)
  *     USAM_PEER_PYTHON=/usr/bin/python3 …      (which Python has torch)
+ *     PEER_BASELINE=1 pnpm bench:peer          (also tfjs 4.22's own kernels and
+ *                                               gradients for what @usam/backend replaces,
+ *                                               same process, same rounds)
  *
  * Without a Python that imports torch (Debian: `apt install python3-torch`,
  * and `libopenblas0-pthread`, without which its matmuls use the reference
@@ -40,6 +43,7 @@ const BATCH = 128;
 const THREADS = Number(process.env.PEER_THREADS ?? 1);
 const PROFILE = process.env.PEER_PROFILE === '1';
 const ONLY = process.env.PEER_ONLY?.split(',');
+const BASELINE = process.env.PEER_BASELINE === '1';
 
 /** A timed unit of work and how to free what it holds. */
 interface Runner {
@@ -332,7 +336,32 @@ async function profile(runner: Runner) {
 
 // --- main ---------------------------------------------------------------------------
 
+// tfjs 4.22's own kernels and gradients for what @usam/backend replaces,
+// captured before initBackend does, for the in-process baseline (PEER_BASELINE=1).
+await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+await import('@tensorflow/tfjs-backend-wasm');
+const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Sum', 'Mean'];
+const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
+const capture = () => ({
+  kernels: REPLACED_KERNELS.map((name) => tf.getKernel(name, 'wasm')!),
+  gradients: REPLACED_GRADIENTS.map((name) => tf.getGradient(name)!),
+});
+const tfjsOwn = capture();
 const backend = await initBackend('wasm', { threads: THREADS });
+const usamOwn = capture();
+
+type Variant = 'usam' | 'tfjs';
+/** Registers our kernels and gradients, or tfjs's own. */
+function use(variant: Variant): void {
+  const { kernels, gradients } = variant === 'usam' ? usamOwn : tfjsOwn;
+  for (const kernel of kernels) {
+    tf.unregisterKernel(kernel.kernelName, 'wasm');
+    tf.registerKernel(kernel);
+    // The engine set up only the kernels registered when wasm started.
+    kernel.setupFunc?.(tf.backend());
+  }
+  for (const gradient of gradients) tf.registerGradient(gradient);
+}
 const found = PROFILE ? { tried: [] } : findPython();
 let torch: TorchWorker | undefined;
 let torchInfo: unknown;
@@ -360,20 +389,31 @@ for (const workload of WORKLOADS) {
       continue;
     }
     const usamMs: number[] = [];
+    const tfjsMs: number[] = [];
     const torchMs: number[] = [];
     const ratios: number[] = [];
+    const tfjsRatios: number[] = [];
+    // tfjs's own ResNet-18 step at batch 128 runs out of wasm memory, which kills the module.
+    const baseline = BASELINE && workload.name !== 'resnet18-b128';
+    const timeVariant = async (variant: Variant, into: number[]) => {
+      use(variant);
+      into.push(median(await timeUsam(runner!, workload.reps)) / per);
+      use('usam');
+    };
     for (let r = 0; r < workload.rounds; r++) {
       const last = r === workload.rounds - 1;
       const sides = [
-        async () => usamMs.push(median(await timeUsam(runner!, workload.reps)) / per),
+        () => timeVariant('usam', usamMs),
         async () => {
           if (torch)
             torchMs.push(median(await torch.time(workload.name, workload.reps, last)) / per);
         },
+        ...(baseline ? [() => timeVariant('tfjs', tfjsMs)] : []),
       ];
-      if (r % 2 === 1) sides.reverse();
-      for (const side of sides) await side();
+      // Rotate who goes first, so that slow spells on the machine hit all alike.
+      for (let i = 0; i < sides.length; i++) await sides[(i + r) % sides.length]!();
       if (torch) ratios.push(usamMs.at(-1)! / torchMs.at(-1)!);
+      if (torch && baseline) tfjsRatios.push(tfjsMs.at(-1)! / torchMs.at(-1)!);
     }
     const row = {
       workload: workload.name,
@@ -383,6 +423,13 @@ for (const workload of WORKLOADS) {
       usamMs: round(median(usamMs)),
       ratio: torch ? round(median(ratios)) : null,
       ratios: ratios.map((x) => round(x)),
+      ...(baseline
+        ? {
+            tfjsKernelsMs: round(median(tfjsMs)),
+            tfjsKernelsRatio: torch ? round(median(tfjsRatios)) : null,
+            speedup: round(median(tfjsMs.map((ms, i) => ms / usamMs[i]!))),
+          }
+        : {}),
       wasmHeapMiB: Math.round((wasmHeapBytes() ?? 0) / 2 ** 20),
     };
     rows.push(row);
@@ -416,13 +463,27 @@ mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 console.log(JSON.stringify(report, null, 2));
 if (!PROFILE) {
-  console.log('\n| workload | PyTorch ms | usam wasm ms | usam / PyTorch | wasm heap MiB |');
-  console.log('|---|---|---|---|---|');
-  for (const row of rows) {
-    if ('error' in row) console.log(`| ${row.label} | – | failed: ${row.error} | – | – |`);
-    else
-      console.log(
-        `| ${row.label} | ${row.torchMs ?? '–'} | ${row.usamMs} | ${row.ratio === null ? '–' : `${row.ratio}×`} | ${row.wasmHeapMiB} |`,
-      );
-  }
+  const cells = (row: Record<string, unknown>) =>
+    'error' in row
+      ? ['–', `failed: ${row.error}`, '–', ...(BASELINE ? ['–', '–'] : []), '–']
+      : [
+          row.torchMs ?? '–',
+          row.usamMs,
+          row.ratio === null ? '–' : `${row.ratio}×`,
+          ...(BASELINE
+            ? [row.tfjsKernelsRatio == null ? '–' : `${row.tfjsKernelsRatio}×`, row.speedup ?? '–']
+            : []),
+          row.wasmHeapMiB,
+        ];
+  const head = [
+    'workload',
+    'PyTorch ms',
+    'usam wasm ms',
+    'usam / PyTorch',
+    ...(BASELINE ? ['with tfjs 4.22 kernels / PyTorch', 'speed-up'] : []),
+    'wasm heap MiB',
+  ];
+  console.log(`\n| ${head.join(' | ')} |`);
+  console.log(`|${head.map(() => '---').join('|')}|`);
+  for (const row of rows) console.log(`| ${[row.label, ...cells(row)].join(' | ')} |`);
 }
