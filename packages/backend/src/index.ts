@@ -50,14 +50,15 @@ export const initBackend: InitBackend = makeInitBackend(
     await import('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops');
   },
   async (candidate, options) => {
-    if (candidate !== browserWasmCandidate) return;
+    if (candidate !== browserWasmCandidate) return undefined;
     const wasmPaths = options.wasmPaths ?? packagedWasmPaths();
-    await prepareWasm({ wasmPaths });
+    const started = await prepareWasm({ ...options, wasmPaths });
     try {
       if (!(await tf.setBackend('wasm'))) throw new Error("tfjs could not initialise 'wasm'");
     } catch (error) {
       throw new Error(await explainWasmFailure(wasmPaths, error), { cause: error });
     }
+    return started;
   },
 );
 

@@ -2,14 +2,29 @@
  * @usam/backend, Node entry: adds the native backends from the optional peers
  * @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node, tried before wasm and cpu.
  */
+import { env } from 'node:process';
 import {
   type BackendCandidate,
+  BackendError,
   type BackendName,
   firstLine,
   type InitBackend,
   makeInitBackend,
 } from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
+import { allowWasmThreadsInNode } from './wasm-threads';
+
+/** `USAM_WASM_THREADS` as a number, or undefined when unset. */
+const threadsFromEnv = () => {
+  const value = env.USAM_WASM_THREADS;
+  if (value === undefined || value === '') return undefined;
+  if (!/^[1-9][0-9]*$/.test(value)) {
+    throw new BackendError(
+      `USAM_WASM_THREADS must be an integer ≥ 1, got '${value}'; set e.g. USAM_WASM_THREADS=2, or unset it.`,
+    );
+  }
+  return Number(value);
+};
 
 /** Imports a package by a computed name, so bundlers and tsc leave optional peers alone. */
 const importOptional = (specifier: string): Promise<unknown> =>
@@ -54,7 +69,13 @@ export const initBackend: InitBackend = makeInitBackend(
   async () => {
     await import('./node-registrations');
   },
-  (candidate, options) => (candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve()),
+  (candidate, options) =>
+    candidate === wasmCandidate
+      ? prepareWasm(
+          { ...options, threads: options.threads ?? threadsFromEnv() },
+          allowWasmThreadsInNode,
+        )
+      : Promise.resolve(undefined),
 );
 
 export * from './shared-exports';
