@@ -57,6 +57,11 @@ describe('the packed packages, installed from their tarballs', () => {
     for (const heavy of ['core-js', 'yargs']) expect(reached).not.toContain(heavy);
   });
 
+  it("the packed CLI's `usam` command starts", async () => {
+    const { stdout } = await run(join(dir, 'node_modules/.bin/usam'), ['--help'], { cwd: dir });
+    expect(stdout).toContain('reproduce');
+  });
+
   it('ships the browser .wasm files inside @usam/backend', () => {
     for (const file of [
       'tfjs-backend-wasm.wasm',
