@@ -1,25 +1,21 @@
 import { BACKENDS } from '@usam/backend';
 import { Command, Option } from 'commander';
+import { version } from '../package.json';
+import { type ProgramOutput, processOutput } from './cli/output';
+import { measureCommand } from './commands/measure';
+import { sharpnessCommand } from './commands/sharpness';
+import { trainCommand } from './commands/train';
 import { integer } from './options';
 import { reproduce } from './reproduce/index';
 
-/** Where the program writes; tests capture it, the binary uses the process streams. */
-export interface ProgramOutput {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-}
-
-const processOutput: ProgramOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
+export type { ProgramOutput } from './cli/output';
 
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
 export function createProgram(output: ProgramOutput = processOutput): Command {
   const program = new Command('usam')
     .description('Universal Sharpness-Aware Minimization for TensorFlow.js')
+    .version(version, '-V, --version', 'the usam version')
     .configureOutput({ writeOut: output.out, writeErr: output.err })
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
   program
@@ -37,5 +33,10 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
       await reproduce({ ...opts, log: (line) => output.out(`${line}\n`) });
     });
 
+  for (const command of [trainCommand(output), sharpnessCommand(output), measureCommand(output)]) {
+    program.addCommand(
+      command.configureOutput({ writeOut: output.out, writeErr: output.err }).exitOverride(),
+    );
+  }
   return program;
 }
