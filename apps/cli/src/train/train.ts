@@ -252,6 +252,9 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         const stats = await trainStep(model, optimizer, batch, epoch, sums);
         globalStep++;
         hooks.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: stats, globalStep });
+        // The cpu and wasm backends resolve reads as microtasks, which never let the
+        // event loop poll: without this, signals (and progress redraws) wait for the epoch's end.
+        await new Promise((resolve) => setImmediate(resolve));
         if (hooks.signal?.aborted && step < stepsPerEpoch) {
           sums.seconds += (performance.now() - epochStart) / 1000;
           progress = {
