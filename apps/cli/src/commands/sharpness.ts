@@ -176,7 +176,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
           const { result, seconds, products } = await timed(name, () =>
             H.measure(catalogueMeasure(name, H.dimension), { samples: flags.samples ?? 100, seed }),
           );
-          rows.push({ quantity: name, ...result, seconds, products });
+          rows.push({ quantity: `measure ${name}`, ...result, seconds, products });
         }
         report = {
           run,
