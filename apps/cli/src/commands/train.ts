@@ -95,7 +95,7 @@ export function trainCommand(output: ProgramOutput): Command {
     )
     .option(
       '--m-sharpness <m>',
-      `perturb m parts of each batch separately${d(D.mSharpness)}`,
+      `m-sharpness: perturb m parts of each batch separately; a last batch smaller than m is dropped${d(D.mSharpness)}`,
       numberArg,
     )
     .option('--epochs <n>', `epochs${d(D.epochs)}`, numberArg)
