@@ -100,8 +100,9 @@ async function evaluate(
         countCorrect(logits, labels),
       ];
     });
-    const values = await tf.stack([loss!, right!]).data();
-    tf.dispose([loss!, right!, batch.xs, batch.ys]);
+    const both = tf.stack([loss!, right!]);
+    const values = await both.data();
+    tf.dispose([both, loss!, right!, batch.xs, batch.ys]);
     lossSum += values[0]!;
     correct += values[1]!;
   }
@@ -336,7 +337,10 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     await writeSummary(options.out, summary);
     return summary;
   } finally {
+    // tfjs 4.22's MomentumOptimizer.dispose() forgets SGDOptimizer's learning-rate scalar `c`.
+    const c = (optimizer.base as unknown as { c?: tf.Tensor }).c;
     optimizer.dispose();
+    if (c && !c.isDisposed) c.dispose();
     model.dispose();
   }
 }
