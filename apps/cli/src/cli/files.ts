@@ -1,4 +1,4 @@
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { UsageError } from './errors';
 
 /**
@@ -47,7 +47,6 @@ export async function requireDirectoryPath(option: string, path: string): Promis
 
 /** Reads and parses a JSON file the user named, with one-line errors. */
 export async function readJsonFile(option: string, path: string): Promise<unknown> {
-  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(path, 'utf8');
