@@ -1,26 +1,17 @@
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import writeFileAtomicLibrary from 'write-file-atomic';
 import { UsageError } from './errors';
 
 /**
- * Writes `data` to `path` atomically: a temporary file beside it, synced, then
- * renamed over it, so a crash mid-write leaves the previous file whole.
+ * Writes `data` to `path` atomically (write-file-atomic: a temporary file beside
+ * it, fsynced, then renamed over it), so a crash mid-write leaves the previous
+ * file whole.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const file = await open(temp, 'w');
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
+export const writeFileAtomic = (path: string, data: string | Uint8Array): Promise<void> =>
+  writeFileAtomicLibrary(
+    path,
+    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  );
 
 /** `writeFileAtomic` of pretty-printed JSON. */
 export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
