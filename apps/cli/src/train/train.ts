@@ -109,7 +109,11 @@ async function evaluate(
   return { loss: lossSum / set.count, accuracy: correct / set.count };
 }
 
-/** SSAM-F's per-example losses: the first `count` examples of the epoch's order. */
+/**
+ * SSAM-F's per-example losses: the first `count` examples of the epoch's order,
+ * in eval mode (a single example has no batch statistics, and the Fisher passes
+ * must not move BatchNorm's running statistics).
+ */
 function fisherLosses(model: LayersModel, set: ImageSet, options: TrainOptions): ExampleLosses {
   return (count, epoch) => {
     const [batch] = batches(set, {
@@ -128,7 +132,7 @@ function fisherLosses(model: LayersModel, set: ImageSet, options: TrainOptions):
           const y = tf.slice(ys, [i], [1]);
           return tf.losses.softmaxCrossEntropy(
             y,
-            forward(model, x, { training: true }),
+            forward(model, x, { training: false }),
           ) as tf.Scalar;
         }),
       );
