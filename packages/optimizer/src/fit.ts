@@ -16,6 +16,8 @@ import type { Perturbation, SharpnessAwareOptimizer, StepStats } from './sharpne
  *   them; the adapter disposes those of the perturbed passes (the metrics
  *   reported are the clean pass's).
  * - m-sharpness needs a loss that can be split; fit's cannot (use `step`).
+ * - fit trains the weights tfjs-layers collected at `compile` (it passes them to
+ *   `minimize`): after freezing a layer, compile again, as in Keras.
  * - Set `epoch` (e.g. in an `onEpochBegin` callback) for SSAM-F's per-epoch mask,
  *   and call `optimizer.setLearningRate(schedule(epoch))` there for a schedule.
  */
