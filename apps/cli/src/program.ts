@@ -1,25 +1,29 @@
 import { BACKENDS, type BackendName } from '@usam/backend';
 import { Command, Option } from 'commander';
+import { version } from '../package.json';
+import { type ProgramOutput, processOutput } from './cli/output';
+import { measureCommand } from './commands/measure';
+import { sharpnessCommand } from './commands/sharpness';
+import { trainCommand } from './commands/train';
 import { integer } from './options';
 import { reproduce } from './reproduce/index';
 
-/** Where the program writes; tests capture it, the binary uses the process streams. */
-export interface ProgramOutput {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-}
+export type { ProgramOutput } from './cli/output';
 
-const processOutput: ProgramOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
+/** Commander's output through `output`, each error on one line (its hint joined to it). */
+const configured = (output: ProgramOutput) => ({
+  writeOut: output.out,
+  writeErr: output.err,
+  outputError: (text: string, write: (text: string) => void) =>
+    write(`${text.trimEnd().replace(/\n+/g, ' ')}\n`),
+});
 
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
 export function createProgram(output: ProgramOutput = processOutput): Command {
   const program = new Command('usam')
     .description('Universal Sharpness-Aware Minimization for TensorFlow.js')
-    .configureOutput({ writeOut: output.out, writeErr: output.err })
-    .showHelpAfterError('(run with --help for usage)')
+    .version(version, '-V, --version', 'the usam version')
+    .configureOutput(configured(output))
     .exitOverride();
 
   program
@@ -44,5 +48,8 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
       },
     );
 
+  for (const command of [trainCommand(output), sharpnessCommand(output), measureCommand(output)]) {
+    program.addCommand(command.copyInheritedSettings(program));
+  }
   return program;
 }
