@@ -15,7 +15,7 @@ import { UsageError } from '../cli/errors';
 import { createTable, fmt, type ProgramOutput, printJson } from '../cli/output';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
 import { integer, listArg, numberArg } from '../options';
-import { BACKEND_CHOICES } from '../train/options';
+import { BACKEND_CHOICES, type TrainOptions } from '../train/options';
 
 /** The paper's toy losses by name, and their Hessians. */
 export const EXAMPLES = ['example1', 'example2'] as const;
@@ -210,7 +210,7 @@ export function measureCommand(output: ProgramOutput): Command {
         const measures = flags.measures ?? [...MEASURE_NAMES];
         for (const name of measures) catalogueMeasure(name, 1); // unknown names fail before any work
         const H = isExample ? exampleHessian(source, k) : await readMatrix(source);
-        await initBackend(flags.backend ?? 'cpu');
+        await initBackend((flags.backend ?? 'cpu') as TrainOptions['backend']); // checked by .choices()
         const report = await measureHessianMatrix(H, {
           measures,
           samples: flags.samples ?? 2000,

@@ -120,7 +120,10 @@ export function sharpnessCommand(output: ProgramOutput): Command {
         if (!flags.quiet) process.stderr.write(`${line}\n`);
       };
       const start = performance.now();
-      const backend = await initBackend(flags.backend ?? config.backend);
+      // commander's .choices() has checked the flag; a config's value was checked when the run started
+      const { name: backend } = await initBackend(
+        (flags.backend ?? config.backend) as TrainOptions['backend'],
+      );
       const progress = await readProgress(checkpoint);
       const model = await loadModel(checkpointModelDir(checkpoint));
       const data = await loadData(options);

@@ -186,7 +186,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     const difference = configDifference(saved.options, options);
     if (difference !== undefined) throw resumeMismatch(difference);
   }
-  const backend = await initBackend(options.backend);
+  const { name: backend } = await initBackend(options.backend);
   const data = await loadData(options);
   const model = buildModel(options, data);
   const optimizer = createOptimizer(options, model, fisherLosses(model, data.train, options));
