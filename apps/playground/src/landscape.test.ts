@@ -71,12 +71,12 @@ describe('lossSlice on a quadratic', () => {
       grid,
     });
     expect(values).toHaveLength(25);
-    grid.forEach((beta, j) =>
+    grid.forEach((beta, j) => {
       grid.forEach((alpha, i) => {
         const expected = quad(theta0.map((t, k) => t + alpha * e1[k]! + beta * e2[k]!));
         expect(Math.abs(values[j * 5 + i]! - expected)).toBeLessThan(tolerance);
-      }),
-    );
+      });
+    });
     // Restored from saved copies, not by subtracting: bit-identical.
     expect([...q.W.dataSync(), ...q.b.dataSync()]).toEqual(before);
     tf.dispose([d1, d2]);
@@ -134,8 +134,15 @@ describe('filterNormalizedDirection', () => {
     const norms = (t: tf.Tensor) =>
       tf.norm(tf.reshape(t, [-1, t.shape[t.rank - 1]!]), 'euclidean', 0).arraySync() as number[];
     // float32 norms of a few dozen terms: 1e-5 relative.
-    norms(dk!).forEach((n, f) => expect(n).toBeCloseTo(norms(kernel)[f]!, 4));
-    norms(dd!).forEach((n, f) => expect(n).toBeCloseTo(norms(dense)[f]!, 4));
+    for (const [d, w] of [
+      [dk!, kernel],
+      [dd!, dense],
+    ] as const) {
+      const expected = norms(w);
+      norms(d).forEach((n, f) => {
+        expect(n).toBeCloseTo(expected[f]!, 4);
+      });
+    }
     expect(db!.arraySync()).toEqual([0, 0, 0]);
     // Same seed, same direction; another seed, another one.
     const [again] = filterNormalizedDirection([kernel], 7);

@@ -117,14 +117,17 @@ export const MAX_RUNS = 4;
  * The defaults: the paper's MLP on MNIST-S, SGD against Frob-SAM, small
  * Hessian subsets and few probes so that a measurement takes seconds in a
  * browser (the paper's 1280 examples and 100 probes are one setting away).
+ * Batch 32 at lr 0.1 with momentum 0.9: the 6-layer MLP leaves its initial
+ * plateau (loss ln 10) within the first epoch of MNIST-S (2.25 → 1.2 by epoch
+ * 2, measured), where batch 128 at lr 0.05 is still on it after three.
  */
 export const DEFAULT_EXPERIMENT: ExperimentSettings = {
   dataset: 'mnist-s',
   model: 'mlp',
   backend: 'auto',
   epochs: 10,
-  batchSize: 128,
-  lr: 0.05,
+  batchSize: 32,
+  lr: 0.1,
   momentum: 0.9,
   weightDecay: 5e-4,
   seed: 1,
