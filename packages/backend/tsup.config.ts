@@ -1,3 +1,34 @@
+import { copyFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { packageConfig } from '../../tsup.base';
 
-export default packageConfig(['src/index.ts', 'src/node.ts']);
+const wasmDist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
+
+export default packageConfig(['src/index.ts', 'src/node.ts'], {
+  // Node's gradients (src/node-gradients.ts): tfjs-core's ESM gradient files are
+  // bundled, and their one import of tfjs-core's whole API points at the package.
+  noExternal: [/^@tensorflow\/tfjs-core\/dist\/register_all_gradients\.js$/],
+  esbuildPlugins: [
+    {
+      name: 'tfjs-core-public-api',
+      setup(build) {
+        build.onResolve({ filter: /^\.\.\/base$/ }, (args) =>
+          args.importer.includes('tfjs-core/dist/gradients/')
+            ? { path: '@tensorflow/tfjs-core', external: true }
+            : undefined,
+        );
+      },
+    },
+  ],
+  // The browser's .wasm files, next to the module that points at them (src/wasm-paths.ts).
+  async onSuccess() {
+    for (const file of [
+      'tfjs-backend-wasm.wasm',
+      'tfjs-backend-wasm-simd.wasm',
+      'tfjs-backend-wasm-threaded-simd.wasm',
+    ]) {
+      await copyFile(join(wasmDist, file), join('dist', file));
+    }
+  },
+});

@@ -1,4 +1,4 @@
-import { BACKENDS } from '@usam/backend';
+import { BACKENDS, type BackendName } from '@usam/backend';
 import { Command, Option } from 'commander';
 import { integer } from './options';
 import { reproduce } from './reproduce/index';
@@ -33,9 +33,16 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
     .option('-s, --seed <n>', 'random seed', integer(0), 0)
     .option('-o, --out <dir>', 'where results (JSON) are written', 'results')
     .option('-n, --samples <n>', 'draws per Monte Carlo / zeroth-order estimate', integer(2), 2000)
-    .action(async (opts: { backend: string; seed: number; out: string; samples: number }) => {
-      await reproduce({ ...opts, log: (line) => output.out(`${line}\n`) });
-    });
+    .action(
+      async (opts: {
+        backend: 'auto' | BackendName;
+        seed: number;
+        out: string;
+        samples: number;
+      }) => {
+        await reproduce({ ...opts, log: (line) => output.out(`${line}\n`) });
+      },
+    );
 
   return program;
 }

@@ -1,37 +1,80 @@
 /**
- * @usam/backend, browser entry: webgl, wasm, cpu. Node gets `node.ts` through
- * the `node` export condition, which adds the native tfjs-node backends.
+ * @usam/backend, browser entry: webgl (when the app imports it), wasm, cpu.
+ * Node gets `node.ts` through the `node` export condition, which adds the
+ * native tfjs-node backends.
  */
-import { type BackendCandidate, type InitBackendOptions, makeInitBackend } from './init';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  type BackendCandidate,
+  type BackendName,
+  type InitBackendOptions,
+  type InitBackendResult,
+  makeInitBackend,
+} from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
+import { explainWasmFailure, packagedWasmPaths } from './wasm-paths';
 
+/**
+ * webgl is an optional peer: importing it here would make every bundle fail
+ * to build without it, so the app imports it and `auto` uses it when registered.
+ */
 const webglCandidate: BackendCandidate = {
   name: 'webgl',
   tfName: 'webgl',
-  howToGet: 'webgl needs a browser with WebGL; use wasm or cpu elsewhere.',
+  howToGet:
+    "Install @tensorflow/tfjs-backend-webgl and add `import '@tensorflow/tfjs-backend-webgl';` to your app (it needs WebGL), or use 'wasm'.",
   async load() {
-    await import('@tensorflow/tfjs-backend-webgl');
+    if (tf.findBackendFactory('webgl') == null) {
+      throw new Error('@tensorflow/tfjs-backend-webgl is not imported by the app');
+    }
   },
 };
 
+const browserWasmCandidate: BackendCandidate = {
+  ...wasmCandidate,
+  howToGet: "See @usam/backend's README, 'wasm in browsers'.",
+};
+
+const CANDIDATES = [webglCandidate, browserWasmCandidate, cpuCandidate];
+
 /** Backends `auto` tries in a browser, in order. */
-export const BACKENDS = [webglCandidate, wasmCandidate, cpuCandidate].map((c) => c.name);
+export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
 
 /**
- * Sets up TensorFlow.js and returns the active backend's name. `auto` tries
- * webgl, wasm, cpu in turn; a named backend that cannot start throws a
- * `BackendError` saying how to get it. Gradients are registered first.
+ * Sets up TensorFlow.js and returns the active backend's name and the backends
+ * `auto` skipped, with why. `auto` tries webgl (when the app imported
+ * @tensorflow/tfjs-backend-webgl), wasm, cpu in turn; a named backend that
+ * cannot start throws a `BackendError` saying how to get it. Gradients are
+ * registered first. wasm loads its `.wasm` files from `options.wasmPaths`,
+ * by default from inside this package (`packagedWasmPaths()`).
  */
-export const initBackend: (name?: string, options?: InitBackendOptions) => Promise<string> =
-  makeInitBackend(
-    [webglCandidate, wasmCandidate, cpuCandidate],
-    async () => {
-      await import('@tensorflow/tfjs-core/dist/register_all_gradients');
-    },
-    (candidate, options) =>
-      candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve(),
-  );
+export const initBackend: (
+  name?: 'auto' | BackendName,
+  options?: InitBackendOptions,
+) => Promise<InitBackendResult> = makeInitBackend(
+  CANDIDATES,
+  async () => {
+    await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+  },
+  async (candidate, options) => {
+    if (candidate !== browserWasmCandidate) return;
+    const wasmPaths = options.wasmPaths ?? packagedWasmPaths();
+    await prepareWasm({ wasmPaths });
+    try {
+      if (!(await tf.setBackend('wasm'))) throw new Error("tfjs could not initialise 'wasm'");
+    } catch (error) {
+      throw new Error(await explainWasmFailure(wasmPaths, error), { cause: error });
+    }
+  },
+);
 
-export { BackendError, type InitBackendOptions } from './init';
+export {
+  BackendError,
+  type BackendName,
+  type InitBackendOptions,
+  type InitBackendResult,
+  type WasmFileName,
+} from './init';
 export { registerSecondOrderGradients } from './second-order-gradients';
+export { packagedWasmPaths } from './wasm-paths';
 export { registerWasmTrainingKernels } from './wasm-training-kernels';

@@ -1,10 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerSecondOrderGradients } from './second-order-gradients';
 
+/**
+ * usam's backend names. Node knows `tensorflow-gpu`, `tensorflow`, `wasm`,
+ * `cpu`; browsers `webgl`, `wasm`, `cpu` (`BACKENDS` lists the platform's).
+ */
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgl' | 'wasm' | 'cpu';
+
 /** A backend usam knows how to load, in the order `auto` tries them. */
 export interface BackendCandidate {
   /** usam's name for it (what `initBackend` takes and returns). */
-  readonly name: string;
+  readonly name: BackendName;
   /** The name tfjs registers it under (tfjs-node and tfjs-node-gpu both say "tensorflow"). */
   readonly tfName: string;
   /** Loads and registers the backend; rejects when it is not installed or cannot load. */
@@ -13,18 +19,36 @@ export interface BackendCandidate {
   readonly howToGet: string;
 }
 
+/** The `.wasm` file names tfjs-backend-wasm picks from (SIMD, threads, neither). */
+export type WasmFileName =
+  | 'tfjs-backend-wasm.wasm'
+  | 'tfjs-backend-wasm-simd.wasm'
+  | 'tfjs-backend-wasm-threaded-simd.wasm';
+
 export interface InitBackendOptions {
   /**
-   * Where the wasm backend finds its `.wasm` files (browsers only; Node reads
-   * them from the installed package). Passed to tfjs's `setWasmPaths`.
+   * Where the wasm backend finds its `.wasm` files: a folder URL ending in `/`,
+   * or a URL for each file. Browsers default to the copies inside
+   * @usam/backend (`packagedWasmPaths()`); Node reads them from the installed
+   * package. Passed to tfjs's `setWasmPaths`.
    */
-  readonly wasmPaths?: string;
+  readonly wasmPaths?: string | Readonly<Record<WasmFileName, string>>;
+}
+
+/** What `initBackend` started, and what `auto` tried before it and why that failed. */
+export interface InitBackendResult {
+  readonly name: BackendName;
+  readonly skipped: readonly { readonly name: BackendName; readonly reason: string }[];
 }
 
 /** Thrown for unknown or unavailable backends; the message names the fix. */
 export class BackendError extends Error {
   override readonly name = 'BackendError';
 }
+
+/** A thrown value's first line, for one-line messages. */
+export const firstLine = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 
 /**
  * Builds `initBackend` over a platform's candidates (Node and browsers differ in
@@ -41,16 +65,17 @@ export function makeInitBackend(
   let gradients: Promise<void> | undefined;
 
   return async function initBackend(
-    name = 'auto',
+    name: 'auto' | BackendName = 'auto',
     options: InitBackendOptions = {},
-  ): Promise<string> {
+  ): Promise<InitBackendResult> {
     if (!valid.includes(name)) {
-      throw new BackendError(`Unknown backend '${name}'. Valid backends: ${valid.join(', ')}.`);
+      const got = typeof name === 'string' ? `'${name}'` : String(name);
+      throw new BackendError(`Unknown backend ${got}. Valid backends: ${valid.join(', ')}.`);
     }
     gradients ??= registerGradients().then(registerSecondOrderGradients);
     await gradients;
     const tried = name === 'auto' ? candidates : candidates.filter((c) => c.name === name);
-    const failures: string[] = [];
+    const skipped: { name: BackendName; reason: string }[] = [];
     for (const candidate of tried) {
       try {
         await candidate.load();
@@ -59,17 +84,20 @@ export function makeInitBackend(
           throw new Error(`tfjs could not initialise '${candidate.tfName}'`);
         }
         await tf.ready();
-        return candidate.name;
+        return { name: candidate.name, skipped };
       } catch (error) {
-        const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
-        failures.push(`${candidate.name}: ${reason}`);
+        const reason = firstLine(error);
+        skipped.push({ name: candidate.name, reason });
         if (name !== 'auto') {
           throw new BackendError(
             `Backend '${name}' is not available (${reason}). ${candidate.howToGet}`,
+            { cause: error },
           );
         }
       }
     }
-    throw new BackendError(`No TensorFlow.js backend could start (${failures.join('; ')}).`);
+    throw new BackendError(
+      `No TensorFlow.js backend could start (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}).`,
+    );
   };
 }

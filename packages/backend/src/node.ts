@@ -2,19 +2,34 @@
  * @usam/backend, Node entry: adds the native backends from the optional peers
  * @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node, tried before wasm and cpu.
  */
-import { type BackendCandidate, type InitBackendOptions, makeInitBackend } from './init';
+import {
+  type BackendCandidate,
+  type BackendName,
+  firstLine,
+  type InitBackendOptions,
+  type InitBackendResult,
+  makeInitBackend,
+} from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
 
 /** Imports a package by a computed name, so bundlers and tsc leave optional peers alone. */
 const importOptional = (specifier: string): Promise<unknown> =>
   import(/* @vite-ignore */ specifier);
 
-const nativeCandidate = (name: string, pkg: string, extra: string): BackendCandidate => ({
+const nativeCandidate = (name: BackendName, pkg: string, extra: string): BackendCandidate => ({
   name,
   tfName: 'tensorflow',
   howToGet: `Install it with \`npm install ${pkg}\` (its install downloads libtensorflow${extra}), or use 'wasm'.`,
   async load() {
-    await importOptional(pkg);
+    try {
+      await importOptional(pkg);
+    } catch (error) {
+      const missing = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+      if (missing && firstLine(error).includes(`'${pkg}'`)) {
+        throw new Error(`${pkg} is not installed`, { cause: error });
+      }
+      throw error;
+    }
   },
 });
 
@@ -26,25 +41,33 @@ const CANDIDATES = [
 ];
 
 /** Backends `auto` tries under Node, in order. */
-export const BACKENDS = CANDIDATES.map((c) => c.name);
+export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
 
 /**
  * Sets up TensorFlow.js and returns the active backend's name (usam's name:
- * 'tensorflow-gpu', 'tensorflow', 'wasm' or 'cpu'). `auto` tries them in that
- * order; a named backend that cannot start throws a `BackendError` saying how
- * to get it. Gradients are registered first (the `@tensorflow/tfjs` Node
- * bundle carries them; tfjs-core's Node bundle has none, SPEC §8).
+ * 'tensorflow-gpu', 'tensorflow', 'wasm' or 'cpu') and the backends `auto`
+ * skipped, with why. `auto` tries them in that order; a named backend that
+ * cannot start throws a `BackendError` saying how to get it. Gradients are
+ * registered first (tfjs-core's Node bundle has none, SPEC §8).
  */
-export const initBackend: (name?: string, options?: InitBackendOptions) => Promise<string> =
-  makeInitBackend(
-    CANDIDATES,
-    async () => {
-      await import('@tensorflow/tfjs');
-    },
-    (candidate, options) =>
-      candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve(),
-  );
+export const initBackend: (
+  name?: 'auto' | BackendName,
+  options?: InitBackendOptions,
+) => Promise<InitBackendResult> = makeInitBackend(
+  CANDIDATES,
+  async () => {
+    await import('./node-gradients');
+  },
+  (candidate, options) => (candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve()),
+);
 
-export { BackendError, type InitBackendOptions } from './init';
+export {
+  BackendError,
+  type BackendName,
+  type InitBackendOptions,
+  type InitBackendResult,
+  type WasmFileName,
+} from './init';
 export { registerSecondOrderGradients } from './second-order-gradients';
+export { packagedWasmPaths } from './wasm-paths';
 export { registerWasmTrainingKernels } from './wasm-training-kernels';

@@ -108,7 +108,7 @@ function wasmHeapBytes(): number {
 
 beforeAll(async () => {
   await initBackend('cpu');
-  expect(await initBackend('wasm')).toBe('wasm');
+  expect((await initBackend('wasm')).name).toBe('wasm');
   expect(tf.getBackend()).toBe('wasm');
 });
 

@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
+import { type BackendName, initBackend } from '@usam/backend';
 import { createRng } from '@usam/measures';
 import { createHvp, EPSILON_SCALE, frobeniusNormSquared, hutchinsonTrace } from '../src/index';
 import { paperMlp } from './mlp';
@@ -33,7 +33,7 @@ async function relativeDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
 }
 
 async function benchBackend(backend: string) {
-  await initBackend(backend);
+  await initBackend(backend as BackendName);
   const tensorsBefore = tf.memory().numTensors;
   const model = paperMlp();
   const probes = PROBES[backend]!;

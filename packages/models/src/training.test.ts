@@ -5,7 +5,7 @@ import { createModel, type ModelName, type ModelOptions } from './create-model';
 import { forward, snapshotState, trainableVariables } from './state';
 
 beforeAll(async () => {
-  expect(await initBackend('wasm')).toBe('wasm');
+  expect((await initBackend('wasm')).name).toBe('wasm');
 });
 
 /**

@@ -24,7 +24,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
+import { type BackendName, initBackend } from '@usam/backend';
 import { createModel, parameterCount } from '@usam/models';
 import {
   asam,
@@ -52,7 +52,7 @@ const median = (xs: number[]) => {
 };
 
 async function benchBackend(backend: string) {
-  await initBackend(backend);
+  await initBackend(backend as BackendName);
   const model = createModel('mlp', { seed: 1 });
   const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1);
   const ys = tf.tidy(() =>

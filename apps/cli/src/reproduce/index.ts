@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { initBackend } from '@usam/backend';
+import { type BackendName, initBackend } from '@usam/backend';
 import Table from 'cli-table3';
 import { type EstimatorRow, estimatorsOnQuadratic } from './estimators';
 import { type ExampleRow, paperExamples } from './examples';
@@ -8,7 +8,7 @@ import { writeJson } from './results';
 import { type Table1Row, table1 } from './table1';
 
 export interface ReproduceOptions {
-  readonly backend: string;
+  readonly backend: 'auto' | BackendName;
   readonly seed: number;
   /** Directory for `reproduce.json`. */
   readonly out: string;
@@ -37,7 +37,7 @@ const fmt = (x: number) =>
 export async function reproduce(options: ReproduceOptions): Promise<ReproduceReport> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const path = join(options.out, 'reproduce.json');
-  const backend = await initBackend(options.backend);
+  const { name: backend } = await initBackend(options.backend);
   log(`usam reproduce: backend ${backend}, seed ${options.seed}, results in ${path}`);
 
   const settings = { d: 10, samples: options.samples, rho: 0.05 };
