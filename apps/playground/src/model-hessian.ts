@@ -65,6 +65,6 @@ export function modelHessian(
       const slq = await spectralDensity(H, { steps, probes, seed });
       return { grid: slq.grid, density: slq.density, trace: pick(slq) };
     },
-    dispose: () => tf.dispose(batches),
+    dispose: () => tf.dispose(batches.flatMap((b) => [b.xs, b.ys])),
   };
 }

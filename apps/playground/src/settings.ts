@@ -197,6 +197,9 @@ export function trainCommand(
     settings.batchSize,
     '--lr',
     settings.lr,
+    // The playground keeps the rate constant; usam train's default schedule may not.
+    '--lr-schedule',
+    'constant',
     '--momentum',
     settings.momentum,
     '--weight-decay',

@@ -169,3 +169,30 @@ export async function toyTrajectory(
   }
   return { optimizer, path, measures: path.map((p) => toyMeasures(toy, p)) };
 }
+
+/** What the page asks the toy worker: trajectories of some optimizers from one start. */
+export interface ToyRequest {
+  readonly id: number;
+  readonly toy: ToyLoss['name'];
+  readonly start: Point;
+  readonly options: ToyOptions;
+  readonly optimizers: readonly ToyOptimizer[];
+}
+
+export type ToyResponse =
+  | { readonly type: 'trajectories'; readonly id: number; readonly trajectories: Trajectory[] }
+  | { readonly type: 'error'; readonly id: number; readonly message: string };
+
+export async function toyTrajectories(request: ToyRequest): Promise<ToyResponse> {
+  const toy = TOY_LOSSES[request.toy];
+  if (toy === undefined) {
+    throw new Error(
+      `toy must be one of ${Object.keys(TOY_LOSSES).join(', ')}, got '${request.toy}'.`,
+    );
+  }
+  const trajectories: Trajectory[] = [];
+  for (const optimizer of request.optimizers) {
+    trajectories.push(await toyTrajectory(toy, optimizer, request.start, request.options));
+  }
+  return { type: 'trajectories', id: request.id, trajectories };
+}

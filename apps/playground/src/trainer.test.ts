@@ -32,7 +32,10 @@ function harness() {
         w.resolve(copy);
       }
     },
-    { initBackend: async (name) => (await initBackend(name)) === name, autoBackends: ['wasm'] },
+    {
+      initBackend: async (name) => (await initBackend(name as 'wasm')).name === name,
+      autoBackends: ['wasm'],
+    },
   );
   const next = (test: (r: Response) => boolean) =>
     new Promise<Response>((resolve) => waiters.push({ test, resolve }));
