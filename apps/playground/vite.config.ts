@@ -27,10 +27,10 @@ function offline(): Plugin {
     },
     async writeBundle() {
       const files = (await filesUnder(outDir)).filter((f) => f !== 'sw.js').sort();
-      const hash = createHash('sha256');
+      const template = await readFile(new URL('./src/sw-template.js', import.meta.url), 'utf8');
+      const hash = createHash('sha256').update(template);
       for (const file of files) hash.update(file).update(await readFile(join(outDir, file)));
       const version = hash.digest('hex').slice(0, 16);
-      const template = await readFile(new URL('./src/sw-template.js', import.meta.url), 'utf8');
       const source = template
         .replace('__CACHE__', JSON.stringify(`usam-playground-${version}`))
         .replace('__FILES__', JSON.stringify(['./', ...files.map((f) => `./${f}`)]));

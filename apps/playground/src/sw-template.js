@@ -1,5 +1,6 @@
 // The playground's service worker (written into the build by vite.config.ts):
-// every file of the build is cached on install and served from the cache, so
+// every file of the build is cached on install and served from the cache (Vary
+// ignored: module scripts are requested with an Origin header, the precache without), so
 // the page works offline once it has loaded.
 const CACHE = __CACHE__;
 const FILES = __FILES__;
@@ -25,6 +26,8 @@ self.addEventListener('activate', (event) => {
 self.addEventListener('fetch', (event) => {
   if (event.request.method !== 'GET') return;
   event.respondWith(
-    caches.match(event.request, { ignoreSearch: true }).then((hit) => hit ?? fetch(event.request)),
+    caches
+      .match(event.request, { ignoreSearch: true, ignoreVary: true })
+      .then((hit) => hit ?? fetch(event.request)),
   );
 });

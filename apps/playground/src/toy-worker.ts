@@ -4,7 +4,8 @@
  * whose per-op overhead dominates).
  */
 import { initBackend } from '@usam/backend';
-import { type ToyRequest, type ToyResponse, toyTrajectories } from './toy';
+import type { ToyRequest, ToyResponse } from './toy';
+import { toyTrajectories } from './toy-trajectory';
 
 const ready = initBackend('cpu');
 const post = (response: ToyResponse) => self.postMessage(response);

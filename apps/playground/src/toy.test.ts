@@ -1,6 +1,8 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TOY_LOSSES, toyMeasures, toyTrajectory } from './toy';
+import { TOY_LOSSES } from './toy';
+import { TENSOR_LOSSES, toyMeasures, toyTrajectory } from './toy-trajectory';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -9,6 +11,38 @@ beforeAll(async () => {
 const example2 = TOY_LOSSES.example2;
 // On the zero-loss manifold x₁x₂ = 1 (exact in float32: 2.5·0.4 rounds to 1).
 const START = [2.5, 0.4] as const;
+
+describe('the toy losses', () => {
+  it('as tensor ops equal the plain numbers, and their closed-form Hessians equal autodiff', () => {
+    for (const name of ['example1', 'example2'] as const) {
+      const toy = TOY_LOSSES[name];
+      for (const [a, b] of [
+        [0.3, -1.7],
+        [2.5, 0.4],
+        [-1.2, 0.9],
+      ] as const) {
+        const x = tf.tensor1d([a, b]);
+        const loss = TENSOR_LOSSES[name];
+        // float32 evaluation of values below 10: 1e-5 absolute.
+        expect(loss(x).dataSync()[0]).toBeCloseTo(toy.value(a, b), 5);
+        const grad = tf.grad((v: tf.Tensor) => loss(v));
+        const rows = [0, 1].map((i) =>
+          Array.from(
+            tf
+              .grad((v: tf.Tensor) => tf.squeeze(tf.slice(grad(v), [i], [1])))(x)
+              .dataSync(),
+          ),
+        );
+        rows.forEach((row, i) => {
+          row.forEach((h, j) => {
+            expect(h).toBeCloseTo(toy.hessian(a, b)[i]![j]!, 4);
+          });
+        });
+        x.dispose();
+      }
+    }
+  });
+});
 
 describe('toy measures (closed forms of the paper)', () => {
   it('Example 1: tr H = 0, ‖H‖_F² = 2, det H = −1 at any point', () => {

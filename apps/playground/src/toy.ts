@@ -14,12 +14,10 @@
  *   hypercube of half-width h, E[e^{−d}] ≈ 1 − h²·tr(H)/6, so it drifts like a
  *   Trace-SAM weighted by h², slowly for small h (see TOY_RUNS).
  *
- * Each trajectory runs the real @usam/optimizer step on one tf.Variable of
- * shape [2], so what is drawn is what the library does.
+ * This module is plain data, for the page; the trajectories (the real
+ * @usam/optimizer steps on one tf.Variable of shape [2]) are computed in
+ * toy-trajectory.ts, in the toy worker.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { determinant, exact, frobenius, maxEigenvalue, trace } from '@usam/measures';
-import { createOptimizer } from './optimizers';
 import { defaultRun, type OptimizerName, type RunSettings } from './settings';
 
 export type Point = readonly [number, number];
@@ -27,9 +25,7 @@ export type Point = readonly [number, number];
 export interface ToyLoss {
   readonly name: 'example1' | 'example2';
   readonly label: string;
-  /** The loss of x = (x₁, x₂), as a tensor op (differentiable). */
-  loss(x: tf.Tensor): tf.Scalar;
-  /** The same loss in plain numbers, for drawing. */
+  /** The loss of x = (x₁, x₂) (toy-trajectory.ts has it as tensor ops). */
   value(x1: number, x2: number): number;
   /** Its Hessian, in closed form. */
   hessian(x1: number, x2: number): number[][];
@@ -39,14 +35,10 @@ export interface ToyLoss {
   readonly start: Point;
 }
 
-const component = (x: tf.Tensor, i: number) => tf.squeeze(tf.slice(x, [i], [1]));
-
 export const TOY_LOSSES: Record<ToyLoss['name'], ToyLoss> = {
   example1: {
     name: 'example1',
     label: 'Example 1: L = ½(x₁² − x₂²)',
-    loss: (x) =>
-      tf.tidy(() => tf.mul(0.5, tf.sub(tf.square(component(x, 0)), tf.square(component(x, 1))))),
     value: (x1, x2) => 0.5 * (x1 * x1 - x2 * x2),
     hessian: () => [
       [1, 0],
@@ -58,8 +50,6 @@ export const TOY_LOSSES: Record<ToyLoss['name'], ToyLoss> = {
   example2: {
     name: 'example2',
     label: 'Example 2: L = (x₁x₂ − 1)²',
-    loss: (x) =>
-      tf.tidy(() => tf.square(tf.sub(tf.mul(component(x, 0), component(x, 1)), 1)) as tf.Scalar),
     value: (x1, x2) => (x1 * x2 - 1) ** 2,
     hessian: (x1, x2) => [
       [2 * x2 * x2, 4 * x1 * x2 - 2],
@@ -90,13 +80,15 @@ export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];
  * slides to |x₁| = |x₂| = 1 as well; at h = 2 its 1/t̄² weights blow up and it
  * diverges. Theorem 4's invariance belongs to the exact measure, not to this
  * finite-h estimate of it.
+ * Frob-SAM takes n = 8 at λ = 0.05: its covariance estimate has heavy tails on
+ * a quartic, and with n = 4 single steps jump by up to 1.5.
  */
 export const TOY_RUNS: Record<ToyOptimizer, RunSettings> = {
   sgd: defaultRun('sgd'),
   sam: { ...defaultRun('sam'), rho: 0.1 },
   asam: { ...defaultRun('asam'), rho: 0.1 },
   'trace-sam': { ...defaultRun('trace-sam'), rho: 0.3, samples: 4 },
-  'frob-sam': { ...defaultRun('frob-sam'), rho: 0.3, lambda: 0.1, samples: 4 },
+  'frob-sam': { ...defaultRun('frob-sam'), rho: 0.3, lambda: 0.05, samples: 8 },
   'det-sam': { ...defaultRun('det-sam'), rho: 1, halfWidth: 0.1, samples: 4 },
 };
 
@@ -117,57 +109,11 @@ export interface ToyMeasures {
   readonly determinant: number;
 }
 
-const MEASURES = {
-  // trace('gaussian') is S = tr(H)/2 (Table 1).
-  halfTrace: trace('gaussian'),
-  frobenius: frobenius(),
-  lambdaMax: maxEigenvalue(),
-  determinant: determinant(2),
-};
-
-export function toyMeasures(toy: ToyLoss, [x1, x2]: Point): ToyMeasures {
-  const H = toy.hessian(x1, x2);
-  return {
-    loss: toy.value(x1, x2),
-    trace: 2 * exact(MEASURES.halfTrace, H),
-    frobenius: exact(MEASURES.frobenius, H),
-    lambdaMax: exact(MEASURES.lambdaMax, H),
-    // Divergent as an integral where H is not positive definite; the closed form is still det H.
-    determinant: exact(MEASURES.determinant, H, { allowDivergent: true }),
-  };
-}
-
 export interface Trajectory {
   readonly optimizer: ToyOptimizer;
   /** x after 0, 1, …, steps steps (stops early if it leaves 10× the drawn square). */
   readonly path: Point[];
   readonly measures: ToyMeasures[];
-}
-
-/** Runs `optimizer` on `toy` from `start` for `options.steps` plain gradient steps of size lr. */
-export async function toyTrajectory(
-  toy: ToyLoss,
-  optimizer: ToyOptimizer,
-  start: Point,
-  options: ToyOptions = TOY_DEFAULTS,
-  run: RunSettings = TOY_RUNS[optimizer],
-): Promise<Trajectory> {
-  const x = tf.variable(tf.tensor1d([start[0], start[1]]));
-  const base = tf.train.sgd(options.lr);
-  const opt = createOptimizer(run, { params: [x], base, weightDecay: 0, seed: options.seed });
-  const path: Point[] = [start];
-  try {
-    for (let step = 0; step < options.steps; step++) {
-      await opt.step(() => toy.loss(x));
-      const [a, b] = await x.data();
-      path.push([a!, b!]);
-      if (!(Math.abs(a!) < 10 * toy.extent && Math.abs(b!) < 10 * toy.extent)) break;
-    }
-  } finally {
-    x.dispose();
-    base.dispose();
-  }
-  return { optimizer, path, measures: path.map((p) => toyMeasures(toy, p)) };
 }
 
 /** What the page asks the toy worker: trajectories of some optimizers from one start. */
@@ -182,17 +128,3 @@ export interface ToyRequest {
 export type ToyResponse =
   | { readonly type: 'trajectories'; readonly id: number; readonly trajectories: Trajectory[] }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
-
-export async function toyTrajectories(request: ToyRequest): Promise<ToyResponse> {
-  const toy = TOY_LOSSES[request.toy];
-  if (toy === undefined) {
-    throw new Error(
-      `toy must be one of ${Object.keys(TOY_LOSSES).join(', ')}, got '${request.toy}'.`,
-    );
-  }
-  const trajectories: Trajectory[] = [];
-  for (const optimizer of request.optimizers) {
-    trajectories.push(await toyTrajectory(toy, optimizer, request.start, request.options));
-  }
-  return { type: 'trajectories', id: request.id, trajectories };
-}
