@@ -85,8 +85,10 @@ export function setupLandscape(send: (request: Request) => void) {
           series: [{ label: name, colour }],
           logY: true,
         });
-        // A log axis needs positive values; the Gaussian-broadened density underflows far out.
-        density.setData(result.grid, [result.density.map((v) => Math.max(v, 1e-12))]);
+        // A log axis needs positive values; the Gaussian-broadened density underflows far
+        // out, so six decades below the peak are shown.
+        const floor = Math.max(...result.density) * 1e-6;
+        density.setData(result.grid, [result.density.map((v) => Math.max(v, floor))]);
         status.textContent = `Spectral density of ${name} in ${result.seconds.toFixed(1)} s; tr H from the same quadrature ≈ ${result.trace.estimate.toPrecision(4)}.`;
         return;
       }
