@@ -1,5 +1,6 @@
+import { inheritRule } from './algorithm3.js';
 import { MeasureError } from './errors.js';
-import type { Measure, MeasureComponent, OuterFunction } from './types.js';
+import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types.js';
 
 /** What `defineMeasure` takes: a Measure whose `sharedSamples` may be left to inference. */
 export interface MeasureDefinition {
@@ -15,6 +16,12 @@ export interface MeasureDefinition {
   readonly closedForm?: Measure['closedForm'];
   readonly divergence?: Measure['divergence'];
   readonly dimension?: number;
+  /**
+   * The fewest draws per μ_ℓ (see `Measure.minSamples`). Defaults to 2 when
+   * m ≥ 2 components share samples (φ then couples the draws, as the
+   * Frobenius row's variance does), else 1.
+   */
+  readonly minSamples?: number;
 }
 
 const isFunction = (f: unknown): boolean => typeof f === 'function';
@@ -77,8 +84,13 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
   if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1)) {
     throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${dimension}.`);
   }
+  const minSamples = definition.minSamples ?? (sharedSamples && components.length >= 2 ? 2 : 1);
+  if (!(Number.isInteger(minSamples) && minSamples >= 1)) {
+    throw new MeasureError(`${where}: minSamples must be an integer ≥ 1, got ${minSamples}.`);
+  }
   return Object.freeze({
     name,
+    minSamples,
     components: Object.freeze(components.map((c) => Object.freeze({ mu: c.mu, psi: c.psi }))),
     phi,
     sharedSamples,
@@ -86,6 +98,28 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     ...(divergence && { divergence }),
     ...(dimension !== undefined && { dimension }),
   });
+}
+
+/**
+ * The measure with every μ_ℓ replaced by one sampler, then shared by all
+ * components (SPEC §4: μ is a parameter, e.g. `fixed([...])` to inject known
+ * perturbations). φ and ψ are kept, and with them the catalogue entry's
+ * coefficient rule and fewest samples.
+ */
+export function replaceSampler(measure: Measure, sampler: Sampler): Measure {
+  if (typeof sampler?.sample !== 'function' || typeof sampler.name !== 'string') {
+    throw new MeasureError(
+      `replaceSampler: sampler must be a Sampler { name, sample(shapes, rng) }, e.g. fixed([...]), got ${sampler === null ? 'null' : typeof sampler}.`,
+    );
+  }
+  const replaced = defineMeasure({
+    name: `${measure.name} with μ = ${sampler.name}`,
+    components: measure.components.map(({ psi }) => ({ mu: sampler, psi })),
+    phi: measure.phi,
+    sharedSamples: true,
+    minSamples: measure.minSamples ?? 1,
+  });
+  return inheritRule(measure, replaced);
 }
 
 /** Throws when a measure built for one d meets another (H, shapes). */
