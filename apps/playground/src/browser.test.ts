@@ -8,23 +8,14 @@
  * Chromium (Debian's /usr/bin/chromium, or USAM_CHROMIUM). Without Chromium
  * it is skipped with the reason printed, unless USAM_REQUIRE_BROWSER=1.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { type PreviewServer, preview } from 'vite';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openSite, root, type Site, unavailable } from './chromium';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const dist = `${root}dist`;
 const shots = `${root}screenshots`;
-const executablePath = process.env.USAM_CHROMIUM ?? '/usr/bin/chromium';
 const required = process.env.USAM_REQUIRE_BROWSER === '1';
-const missing = !existsSync(executablePath)
-  ? `Chromium not found at ${executablePath} (apt-get install chromium, or set USAM_CHROMIUM)`
-  : !existsSync(`${dist}/index.html`)
-    ? `no build at ${dist} (run pnpm build first)`
-    : undefined;
+const missing = unavailable();
 
 if (missing && required) {
   throw new Error(`USAM_REQUIRE_BROWSER=1 but the browser test cannot run: ${missing}.`);
@@ -32,44 +23,24 @@ if (missing && required) {
 if (missing) console.warn(`Skipping the browser test: ${missing}.`);
 
 describe.skipIf(missing !== undefined)('the playground in headless Chromium', () => {
-  let server: PreviewServer;
-  let browser: Browser;
+  let site: Site;
   let page: Page;
-  let url: string;
   const problems: string[] = [];
 
   beforeAll(async () => {
     await mkdir(shots, { recursive: true });
-    server = await preview({
-      root,
-      configFile: `${root}vite.config.ts`,
-      logLevel: 'silent',
-      preview: { host: '127.0.0.1', port: 0, strictPort: false, open: false },
-    });
-    url = server.resolvedUrls!.local[0]!;
-    browser = await chromium.launch({
-      executablePath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    site = await openSite();
+    const context = await site.browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('console', (message) => {
       if (message.type() === 'error') problems.push(`console: ${message.text()}`);
     });
     page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
-    await page.goto(url);
+    await page.goto(site.url);
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await site?.close();
   });
 
   it('trains SGD against Frob-SAM on MNIST-S for two epochs: charts fill, loss falls', async () => {

@@ -194,6 +194,26 @@ describe('the trainer over the protocol', () => {
     }
   });
 
+  it('trains the small CNN too (conv gradients on wasm), the same way', async () => {
+    const { responses, send } = harness();
+    await send({
+      type: 'start',
+      settings: {
+        ...SETTINGS,
+        model: 'cnn',
+        epochs: 1,
+        measureEvery: 0,
+        runs: [defaultRun('sam')],
+      },
+    });
+    expect(responses.at(-1)).toEqual({ type: 'status', state: 'done' });
+    const steps = responses.flatMap((r) => (r.type === 'progress' ? [r.loss] : []));
+    const [epoch] = responses.flatMap((r) => (r.type === 'epoch' ? [r.metrics] : []));
+    // SAM: 2 gradients a step over ⌈857/32⌉ = 27 steps; the loss leaves ln 10 ≈ 2.30.
+    expect(epoch!.gradientEvaluations).toBe(54);
+    expect(epoch!.trainLoss).toBeLessThan(steps[0]!);
+  });
+
   it('pauses, resumes and stops between steps', async () => {
     const { responses, send, next } = harness();
     const done = send({ type: 'start', settings: { ...SETTINGS, epochs: 50, measureEvery: 0 } });
