@@ -32,7 +32,7 @@ const webglCandidate: BackendCandidate = {
 
 const browserWasmCandidate: BackendCandidate = {
   ...wasmCandidate,
-  howToGet: "See @usam/backend's README, 'wasm in browsers'.",
+  howToGet: "See @usam/backend's README, 'Browsers'.",
 };
 
 const CANDIDATES = [webglCandidate, browserWasmCandidate, cpuCandidate];

@@ -1,0 +1,167 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { root } from './packages';
+
+/**
+ * A page bundled by Vite from the packed tarballs, served on 127.0.0.1 and run
+ * in headless Chromium: it starts wasm exactly as @usam/backend's README shows
+ * (its "Browsers" block, no options) and trains a few SAM steps. CI sets
+ * USAM_REQUIRE_BROWSER=1 so that a missing Chromium fails instead of skipping.
+ */
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(executablePath);
+if (!haveChromium) {
+  const why = `no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  if (process.env.USAM_REQUIRE_BROWSER === '1') throw new Error(`Browser tests required: ${why}.`);
+  console.warn(`Skipping the browser tests: ${why}.`);
+}
+
+/** The first `ts` block under the backend README's "## Browsers" heading. */
+function readmeBrowserSetup(): string {
+  const readme = readFileSync(join(root, 'packages/backend/README.md'), 'utf8');
+  const section = readme.split(/^## Browsers$/m)[1] ?? '';
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  if (code === undefined)
+    throw new Error("@usam/backend's README has no ts block under '## Browsers'");
+  return code;
+}
+
+// After the README's setup: a softmax regression trained by SAM on a fixed toy set.
+const TRAINING = `
+import * as tf from '@tensorflow/tfjs-core';
+import { sam } from '@usam/optimizer';
+
+const xs = tf.tensor2d([[1, 2], [2, 1], [-1, -2], [-2, -1], [1, -1], [-1, 1]]);
+const ys = tf.oneHot(tf.tensor1d([0, 0, 1, 1, 0, 1], 'int32'), 2);
+const w = tf.variable(tf.zeros([2, 2]));
+const b = tf.variable(tf.zeros([2]));
+const optimizer = sam({ params: [w, b], base: tf.train.sgd(0.5), rho: 0.05 });
+const losses: number[] = [];
+for (let step = 0; step < 10; step++) {
+  const stats = await optimizer.step(() =>
+    tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, tf.add(tf.matMul(xs, w), b)) as tf.Scalar),
+  );
+  losses.push(stats.loss);
+}
+(window as unknown as { result: unknown }).result = { name, skipped, backend: tf.getBackend(), losses };
+`;
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.wasm': 'application/wasm',
+};
+
+/** A static server for the built page; anything missing is a 404. */
+function serve(dir: string): Promise<Server> {
+  const server = createServer((request, response) => {
+    const file = join(
+      dir,
+      new URL(request.url ?? '/', 'http://x').pathname.replace(/\/$/, '/index.html'),
+    );
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      response.writeHead(404).end('not found');
+      return;
+    }
+    response.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    response.end(readFileSync(file));
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarballs', () => {
+  const { dir } = haveChromium ? inject('packed') : { dir: '' };
+  const page = join(dir, 'browser-page');
+  const out = join(page, 'dist');
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    mkdirSync(page, { recursive: true });
+    writeFileSync(
+      join(page, 'index.html'),
+      '<!doctype html><script type="module" src="./main.ts"></script>\n',
+    );
+    writeFileSync(join(page, 'main.ts'), `${readmeBrowserSetup()}\n${TRAINING}`);
+    await build({
+      root: page,
+      logLevel: 'warn',
+      configFile: false,
+      build: { outDir: out, target: 'es2022', emptyOutDir: true },
+    });
+    server = await serve(out);
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(() => server?.close());
+
+  async function open(): Promise<{ result?: unknown; error?: string }> {
+    const browser = await chromium.launch({
+      executablePath,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
+    });
+    try {
+      const tab = await browser.newPage();
+      let error: string | undefined;
+      const failed = new Promise<void>((resolve) =>
+        tab.on('pageerror', (e) => {
+          error = e.message;
+          resolve();
+        }),
+      );
+      await tab.goto(url);
+      const done = tab.waitForFunction(() => 'result' in window, undefined, { timeout: 60_000 });
+      await Promise.race([done, failed]).catch(() => {
+        error ??= 'the page set no result within 60 s';
+      });
+      return {
+        result: await tab.evaluate(() => (window as unknown as { result?: unknown }).result),
+        error,
+      };
+    } finally {
+      await browser.close();
+    }
+  }
+
+  it("trains on wasm with the README's default setup (the bundler copied the .wasm files)", async () => {
+    const { result, error } = await open();
+    expect(error).toBeUndefined();
+    const { name, skipped, backend, losses } = result as {
+      name: string;
+      skipped: unknown[];
+      backend: string;
+      losses: number[];
+    };
+    expect({ name, skipped, backend }).toEqual({ name: 'wasm', skipped: [], backend: 'wasm' });
+    expect(losses).toHaveLength(10);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+  });
+
+  it('without the .wasm files, fails naming the URL it fetched and the fix', async () => {
+    for (const file of readdirWasm(out)) rmSync(file);
+    const { error } = await open();
+    console.log(`the page's error: ${error}`);
+    expect(error).toMatch(
+      /Backend 'wasm' is not available \(could not load http:\/\/127\.0\.0\.1:\d+\/assets\/tfjs-backend-wasm[\w-]*\.wasm \(HTTP 404\): serve the \.wasm files of @usam\/backend\/dist\//,
+    );
+  });
+});
+
+function readdirWasm(out: string): string[] {
+  const assets = join(out, 'assets');
+  return readdirSync(assets)
+    .filter((f) => f.endsWith('.wasm'))
+    .map((f) => join(assets, f));
+}

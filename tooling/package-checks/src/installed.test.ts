@@ -1,0 +1,168 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { root } from './packages';
+import { bareImports, packageOf, run } from './packed-project';
+
+const { dir, readmes } = inject('packed');
+const installed = (name: string) =>
+  JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8'));
+
+/**
+ * What each library brings besides its peers, so a new dependency is a
+ * decision. @usam/backend had the whole @tensorflow/tfjs (webgl, tfjs-data,
+ * core-js, yargs, 310 MB with the optimizer) only for gradient registration.
+ */
+const DEPENDENCIES: Record<string, string[]> = {
+  '@usam/backend': ['@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm'],
+  '@usam/measures': ['ml-matrix', 'pure-rand', 'seedrandom'],
+  '@usam/estimators': ['@usam/measures', 'ml-matrix'],
+  '@usam/optimizer': ['@usam/measures'],
+  '@usam/datasets': ['mnist', 'tar'],
+  '@usam/models': [],
+};
+
+describe('the packed packages, installed from their tarballs', () => {
+  const names = readmes.map((r) => r.name);
+
+  it.each(names)('%s: release metadata (engines, LICENSE, resolved internal ranges)', (name) => {
+    const m = installed(name);
+    expect(m.engines).toEqual({ node: '>=20.19' });
+    expect(existsSync(join(dir, 'node_modules', name, 'LICENSE'))).toBe(true);
+    for (const deps of [m.dependencies, m.peerDependencies]) {
+      for (const [dep, range] of Object.entries<string>(deps ?? {})) {
+        expect(range, dep).not.toMatch(/^workspace:/);
+        if (dep.startsWith('@usam/')) expect(range, dep).toBe(`^${installed(dep).version}`);
+      }
+    }
+  });
+
+  it.each(Object.entries(DEPENDENCIES))('%s depends on exactly %j', (name, deps) => {
+    expect(Object.keys(installed(name).dependencies ?? {}).sort()).toEqual([...deps].sort());
+  });
+
+  it('the minimal app (optimizer, measures, backend and their peers) installs no umbrella tfjs, webgl or tfjs-data', () => {
+    const reached = closure([
+      '@usam/optimizer',
+      '@usam/measures',
+      '@usam/backend',
+      '@tensorflow/tfjs-core',
+    ]);
+    console.log(`minimal app's packages (${reached.length}): ${reached.join(', ')}`);
+    expect(reached.filter((n) => n.startsWith('@tensorflow/'))).toEqual([
+      '@tensorflow/tfjs-backend-cpu',
+      '@tensorflow/tfjs-backend-wasm',
+      '@tensorflow/tfjs-core',
+    ]);
+    for (const heavy of ['core-js', 'yargs']) expect(reached).not.toContain(heavy);
+  });
+
+  it('ships the browser .wasm files inside @usam/backend', () => {
+    for (const file of [
+      'tfjs-backend-wasm.wasm',
+      'tfjs-backend-wasm-simd.wasm',
+      'tfjs-backend-wasm-threaded-simd.wasm',
+    ]) {
+      expect(existsSync(join(dir, 'node_modules/@usam/backend/dist', file)), file).toBe(true);
+    }
+  });
+
+  it('subpath exports resolve under moduleResolution node10 too (typesVersions)', async () => {
+    const check = join(dir, 'node10');
+    mkdirSync(check, { recursive: true });
+    writeFileSync(
+      join(check, 'check.ts'),
+      [
+        "import { loadMnist } from '@usam/datasets/mnist';",
+        "import { loadDataset } from '@usam/datasets/node';",
+        "import { saveModel } from '@usam/models/node';",
+        'export const used = [loadMnist, loadDataset, saveModel];',
+      ].join('\n'),
+    );
+    const options = { strict: true, module: 'commonjs', moduleResolution: 'node10', noEmit: true };
+    writeFileSync(
+      join(check, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { ...options, skipLibCheck: true, types: [] } }),
+    );
+    await expect(typecheck(check)).resolves.toBe('');
+  });
+});
+
+/**
+ * The installed packages that `names` need: dependencies and installed peers,
+ * resolved as Node does (nested node_modules first, then the project's).
+ */
+function closure(names: string[]): string[] {
+  const seen = new Map<string, string>();
+  const visit = (name: string, from: string) => {
+    for (let base = from; base.startsWith(dir); base = dirname(base)) {
+      const at = join(base, 'node_modules', name);
+      if (!existsSync(join(at, 'package.json'))) continue;
+      if (seen.has(at)) return;
+      seen.set(at, name);
+      const m = JSON.parse(readFileSync(join(at, 'package.json'), 'utf8'));
+      const deps = { ...m.peerDependencies, ...m.optionalDependencies, ...m.dependencies };
+      for (const dep of Object.keys(deps)) visit(dep, at);
+      return;
+    } // not found: an optional peer that is not installed
+  };
+  for (const name of names) visit(name, dir);
+  return [...new Set(seen.values())].sort();
+}
+
+/** Runs this repository's tsc on a project; the errors, or '' when there are none. */
+async function typecheck(project: string): Promise<string> {
+  try {
+    await run(join(root, 'node_modules/.bin/tsc'), ['-p', project], { cwd: project });
+    return '';
+  } catch (error) {
+    return (error as { stdout?: string }).stdout || String(error);
+  }
+}
+
+describe('README examples, as a stranger runs them', () => {
+  const withCode = readmes.filter((r) => r.programs.length > 0);
+  // One file per program: backend-1.ts, backend-2.ts, …
+  const programs = withCode.flatMap((r) =>
+    r.programs.map((code, i) => ({ file: `${r.name.split('/')[1]}-${i + 1}`, code })),
+  );
+  const out = join(dir, 'readmes');
+
+  it('every published package has a README with an install line', () => {
+    for (const readme of readmes) expect(readme.install, readme.name).toContain(readme.name);
+    expect(withCode.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it.each(withCode.map((r) => [r.name, r] as const))(
+    '%s: the install line installs every package the example imports',
+    (_name, readme) => {
+      const imported = bareImports(readme.programs.join('\n')).map(packageOf);
+      expect(imported.filter((p) => !readme.install.includes(p))).toEqual([]);
+    },
+  );
+
+  it('the examples type-check under strict TypeScript (module nodenext)', async () => {
+    mkdirSync(out, { recursive: true });
+    for (const { file, code } of programs) writeFileSync(join(out, `${file}.ts`), code);
+    const compilerOptions = {
+      strict: true,
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'es2022',
+      skipLibCheck: true,
+      types: ['node'],
+      outDir: 'js',
+    };
+    writeFileSync(join(out, 'tsconfig.json'), JSON.stringify({ compilerOptions }));
+    await expect(typecheck(out)).resolves.toBe('');
+  });
+
+  // Plain Node ESM on tsc's output, one process per README, from the project's folder.
+  it.each(programs.map((p) => p.file))('%s: the example runs under plain Node', async (name) => {
+    const file = join(out, 'js', `${name}.js`);
+    expect(existsSync(file), 'compiled by the type-check test').toBe(true);
+    await expect(
+      run('node', [file], { cwd: dir, timeout: 240_000 }).then(() => 'ok'),
+    ).resolves.toBe('ok');
+  });
+});
