@@ -44,7 +44,8 @@ try {
       ) as Record<string, number>;
       await page.click('#stop');
       await page.close();
-      const r = (results[model] ??= { webgl: [], wasm: [], ratio: [] });
+      results[model] ??= { webgl: [], wasm: [], ratio: [] };
+      const r = results[model];
       r.webgl.push(stepMs.webgl ?? Number.NaN);
       r.wasm.push(stepMs.wasm ?? Number.NaN);
       r.ratio.push((stepMs.webgl ?? Number.NaN) / (stepMs.wasm ?? Number.NaN));

@@ -26,13 +26,18 @@ export function setupLandscape(send: (request: Request) => void) {
   };
   setBusy(false);
 
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
+  /** Sends one request at a time, saying what is under way. */
+  const ask = (doing: string, request: Request) => {
     if (busy) return;
     setBusy(true);
     status.className = '';
-    status.textContent = 'Slicing… (training waits between two steps meanwhile)';
-    send({
+    status.textContent = doing;
+    send(request);
+  };
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    ask('Slicing… (training waits between two steps meanwhile)', {
       type: 'landscape',
       run: Number(runSelect.value),
       dimensions: Number((form.elements.namedItem('dimensions') as HTMLSelectElement).value) as
@@ -45,11 +50,7 @@ export function setupLandscape(send: (request: Request) => void) {
     });
   });
   densityButton.addEventListener('click', () => {
-    if (busy) return;
-    setBusy(true);
-    status.className = '';
-    status.textContent = 'Running stochastic Lanczos quadrature…';
-    send({
+    ask('Running stochastic Lanczos quadrature…', {
       type: 'density',
       run: Number(runSelect.value),
       steps: value('steps'),

@@ -15,6 +15,7 @@ import {
   type ExperimentSettings,
   MAX_RUNS,
   MODELS,
+  NUMBER_SETTINGS,
   OPTIMIZER_LABELS,
   OPTIMIZER_PARAMETERS,
   OPTIMIZERS,
@@ -54,20 +55,8 @@ fillSelect('dataset', DATASETS, {
 fillSelect('model', MODELS, { mlp: "The paper's MLP (6 × 128 ReLU)", cnn: 'Small CNN' });
 fillSelect('backend', BACKENDS, { auto: 'auto: the faster of webgl and wasm' });
 
-const NUMBER_FIELDS = [
-  'epochs',
-  'batchSize',
-  'lr',
-  'momentum',
-  'weightDecay',
-  'seed',
-  'measureEvery',
-  'hessianExamples',
-  'probes',
-] as const;
-
 const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
-for (const name of ['dataset', 'model', 'backend', ...NUMBER_FIELDS] as const) {
+for (const name of ['dataset', 'model', 'backend', ...NUMBER_SETTINGS] as const) {
   field(name).value = String(DEFAULT_EXPERIMENT[name]);
 }
 
@@ -136,7 +125,7 @@ addRunButton.addEventListener('click', () => {
 
 function readSettings(): ExperimentSettings {
   const numbers = Object.fromEntries(
-    NUMBER_FIELDS.map((name) => {
+    NUMBER_SETTINGS.map((name) => {
       const input = field(name);
       return [name, input.value.trim() === '' ? Number.NaN : input.valueAsNumber];
     }),

@@ -12,6 +12,7 @@ import {
   MAX_RUNS,
   MIN_RUNS,
   MODELS,
+  NUMBER_SETTINGS,
   OPTIMIZERS,
   type RunSettings,
 } from './settings';
@@ -176,21 +177,7 @@ function parseRun(where: string, value: unknown): RunSettings {
   };
 }
 
-const SETTINGS_KEYS = [
-  'dataset',
-  'model',
-  'backend',
-  'epochs',
-  'batchSize',
-  'lr',
-  'momentum',
-  'weightDecay',
-  'seed',
-  'measureEvery',
-  'hessianExamples',
-  'probes',
-  'runs',
-] as const;
+const SETTINGS_KEYS = ['dataset', 'model', 'backend', ...NUMBER_SETTINGS, 'runs'] as const;
 
 /** Checks experiment settings field by field; throws `ProtocolError` naming the first bad one. */
 export function parseSettings(value: unknown): ExperimentSettings {

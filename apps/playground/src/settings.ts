@@ -110,6 +110,19 @@ export interface ExperimentSettings {
   readonly runs: readonly RunSettings[];
 }
 
+/** The experiment's numeric settings (form fields of the same names). */
+export const NUMBER_SETTINGS = [
+  'epochs',
+  'batchSize',
+  'lr',
+  'momentum',
+  'weightDecay',
+  'seed',
+  'measureEvery',
+  'hessianExamples',
+  'probes',
+] as const satisfies readonly (keyof ExperimentSettings)[];
+
 export const MIN_RUNS = 1;
 export const MAX_RUNS = 4;
 
