@@ -144,7 +144,10 @@ describe.skipIf(missing !== undefined)('the playground in headless Chromium', ()
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     expect(overflow).toBeLessThanOrEqual(0);
-    await page.screenshot({ path: `${shots}/narrow-360.png`, fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${shots}/narrow-360-top.png` });
+    await page.locator('#toy-canvas').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${shots}/narrow-360-toy.png` });
   });
 
   it('loads offline once loaded, and no console error appeared', async () => {

@@ -44,7 +44,9 @@ export function setupToy() {
       box.value = o;
       box.checked = true;
       const label = document.createElement('label');
-      label.style.color = colour(o);
+      // Colour as a swatch, text in the body colour: several of the palette's colours
+      // are too light for text on white.
+      label.style.borderBottom = `4px solid ${colour(o)}`;
       const r = TOY_RUNS[o];
       const detail =
         o === 'sgd' ? '' : o === 'det-sam' ? ` (ρ ${r.rho}, h ${r.halfWidth})` : ` (ρ ${r.rho})`;
@@ -191,7 +193,7 @@ export function setupToy() {
         const head = document.createElement('th');
         head.scope = 'row';
         head.textContent = OPTIMIZER_LABELS[t.optimizer];
-        head.style.color = colour(t.optimizer);
+        head.style.borderLeft = `6px solid ${colour(t.optimizer)}`;
         tr.append(head);
         for (const v of [x1, x2, m.loss, m.trace, m.frobenius, m.lambdaMax, m.determinant]) {
           const td = document.createElement('td');
