@@ -197,7 +197,7 @@ export function checkSamples(measure: Measure, n: unknown, where: string, floor 
         ? ` (measure '${measure.name}' needs ${least}: with fewer shared draws φ = ${measure.phi.name} is degenerate)`
         : why;
     throw new MeasureError(
-      `${where}: samples must be an integer ≥ ${least}${reason}, got ${typeof n === 'string' ? `'${n}'` : show(n as number)}.`,
+      `${where}: samples must be an integer ≥ ${least}${reason}, got ${show(n)}.`,
     );
   }
   return n;

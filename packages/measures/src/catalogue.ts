@@ -57,7 +57,7 @@ export function maxEigenvalue(
   const { directions = 16, seed = 0 } = options;
   if (!(Number.isInteger(directions) && directions >= 1)) {
     throw new MeasureError(
-      `maxEigenvalue: directions (m) must be an integer ≥ 1, got ${directions}.`,
+      `maxEigenvalue: directions (m) must be an integer ≥ 1, got ${show(directions)}.`,
     );
   }
   return defineMeasure({
@@ -110,7 +110,7 @@ export function frobenius(): Measure {
 export function determinant(dimension: number, options: LebesgueOptions = {}): Measure {
   if (!(Number.isInteger(dimension) && dimension >= 1)) {
     throw new MeasureError(
-      `determinant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${dimension}.`,
+      `determinant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${show(dimension)}.`,
     );
   }
   return defineMeasure({
@@ -205,7 +205,7 @@ export function polynomial(n: number): Measure {
  */
 export function product(sigma: number): Measure {
   if (!Number.isFinite(sigma)) {
-    throw new MeasureError(`product: σ must be a finite number, got ${sigma}.`);
+    throw new MeasureError(`product: σ must be a finite number, got ${show(sigma)}.`);
   }
   return defineMeasure({
     name: `product(σ=${show(sigma)})`,

@@ -66,6 +66,11 @@ export interface Setup {
 }
 
 export function setup(measure: Measure, options: SamplingOptions, where: string): Setup {
+  if (typeof measure !== 'object' || measure === null) {
+    throw new MeasureError(
+      `${where}: measure must be a (φ, ψ, μ) measure, e.g. frobenius() or defineMeasure({ … }), got ${show(measure)}.`,
+    );
+  }
   const checked = defineMeasure(measure);
   if (!options || typeof options !== 'object') {
     throw new MeasureError(`${where}: give options { shapes, samples, seed }.`);

@@ -9,14 +9,14 @@ import type { OuterFunction, ScalarFunction } from './types.js';
 
 const finite = (x: number, what: string, where: string) => {
   if (!Number.isFinite(x)) {
-    throw new MeasureError(`${where}: ${what} must be a finite number, got ${x}.`);
+    throw new MeasureError(`${where}: ${what} must be a finite number, got ${show(x)}.`);
   }
 };
 
 /** Checks n is an integer ≥ 1 (powers, polynomial degrees). */
 export const checkDegree = (n: number, where: string) => {
   if (!(Number.isInteger(n) && n >= 1)) {
-    throw new MeasureError(`${where}: n must be an integer ≥ 1, got ${n}.`);
+    throw new MeasureError(`${where}: n must be an integer ≥ 1, got ${show(n)}.`);
   }
 };
 

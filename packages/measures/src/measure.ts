@@ -1,5 +1,5 @@
 import { inheritRule } from './algorithm3.js';
-import { MeasureError } from './errors.js';
+import { MeasureError, show } from './errors.js';
 import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types.js';
 
 /** What `defineMeasure` takes: a Measure whose `sharedSamples` may be left to inference. */
@@ -34,6 +34,11 @@ const isFunction = (f: unknown): boolean => typeof f === 'function';
  * by Algorithm 3.
  */
 export function defineMeasure(definition: MeasureDefinition): Measure {
+  if (typeof definition !== 'object' || definition === null) {
+    throw new MeasureError(
+      `defineMeasure: give a measure { name, components, phi }, e.g. frobenius() or defineMeasure({ … }), got ${show(definition)}.`,
+    );
+  }
   const { name, components, phi, closedForm, divergence, dimension } = definition;
   const where = `defineMeasure(${typeof name === 'string' ? `'${name}'` : '?'})`;
   if (typeof name !== 'string' || name.length === 0) {
@@ -82,11 +87,11 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     throw new MeasureError(`${where}: divergence must be a function of the eigenvalues.`);
   }
   if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1)) {
-    throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${dimension}.`);
+    throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${show(dimension)}.`);
   }
   const minSamples = definition.minSamples ?? (sharedSamples && components.length >= 2 ? 2 : 1);
   if (!(Number.isInteger(minSamples) && minSamples >= 1)) {
-    throw new MeasureError(`${where}: minSamples must be an integer ≥ 1, got ${minSamples}.`);
+    throw new MeasureError(`${where}: minSamples must be an integer ≥ 1, got ${show(minSamples)}.`);
   }
   return Object.freeze({
     name,
@@ -109,7 +114,7 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
 export function replaceSampler(measure: Measure, sampler: Sampler): Measure {
   if (typeof sampler?.sample !== 'function' || typeof sampler.name !== 'string') {
     throw new MeasureError(
-      `replaceSampler: sampler must be a Sampler { name, sample(shapes, rng) }, e.g. fixed([...]), got ${sampler === null ? 'null' : typeof sampler}.`,
+      `replaceSampler: sampler must be a Sampler { name, sample(shapes, rng) }, e.g. fixed([...]), got ${show(sampler)}.`,
     );
   }
   const replaced = defineMeasure({

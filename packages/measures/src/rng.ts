@@ -1,5 +1,5 @@
 import seedrandom from 'seedrandom';
-import { MeasureError } from './errors.js';
+import { MeasureError, show } from './errors.js';
 import type { Rng } from './types.js';
 
 /** Where a `SeededRng` is in its stream: alea's state, plain JSON. */
@@ -31,9 +31,8 @@ const isState = (s: unknown): s is RngState =>
 export function createRng(seed: number | string = 0): SeededRng {
   const valid = typeof seed === 'string' || (typeof seed === 'number' && Number.isFinite(seed));
   if (!valid) {
-    const got = typeof seed === 'number' ? String(seed) : seed === null ? 'null' : typeof seed;
     throw new MeasureError(
-      `createRng: seed must be a finite number or a string, got ${got}; pass e.g. createRng(0).`,
+      `createRng: seed must be a finite number or a string, got ${show(seed)}; pass e.g. createRng(0).`,
     );
   }
   let prng = seedrandom.alea(String(seed), { state: true });

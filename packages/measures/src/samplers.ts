@@ -11,8 +11,8 @@ import type { Sampler } from './types.js';
  * owns them. Norms ("sphere", ‖v‖²) are over the whole concatenated vector.
  */
 
-const positive = (x: number, what: string, where: string) => {
-  if (!(Number.isFinite(x) && x > 0)) {
+const positive = (x: unknown, what: string, where: string) => {
+  if (!(typeof x === 'number' && Number.isFinite(x) && x > 0)) {
     throw new MeasureError(`${where}: ${what} must be a finite number > 0, got ${show(x)}.`);
   }
 };
@@ -111,8 +111,27 @@ export type LebesgueOptions =
  *   covers where ψ(½vᵀHv) is not negligible (h ≫ λ_min^{−1/2}).
  */
 export function lebesgue(options: LebesgueOptions = {}): Sampler {
+  if (typeof options !== 'object' || options === null) {
+    throw new MeasureError(
+      `lebesgue: options must be an object { proposal, scale } or { proposal: 'hypercube', halfWidth }, got ${show(options)}.`,
+    );
+  }
+  const proposal = options.proposal ?? 'gaussian';
+  if (proposal !== 'gaussian' && proposal !== 'hypercube') {
+    throw new MeasureError(
+      `lebesgue: proposal must be 'gaussian' or 'hypercube', got ${show(proposal)}.`,
+    );
+  }
+  const known = proposal === 'hypercube' ? ['proposal', 'halfWidth'] : ['proposal', 'scale'];
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new MeasureError(
+      `lebesgue: unknown option ${unknown.map((k) => `'${k}'`).join(', ')} for proposal '${proposal}'; valid options are ${known.join(', ')}.`,
+    );
+  }
   if (options.proposal === 'hypercube') {
     const { halfWidth } = options;
+    positive(halfWidth, "the half-width h (proposal 'hypercube' needs halfWidth)", 'lebesgue');
     const cube = hypercube(halfWidth);
     return {
       name: `lebesgue(hypercube h=${show(halfWidth)})`,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError } from './errors.js';
+import { MeasureError, show } from './errors.js';
 import type { Rng, Sampler } from './types.js';
 
 /**
@@ -32,7 +32,7 @@ export const shapesOf = (list: TensorList): number[][] => list.map((t) => [...t.
 export function checkShapes(shapes: Shapes, where: string): number {
   if (!Array.isArray(shapes) || shapes.length === 0) {
     throw new MeasureError(
-      `${where}: shapes must be a non-empty list of tensor shapes, e.g. [[784, 128], [128]], got ${describe(shapes)}.`,
+      `${where}: shapes must be a non-empty list of tensor shapes, e.g. [[784, 128], [128]], got ${show(shapes)}.`,
     );
   }
   for (const shape of shapes) {
@@ -203,10 +203,3 @@ export function concatenate(parts: readonly ArrayLike<number>[]): Float32Array {
 /** A draw v ~ μ shaped like `a` (the caller owns it). */
 export const randomLike = (a: TensorList, mu: Sampler, rng: Rng): tf.Tensor[] =>
   mu.sample(shapesOf(a), rng);
-
-function describe(x: unknown): string {
-  if (typeof x === 'string') return `'${x}'`;
-  if (x === undefined || x === null) return String(x);
-  if (Array.isArray(x)) return `an empty list`;
-  return typeof x;
-}
