@@ -6,9 +6,9 @@ import { packageConfig } from '../../tsup.base';
 const wasmDist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
 
 export default packageConfig(['src/index.ts', 'src/node.ts'], {
-  // Node's gradients (src/node-gradients.ts): tfjs-core's ESM gradient files are
-  // bundled, and their one import of tfjs-core's whole API points at the package.
-  noExternal: [/^@tensorflow\/tfjs-core\/dist\/register_all_gradients\.js$/],
+  // Node's gradients and chained ops (src/node-registrations.ts): tfjs-core's ESM
+  // files are bundled, and their one import of tfjs-core's whole API points at the package.
+  noExternal: [/^@tensorflow\/tfjs-core\/dist\/.*register_all_\w+\.js$/],
   esbuildPlugins: [
     {
       name: 'tfjs-core-public-api',

@@ -54,7 +54,9 @@ export const initBackend: (
 ) => Promise<InitBackendResult> = makeInitBackend(
   CANDIDATES,
   async () => {
+    // Gradients and chained ops (some gradients call `x.reshape(…)`), as @tensorflow/tfjs does.
     await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+    await import('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops');
   },
   async (candidate, options) => {
     if (candidate !== browserWasmCandidate) return;

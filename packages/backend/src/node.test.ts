@@ -41,7 +41,7 @@ describe('initBackend (Node)', () => {
     });
     expect(tf.getBackend()).toBe('wasm');
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
-    // Gradients come from tfjs-core's ESM files (node-gradients.ts); its Node bundle has none.
+    // Gradients come from tfjs-core's ESM files (node-registrations.ts); its Node bundle has none.
     const slope = tf.tidy(
       () =>
         tf
@@ -49,6 +49,25 @@ describe('initBackend (Node)', () => {
           .dataSync()[0],
     );
     expect(slope).toBe(6);
+  });
+
+  it("registers tfjs's chained ops, which gradients such as Prod's call", async () => {
+    await initBackend('cpu');
+    // ∂(Πx)/∂x_i = Πx / x_i, exact in float32 for these small integers.
+    const slopes = tf.tidy(() =>
+      tf
+        .grad((x: tf.Tensor) => tf.prod(x))(
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+          ]),
+        )
+        .arraySync(),
+    );
+    expect(slopes).toEqual([
+      [24, 12],
+      [8, 6],
+    ]);
   });
 
   it('starts a named backend and returns its name', async () => {

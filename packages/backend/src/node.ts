@@ -56,7 +56,7 @@ export const initBackend: (
 ) => Promise<InitBackendResult> = makeInitBackend(
   CANDIDATES,
   async () => {
-    await import('./node-gradients');
+    await import('./node-registrations');
   },
   (candidate, options) => (candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve()),
 );

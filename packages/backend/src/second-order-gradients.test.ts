@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs's own gradients, captured below before initBackend replaces some of them. After
 // tfjs-core: the first copy of tfjs-core to load defines the Tensor class every copy uses.
-import './node-gradients';
+import './node-registrations';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './node';
 import { registerSecondOrderGradients, SECOND_ORDER_GRADIENTS } from './second-order-gradients';

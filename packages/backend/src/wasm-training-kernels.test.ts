@@ -155,6 +155,7 @@ beforeAll(async () => {
   await import('@tensorflow/tfjs-backend-wasm');
   original = tf.getKernel('Conv2DBackpropInput', 'wasm')!;
   expect(original).toBeDefined();
+  await initBackend('cpu'); // registers cpu, the reference the tests compare against
   await initBackend('wasm');
   // Makes the engine throw when a kernel leaves data behind in its backend.
   tf.env().set('IS_TEST', true);

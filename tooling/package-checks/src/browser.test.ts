@@ -1,14 +1,23 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
+import { build as esbuild } from 'esbuild';
 import { chromium } from 'playwright-core';
-import { build } from 'vite';
+import { build, createServer as createViteServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { root } from './packages';
 
 /**
- * A page bundled by Vite from the packed tarballs, served on 127.0.0.1 and run
+ * A page bundled from the packed tarballs (Vite build, Vite dev, esbuild), served on 127.0.0.1, run
  * in headless Chromium: it starts wasm exactly as @usam/backend's README shows
  * (its "Browsers" block, no options) and trains a few SAM steps. CI sets
  * USAM_REQUIRE_BROWSER=1 so that a missing Chromium fails instead of skipping.
@@ -74,7 +83,7 @@ function serve(dir: string): Promise<Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarballs', () => {
+describe.skipIf(!haveChromium)('in headless Chromium, a page built from the tarballs', () => {
   const { dir } = haveChromium ? inject('packed') : { dir: '' };
   const page = join(dir, 'browser-page');
   const out = join(page, 'dist');
@@ -99,7 +108,7 @@ describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarba
   });
   afterAll(() => server?.close());
 
-  async function open(): Promise<{ result?: unknown; error?: string }> {
+  async function open(at = url): Promise<{ result?: unknown; error?: string }> {
     const browser = await chromium.launch({
       executablePath,
       args: [
@@ -120,7 +129,7 @@ describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarba
           resolve();
         }),
       );
-      await tab.goto(url);
+      await tab.goto(at);
       const done = tab.waitForFunction(() => 'result' in window, undefined, { timeout: 60_000 });
       await Promise.race([done, failed]).catch(() => {
         error ??= 'the page set no result within 60 s';
@@ -134,8 +143,8 @@ describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarba
     }
   }
 
-  it("trains on wasm with the README's default setup (the bundler copied the .wasm files)", async () => {
-    const { result, error } = await open();
+  /** The page trained on wasm, which `initBackend('wasm')` started without skipping anything. */
+  function expectTrained({ result, error }: { result?: unknown; error?: string }) {
     expect(error).toBeUndefined();
     const { name, skipped, backend, losses } = result as {
       name: string;
@@ -147,6 +156,65 @@ describe.skipIf(!haveChromium)('in headless Chromium, a Vite page from the tarba
     expect(losses).toHaveLength(10);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!).toBeLessThan(losses[0]!);
+  }
+
+  it("vite build: trains on wasm with the README's default setup (Vite copied the .wasm files)", async () => {
+    expectTrained(await open());
+  });
+
+  it("vite's dev server: trains with the optimizeDeps setting the README gives", async () => {
+    const dev = await createViteServer({
+      root: page,
+      logLevel: 'silent',
+      configFile: false,
+      server: { host: '127.0.0.1', port: 0 },
+      // As in @usam/backend's README ("Vite's dev server"); es2022 for top-level await.
+      optimizeDeps: {
+        esbuildOptions: { target: 'es2022' },
+        exclude: ['@usam/backend'],
+        include: [
+          '@usam/backend > @tensorflow/tfjs-backend-wasm',
+          '@usam/backend > @tensorflow/tfjs-backend-cpu',
+          '@usam/backend > @tensorflow/tfjs-core/dist/register_all_gradients',
+        ],
+      },
+    });
+    await dev.listen();
+    try {
+      expectTrained(await open(dev.resolvedUrls!.local[0]!));
+    } finally {
+      await dev.close();
+    }
+  });
+
+  it('esbuild: trains once the .wasm files are copied next to the bundle, as the README says', async () => {
+    const bundle = join(page, 'esbuild');
+    mkdirSync(bundle, { recursive: true });
+    await esbuild({
+      entryPoints: [join(page, 'main.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      outfile: join(bundle, 'main.js'),
+      logLevel: 'silent',
+    });
+    writeFileSync(
+      join(bundle, 'index.html'),
+      '<!doctype html><script type="module" src="./main.js"></script>\n',
+    );
+    const packaged = join(dir, 'node_modules/@usam/backend/dist');
+    for (const file of readdirSync(packaged).filter((f) => f.endsWith('.wasm'))) {
+      copyFileSync(join(packaged, file), join(bundle, file));
+    }
+    const esbuildServer = await serve(bundle);
+    try {
+      expectTrained(
+        await open(`http://127.0.0.1:${(esbuildServer.address() as AddressInfo).port}/`),
+      );
+    } finally {
+      esbuildServer.close();
+    }
   });
 
   it('without the .wasm files, fails naming the URL it fetched and the fix', async () => {
