@@ -18,7 +18,7 @@ import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
 import { modelHessian } from './model-hessian';
 import { createOptimizer } from './optimizers';
 import { type EpochMetrics, parseRequest, type Request, type Response } from './protocol';
-import type { ExperimentSettings } from './settings';
+import { defaultRun, type ExperimentSettings } from './settings';
 
 type Model = ReturnType<typeof createModel>;
 
@@ -100,10 +100,12 @@ export function createTrainer(
   async function timeSgdStep(s: ExperimentSettings, train: ImageSet): Promise<number> {
     const model = createModel(s.model, { inputShape: inputShape(), numClasses: 10, seed: s.seed });
     const base = tf.train.sgd(s.lr);
-    const optimizer = createOptimizer(
-      { ...defaultSgd },
-      { params: model, base, weightDecay: 0, seed: 0 },
-    );
+    const optimizer = createOptimizer(defaultRun('sgd'), {
+      params: model,
+      base,
+      weightDecay: 0,
+      seed: 0,
+    });
     const batch = batches(train, {
       batchSize: s.batchSize,
       seed: s.seed,
@@ -382,16 +384,6 @@ export function createTrainer(
     },
   };
 }
-
-const defaultSgd = {
-  optimizer: 'sgd',
-  rho: 0,
-  lambda: 0,
-  samples: 1,
-  eta: 0,
-  halfWidth: 0,
-  sparsity: 0,
-} as const;
 
 /** Mean softmax cross-entropy of the model's logits (training mode unless told). */
 function trainingLoss(model: Model, xs: tf.Tensor, ys: tf.Tensor, training = true): tf.Scalar {
