@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { determinant, exact, frobenius, maxEigenvalue, trace } from '@usam/measures';
-import { createOptimizer } from './optimizers';
+import { createOptimizer, disposeOptimizer } from './optimizers';
 import type { RunSettings } from './settings';
 import {
   type Point,
@@ -72,8 +72,8 @@ export async function toyTrajectory(
       if (!(Math.abs(a!) < 10 * toy.extent && Math.abs(b!) < 10 * toy.extent)) break;
     }
   } finally {
+    disposeOptimizer(opt);
     x.dispose();
-    base.dispose();
   }
   return { optimizer, path, measures: path.map((p) => toyMeasures(toy, p)) };
 }

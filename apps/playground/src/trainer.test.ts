@@ -194,24 +194,29 @@ describe('the trainer over the protocol', () => {
     }
   });
 
-  it('trains the small CNN too (conv gradients on wasm), the same way', async () => {
+  it('trains the small CNN with SSAM-F (conv gradients on wasm, per-example Fisher losses)', async () => {
     const { responses, send } = harness();
-    await send({
-      type: 'start',
-      settings: {
-        ...SETTINGS,
-        model: 'cnn',
-        epochs: 1,
-        measureEvery: 0,
-        runs: [defaultRun('sam')],
-      },
-    });
+    const settings = {
+      ...SETTINGS,
+      model: 'cnn',
+      epochs: 1,
+      measureEvery: 0,
+      runs: [defaultRun('ssam')],
+    };
+    const tensors = tf.memory().numTensors;
+    await send({ type: 'start', settings });
     expect(responses.at(-1)).toEqual({ type: 'status', state: 'done' });
     const steps = responses.flatMap((r) => (r.type === 'progress' ? [r.loss] : []));
     const [epoch] = responses.flatMap((r) => (r.type === 'epoch' ? [r.metrics] : []));
-    // SAM: 2 gradients a step over ⌈857/32⌉ = 27 steps; the loss leaves ln 10 ≈ 2.30.
+    // SSAM-F: 2 gradients a step over ⌈857/32⌉ = 27 steps (its Fisher mask's are counted
+    // apart); the loss leaves ln 10 ≈ 2.30.
     expect(epoch!.gradientEvaluations).toBe(54);
     expect(epoch!.trainLoss).toBeLessThan(steps[0]!);
+    // What stays is the model's weights, the optimizer's slots and mask and the Hessian
+    // subset, nothing per step: a second start (which disposes the first) holds as many.
+    const held = tf.memory().numTensors - tensors;
+    await send({ type: 'start', settings });
+    expect(tf.memory().numTensors - tensors).toBe(held);
   });
 
   it('pauses, resumes and stops between steps', async () => {

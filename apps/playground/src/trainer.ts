@@ -16,7 +16,7 @@ import { createModel, forward, trainableVariables } from '@usam/models';
 import type { SharpnessAwareOptimizer } from '@usam/optimizer';
 import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
 import { modelHessian } from './model-hessian';
-import { createOptimizer } from './optimizers';
+import { createOptimizer, disposeOptimizer } from './optimizers';
 import { type EpochMetrics, parseRequest, type Request, type Response } from './protocol';
 import { defaultRun, type ExperimentSettings } from './settings';
 
@@ -24,7 +24,7 @@ type Model = ReturnType<typeof createModel>;
 
 interface Run {
   readonly model: Model;
-  readonly base: tf.Optimizer;
+  /** Owns its base optimizer (disposed with it). */
   readonly optimizer: SharpnessAwareOptimizer;
 }
 
@@ -73,8 +73,8 @@ export function createTrainer(
 
   function disposeAll() {
     for (const run of runs) {
+      disposeOptimizer(run.optimizer);
       run.model.dispose();
-      run.base.dispose();
     }
     runs = [];
     if (hessianData) tf.dispose([hessianData.xs, hessianData.ys]);
@@ -120,8 +120,8 @@ export function createTrainer(
       }
     } finally {
       tf.dispose([batch.xs, batch.ys]);
+      disposeOptimizer(optimizer);
       model.dispose();
-      base.dispose();
     }
     return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
   }
@@ -156,7 +156,7 @@ export function createTrainer(
             seed: s.seed,
             fisherLosses: (count, epoch) => fisherLosses(count, epoch)(i),
           });
-          return { model, base, optimizer };
+          return { model, optimizer };
         });
         const { xs, ys } = firstExamples(train, s.hessianExamples, { flatten: flatten() });
         hessianData = { xs, ys };
