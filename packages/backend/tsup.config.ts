@@ -2,6 +2,7 @@ import { copyFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { packageConfig } from '../../tsup.base';
+import { tfjsCorePublicApi } from './tfjs-core-registrations';
 
 const wasmDist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
 
@@ -9,18 +10,7 @@ export default packageConfig(['src/index.ts', 'src/node.ts'], {
   // Node's gradients and chained ops (src/node-registrations.ts): tfjs-core's ESM
   // files are bundled, and their one import of tfjs-core's whole API points at the package.
   noExternal: [/^@tensorflow\/tfjs-core\/dist\/.*register_all_\w+\.js$/],
-  esbuildPlugins: [
-    {
-      name: 'tfjs-core-public-api',
-      setup(build) {
-        build.onResolve({ filter: /^\.\.\/base$/ }, (args) =>
-          args.importer.includes('tfjs-core/dist/gradients/')
-            ? { path: '@tensorflow/tfjs-core', external: true }
-            : undefined,
-        );
-      },
-    },
-  ],
+  esbuildPlugins: [tfjsCorePublicApi],
   // The browser's .wasm files, next to the module that points at them (src/wasm-paths.ts).
   async onSuccess() {
     for (const file of [

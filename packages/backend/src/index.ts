@@ -4,13 +4,7 @@
  * native tfjs-node backends.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type BackendCandidate,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  makeInitBackend,
-} from './init';
+import { type BackendCandidate, type BackendName, type InitBackend, makeInitBackend } from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
 import { explainWasmFailure, packagedWasmPaths } from './wasm-paths';
 
@@ -48,10 +42,7 @@ export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
  * registered first. wasm loads its `.wasm` files from `options.wasmPaths`,
  * by default from inside this package (`packagedWasmPaths()`).
  */
-export const initBackend: (
-  name?: 'auto' | BackendName,
-  options?: InitBackendOptions,
-) => Promise<InitBackendResult> = makeInitBackend(
+export const initBackend: InitBackend = makeInitBackend(
   CANDIDATES,
   async () => {
     // Gradients and chained ops (some gradients call `x.reshape(…)`), as @tensorflow/tfjs does.
@@ -59,24 +50,16 @@ export const initBackend: (
     await import('@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops');
   },
   async (candidate, options) => {
-    if (candidate !== browserWasmCandidate) return;
+    if (candidate !== browserWasmCandidate) return undefined;
     const wasmPaths = options.wasmPaths ?? packagedWasmPaths();
-    await prepareWasm({ wasmPaths });
+    const started = await prepareWasm({ ...options, wasmPaths });
     try {
       if (!(await tf.setBackend('wasm'))) throw new Error("tfjs could not initialise 'wasm'");
     } catch (error) {
       throw new Error(await explainWasmFailure(wasmPaths, error), { cause: error });
     }
+    return started;
   },
 );
 
-export {
-  BackendError,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  type WasmFileName,
-} from './init';
-export { registerSecondOrderGradients } from './second-order-gradients';
-export { packagedWasmPaths } from './wasm-paths';
-export { registerWasmTrainingKernels } from './wasm-training-kernels';
+export * from './shared-exports';

@@ -33,6 +33,12 @@ export interface InitBackendOptions {
    * package. Passed to tfjs's `setWasmPaths`.
    */
   readonly wasmPaths?: string | Readonly<Record<WasmFileName, string>>;
+  /**
+   * Threads for wasm's XNNPACK kernels (matrix products, convolutions),
+   * default 1; under Node also read from `USAM_WASM_THREADS`. Applies when
+   * wasm starts, so pass it to the first `initBackend('wasm')` call.
+   */
+  readonly threads?: number;
 }
 
 /** What `initBackend` started, and what `auto` tried before it and why that failed. */
@@ -40,6 +46,12 @@ export interface InitBackendResult {
   readonly name: BackendName;
   readonly skipped: readonly { readonly name: BackendName; readonly reason: string }[];
 }
+
+/** `initBackend`'s signature, the same on every platform. */
+export type InitBackend = (
+  name?: 'auto' | BackendName,
+  options?: InitBackendOptions,
+) => Promise<InitBackendResult>;
 
 /** Thrown for unknown or unavailable backends; the message names the fix. */
 export class BackendError extends Error {
@@ -59,8 +71,12 @@ export const firstLine = (error: unknown): string =>
 export function makeInitBackend(
   candidates: readonly BackendCandidate[],
   registerGradients: () => Promise<void>,
-  prepare: (candidate: BackendCandidate, options: InitBackendOptions) => Promise<void>,
-) {
+  /** Runs before the backend starts; what it returns runs once it has. */
+  prepare: (
+    candidate: BackendCandidate,
+    options: InitBackendOptions,
+  ) => Promise<undefined | (() => void)>,
+): InitBackend {
   const valid = ['auto', ...candidates.map((c) => c.name)];
   let gradients: Promise<void> | undefined;
 
@@ -79,11 +95,12 @@ export function makeInitBackend(
     for (const candidate of tried) {
       try {
         await candidate.load();
-        await prepare(candidate, options);
+        const started = await prepare(candidate, options);
         if (!(await tf.setBackend(candidate.tfName))) {
           throw new Error(`tfjs could not initialise '${candidate.tfName}'`);
         }
         await tf.ready();
+        if (typeof started === 'function') started();
         return { name: candidate.name, skipped };
       } catch (error) {
         const reason = firstLine(error);

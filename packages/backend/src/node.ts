@@ -2,15 +2,29 @@
  * @usam/backend, Node entry: adds the native backends from the optional peers
  * @tensorflow/tfjs-node-gpu and @tensorflow/tfjs-node, tried before wasm and cpu.
  */
+import { env } from 'node:process';
 import {
   type BackendCandidate,
+  BackendError,
   type BackendName,
   firstLine,
-  type InitBackendOptions,
-  type InitBackendResult,
+  type InitBackend,
   makeInitBackend,
 } from './init';
 import { cpuCandidate, prepareWasm, wasmCandidate } from './wasm';
+import { allowWasmThreadsInNode } from './wasm-threads';
+
+/** `USAM_WASM_THREADS` as a number, or undefined when unset. */
+const threadsFromEnv = () => {
+  const value = env.USAM_WASM_THREADS;
+  if (value === undefined || value === '') return undefined;
+  if (!/^[1-9][0-9]*$/.test(value)) {
+    throw new BackendError(
+      `USAM_WASM_THREADS must be an integer ≥ 1, got '${value}'; set e.g. USAM_WASM_THREADS=2, or unset it.`,
+    );
+  }
+  return Number(value);
+};
 
 /** Imports a package by a computed name, so bundlers and tsc leave optional peers alone. */
 const importOptional = (specifier: string): Promise<unknown> =>
@@ -50,24 +64,18 @@ export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
  * cannot start throws a `BackendError` saying how to get it. Gradients are
  * registered first (tfjs-core's Node bundle has none, SPEC §8).
  */
-export const initBackend: (
-  name?: 'auto' | BackendName,
-  options?: InitBackendOptions,
-) => Promise<InitBackendResult> = makeInitBackend(
+export const initBackend: InitBackend = makeInitBackend(
   CANDIDATES,
   async () => {
     await import('./node-registrations');
   },
-  (candidate, options) => (candidate === wasmCandidate ? prepareWasm(options) : Promise.resolve()),
+  (candidate, options) =>
+    candidate === wasmCandidate
+      ? prepareWasm(
+          { ...options, threads: options.threads ?? threadsFromEnv() },
+          allowWasmThreadsInNode,
+        )
+      : Promise.resolve(undefined),
 );
 
-export {
-  BackendError,
-  type BackendName,
-  type InitBackendOptions,
-  type InitBackendResult,
-  type WasmFileName,
-} from './init';
-export { registerSecondOrderGradients } from './second-order-gradients';
-export { packagedWasmPaths } from './wasm-paths';
-export { registerWasmTrainingKernels } from './wasm-training-kernels';
+export * from './shared-exports';

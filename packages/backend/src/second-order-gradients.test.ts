@@ -6,7 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './node';
 import { registerSecondOrderGradients, SECOND_ORDER_GRADIENTS } from './second-order-gradients';
 
-const OVERRIDDEN = ['Exp', 'Tanh', 'Sigmoid', 'Elu', 'Softmax', 'LogSoftmax', 'Pow', 'LRN'];
+const OVERRIDDEN = [
+  ...['Exp', 'Tanh', 'Sigmoid', 'Elu', 'Softmax', 'LogSoftmax', 'Pow', 'LRN'],
+  ...['FusedBatchNorm', 'Mean', 'Sum'],
+];
 const ORIGINAL = OVERRIDDEN.map((name) => tf.getGradient(name)!);
 
 /** Runs `fn` with tfjs's own gradients for the overridden ops, then puts ours back. */
@@ -328,6 +331,13 @@ function crossEntropy64(logits: number[][], labels: number[]): number {
   return total / logits.length;
 }
 
+/** Training-mode BatchNorm as tfjs-layers builds it: statistics from tf.moments, on the tape. */
+const BN_EPSILON = 1e-3;
+const batchNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
+  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPSILON);
+};
+
 // ---------------------------------------------------------------------------
 
 beforeAll(async () => {
@@ -406,6 +416,33 @@ describe.each(['cpu', 'wasm'])('second-order gradients on %s', (backend) => {
       );
       // Different association of the same float32 sums: a few ulps of values of order 1.
       expectRelClose(ours, theirs, 1e-6);
+    });
+
+    it('BatchNorm in training mode (broadcasts where tfjs tiles), and in eval mode', () => {
+      const shapes = [[2, 3, 3, 4], [4], [4]];
+      const inputs = [uniform(72, 6, -2, 2), uniform(4, 7, 0.5, 2), uniform(4, 8)];
+      const training = bothGradients(([x, g, b]) => batchNorm(x!, g!, b!), inputs, shapes);
+      const stats = [uniform(4, 9), uniform(4, 10, 0.2, 1)];
+      const evalMode = bothGradients(
+        ([x, g, b, m, v]) => tf.batchNorm(x!, m!, v!, b!, g!, BN_EPSILON),
+        [...inputs, ...stats],
+        [...shapes, [4], [4]],
+      );
+      // Same terms, summed in another order (sums of 18 to 72 products): float32 rounding.
+      expectRelClose(training.ours, training.theirs, 1e-5);
+      expectRelClose(evalMode.ours, evalMode.theirs, 1e-5);
+    });
+
+    it('mean and sum over some axes', () => {
+      const x = [uniform(24, 11)];
+      for (const f of [
+        ([t]: tf.Tensor[]) => tf.mean(t!, [0, 2]),
+        ([t]: tf.Tensor[]) => tf.sum(t!, 1, true),
+        ([t]: tf.Tensor[]) => tf.mean(t!),
+      ]) {
+        const { ours, theirs } = bothGradients(f, x, [[2, 3, 4]]);
+        expectElementsClose(ours, theirs, 1e-7, 0);
+      }
     });
   });
 
@@ -641,6 +678,29 @@ describe.each(['cpu', 'wasm'])('second-order gradients on %s', (backend) => {
         },
       };
       expect(hvpError(problem, 23)).toBeLessThan(RTOL);
+    });
+
+    it('BatchNorm in training mode (statistics on the tape), then tanh', () => {
+      const w = uniform(36, 18);
+      const problem: Problem = {
+        shapes: [[2, 3, 3, 2], [2], [2]],
+        scales: [2, 1, 1],
+        f32: ([x, g, b]) => tf.sum(tf.mul(t32(w, [2, 3, 3, 2]), tf.tanh(batchNorm(x!, g!, b!)))),
+        f64: ([x, g, b]) => {
+          let total = 0;
+          for (let c = 0; c < 2; c++) {
+            const xs = x!.data.filter((_, i) => i % 2 === c);
+            const mean = xs.reduce((a, v) => a + v, 0) / xs.length;
+            const variance = xs.reduce((a, v) => a + (v - mean) ** 2, 0) / xs.length;
+            const slope = g!.data[c]! / Math.sqrt(variance + BN_EPSILON);
+            xs.forEach((v, k) => {
+              total += w[2 * k + c]! * Math.tanh((v - mean) * slope + b!.data[c]!);
+            });
+          }
+          return total;
+        },
+      };
+      expect(hvpError(problem, 24)).toBeLessThan(RTOL);
     });
 
     /** Σ op(a, b)³ in both inputs, so the HVP needs every mixed term of the backprop kernels. */

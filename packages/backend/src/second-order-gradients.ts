@@ -18,6 +18,7 @@
  * First-order gradients are unchanged up to float32 rounding.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { BROADCAST_GRADIENTS, reduceTo } from './broadcast-gradients';
 
 type Tensor = tf.Tensor;
 type Tensor4D = tf.Tensor4D;
@@ -98,11 +99,6 @@ const powGrad: tf.GradConfig = {
   gradFunc: (dy, [a, b]) => {
     const base = a!;
     const exponent = b!;
-    const outShape = tf.broadcast_util.assertAndGetBroadcastShape(base.shape, exponent.shape);
-    const reduceTo = (res: Tensor, shape: number[]) => {
-      const axes = tf.broadcast_util.getReductionAxes(shape, outShape);
-      return tf.reshape(axes.length > 0 ? tf.sum(res, axes) : res, shape);
-    };
     return {
       a: () => {
         const expFloat = tf.cast(exponent, 'float32');
@@ -383,6 +379,8 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   depthwiseBackpropInputGrad,
   avgPoolGradGrad,
   maxPoolGradGrad,
+  // Not second-order fixes: cheaper first-order gradients, still twice differentiable.
+  ...BROADCAST_GRADIENTS,
 ];
 
 /**

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend, registerWasmTrainingKernels } from './node';
+import { on, relativeError, values } from './test-helpers';
 import { WASM_TRAINING_KERNELS } from './wasm-training-kernels';
 
 /** How our kernel configs are marked (see wasm-training-kernels.ts). */
@@ -26,41 +27,6 @@ const TOLERANCE = 1e-4;
 type Pad = 'same' | 'valid' | tf.backend_util.ExplicitPadding;
 type Shape4 = [number, number, number, number];
 type Pair = [number, number];
-
-/** Deterministic values in [-1, 1), so both backends get identical inputs. */
-function values(shape: number[], seed: number): Float32Array {
-  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let state = seed * 2654435761;
-  for (let i = 0; i < out.length; i++) {
-    state = (Math.imul(state ^ (state >>> 15), 2246822519) + 0x9e3779b9) | 0;
-    out[i] = ((state >>> 8) / 2 ** 24) * 2 - 1;
-  }
-  return out;
-}
-
-/** max |a − b| over max |b|: relative to the gradient's scale, not per entry (entries near 0). */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let scale = 0;
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) {
-    scale = Math.max(scale, Math.abs(expected[i]!));
-    worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  }
-  expect(scale).toBeGreaterThan(0);
-  return worst / scale;
-}
-
-/** Runs `body` on `backend`, returning plain arrays; checks nothing leaks there. */
-async function on<T>(backend: string, body: () => T): Promise<T> {
-  await tf.setBackend(backend);
-  const tensors = tf.memory().numTensors;
-  const buffers = tf.engine().backend.numDataIds();
-  const result = body();
-  expect(tf.memory().numTensors).toBe(tensors);
-  expect(tf.engine().backend.numDataIds()).toBe(buffers);
-  return result;
-}
 
 /** Gradients of Σ forward(x, w) · r with respect to x and w (r fixed, so dy is random). */
 function gradients(

@@ -7,86 +7,23 @@
  * DepthwiseConv2dNative, Transpose, PadV2, Slice, Sum, Reverse), so the heavy
  * part runs in XNNPACK.
  *
- * The kernels call wasm's kernel functions directly on the backend (as tfjs
- * backends do internally) rather than through tf ops: no engine bookkeeping,
- * and each intermediate is freed with `backend.disposeData` before returning.
+ * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { maxPoolGrad } from './pooling-gradients';
+import { transposeFirst } from './wasm-matmul';
+import { leadingAxesByRows } from './wasm-reduce';
+import {
+  BACKEND,
+  type KernelArgs,
+  type Pair,
+  type Scratch,
+  type Shape4,
+  withScratch,
+} from './wasm-scratch';
 
-const BACKEND = 'wasm';
-
-type Pair = [number, number];
-type Shape4 = [number, number, number, number];
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
-type KernelArgs = Parameters<tf.KernelFunc>[0];
-
-/** Runs wasm kernels and remembers their outputs, so all but the result can be freed. */
-class Scratch {
-  private readonly made: tf.TensorInfo[] = [];
-
-  constructor(private readonly backend: tf.KernelBackend) {}
-
-  run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-    const kernel = tf.getKernel(kernelName, BACKEND);
-    if (kernel === undefined) {
-      throw new Error(`@usam/backend: wasm kernel '${kernelName}' is not registered.`);
-    }
-    const out = kernel.kernelFunc({ inputs, backend: this.backend, attrs }) as tf.TensorInfo;
-    this.made.push(out);
-    return out;
-  }
-
-  reshape(x: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-    return this.run('Reshape', { x }, { shape });
-  }
-
-  /** Transpose, as a free reshape when only size-1 axes move (wasm would copy). */
-  transpose(x: tf.TensorInfo, perm: number[]): tf.TensorInfo {
-    const shape = perm.map((axis) => x.shape[axis]!);
-    const moved = perm.filter((axis) => x.shape[axis] !== 1);
-    if (moved.every((axis, i) => i === 0 || axis > moved[i - 1]!)) {
-      return this.reshape(x, shape);
-    }
-    return this.run('Transpose', { x }, { perm });
-  }
-
-  /** Crops axes 1 and 2 of a rank-4 tensor to `begin` + `size`, copying only if needed. */
-  crop(x: tf.TensorInfo, begin: Pair, size: Pair): tf.TensorInfo {
-    if (begin[0] === 0 && begin[1] === 0 && size[0] === x.shape[1] && size[1] === x.shape[2]) {
-      return x;
-    }
-    return this.run('Slice', { x }, { begin: [0, ...begin, 0], size: [-1, ...size, -1] });
-  }
-
-  /** Frees every intermediate except `result`, which the engine takes over. */
-  finish(result: tf.TensorInfo): tf.TensorInfo {
-    this.release(result);
-    return result;
-  }
-
-  /** Frees every intermediate (except `keep`); reshapes share data, hence reference counts. */
-  release(keep?: tf.TensorInfo): void {
-    for (const info of this.made) {
-      if (info !== keep) this.backend.disposeData(info.dataId);
-    }
-    this.made.length = 0;
-  }
-}
-
-/** Runs `body` with a scratch space that is freed even when a kernel throws. */
-function withScratch(
-  backend: tf.KernelBackend,
-  body: (scratch: Scratch) => tf.TensorInfo,
-): tf.TensorInfo {
-  const scratch = new Scratch(backend);
-  try {
-    return scratch.finish(body(scratch));
-  } catch (error) {
-    scratch.release();
-    throw error;
-  }
-}
 
 function assertNhwc(kernelName: string, dataFormat: unknown): void {
   if (dataFormat !== undefined && dataFormat !== 'NHWC') {
@@ -496,52 +433,83 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
 /** Marks our kernel configs, so that any copy of this module recognises them. */
 const OURS = Symbol.for('@usam/backend/wasm-training-kernel');
 
-type OurConfig = tf.KernelConfig & {
-  readonly [OURS]: true;
-  /** Replace wasm's own kernel of this name, rather than only fill a gap. */
-  readonly replace?: boolean;
-};
+interface Ours {
+  readonly kernelName: string;
+  /**
+   * `fill`: only where wasm has no such kernel; `replace`: in place of wasm's
+   * own; `wrap`: around wasm's own (left alone where wasm has none).
+   */
+  readonly mode: 'fill' | 'replace' | 'wrap';
+  /** The kernel function, given wasm's own (for `wrap`). */
+  readonly make: (original: tf.KernelFunc) => tf.KernelFunc;
+}
 
-const ours = (kernelName: string, kernelFunc: tf.KernelFunc, replace = false): OurConfig => ({
+const fill = (kernelName: string, kernelFunc: tf.KernelFunc): Ours => ({
   kernelName,
-  backendName: BACKEND,
-  kernelFunc,
-  replace,
-  [OURS]: true,
+  mode: 'fill',
+  make: () => kernelFunc,
+});
+const replace = (kernelName: string, kernelFunc: tf.KernelFunc): Ours => ({
+  kernelName,
+  mode: 'replace',
+  make: () => kernelFunc,
+});
+const wrap = (kernelName: string, make: (original: tf.KernelFunc) => tf.KernelFunc): Ours => ({
+  kernelName,
+  mode: 'wrap',
+  make,
 });
 
-const KERNELS: readonly OurConfig[] = [
-  ours(tf.Conv2DBackpropFilter, conv2DBackpropFilter),
-  ours(tf.DepthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropFilter),
-  ours(tf.DepthwiseConv2dNativeBackpropInput, depthwiseConv2dNativeBackpropInput),
+const KERNELS: readonly Ours[] = [
+  fill(tf.Conv2DBackpropFilter, conv2DBackpropFilter),
+  fill(tf.DepthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropFilter),
+  fill(tf.DepthwiseConv2dNativeBackpropInput, depthwiseConv2dNativeBackpropInput),
   // wasm has this one, as a plain C++ loop: it took half of a small CNN's
   // training step. Rewritten as an XNNPACK convolution it is several times
   // faster (bench/train-step.ts measures both), so it replaces wasm's own.
-  ours(tf.Conv2DBackpropInput, conv2DBackpropInput, true),
+  replace(tf.Conv2DBackpropInput, conv2DBackpropInput),
+  // wasm's loops over windows per input pixel; ours is one pass (pooling-gradients.ts).
+  replace(tf.MaxPoolGrad, maxPoolGrad),
+  // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
+  wrap(tf.BatchMatMul, transposeFirst),
+  wrap(tf._FusedMatMul, transposeFirst),
+  // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
+  wrap(tf.Sum, leadingAxesByRows(false)),
+  wrap(tf.Mean, leadingAxesByRows(true)),
 ];
 
-/** Names of the kernels `registerWasmTrainingKernels` adds or replaces. */
+/** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
 export const WASM_TRAINING_KERNELS: readonly string[] = KERNELS.map((k) => k.kernelName);
 
 /**
- * Registers the training kernels the wasm backend lacks, and our faster
- * Conv2DBackpropInput in place of wasm's. Idempotent: a kernel already ours
+ * Registers the training kernels the wasm backend lacks, our faster
+ * Conv2DBackpropInput in place of wasm's, and wrappers that put wasm's
+ * transposed matrix products on XNNPACK. Idempotent: a kernel already ours
  * (from this or another copy of this module) stays, so nothing is registered
  * twice. Any other kernel wasm already has (a later tfjs-backend-wasm may add
- * the missing ones) is left alone, except the replaced Conv2DBackpropInput:
- * that one is known to be slow in tfjs-backend-wasm 4.22, and ours computes the
- * same function for every input tfjs's gradient can give it.
+ * the missing ones) is left alone, except the replaced and wrapped ones: those
+ * are known to be slow in tfjs-backend-wasm 4.22, and ours compute the same
+ * function for every input tfjs's gradients can give them.
  */
 export function registerWasmTrainingKernels(): void {
-  for (const config of KERNELS) {
-    const current = tf.getKernel(config.kernelName, BACKEND) as
+  for (const { kernelName, mode, make } of KERNELS) {
+    const current = tf.getKernel(kernelName, BACKEND) as
       | (tf.KernelConfig & { [OURS]?: true })
       | undefined;
     if (current?.[OURS]) continue;
-    if (current !== undefined) {
-      if (!config.replace) continue;
-      // registerKernel would warn about the existing kernel, so remove it first.
-      tf.unregisterKernel(config.kernelName, BACKEND);
+    if (current === undefined ? mode === 'wrap' : mode === 'fill') continue;
+    // registerKernel would warn about the existing kernel, so remove it first.
+    if (current !== undefined) tf.unregisterKernel(kernelName, BACKEND);
+    const config: tf.KernelConfig & { [OURS]: true } = {
+      kernelName,
+      backendName: BACKEND,
+      kernelFunc: make(current?.kernelFunc as tf.KernelFunc),
+      [OURS]: true,
+    };
+    // A wrapped kernel still needs wasm's setup (its bindings into the wasm module).
+    if (mode === 'wrap') {
+      if (current?.setupFunc) config.setupFunc = current.setupFunc;
+      if (current?.disposeFunc) config.disposeFunc = current.disposeFunc;
     }
     tf.registerKernel(config);
   }

@@ -1,4 +1,4 @@
-import type { BackendCandidate, InitBackendOptions } from './init';
+import { type BackendCandidate, BackendError, type InitBackendOptions } from './init';
 import { registerWasmTrainingKernels } from './wasm-training-kernels';
 
 /** The wasm backend plus the training kernels it lacks (SPEC §8). */
@@ -12,11 +12,37 @@ export const wasmCandidate: BackendCandidate = {
   },
 };
 
-export async function prepareWasm(options: InitBackendOptions): Promise<void> {
-  if (options.wasmPaths !== undefined) {
-    const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
-    setWasmPaths(options.wasmPaths);
+/**
+ * Applies `wasmPaths` and `threads` before wasm starts. `allowThreads` does
+ * what a platform needs for threads beyond tfjs's own check (Node: see
+ * wasm-threads.ts) and returns what to do once wasm has started.
+ */
+export async function prepareWasm(
+  options: InitBackendOptions,
+  allowThreads?: (threads: number) => () => void,
+): Promise<undefined | (() => void)> {
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+  const { threads } = options;
+  if (threads === undefined) return undefined;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new BackendError(
+      `initBackend: threads must be an integer ≥ 1, got ${typeof threads === 'string' ? `'${threads}'` : String(threads)}; pass e.g. { threads: 2 }.`,
+    );
   }
+  let started: number | undefined;
+  try {
+    started = wasm.getThreadsCount();
+  } catch {
+    // wasm has not started yet: the count applies when it does.
+  }
+  if (started !== undefined && started !== threads) {
+    throw new BackendError(
+      `initBackend: the wasm backend already runs with ${started} thread(s); pass { threads: ${threads} } to the first initBackend call.`,
+    );
+  }
+  wasm.setThreadsCount(threads);
+  return started === undefined && threads > 1 ? allowThreads?.(threads) : undefined;
 }
 
 export const cpuCandidate: BackendCandidate = {

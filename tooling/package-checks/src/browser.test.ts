@@ -176,6 +176,7 @@ describe.skipIf(!haveChromium)('in headless Chromium, a page built from the tarb
           '@usam/backend > @tensorflow/tfjs-backend-wasm',
           '@usam/backend > @tensorflow/tfjs-backend-cpu',
           '@usam/backend > @tensorflow/tfjs-core/dist/register_all_gradients',
+          '@usam/backend > @tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops',
         ],
       },
     });
