@@ -5,7 +5,7 @@
  * Screenshots go to apps/playground/screenshots/ (gitignored).
  *
  * Needs a built `dist/` (turbo builds it before this package's tests) and
- * Chromium (Debian's /usr/bin/chromium, or USAM_CHROMIUM). Without Chromium
+ * Chromium (Debian's /usr/bin/chromium, or CHROMIUM_PATH). Without Chromium
  * it is skipped with the reason printed, unless USAM_REQUIRE_BROWSER=1.
  */
 import { mkdir, readFile } from 'node:fs/promises';

@@ -10,12 +10,12 @@ import { type PreviewServer, preview } from 'vite';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const dist = `${root}dist`;
-export const executablePath = process.env.USAM_CHROMIUM ?? '/usr/bin/chromium';
+export const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Why the site cannot be opened in Chromium here, or undefined when it can. */
 export function unavailable(): string | undefined {
   if (!existsSync(executablePath)) {
-    return `Chromium not found at ${executablePath} (apt-get install chromium, or set USAM_CHROMIUM)`;
+    return `Chromium not found at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)`;
   }
   if (!existsSync(`${dist}/index.html`)) return `no build at ${dist} (run pnpm build first)`;
   return undefined;
