@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
+import { type BackendName, initBackend } from '@usam/backend';
 import * as current from '../src/index';
 import { paperMlp } from './mlp';
 
@@ -40,7 +40,7 @@ const median = (xs: number[]) => {
 const round = (x: number) => Number(x.toPrecision(4));
 
 async function benchBackend(backend: string) {
-  await initBackend(backend);
+  await initBackend(backend as BackendName);
   const tensorsBefore = tf.memory().numTensors;
   const model = paperMlp({ batch: 1280, batches: 10 });
   type Variant = [name: string, lib: Estimators, method: 'exact' | 'central'];

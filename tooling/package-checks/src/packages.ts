@@ -17,13 +17,18 @@ export interface WorkspacePackage {
   };
 }
 
-/** Every publishable library under packages/ (the CLI is checked for packing only). */
+/**
+ * Every publishable package under packages/ or apps/ (the CLI is checked for
+ * packing only); private ones (`"private": true`, the playground) are never
+ * published, so they are left out.
+ */
 export function workspacePackages(folder: 'packages' | 'apps'): WorkspacePackage[] {
   const base = join(root, folder);
   return readdirSync(base, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
-    .map((entry) => {
+    .map((entry): WorkspacePackage => {
       const dir = join(base, entry.name);
       return { dir, manifest: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) };
-    });
+    })
+    .filter((pkg) => pkg.manifest.private !== true);
 }

@@ -1,0 +1,125 @@
+/** The landscape section: slice requests to the training worker, and their pictures. */
+import { type LineChart, lineChart, RUN_COLOURS } from './charts';
+import { drawHeatmap } from './heatmap';
+import type { Request, Response } from './protocol';
+
+type Result = Extract<Response, { type: 'landscape' } | { type: 'density' }>;
+
+export function setupLandscape(send: (request: Request) => void) {
+  const form = document.querySelector<HTMLFormElement>('#landscape-form')!;
+  const status = document.querySelector<HTMLElement>('#landscape-status')!;
+  const runSelect = form.elements.namedItem('run') as HTMLSelectElement;
+  const sliceButton = document.querySelector<HTMLButtonElement>('#slice')!;
+  const densityButton = document.querySelector<HTMLButtonElement>('#density-button')!;
+  const figure2d = document.querySelector<HTMLElement>('#slice-2d-figure')!;
+  const canvas = document.querySelector<HTMLCanvasElement>('#slice-2d')!;
+  let line: LineChart | undefined;
+  let density: LineChart | undefined;
+  let labels: string[] = [];
+  let busy = false;
+
+  const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).valueAsNumber;
+  const setBusy = (b: boolean) => {
+    busy = b;
+    sliceButton.disabled = b || labels.length === 0;
+    densityButton.disabled = b || labels.length === 0;
+  };
+  setBusy(false);
+
+  /** Sends one request at a time, saying what is under way. */
+  const ask = (doing: string, request: Request) => {
+    if (busy) return;
+    setBusy(true);
+    status.className = '';
+    status.textContent = doing;
+    send(request);
+  };
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    ask('Slicing… (training waits between two steps meanwhile)', {
+      type: 'landscape',
+      run: Number(runSelect.value),
+      dimensions: Number((form.elements.namedItem('dimensions') as HTMLSelectElement).value) as
+        | 1
+        | 2,
+      points: value('points'),
+      span: value('span'),
+      examples: value('examples'),
+      seed: value('seed'),
+    });
+  });
+  densityButton.addEventListener('click', () => {
+    ask('Running stochastic Lanczos quadrature…', {
+      type: 'density',
+      run: Number(runSelect.value),
+      steps: value('steps'),
+      probes: value('probes'),
+      examples: value('examples'),
+      seed: value('seed'),
+    });
+  });
+
+  return {
+    setRuns(next: string[]) {
+      labels = next;
+      runSelect.replaceChildren(...labels.map((l, i) => new Option(l, String(i))));
+      setBusy(busy);
+    },
+    error(message: string) {
+      if (!busy) return;
+      setBusy(false);
+      status.className = 'error';
+      status.textContent = message;
+    },
+    receive(result: Result) {
+      setBusy(false);
+      const name = labels[result.run] ?? `run ${result.run + 1}`;
+      const colour = RUN_COLOURS[result.run]!;
+      if (result.type === 'density') {
+        density?.destroy();
+        const box = document.querySelector<HTMLElement>('#density')!;
+        density = lineChart(box, {
+          title: `Spectral density of H, ${name} (SLQ; log scale)`,
+          xLabel: 'eigenvalue λ',
+          yLabel: 'density',
+          series: [{ label: name, colour }],
+          logY: true,
+        });
+        // A log axis needs positive values; the Gaussian-broadened density underflows far
+        // out, so six decades below the peak are shown.
+        const floor = Math.max(...result.density) * 1e-6;
+        density.setData(result.grid, [result.density.map((v) => Math.max(v, floor))]);
+        status.textContent = `Spectral density of ${name} in ${result.seconds.toFixed(1)} s; tr H from the same quadrature ≈ ${result.trace.estimate.toPrecision(4)}.`;
+        return;
+      }
+      const n = result.grid.length;
+      if (result.dimensions === 1) {
+        line?.destroy();
+        line = lineChart(document.querySelector<HTMLElement>('#slice-1d')!, {
+          title: `Loss along d₁, ${name}`,
+          xLabel: 'α',
+          yLabel: 'loss',
+          series: [{ label: name, colour }],
+        });
+        line.setData(result.grid, [result.values]);
+      } else {
+        figure2d.hidden = false;
+        const span = result.grid[n - 1]!;
+        const lo = Math.min(...result.values);
+        drawHeatmap(
+          canvas,
+          { values: result.values, nx: n, ny: n, extent: [-span, span, -span, span] },
+          { transform: (v) => Math.log(v - lo + 1e-3), xLabel: 'α (d₁)', yLabel: 'β (d₂)' },
+        );
+        const centre = result.values[((n - 1) / 2) * n + (n - 1) / 2];
+        canvas.setAttribute(
+          'aria-label',
+          `Heat map with contours of the loss of ${name} on a ${n} by ${n} grid over ±${span} along two filter-normalised directions; loss from ${lo.toPrecision(3)} to ${Math.max(...result.values).toPrecision(3)}${centre === undefined ? '' : `, ${centre.toPrecision(3)} at the weights`}.`,
+        );
+        canvas.dataset.points = String(result.values.length);
+      }
+      status.textContent = `Sliced ${name} (${result.values.length} points) in ${result.seconds.toFixed(1)} s.`;
+    },
+  };
+}

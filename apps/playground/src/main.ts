@@ -1,0 +1,427 @@
+/**
+ * The page: forms, charts and downloads. All numerical work happens in the
+ * workers (train-worker.ts, toy-worker.ts); this thread only draws.
+ */
+import './style.css';
+import { type LineChart, lineChart, RUN_COLOURS } from './charts';
+import { metricsCsv, metricsJson } from './export';
+import { setupLandscape } from './landscape-ui';
+import { type EpochMetrics, parseSettings, type Request, type Response } from './protocol';
+import {
+  BACKENDS,
+  DATASETS,
+  DEFAULT_EXPERIMENT,
+  defaultRun,
+  type ExperimentSettings,
+  MAX_RUNS,
+  MODELS,
+  NUMBER_SETTINGS,
+  OPTIMIZER_LABELS,
+  OPTIMIZER_PARAMETERS,
+  OPTIMIZERS,
+  type RunSettings,
+  runLabel,
+  trainCommand,
+} from './settings';
+import { setupToy } from './toy-ui';
+
+const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
+
+const form = $<HTMLFormElement>('#experiment');
+const statusLine = $('#status');
+const backendLine = $('#backend');
+const chartsBox = $('#charts');
+const runsList = $<HTMLOListElement>('#runs');
+const startButton = $<HTMLButtonElement>('#start');
+const pauseButton = $<HTMLButtonElement>('#pause');
+const stopButton = $<HTMLButtonElement>('#stop');
+const addRunButton = $<HTMLButtonElement>('#add-run');
+
+const worker = new Worker(new URL('./train-worker.ts', import.meta.url), { type: 'module' });
+const send = (request: Request) => worker.postMessage(request);
+
+// ---------------------------------------------------------------- the form
+
+function fillSelect(name: string, values: readonly string[], labels?: Record<string, string>) {
+  const select = form.elements.namedItem(name) as HTMLSelectElement;
+  select.replaceChildren(...values.map((v) => new Option(labels?.[v] ?? v, v)));
+}
+fillSelect('dataset', DATASETS, {
+  'mnist-s': 'MNIST-S (10%: 857 training digits)',
+  mnist: 'MNIST (8,569 training digits)',
+  'mnist-c': 'MNIST-C (20% labels flipped)',
+  'mnist-s-c': 'MNIST-S-C',
+});
+fillSelect('model', MODELS, { mlp: "The paper's MLP (6 × 128 ReLU)", cnn: 'Small CNN' });
+fillSelect('backend', BACKENDS, { auto: 'auto: the faster of webgl and wasm' });
+
+const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
+for (const name of ['dataset', 'model', 'backend', ...NUMBER_SETTINGS] as const) {
+  field(name).value = String(DEFAULT_EXPERIMENT[name]);
+}
+
+const runs: RunSettings[] = [...DEFAULT_EXPERIMENT.runs];
+
+const PARAMETER_LABELS: Record<string, string> = {
+  rho: 'ρ',
+  lambda: 'λ',
+  samples: 'samples n',
+  eta: 'η',
+  halfWidth: 'half-width h',
+  sparsity: 'sparsity',
+};
+
+function renderRuns() {
+  runsList.replaceChildren(
+    ...runs.map((run, i) => {
+      const li = document.createElement('li');
+      li.style.setProperty('--run-colour', RUN_COLOURS[i]!);
+      const select = document.createElement('select');
+      select.setAttribute('aria-label', `Run ${i + 1} optimizer`);
+      select.append(...OPTIMIZERS.map((o) => new Option(OPTIMIZER_LABELS[o], o)));
+      select.value = run.optimizer;
+      select.addEventListener('change', () => {
+        runs[i] = defaultRun(select.value as RunSettings['optimizer']);
+        renderRuns();
+        runsList.querySelectorAll('select')[i]?.focus();
+      });
+      const name = document.createElement('label');
+      name.append(`Run ${i + 1}`, select);
+      li.append(name);
+      for (const key of OPTIMIZER_PARAMETERS[run.optimizer]) {
+        const input = document.createElement('input');
+        input.type = 'number';
+        input.step = 'any';
+        input.value = String(run[key]);
+        input.addEventListener('change', () => {
+          runs[i] = { ...runs[i]!, [key]: input.valueAsNumber };
+        });
+        const label = document.createElement('label');
+        label.append(PARAMETER_LABELS[key] ?? key, input);
+        li.append(label);
+      }
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.textContent = 'Remove';
+      remove.setAttribute('aria-label', `Remove run ${i + 1}`);
+      remove.disabled = runs.length <= 1;
+      remove.addEventListener('click', () => {
+        runs.splice(i, 1);
+        renderRuns();
+        addRunButton.focus();
+      });
+      li.append(remove);
+      return li;
+    }),
+  );
+  addRunButton.disabled = runs.length >= MAX_RUNS;
+}
+renderRuns();
+addRunButton.addEventListener('click', () => {
+  const used = new Set(runs.map((r) => r.optimizer));
+  runs.push(defaultRun(OPTIMIZERS.find((o) => !used.has(o)) ?? 'sam'));
+  renderRuns();
+});
+
+function readSettings(): ExperimentSettings {
+  const numbers = Object.fromEntries(
+    NUMBER_SETTINGS.map((name) => {
+      const input = field(name);
+      return [name, input.value.trim() === '' ? Number.NaN : input.valueAsNumber];
+    }),
+  );
+  return parseSettings({
+    dataset: field('dataset').value,
+    model: field('model').value,
+    backend: field('backend').value,
+    ...numbers,
+    runs,
+  });
+}
+
+// ---------------------------------------------------------------- training state
+
+let settings: ExperimentSettings | undefined;
+let backend: string | undefined;
+let metrics: EpochMetrics[][] = [];
+let steps: { x: number[]; ys: (number | null)[][] } = { x: [], ys: [] };
+const stepMs: number[] = [];
+let charts: Record<string, LineChart> = {};
+
+function makeCharts(s: ExperimentSettings) {
+  for (const chart of Object.values(charts)) chart.destroy();
+  chartsBox.replaceChildren();
+  const perRun = (suffix = '', dash = false) =>
+    s.runs.map((run, i) => ({
+      label: `${runLabel(run, i)}${suffix}`,
+      colour: RUN_COLOURS[i]!,
+      dash,
+    }));
+  const both = s.runs.flatMap((run, i) => [
+    { label: `${runLabel(run, i)} train`, colour: RUN_COLOURS[i]! },
+    { label: `${runLabel(run, i)} test`, colour: RUN_COLOURS[i]!, dash: true },
+  ]);
+  const box = () => {
+    const div = document.createElement('div');
+    chartsBox.append(div);
+    return div;
+  };
+  charts = {
+    steps: lineChart(box(), {
+      title: 'Minibatch loss per step',
+      xLabel: 'step',
+      yLabel: 'loss',
+      series: perRun(),
+    }),
+    loss: lineChart(box(), {
+      title: 'Loss per epoch (train solid, test dashed)',
+      xLabel: 'epoch',
+      yLabel: 'loss',
+      series: both,
+      points: true,
+    }),
+    accuracy: lineChart(box(), {
+      title: 'Accuracy per epoch (train solid, test dashed)',
+      xLabel: 'epoch',
+      yLabel: 'accuracy',
+      series: both,
+      points: true,
+    }),
+    frobenius: lineChart(box(), {
+      title: '‖H‖_F² (± standard error)',
+      xLabel: 'epoch',
+      yLabel: '‖H‖_F²',
+      series: perRun(),
+      points: true,
+    }),
+    trace: lineChart(box(), {
+      title: 'tr H (± standard error)',
+      xLabel: 'epoch',
+      yLabel: 'tr H',
+      series: perRun(),
+      points: true,
+    }),
+    topEigenvalue: lineChart(box(), {
+      title: 'λ_max (± residual ‖Hv − λv‖)',
+      xLabel: 'epoch',
+      yLabel: 'λ_max',
+      series: perRun(),
+      points: true,
+    }),
+  };
+}
+
+function epochData(pick: (m: EpochMetrics) => number | undefined) {
+  const epochs = [
+    ...new Set(
+      metrics
+        .flat()
+        .filter((m) => pick(m) !== undefined)
+        .map((m) => m.epoch),
+    ),
+  ].sort((a, b) => a - b);
+  const ys = metrics.map((run) =>
+    epochs.map((e) => {
+      const v = run.find((m) => m.epoch === e);
+      return v === undefined ? null : (pick(v) ?? null);
+    }),
+  );
+  return { epochs, ys };
+}
+
+function redrawEpochCharts() {
+  const train = epochData((m) => m.trainLoss);
+  const test = epochData((m) => m.testLoss);
+  const interleave = (a: (number | null)[][], b: (number | null)[][]) =>
+    a.flatMap((row, i) => [row, b[i]!]);
+  charts.loss!.setData(train.epochs, interleave(train.ys, test.ys));
+  const trainAcc = epochData((m) => m.trainAccuracy);
+  const testAcc = epochData((m) => m.testAccuracy);
+  charts.accuracy!.setData(trainAcc.epochs, interleave(trainAcc.ys, testAcc.ys));
+  for (const q of ['frobenius', 'trace', 'topEigenvalue'] as const) {
+    const value = epochData((m) => m.hessian?.[q]?.estimate);
+    const error = epochData((m) => m.hessian?.[q]?.standardError);
+    charts[q]!.setData(value.epochs, value.ys, error.ys);
+  }
+}
+
+// ---------------------------------------------------------------- buttons
+
+let state: 'idle' | 'loading' | 'running' | 'paused' = 'idle';
+
+function setState(next: typeof state) {
+  state = next;
+  startButton.disabled = next !== 'idle';
+  pauseButton.disabled = next !== 'running' && next !== 'paused';
+  pauseButton.textContent = next === 'paused' ? 'Resume' : 'Pause';
+  stopButton.disabled = next === 'idle';
+  document.body.dataset.state = next;
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  let s: ExperimentSettings;
+  try {
+    s = readSettings();
+  } catch (error) {
+    statusLine.className = 'error';
+    statusLine.textContent = (error as Error).message;
+    return;
+  }
+  statusLine.className = '';
+  settings = s;
+  metrics = s.runs.map(() => []);
+  steps = { x: [], ys: s.runs.map(() => []) };
+  stepMs.length = 0;
+  makeCharts(s);
+  landscape.setRuns(s.runs.map((r, i) => runLabel(r, i)));
+  renderExports();
+  setState('loading');
+  send({ type: 'start', settings: s });
+});
+pauseButton.addEventListener('click', () =>
+  send({ type: state === 'paused' ? 'resume' : 'pause' }),
+);
+stopButton.addEventListener('click', () => send({ type: 'stop' }));
+
+// ---------------------------------------------------------------- worker messages
+
+const landscape = setupLandscape(send);
+
+worker.addEventListener('message', (event: MessageEvent<Response>) => {
+  const message = event.data;
+  switch (message.type) {
+    case 'backend': {
+      backend = message.name;
+      const measured = Object.entries(message.stepMs)
+        .map(([name, ms]) => `${name} ${ms.toFixed(1)} ms`)
+        .join(', ');
+      backendLine.textContent = `Backend: ${message.name}${measured ? ` (an SGD step measured: ${measured})` : ''}.`;
+      backendLine.dataset.backend = message.name;
+      backendLine.dataset.stepMs = JSON.stringify(message.stepMs);
+      return;
+    }
+    case 'status':
+      if (message.state === 'loading') setState('loading');
+      else if (message.state === 'running') setState('running');
+      else if (message.state === 'paused') setState('paused');
+      else setState('idle');
+      statusLine.textContent =
+        message.message ??
+        {
+          loading: 'Loading…',
+          running: 'Training…',
+          paused: 'Paused.',
+          stopped: 'Stopped.',
+          done: 'Done.',
+          idle: '',
+        }[message.state];
+      statusLine.dataset.state = message.state;
+      renderExports();
+      return;
+    case 'progress': {
+      if (!settings) return;
+      const x = (message.epoch - 1) * message.stepsPerEpoch + message.step;
+      let k = steps.x.indexOf(x);
+      if (k < 0) {
+        steps.x.push(x);
+        for (const ys of steps.ys) ys.push(null);
+        k = steps.x.length - 1;
+      }
+      steps.ys[message.run]![k] = message.loss;
+      stepMs[message.run] = message.stepMs;
+      charts.steps!.setData(steps.x, steps.ys);
+      statusLine.textContent = `Epoch ${message.epoch}/${settings.epochs}, step ${message.step}/${message.stepsPerEpoch}. ${settings.runs
+        .map((r, i) => `${OPTIMIZER_LABELS[r.optimizer]}: ${stepMs[i]?.toFixed(1) ?? '–'} ms/step`)
+        .join(', ')}${backend ? ` on ${backend}` : ''}.`;
+      return;
+    }
+    case 'epoch':
+      metrics[message.run]!.push(message.metrics);
+      redrawEpochCharts();
+      return;
+    case 'landscape':
+    case 'density':
+      landscape.receive(message);
+      return;
+    case 'error':
+      statusLine.className = 'error';
+      statusLine.textContent = message.message;
+      landscape.error(message.message);
+      if (state === 'loading') setState('idle');
+      return;
+  }
+});
+worker.addEventListener('error', (event) => {
+  statusLine.className = 'error';
+  statusLine.textContent = `The training worker failed: ${event.message}`;
+  setState('idle');
+});
+
+// ---------------------------------------------------------------- take it away
+
+function download(name: string, text: string, type: string) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function renderExports() {
+  const box = $('#export-runs');
+  if (!settings) return;
+  const s = settings;
+  box.replaceChildren(
+    ...s.runs.map((run, i) => {
+      const div = document.createElement('div');
+      div.className = 'export-run';
+      div.style.setProperty('--run-colour', RUN_COLOURS[i]!);
+      const title = document.createElement('h3');
+      title.textContent = runLabel(run, i);
+      const base = `usam-${s.dataset}-${s.model}-${run.optimizer}-seed${s.seed}`;
+      const csv = document.createElement('button');
+      csv.type = 'button';
+      csv.textContent = 'Metrics as CSV';
+      csv.addEventListener('click', () =>
+        download(`${base}.csv`, metricsCsv(metrics[i]!), 'text/csv'),
+      );
+      const json = document.createElement('button');
+      json.type = 'button';
+      json.textContent = 'Metrics and settings as JSON';
+      json.addEventListener('click', () =>
+        download(`${base}.json`, metricsJson(s, i, backend, metrics[i]!), 'application/json'),
+      );
+      const command = document.createElement('pre');
+      command.textContent = trainCommand(s, i, backend);
+      command.setAttribute('aria-label', `usam train command for run ${i + 1}`);
+      const copy = document.createElement('button');
+      copy.type = 'button';
+      copy.textContent = 'Copy the command';
+      copy.addEventListener('click', () => {
+        void navigator.clipboard?.writeText(command.textContent ?? '').then(
+          () => {
+            copy.textContent = 'Copied';
+          },
+          () => {
+            copy.textContent = 'Select the text to copy it';
+          },
+        );
+      });
+      const buttons = document.createElement('div');
+      buttons.className = 'buttons';
+      buttons.append(csv, json, copy);
+      div.append(title, buttons, command);
+      return div;
+    }),
+  );
+}
+
+setState('idle');
+setupToy();
+
+if ('serviceWorker' in navigator && import.meta.env.PROD) {
+  // Offline once loaded: the service worker caches every file of the build.
+  void navigator.serviceWorker.register('./sw.js').catch(() => undefined);
+}

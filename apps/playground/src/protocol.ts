@@ -1,0 +1,262 @@
+/**
+ * The messages between the page and the training worker. Both directions are
+ * plain structured-clonable objects with a `type`; what arrives at the worker
+ * is checked by `parseRequest`, so a malformed message fails with a one-line
+ * reason instead of training on garbage.
+ */
+import {
+  BACKENDS,
+  checkNumber,
+  DATASETS,
+  type ExperimentSettings,
+  MAX_RUNS,
+  MIN_RUNS,
+  MODELS,
+  NUMBER_SETTINGS,
+  OPTIMIZERS,
+  type RunSettings,
+} from './settings';
+
+/** Hessian quantity with its error bar (standard error, or the eigen-residual for λ_max). */
+export interface EstimateWithError {
+  readonly estimate: number;
+  readonly standardError: number;
+}
+
+/** One epoch of one run: the fields of `usam train`'s metrics.jsonl, plus step time. */
+export interface EpochMetrics {
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly testLoss: number;
+  readonly testAccuracy: number;
+  readonly learningRate: number;
+  readonly seconds: number;
+  readonly gradientEvaluations: number;
+  /** Mean milliseconds per optimizer step in this epoch. */
+  readonly stepMs: number;
+  readonly hessian?: {
+    readonly trace?: EstimateWithError;
+    readonly frobenius?: EstimateWithError;
+    readonly topEigenvalue?: EstimateWithError;
+  };
+}
+
+export type Request =
+  | { readonly type: 'start'; readonly settings: ExperimentSettings }
+  | { readonly type: 'pause' }
+  | { readonly type: 'resume' }
+  | { readonly type: 'stop' }
+  | {
+      readonly type: 'landscape';
+      readonly run: number;
+      /** 1: a line through the weights along d₁; 2: the plane of d₁, d₂. */
+      readonly dimensions: 1 | 2;
+      /** Grid points per axis. */
+      readonly points: number;
+      /** The grid covers [−span, span] in units of the filter-normalised directions. */
+      readonly span: number;
+      /** Training examples the loss is averaged over. */
+      readonly examples: number;
+      readonly seed: number;
+    }
+  | {
+      readonly type: 'density';
+      readonly run: number;
+      /** Lanczos steps per probe. */
+      readonly steps: number;
+      readonly probes: number;
+      readonly examples: number;
+      readonly seed: number;
+    };
+
+export type RunState = 'idle' | 'loading' | 'running' | 'paused' | 'stopped' | 'done';
+
+export type Response =
+  | {
+      readonly type: 'backend';
+      /** The backend training runs on. */
+      readonly name: string;
+      /** Milliseconds per SGD step of the chosen model, per backend tried. */
+      readonly stepMs: Readonly<Record<string, number>>;
+    }
+  | { readonly type: 'status'; readonly state: RunState; readonly message?: string }
+  | {
+      readonly type: 'progress';
+      readonly run: number;
+      readonly epoch: number;
+      readonly step: number;
+      readonly stepsPerEpoch: number;
+      readonly loss: number;
+      readonly stepMs: number;
+    }
+  | { readonly type: 'epoch'; readonly run: number; readonly metrics: EpochMetrics }
+  | {
+      readonly type: 'landscape';
+      readonly run: number;
+      readonly dimensions: 1 | 2;
+      /** Coordinates along d₁ (and d₂): both the same grid. */
+      readonly grid: number[];
+      /** Loss at grid[i] (1-D), or at (grid[i], grid[j]) as values[j * n + i] (2-D). */
+      readonly values: number[];
+      readonly seconds: number;
+    }
+  | {
+      readonly type: 'density';
+      readonly run: number;
+      readonly grid: number[];
+      readonly density: number[];
+      /** tr H from the same quadrature, with its standard error. */
+      readonly trace: EstimateWithError;
+      readonly seconds: number;
+    }
+  | { readonly type: 'error'; readonly message: string };
+
+/** A message the worker cannot act on. */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const show = (value: unknown): string =>
+  typeof value === 'string' ? `'${value}'` : Array.isArray(value) ? 'an array' : String(value);
+
+function oneOf<T extends string>(where: string, value: unknown, valid: readonly T[]): T {
+  if (typeof value !== 'string' || !valid.includes(value as T)) {
+    throw new ProtocolError(`${where} must be one of ${valid.join(', ')}, got ${show(value)}.`);
+  }
+  return value as T;
+}
+
+function number(where: string, value: unknown, limits: Parameters<typeof checkNumber>[2] = {}) {
+  try {
+    return checkNumber(where, value, limits);
+  } catch (error) {
+    throw new ProtocolError((error as Error).message, { cause: error });
+  }
+}
+
+function onlyKeys(where: string, value: Record<string, unknown>, keys: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw new ProtocolError(
+        `${where}: unknown field '${key}'; valid fields: ${keys.join(', ')}.`,
+      );
+    }
+  }
+}
+
+const RUN_KEYS = ['optimizer', 'rho', 'lambda', 'samples', 'eta', 'halfWidth', 'sparsity'] as const;
+
+function parseRun(where: string, value: unknown): RunSettings {
+  if (!isRecord(value)) throw new ProtocolError(`${where} must be an object, got ${show(value)}.`);
+  onlyKeys(where, value, RUN_KEYS);
+  const optimizer = oneOf(`${where}.optimizer`, value.optimizer, OPTIMIZERS);
+  const samples = number(`${where}.samples`, value.samples, { min: 1, max: 64, integer: true });
+  if (optimizer === 'frob-sam' && samples < 2) {
+    throw new ProtocolError(
+      `${where}.samples must be ≥ 2 for frob-sam (a covariance needs two samples), got ${samples}.`,
+    );
+  }
+  const rho = number(`${where}.rho`, value.rho, { min: 0 });
+  if (['frob-sam', 'trace-sam', 'det-sam'].includes(optimizer) && rho <= 0) {
+    throw new ProtocolError(
+      `${where}.rho must be > 0 for ${optimizer} (its measure divides by ρ²), got ${rho}.`,
+    );
+  }
+  return {
+    optimizer,
+    rho,
+    lambda: number(`${where}.lambda`, value.lambda, { min: 0 }),
+    samples,
+    eta: number(`${where}.eta`, value.eta, { min: 0 }),
+    halfWidth: number(`${where}.halfWidth`, value.halfWidth, { min: 0 }),
+    sparsity: number(`${where}.sparsity`, value.sparsity, { min: 0, max: 0.999 }),
+  };
+}
+
+const SETTINGS_KEYS = ['dataset', 'model', 'backend', ...NUMBER_SETTINGS, 'runs'] as const;
+
+/** Checks experiment settings field by field; throws `ProtocolError` naming the first bad one. */
+export function parseSettings(value: unknown): ExperimentSettings {
+  const where = 'settings';
+  if (!isRecord(value)) throw new ProtocolError(`${where} must be an object, got ${show(value)}.`);
+  onlyKeys(where, value, SETTINGS_KEYS);
+  const runs = value.runs;
+  if (!Array.isArray(runs) || runs.length < MIN_RUNS || runs.length > MAX_RUNS) {
+    throw new ProtocolError(
+      `${where}.runs must be an array of ${MIN_RUNS} to ${MAX_RUNS} runs, got ${Array.isArray(runs) ? `${runs.length} runs` : show(runs)}.`,
+    );
+  }
+  return {
+    dataset: oneOf(`${where}.dataset`, value.dataset, DATASETS),
+    model: oneOf(`${where}.model`, value.model, MODELS),
+    backend: oneOf(`${where}.backend`, value.backend, BACKENDS),
+    epochs: number(`${where}.epochs`, value.epochs, { min: 1, max: 1000, integer: true }),
+    batchSize: number(`${where}.batchSize`, value.batchSize, { min: 1, max: 4096, integer: true }),
+    lr: number(`${where}.lr`, value.lr, { min: 0 }),
+    momentum: number(`${where}.momentum`, value.momentum, { min: 0, max: 0.999 }),
+    weightDecay: number(`${where}.weightDecay`, value.weightDecay, { min: 0 }),
+    seed: number(`${where}.seed`, value.seed, { min: 0, max: 2 ** 31 - 1, integer: true }),
+    measureEvery: number(`${where}.measureEvery`, value.measureEvery, { min: 0, integer: true }),
+    hessianExamples: number(`${where}.hessianExamples`, value.hessianExamples, {
+      min: 1,
+      integer: true,
+    }),
+    probes: number(`${where}.probes`, value.probes, { min: 2, max: 1000, integer: true }),
+    runs: runs.map((run, i) => parseRun(`${where}.runs[${i}]`, run)),
+  };
+}
+
+/** Checks a message sent to the worker; throws `ProtocolError` with a one-line reason. */
+export function parseRequest(value: unknown): Request {
+  if (!isRecord(value)) {
+    throw new ProtocolError(`A worker message must be an object, got ${show(value)}.`);
+  }
+  const type = oneOf('message type', value.type, [
+    'start',
+    'pause',
+    'resume',
+    'stop',
+    'landscape',
+    'density',
+  ] as const);
+  switch (type) {
+    case 'start':
+      onlyKeys('start', value, ['type', 'settings']);
+      return { type, settings: parseSettings(value.settings) };
+    case 'pause':
+    case 'resume':
+    case 'stop':
+      onlyKeys(type, value, ['type']);
+      return { type };
+    case 'landscape': {
+      onlyKeys(type, value, ['type', 'run', 'dimensions', 'points', 'span', 'examples', 'seed']);
+      const dimensions = value.dimensions;
+      if (dimensions !== 1 && dimensions !== 2) {
+        throw new ProtocolError(`landscape.dimensions must be 1 or 2, got ${show(dimensions)}.`);
+      }
+      return {
+        type,
+        run: number('landscape.run', value.run, { min: 0, max: MAX_RUNS - 1, integer: true }),
+        dimensions,
+        points: number('landscape.points', value.points, { min: 3, max: 201, integer: true }),
+        span: number('landscape.span', value.span, { min: 1e-6 }),
+        examples: number('landscape.examples', value.examples, { min: 1, integer: true }),
+        seed: number('landscape.seed', value.seed, { min: 0, integer: true }),
+      };
+    }
+    case 'density':
+      onlyKeys(type, value, ['type', 'run', 'steps', 'probes', 'examples', 'seed']);
+      return {
+        type,
+        run: number('density.run', value.run, { min: 0, max: MAX_RUNS - 1, integer: true }),
+        steps: number('density.steps', value.steps, { min: 2, max: 500, integer: true }),
+        probes: number('density.probes', value.probes, { min: 1, max: 100, integer: true }),
+        examples: number('density.examples', value.examples, { min: 1, integer: true }),
+        seed: number('density.seed', value.seed, { min: 0, integer: true }),
+      };
+  }
+}

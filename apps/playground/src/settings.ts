@@ -1,0 +1,259 @@
+/**
+ * What a visitor chooses: the experiment (data, model, schedule, Hessian
+ * measurements) and two to four runs (an optimizer and its settings each).
+ * Names and defaults follow `usam train` (apps/cli) and @usam/optimizer, so a
+ * run's settings become a command line that reproduces it in Node.
+ */
+
+export const DATASETS = ['mnist-s', 'mnist', 'mnist-c', 'mnist-s-c'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export const MODELS = ['mlp', 'cnn'] as const;
+export type ModelName = (typeof MODELS)[number];
+
+export const BACKENDS = ['auto', 'webgl', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+/** The optimizers, by their `usam train --optimizer` names. */
+export const OPTIMIZERS = [
+  'sgd',
+  'sam',
+  'asam',
+  'ssam',
+  'frob-sam',
+  'trace-sam',
+  'det-sam',
+] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+/** Display names, as in the paper. */
+export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
+  sgd: 'SGD',
+  sam: 'SAM',
+  asam: 'ASAM',
+  ssam: 'SSAM-F',
+  'frob-sam': 'Frob-SAM',
+  'trace-sam': 'Trace-SAM',
+  'det-sam': 'Det-SAM',
+};
+
+/** One run: an optimizer and the settings it reads. */
+export interface RunSettings {
+  readonly optimizer: OptimizerName;
+  /** Perturbation radius ρ (unused by SGD). */
+  readonly rho: number;
+  /** Regulariser weight λ (Frob-, Trace-, Det-SAM). */
+  readonly lambda: number;
+  /** Perturbation samples n per step (Frob-, Trace-, Det-SAM). */
+  readonly samples: number;
+  /** ASAM's η. */
+  readonly eta: number;
+  /** Det-SAM's hypercube half-width h. */
+  readonly halfWidth: number;
+  /** SSAM-F's share of parameters left unperturbed. */
+  readonly sparsity: number;
+}
+
+/** Which settings each optimizer reads (the rest are ignored and not shown). */
+export const OPTIMIZER_PARAMETERS: Record<OptimizerName, readonly (keyof RunSettings)[]> = {
+  sgd: [],
+  sam: ['rho'],
+  asam: ['rho', 'eta'],
+  ssam: ['rho', 'sparsity'],
+  'frob-sam': ['rho', 'lambda', 'samples'],
+  'trace-sam': ['rho', 'lambda', 'samples'],
+  'det-sam': ['rho', 'lambda', 'samples', 'halfWidth'],
+};
+
+/** @usam/optimizer's defaults (its README's table of variants). */
+export function defaultRun(optimizer: OptimizerName): RunSettings {
+  const base = { optimizer, rho: 0.05, lambda: 1, samples: 1, eta: 0.01, halfWidth: 0.01 };
+  const sparsity = 0.5;
+  switch (optimizer) {
+    case 'sgd':
+      return { ...base, rho: 0, sparsity };
+    case 'sam':
+      return { ...base, sparsity };
+    case 'asam':
+      return { ...base, rho: 0.5, sparsity };
+    case 'ssam':
+      return { ...base, rho: 0.1, sparsity };
+    case 'frob-sam':
+      return { ...base, rho: 0.005, lambda: 1.25e-3, samples: 2, sparsity };
+    case 'trace-sam':
+      return { ...base, rho: 0.01, sparsity };
+    case 'det-sam':
+      return { ...base, rho: 1, sparsity };
+  }
+}
+
+/** Hessian quantities measured every `measureEvery` epochs (usam train's `--hessian`). */
+export const HESSIAN_QUANTITIES = ['trace', 'frobenius', 'topEigenvalue'] as const;
+export type HessianQuantity = (typeof HESSIAN_QUANTITIES)[number];
+
+export interface ExperimentSettings {
+  readonly dataset: DatasetName;
+  readonly model: ModelName;
+  readonly backend: BackendChoice;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  /** Measure the Hessian every this many epochs; 0 never. */
+  readonly measureEvery: number;
+  /** Training examples the Hessian is taken over (the first ones). */
+  readonly hessianExamples: number;
+  /** Probes per Hutchinson estimate. */
+  readonly probes: number;
+  readonly runs: readonly RunSettings[];
+}
+
+/** The experiment's numeric settings (form fields of the same names). */
+export const NUMBER_SETTINGS = [
+  'epochs',
+  'batchSize',
+  'lr',
+  'momentum',
+  'weightDecay',
+  'seed',
+  'measureEvery',
+  'hessianExamples',
+  'probes',
+] as const satisfies readonly (keyof ExperimentSettings)[];
+
+export const MIN_RUNS = 1;
+export const MAX_RUNS = 4;
+
+/**
+ * The defaults: the paper's MLP on MNIST-S, SGD against Frob-SAM, small
+ * Hessian subsets and few probes so that a measurement takes seconds in a
+ * browser (the paper's 1280 examples and 100 probes are one setting away).
+ * Batch 32 at lr 0.1 with momentum 0.9: the 6-layer MLP leaves its initial
+ * plateau (loss ln 10) within the first epoch of MNIST-S (2.25 → 1.2 by epoch
+ * 2, measured), where batch 128 at lr 0.05 is still on it after three.
+ */
+export const DEFAULT_EXPERIMENT: ExperimentSettings = {
+  dataset: 'mnist-s',
+  model: 'mlp',
+  backend: 'auto',
+  epochs: 10,
+  batchSize: 32,
+  lr: 0.1,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  seed: 1,
+  measureEvery: 2,
+  hessianExamples: 256,
+  probes: 8,
+  runs: [defaultRun('sgd'), defaultRun('frob-sam')],
+};
+
+/** A run's name in charts and files: "Frob-SAM (ρ 0.005, λ 0.00125, n 2)". */
+export function runLabel(run: RunSettings, index?: number): string {
+  const parts = OPTIMIZER_PARAMETERS[run.optimizer].map(
+    (key) => `${SYMBOLS[key]} ${run[key] as number}`,
+  );
+  const name = `${OPTIMIZER_LABELS[run.optimizer]}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+  return index === undefined ? name : `${index + 1}. ${name}`;
+}
+
+const SYMBOLS: Partial<Record<keyof RunSettings, string>> = {
+  rho: 'ρ',
+  lambda: 'λ',
+  samples: 'n',
+  eta: 'η',
+  halfWidth: 'h',
+  sparsity: 'sparsity',
+};
+
+const FLAGS: Partial<Record<keyof RunSettings, string>> = {
+  rho: '--rho',
+  lambda: '--lambda',
+  samples: '--samples',
+  eta: '--eta',
+  halfWidth: '--half-width',
+  sparsity: '--sparsity',
+};
+
+/**
+ * The `usam train` command line that reproduces run `index` in Node (flags
+ * as in issue 14: the options camelCased are `TrainOptions`). The backend is
+ * the one that ran here, where Node has it (webgl does not exist there).
+ */
+export function trainCommand(
+  settings: ExperimentSettings,
+  index: number,
+  backend?: string,
+): string {
+  const run = settings.runs[index];
+  if (run === undefined) {
+    throw new RangeError(
+      `trainCommand: run ${index} does not exist; pass 0 to ${settings.runs.length - 1}.`,
+    );
+  }
+  const args: (string | number)[] = [
+    'usam train',
+    '--dataset',
+    settings.dataset,
+    '--model',
+    settings.model,
+    '--optimizer',
+    run.optimizer,
+  ];
+  for (const key of OPTIMIZER_PARAMETERS[run.optimizer]) args.push(FLAGS[key]!, run[key] as number);
+  args.push(
+    '--epochs',
+    settings.epochs,
+    '--batch-size',
+    settings.batchSize,
+    '--lr',
+    settings.lr,
+    // The playground keeps the rate constant; usam train's default schedule may not.
+    '--lr-schedule',
+    'constant',
+    '--momentum',
+    settings.momentum,
+    '--weight-decay',
+    settings.weightDecay,
+    '--seed',
+    settings.seed,
+  );
+  if (settings.measureEvery > 0) {
+    args.push(
+      '--measure-every',
+      settings.measureEvery,
+      '--hessian',
+      HESSIAN_QUANTITIES.join(','),
+      '--hessian-examples',
+      settings.hessianExamples,
+      '--probes',
+      settings.probes,
+    );
+  }
+  const nodeBackend = backend === 'wasm' || backend === 'cpu' ? backend : undefined;
+  if (nodeBackend !== undefined) args.push('--backend', nodeBackend);
+  return args.join(' ');
+}
+
+/** Check a number field: finite and in range, else a one-line message naming it. */
+export function checkNumber(
+  name: string,
+  value: unknown,
+  { min = -Infinity, max = Infinity, integer = false } = {},
+): number {
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < min ||
+    value > max ||
+    (integer && !Number.isInteger(value))
+  ) {
+    const shown = typeof value === 'string' ? `'${value}'` : String(value);
+    const kind = integer ? 'an integer' : 'a number';
+    const range = `${min === -Infinity ? '' : ` ≥ ${min}`}${max === Infinity ? '' : `${min === -Infinity ? '' : ' and'} ≤ ${max}`}`;
+    throw new TypeError(`${name} must be ${kind}${range}, got ${shown}.`);
+  }
+  return value;
+}

@@ -1,0 +1,296 @@
+/** The toy-loss section: a draggable start, trajectories from the toy worker, measures along them. */
+import { type LineChart, lineChart, RUN_COLOURS } from './charts';
+import { drawHeatmap, type Frame } from './heatmap';
+import { OPTIMIZER_LABELS } from './settings';
+import {
+  type Point,
+  TOY_DEFAULTS,
+  TOY_LOSSES,
+  TOY_OPTIMIZERS,
+  TOY_RUNS,
+  type ToyLoss,
+  type ToyMeasures,
+  type ToyOptimizer,
+  type ToyRequest,
+  type ToyResponse,
+  type Trajectory,
+} from './toy';
+
+const EXPLAINERS: Record<ToyLoss['name'], string> = {
+  example2:
+    'Example 2 of the paper, L = (x₁x₂ − 1)², is scale-invariant: L(kx₁, x₂/k) = L(x₁, x₂). On its zero-loss hyperbola x₁x₂ = 1, tr H = 2(x₁² + x₂²) and ‖H‖_F² = (tr H)² are smallest at |x₁| = |x₂| = 1, while det H = 0 everywhere on it. From a start on the hyperbola, SGD and SAM stay (∇L = 0 there), Trace-SAM and Frob-SAM slide along it toward (1, 1), and Det-SAM barely moves: its measure prefers no point of the hyperbola (Theorem 4). The sampled Det-SAM only approximates that measure; on a hypercube of half-width h it regularises h²·tr H/6 to first order, so it drifts slowly for small h.',
+  example1:
+    'Example 1 of the paper, L = ½(x₁² − x₂²), a saddle: H = diag(1, −1) everywhere, so tr H = 0 calls every point flat, while ‖H‖_F² = 2 and det H = −1. Every optimizer leaves along x₂; the trace measure cannot tell this saddle from a flat minimum.',
+};
+
+const rowsOf = (t: Trajectory) => t.path.length - 1;
+
+export function setupToy() {
+  const form = document.querySelector<HTMLFormElement>('#toy-form')!;
+  const canvas = document.querySelector<HTMLCanvasElement>('#toy-canvas')!;
+  const status = document.querySelector<HTMLElement>('#toy-status')!;
+  const tbody = document.querySelector<HTMLTableSectionElement>('#toy-table tbody')!;
+  const measureSelect = document.querySelector<HTMLSelectElement>('#toy-measure')!;
+  const explainer = document.querySelector<HTMLElement>('#toy-explainer')!;
+  const checks = document.querySelector<HTMLElement>('#toy-optimizers')!;
+  const input = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
+  const colour = (o: ToyOptimizer) => RUN_COLOURS[TOY_OPTIMIZERS.indexOf(o)]!;
+
+  checks.replaceChildren(
+    ...TOY_OPTIMIZERS.map((o) => {
+      const box = document.createElement('input');
+      box.type = 'checkbox';
+      box.name = 'optimizer';
+      box.value = o;
+      box.checked = true;
+      const label = document.createElement('label');
+      // Colour as a swatch, text in the body colour: several of the palette's colours
+      // are too light for text on white.
+      label.style.borderBottom = `4px solid ${colour(o)}`;
+      const r = TOY_RUNS[o];
+      const detail =
+        o === 'sgd' ? '' : o === 'det-sam' ? ` (ρ ${r.rho}, h ${r.halfWidth})` : ` (ρ ${r.rho})`;
+      label.append(box, `${OPTIMIZER_LABELS[o]}${detail}`);
+      return label;
+    }),
+  );
+  input('lr').value = String(TOY_DEFAULTS.lr);
+  input('steps').value = String(TOY_DEFAULTS.steps);
+
+  const worker = new Worker(new URL('./toy-worker.ts', import.meta.url), { type: 'module' });
+  let toy: ToyLoss = TOY_LOSSES.example2;
+  let start: Point = toy.start;
+  let trajectories: Trajectory[] = [];
+  let frame: Frame | undefined;
+  let nextId = 0;
+  let inFlight = false;
+  let queued = false;
+  let chart: LineChart | undefined;
+
+  const request = () => {
+    if (inFlight) {
+      queued = true;
+      return;
+    }
+    inFlight = true;
+    queued = false;
+    const optimizers = [...checks.querySelectorAll<HTMLInputElement>('input:checked')].map(
+      (c) => c.value as ToyOptimizer,
+    );
+    const message: ToyRequest = {
+      id: ++nextId,
+      toy: toy.name,
+      start,
+      options: {
+        lr: input('lr').valueAsNumber || TOY_DEFAULTS.lr,
+        steps: Math.max(
+          1,
+          Math.min(5000, Math.round(input('steps').valueAsNumber || TOY_DEFAULTS.steps)),
+        ),
+        seed: TOY_DEFAULTS.seed,
+      },
+      optimizers,
+    };
+    status.textContent = 'Running the optimizers…';
+    status.dataset.state = 'running';
+    worker.postMessage(message);
+  };
+
+  worker.addEventListener('message', (event: MessageEvent<ToyResponse>) => {
+    inFlight = false;
+    const response = event.data;
+    if (response.type === 'error') {
+      status.className = 'error';
+      status.textContent = response.message;
+    } else if (!queued) {
+      status.className = '';
+      trajectories = response.trajectories;
+      draw();
+      renderTable();
+      renderChart();
+      status.textContent = `${trajectories.length} trajectories of ${trajectories[0] ? rowsOf(trajectories[0]) : 0} steps from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}).`;
+      status.dataset.state = 'done';
+    }
+    if (queued) request();
+  });
+
+  // The loss on a fixed grid, drawn once per toy (log scale for the quartic).
+  const N = 121;
+  let field: number[] = [];
+  const computeField = () => {
+    const e = toy.extent;
+    field = [];
+    for (let j = 0; j < N; j++) {
+      for (let i = 0; i < N; i++) {
+        field.push(toy.value(-e + (2 * e * i) / (N - 1), -e + (2 * e * j) / (N - 1)));
+      }
+    }
+  };
+
+  function draw() {
+    const e = toy.extent;
+    frame = drawHeatmap(
+      canvas,
+      { values: field, nx: N, ny: N, extent: [-e, e, -e, e] },
+      {
+        levels: 14,
+        ...(toy.name === 'example2' && { transform: (v: number) => Math.log1p(v) }),
+        xLabel: 'x₁',
+        yLabel: 'x₂',
+      },
+    );
+    const ctx = canvas.getContext('2d')!;
+    ctx.save();
+    for (const t of trajectories) {
+      ctx.strokeStyle = colour(t.optimizer);
+      ctx.lineWidth = 2.5;
+      ctx.beginPath();
+      t.path.forEach(([x, y], k) => {
+        const [px, py] = frame!.toPixel(x, y);
+        if (k === 0) ctx.moveTo(px, py);
+        else ctx.lineTo(px, py);
+      });
+      ctx.stroke();
+      const [ex, ey] = t.path.at(-1)!;
+      const [px, py] = frame.toPixel(ex, ey);
+      ctx.fillStyle = colour(t.optimizer);
+      ctx.beginPath();
+      ctx.arc(px, py, 4, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    const [sx, sy] = frame.toPixel(start[0], start[1]);
+    ctx.fillStyle = '#fff';
+    ctx.strokeStyle = '#000';
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(sx, sy, 7, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.stroke();
+    ctx.restore();
+    canvas.setAttribute(
+      'aria-label',
+      `${toy.label}: trajectories from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}). ${trajectories
+        .map((t) => {
+          const [x, y] = t.path.at(-1)!;
+          return `${OPTIMIZER_LABELS[t.optimizer]} ends at (${x.toFixed(2)}, ${y.toFixed(2)})`;
+        })
+        .join('; ')}.`,
+    );
+  }
+
+  const fmt = (v: number) =>
+    Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(3);
+
+  function renderTable() {
+    tbody.replaceChildren(
+      ...trajectories.map((t) => {
+        const [x1, x2] = t.path.at(-1)!;
+        const m = t.measures.at(-1)!;
+        const tr = document.createElement('tr');
+        tr.dataset.optimizer = t.optimizer;
+        tr.dataset.x1 = String(x1);
+        tr.dataset.x2 = String(x2);
+        const head = document.createElement('th');
+        head.scope = 'row';
+        head.textContent = OPTIMIZER_LABELS[t.optimizer];
+        head.style.borderLeft = `6px solid ${colour(t.optimizer)}`;
+        tr.append(head);
+        for (const v of [x1, x2, m.loss, m.trace, m.frobenius, m.lambdaMax, m.determinant]) {
+          const td = document.createElement('td');
+          td.textContent = fmt(v);
+          tr.append(td);
+        }
+        return tr;
+      }),
+    );
+  }
+
+  function renderChart() {
+    chart?.destroy();
+    const key = measureSelect.value as keyof ToyMeasures;
+    const name = measureSelect.selectedOptions[0]?.textContent ?? key;
+    chart = lineChart(document.querySelector<HTMLElement>('#toy-chart')!, {
+      title: `${name} along each path`,
+      xLabel: 'step',
+      yLabel: name,
+      series: trajectories.map((t) => ({
+        label: OPTIMIZER_LABELS[t.optimizer],
+        colour: colour(t.optimizer),
+      })),
+    });
+    const steps = Math.max(0, ...trajectories.map((t) => t.path.length));
+    chart.setData(
+      Array.from({ length: steps }, (_, k) => k),
+      trajectories.map((t) =>
+        Array.from({ length: steps }, (_, k) => t.measures[k]?.[key] ?? null),
+      ),
+    );
+  }
+
+  const setStart = (p: Point, run = true) => {
+    const e = toy.extent;
+    start = [Math.max(-e, Math.min(e, p[0])), Math.max(-e, Math.min(e, p[1]))];
+    input('x1').value = start[0].toFixed(2);
+    input('x2').value = start[1].toFixed(2);
+    if (frame) draw();
+    if (run) request();
+  };
+
+  const selectToy = () => {
+    toy =
+      TOY_LOSSES[(form.elements.namedItem('toy') as HTMLSelectElement).value as ToyLoss['name']];
+    explainer.textContent = EXPLAINERS[toy.name];
+    computeField();
+    trajectories = [];
+    setStart(toy.start);
+  };
+
+  form.addEventListener('change', (event) => {
+    const target = event.target as HTMLElement;
+    if (target === form.elements.namedItem('toy')) return selectToy();
+    if (target === input('x1') || target === input('x2')) {
+      return setStart([input('x1').valueAsNumber || 0, input('x2').valueAsNumber || 0]);
+    }
+    request();
+  });
+  form.addEventListener('submit', (event) => event.preventDefault());
+  measureSelect.addEventListener('change', renderChart);
+
+  let dragging = false;
+  const pointAt = (event: PointerEvent): Point => {
+    const rect = canvas.getBoundingClientRect();
+    return frame!.fromPixel(event.clientX - rect.left, event.clientY - rect.top);
+  };
+  canvas.addEventListener('pointerdown', (event) => {
+    if (!frame) return;
+    dragging = true;
+    canvas.setPointerCapture(event.pointerId);
+    setStart(pointAt(event), false);
+  });
+  canvas.addEventListener('pointermove', (event) => {
+    if (dragging) setStart(pointAt(event));
+  });
+  canvas.addEventListener('pointerup', (event) => {
+    if (!dragging) return;
+    dragging = false;
+    setStart(pointAt(event));
+  });
+  canvas.addEventListener('keydown', (event) => {
+    const step = event.shiftKey ? 0.5 : 0.1;
+    const moves: Record<string, Point> = {
+      ArrowLeft: [-step, 0],
+      ArrowRight: [step, 0],
+      ArrowUp: [0, step],
+      ArrowDown: [0, -step],
+    };
+    const move = moves[event.key];
+    if (move === undefined) return;
+    event.preventDefault();
+    setStart([start[0] + move[0], start[1] + move[1]]);
+  });
+  new ResizeObserver(() => {
+    if (field.length > 0) draw();
+  }).observe(canvas);
+
+  selectToy();
+}
