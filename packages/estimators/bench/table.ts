@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '@usam/backend';
+import { type BackendName, initBackend } from '@usam/backend';
 import { firstExamples } from '@usam/datasets';
 import { loadMnist } from '@usam/datasets/mnist';
 import { createModel } from '@usam/models';
@@ -30,7 +30,7 @@ import {
 const PROBES = Number(process.env.BENCH_PROBES ?? 100);
 const CENTRAL_PROBES = Number(process.env.BENCH_CENTRAL_PROBES ?? 30);
 const backend = process.env.BENCH_BACKENDS ?? 'wasm';
-await initBackend(backend);
+await initBackend(backend as BackendName);
 
 const model = createModel('mlp', { seed: 0 });
 const mnist = await loadMnist('mnist');
