@@ -338,7 +338,7 @@ async function profile(runner: Runner) {
 
 // tfjs 4.22's own kernels and gradients for what @usam/backend replaces,
 // captured before initBackend does, for the in-process baseline (PEER_BASELINE=1).
-await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+await import('@tensorflow/tfjs'); // tfjs's gradients, as @usam/backend's Node entry loads them
 await import('@tensorflow/tfjs-backend-wasm');
 const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Sum', 'Mean'];
 const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
