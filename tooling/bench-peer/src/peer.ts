@@ -79,14 +79,8 @@ function batch(inputShape: number[], n = BATCH, seed = 1) {
 
 /** Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch statistics). */
 function trainingLoss(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor) {
-  return () =>
-    tf.tidy(
-      () =>
-        tf.losses.softmaxCrossEntropy(
-          ys,
-          model.apply(xs, { training: true }) as tf.Tensor,
-        ) as tf.Scalar,
-    );
+  const logits = () => model.apply(xs, { training: true }) as tf.Tensor;
+  return () => tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, logits()) as tf.Scalar);
 }
 
 /** A step of `optimizer(model)` on one random batch. */
