@@ -325,7 +325,14 @@ async function profile(runner: Runner) {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
     .map(([kernel, ms]) => ({ kernel, share: round(ms / wallMs) }));
-  return { wallMs: round(wallMs, 3), outsideKernels: round(1 - kernelMs / wallMs), rows };
+  return {
+    wallMs: round(wallMs, 3),
+    outsideKernels: round(1 - kernelMs / wallMs),
+    // Tensors tfjs tracks at the step's peak (kernel-internal scratch not included).
+    peakTensorMiB: Math.round(info.peakBytes / 2 ** 20),
+    wasmHeapMiB: Math.round((wasmHeapBytes() ?? 0) / 2 ** 20),
+    rows,
+  };
 }
 
 // --- main ---------------------------------------------------------------------------
