@@ -41,8 +41,12 @@ const fusedBatchNormGrad: tf.GradConfig = {
     );
     const r = tf.rsqrt(tf.add(variance, tf.scalar(varianceEpsilon)));
     const slope = scale ? tf.mul(r, scale) : r;
-    const sumDy = reduceTo(g, params);
-    const sumDyCentred = reduceTo(tf.mul(g, tf.sub(x, mean)), params);
+    // In a tidy: tfjs keeps what a gradient function makes outside its closures until
+    // the whole backward pass ends, and dy·(x − m) is as large as x.
+    const [sumDy, sumDyCentred] = tf.tidy(() => [
+      reduceTo(g, params),
+      reduceTo(tf.mul(g, tf.sub(x, mean)), params),
+    ]) as [Tensor, Tensor];
     return {
       x: () => tf.mul(g, slope),
       mean: () => reduceTo(tf.neg(tf.mul(slope, sumDy)), mean.shape),

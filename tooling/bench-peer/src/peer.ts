@@ -79,14 +79,8 @@ function batch(inputShape: number[], n = BATCH, seed = 1) {
 
 /** Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch statistics). */
 function trainingLoss(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor) {
-  return () =>
-    tf.tidy(
-      () =>
-        tf.losses.softmaxCrossEntropy(
-          ys,
-          model.apply(xs, { training: true }) as tf.Tensor,
-        ) as tf.Scalar,
-    );
+  const logits = () => model.apply(xs, { training: true }) as tf.Tensor;
+  return () => tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, logits()) as tf.Scalar);
 }
 
 /** A step of `optimizer(model)` on one random batch. */
@@ -331,14 +325,21 @@ async function profile(runner: Runner) {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 8)
     .map(([kernel, ms]) => ({ kernel, share: round(ms / wallMs) }));
-  return { wallMs: round(wallMs, 3), outsideKernels: round(1 - kernelMs / wallMs), rows };
+  return {
+    wallMs: round(wallMs, 3),
+    outsideKernels: round(1 - kernelMs / wallMs),
+    // Tensors tfjs tracks at the step's peak (kernel-internal scratch not included).
+    peakTensorMiB: Math.round(info.peakBytes / 2 ** 20),
+    wasmHeapMiB: Math.round((wasmHeapBytes() ?? 0) / 2 ** 20),
+    rows,
+  };
 }
 
 // --- main ---------------------------------------------------------------------------
 
 // tfjs 4.22's own kernels and gradients for what @usam/backend replaces,
 // captured before initBackend does, for the in-process baseline (PEER_BASELINE=1).
-await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+await import('@tensorflow/tfjs'); // tfjs's gradients, as @usam/backend's Node entry loads them
 await import('@tensorflow/tfjs-backend-wasm');
 const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Sum', 'Mean'];
 const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
