@@ -1,7 +1,7 @@
-import { BACKENDS } from '@usam/backend';
-import { Command, Option } from 'commander';
-import { integer } from './options';
-import { reproduce } from './reproduce/index';
+import { Command } from 'commander';
+import { addReportCommand } from './report/command';
+import { addReproduceCommand } from './reproduce/command';
+import type { Trainer } from './reproduce/runs';
 
 /** Where the program writes; tests capture it, the binary uses the process streams. */
 export interface ProgramOutput {
@@ -14,6 +14,13 @@ const processOutput: ProgramOutput = {
   err: (text) => process.stderr.write(text),
 };
 
+// Loaded on first use: training pulls in the models and datasets.
+const loadTrainer = async (): Promise<Trainer> => {
+  throw new Error(
+    'usam reproduce: training needs `usam train` (not built yet); run --experiments checks.',
+  );
+};
+
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
 export function createProgram(output: ProgramOutput = processOutput): Command {
   const program = new Command('usam')
@@ -22,20 +29,8 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  program
-    .command('reproduce')
-    .description("reproduce the paper's results that the installed packages cover")
-    .addOption(
-      new Option('-b, --backend <name>', 'TensorFlow.js backend')
-        .choices(['auto', ...BACKENDS])
-        .default('auto'),
-    )
-    .option('-s, --seed <n>', 'random seed', integer(0), 0)
-    .option('-o, --out <dir>', 'where results (JSON) are written', 'results')
-    .option('-n, --samples <n>', 'draws per Monte Carlo / zeroth-order estimate', integer(2), 2000)
-    .action(async (opts: { backend: string; seed: number; out: string; samples: number }) => {
-      await reproduce({ ...opts, log: (line) => output.out(`${line}\n`) });
-    });
+  addReproduceCommand(program, output, loadTrainer);
+  addReportCommand(program, output);
 
   return program;
 }

@@ -1,0 +1,175 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Plan, PlannedRun } from '../reproduce/plan';
+
+/** A Hessian estimate as `metrics.jsonl` stores it. */
+export interface EstimateRecord {
+  readonly estimate: number;
+  readonly standardError: number;
+}
+
+/** One line of a run's `metrics.jsonl` (the `usam train` run-directory schema). */
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly testLoss: number;
+  readonly testAccuracy: number;
+  readonly learningRate?: number;
+  readonly seconds?: number;
+  readonly gradientEvaluations?: number;
+  readonly hessian?: {
+    readonly trace?: EstimateRecord;
+    readonly frobenius?: EstimateRecord;
+    readonly topEigenvalue?: EstimateRecord;
+  };
+}
+
+/** A run's `summary.json`. */
+export interface SummaryRecord {
+  readonly completed: boolean;
+  readonly epochs: number;
+  readonly finalTestAccuracy: number;
+  readonly finalTestLoss: number;
+  readonly finalTrainLoss: number;
+  readonly seconds: number;
+}
+
+export type RunStatus = 'done' | 'partial' | 'missing';
+
+/** One planned run and what its directory holds, wherever it was found. */
+export interface RunResult {
+  readonly run: PlannedRun;
+  readonly status: RunStatus;
+  /** The run directory read (absent for a run no directory has started). */
+  readonly dir?: string;
+  readonly epochs: readonly EpochRecord[];
+  readonly summary?: SummaryRecord;
+}
+
+/** Raised when result directories cannot be read or merged; the message says which and why. */
+export class ReportError extends Error {
+  override name = 'ReportError';
+}
+
+/** The name of the file in an output directory that lists its planned runs. */
+export const PLAN_FILE = 'plan.json';
+/** Where run directories live inside an output directory. */
+export const RUNS_DIR = 'runs';
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new ReportError(`${path} is not valid JSON (${(error as Error).message}).`, {
+      cause: error,
+    });
+  }
+}
+
+/** The epochs of a `metrics.jsonl`; a torn last line (a run killed mid-write) is ignored. */
+export async function readMetrics(dir: string): Promise<EpochRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'metrics.jsonl'), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  const records: EpochRecord[] = [];
+  for (const [i, line] of lines.entries()) {
+    try {
+      records.push(JSON.parse(line) as EpochRecord);
+    } catch (error) {
+      if (i === lines.length - 1 && !text.endsWith('\n')) break;
+      throw new ReportError(`${join(dir, 'metrics.jsonl')} line ${i + 1} is not JSON.`, {
+        cause: error,
+      });
+    }
+  }
+  return records;
+}
+
+/** Whether a run directory holds a finished run (`summary.json` with `completed: true`). */
+export async function isCompleted(dir: string): Promise<boolean> {
+  const summary = await readJson<SummaryRecord>(join(dir, 'summary.json'));
+  return summary?.completed === true;
+}
+
+/** Reads the plan of one output directory. */
+export async function readPlan(dir: string): Promise<Plan> {
+  const plan = await readJson<Plan>(join(dir, PLAN_FILE));
+  if (!plan) {
+    throw new ReportError(
+      `${dir} has no ${PLAN_FILE}: it is not a \`usam reproduce\` output directory (pass the directory given to --out).`,
+    );
+  }
+  return plan;
+}
+
+/**
+ * Merges the plans of several output directories (shards of one sweep, or parts
+ * run on different machines): they must be of one profile, and a run id that
+ * appears in two plans must have the same settings.
+ */
+export function mergePlans(plans: readonly { dir: string; plan: Plan }[]): Plan {
+  const [first, ...rest] = plans;
+  if (!first) throw new ReportError('report: give at least one result directory.');
+  const runs = new Map(first.plan.runs.map((run) => [run.id, run]));
+  const experiments = new Set(first.plan.experiments);
+  for (const { dir, plan } of rest) {
+    if (plan.profile !== first.plan.profile) {
+      throw new ReportError(
+        `${dir} is profile '${plan.profile}' but ${first.dir} is '${first.plan.profile}': report one profile at a time.`,
+      );
+    }
+    for (const experiment of plan.experiments) experiments.add(experiment);
+    for (const run of plan.runs) {
+      const known = runs.get(run.id);
+      if (known && JSON.stringify(known.settings) !== JSON.stringify(run.settings)) {
+        throw new ReportError(
+          `run ${run.id} has different settings in ${dir} and ${first.dir}: they are not one sweep.`,
+        );
+      }
+      runs.set(run.id, run);
+    }
+  }
+  return { profile: first.plan.profile, experiments: [...experiments], runs: [...runs.values()] };
+}
+
+/**
+ * Every planned run of one or more output directories with its results: a
+ * finished copy wins over an unfinished one, and among unfinished copies the
+ * one with the most epochs.
+ */
+export async function collectResults(
+  dirs: readonly string[],
+): Promise<{ plan: Plan; results: RunResult[] }> {
+  const plan = mergePlans(
+    await Promise.all(dirs.map(async (dir) => ({ dir, plan: await readPlan(dir) }))),
+  );
+  const results: RunResult[] = [];
+  for (const run of plan.runs) {
+    let best: RunResult = { run, status: 'missing', epochs: [] };
+    for (const root of dirs) {
+      const dir = join(root, RUNS_DIR, run.id);
+      const summary = await readJson<SummaryRecord>(join(dir, 'summary.json'));
+      const epochs = await readMetrics(dir);
+      if (summary?.completed) {
+        best = { run, status: 'done', dir, epochs, summary };
+        break;
+      }
+      if (epochs.length > best.epochs.length) best = { run, status: 'partial', dir, epochs };
+    }
+    results.push(best);
+  }
+  return { plan, results };
+}
