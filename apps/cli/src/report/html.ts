@@ -5,7 +5,7 @@ import type { Figure2Accuracy } from './figures';
 import { PAPER_RESULTS } from './paper-results';
 import { type AccuracyTable, columnTitle, formatMeanSe } from './tables';
 
-const escape = (text: string) =>
+const escapeHtml = (text: string) =>
   text.replace(
     /[&<>"']/g,
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
@@ -28,17 +28,17 @@ const CAPTIONS = {
 };
 
 function tableHtml(id: 'table2' | 'table3', table: AccuracyTable, withPaper: boolean): string {
-  const head = table.datasets.map((d) => `<th>${escape(columnTitle(d))}</th>`).join('');
+  const head = table.datasets.map((d) => `<th>${escapeHtml(columnTitle(d))}</th>`).join('');
   const body = table.methods
     .map((method) => {
       const cells = table.datasets.map((dataset) => {
         const cell = table.cells[method]![dataset];
-        let text = cell ? escape(formatMeanSe(cell)) : '—';
+        let text = cell ? escapeHtml(formatMeanSe(cell)) : '—';
         if (cell?.bold) text = `<strong>${text}</strong>`;
         if (cell && cell.n < cell.planned)
           text += ` <small>(n = ${cell.n}/${cell.planned})</small>`;
         const published = withPaper ? PAPER_RESULTS[dataset]?.[method] : undefined;
-        if (published) text += `<br><small class="paper">paper ${escape(published)}</small>`;
+        if (published) text += `<br><small class="paper">paper ${escapeHtml(published)}</small>`;
         return `<td>${text}</td>`;
       });
       return `<tr><th>${METHOD_LABELS[method]}</th>${cells.join('')}</tr>`;
@@ -89,9 +89,9 @@ function settingsHtml(runs: readonly PlannedRun[]): string {
   const rows = [...groups.values()].map(({ run, seeds }) => {
     const values = keys.map((k) => {
       const v = run.settings[k];
-      return `<td>${v === undefined ? '' : escape(Array.isArray(v) ? v.join(', ') : String(v))}</td>`;
+      return `<td>${v === undefined ? '' : escapeHtml(Array.isArray(v) ? v.join(', ') : String(v))}</td>`;
     });
-    return `<tr><td>${run.experiment}</td><td>${escape(run.dataset)}</td><td>${METHOD_LABELS[run.method]}</td><td>${seeds.join(', ')}</td>${values.join('')}</tr>`;
+    return `<tr><td>${run.experiment}</td><td>${escapeHtml(run.dataset)}</td><td>${METHOD_LABELS[run.method]}</td><td>${seeds.join(', ')}</td>${values.join('')}</tr>`;
   });
   return `<table id="settings">
 <caption>Every run's settings (the options of its <code>usam train</code> run; λ in this project's units, SPEC §3).</caption>
@@ -111,7 +111,7 @@ export function reportHtml(page: ReportPage): string {
     ? `<section id="figure2"><h2>Figure 2</h2>
 <figure>${page.figure2.svg}
 <figcaption>‖H‖_F² (exact Hessian-vector products) while training the 6×128 MLP on MNIST with Frob-SAM (ρ = 0.01, n = 2) for each λ. Final test accuracy: ${page.figure2.accuracy
-        .map((a) => `λ = ${a.lambda}: ${escape(formatMeanSe(a))}%`)
+        .map((a) => `λ = ${a.lambda}: ${escapeHtml(formatMeanSe(a))}%`)
         .join('; ')}.</figcaption></figure></section>`
     : '';
   const tables = page.tables
@@ -123,7 +123,7 @@ ${tableHtml(id, table, withPaper)}</section>`,
   const curves = page.curves
     .map(
       ({ dataset, svg }) =>
-        `<figure class="curves" data-dataset="${escape(dataset)}">${svg}</figure>`,
+        `<figure class="curves" data-dataset="${escapeHtml(dataset)}">${svg}</figure>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -145,10 +145,10 @@ figure svg { max-width: 100%; height: auto; }
 <body>
 <h1>A Universal Class of Sharpness-Aware Minimization Algorithms: reproduction</h1>
 <p>Profile <strong>${plan.profile}</strong>: ${done} of ${results.length} runs finished. Results from ${page.sources
-    .map((s) => `<code>${escape(s)}</code>`)
+    .map((s) => `<code>${escapeHtml(s)}</code>`)
     .join(
       ', ',
-    )}; built ${escape(page.generatedAt)}.${withPaper ? " The paper's published numbers are shown under ours." : ''}</p>
+    )}; built ${escapeHtml(page.generatedAt)}.${withPaper ? " The paper's published numbers are shown under ours." : ''}</p>
 ${figure2}
 ${tables}
 ${curves ? `<section id="curves"><h2>Training curves</h2>\n${curves}</section>` : ''}

@@ -67,7 +67,7 @@ export async function writePlan(out: string, plan: Plan): Promise<Plan> {
  * Runs this shard's part of the plan, one `usam train` run directory per run
  * under `out/runs/`: a finished run (summary.json completed) is skipped, an
  * unfinished one resumed from its checkpoint. Each run is locked while it trains
- * (`<run>.lock`, refreshed every 5 s and stale after 30 s, so a crashed
+ * (`<run>.lock`, refreshed every 10 s and stale after 2 min, so a crashed
  * process's lock is taken over), so shards that overlap, or one shard started
  * twice, never write into one run directory at the same time.
  */
@@ -75,9 +75,10 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
   const runs = shardRuns(options.plan.runs, options.shard);
   const outcomes = new Map<string, RunOutcome>();
   const started = performance.now();
-  const totalCost = runs.reduce((a, r) => a + r.cost, 0);
+  // Cost of the runs after each position (so the ETA is exactly 0 after the last).
+  const after = runs.map((_, i) => runs.slice(i + 1).reduce((a, r) => a + r.cost, 0));
   let costDone = 0; // work done by this invocation (skipped runs count as neither)
-  let costLeft = totalCost;
+  let costLeft = 0;
   const report = (run: PlannedRun, position: number, extra: Partial<ShardProgress>) => {
     const elapsed = (performance.now() - started) / 1000;
     const eta = costDone > 0 ? (elapsed / costDone) * costLeft : undefined;
@@ -88,10 +89,11 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
   for (const [i, run] of runs.entries()) {
     options.signal?.throwIfAborted();
     const dir = join(runsDir, run.id);
+    costLeft = after[i]! + run.cost;
     let counted = 0; // of this run's cost, what the epochs trained now have booked
     const finish = (outcome: RunOutcome) => {
       outcomes.set(run.id, outcome);
-      costLeft -= run.cost - counted;
+      costLeft = after[i]!;
       report(run, i + 1, { outcome });
     };
     if (await isCompleted(dir)) {
@@ -103,8 +105,8 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
       release = await lockfile.lock(dir, {
         lockfilePath: `${dir}.lock`,
         realpath: false,
-        stale: 30_000,
-        update: 5_000,
+        stale: 120_000,
+        update: 10_000,
       });
     } catch (error) {
       if ((error as { code?: string }).code !== 'ELOCKED') throw error;
@@ -134,7 +136,7 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
             const epochCost = Math.min(run.cost / run.settings.epochs, run.cost - counted);
             counted += epochCost;
             costDone += epochCost;
-            costLeft -= epochCost;
+            costLeft = after[i]! + run.cost - counted;
             report(run, i + 1, { epoch: m.epoch, testAccuracy: m.testAccuracy });
           },
         },

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { collectResults } from '../report/collect';
+import { writeRunDir } from '../report/test-fixtures';
+import { createPlan } from './plan';
+import { runShard, type Trainer, writePlan } from './runs';
+import { WHOLE } from './shard';
+
+const plan = createPlan('tiny');
+const byDir = (out: string, dir: string) => plan.runs.find((r) => join(out, 'runs', r.id) === dir)!;
+
+/** A trainer that records its calls and writes a finished run directory. */
+function recordingTrainer(out: string) {
+  const calls: { id: string; resume?: boolean; force?: boolean }[] = [];
+  const trainer: Trainer = async (options, hooks) => {
+    const run = byDir(out, options.out);
+    calls.push({ id: run.id, resume: options.resume, force: options.force });
+    hooks.onEpoch?.({ epoch: 1, testAccuracy: 0.9 });
+    await writeRunDir(out, run, [{ testAccuracy: 0.9 }]);
+  };
+  return { calls, trainer };
+}
+
+describe('runShard', () => {
+  it('trains each run once, skips finished runs on rerun and resumes unfinished ones', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    await writePlan(out, plan);
+    const [finished, unfinished, stillborn] = plan.runs;
+    await writeRunDir(out, finished!, [{ testAccuracy: 0.9 }]);
+    await writeRunDir(out, unfinished!, [{ testAccuracy: 0.5 }], false);
+    // A run that died before writing config.json leaves a directory train would refuse.
+    await mkdir(join(out, 'runs', stillborn!.id, 'checkpoint.new'), { recursive: true });
+
+    const first = recordingTrainer(out);
+    const progress: number[] = [];
+    const outcomes = await runShard({
+      out,
+      plan,
+      shard: WHOLE,
+      trainer: first.trainer,
+      onProgress: (p) => p.eta !== undefined && progress.push(p.eta),
+    });
+    expect(outcomes.get(finished!.id)).toBe('skipped');
+    expect(outcomes.get(unfinished!.id)).toBe('resumed');
+    expect(first.calls.find((c) => c.id === unfinished!.id)).toEqual({
+      id: unfinished!.id,
+      resume: true,
+      force: undefined,
+    });
+    expect(first.calls.find((c) => c.id === stillborn!.id)).toEqual({
+      id: stillborn!.id,
+      resume: undefined,
+      force: true,
+    });
+    expect(first.calls.map((c) => c.id).sort()).toEqual(
+      plan.runs
+        .slice(1)
+        .map((r) => r.id)
+        .sort(),
+    );
+    expect(progress.at(-1)).toBe(0); // the ETA reaches 0 with the last run
+
+    const second = recordingTrainer(out);
+    const again = await runShard({ out, plan, shard: WHOLE, trainer: second.trainer });
+    expect(second.calls).toEqual([]);
+    expect([...again.values()].every((o) => o === 'skipped')).toBe(true);
+  });
+
+  it('leaves a run locked by another live process alone', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    const run = plan.runs[0]!;
+    const { calls, trainer } = recordingTrainer(out);
+    const slow: Trainer = async (options, hooks) => {
+      if (options.out.endsWith(run.id)) await new Promise((r) => setTimeout(r, 300));
+      await trainer(options, hooks);
+    };
+    const single = { ...plan, runs: [run] };
+    const [a, b] = await Promise.all([
+      runShard({ out, plan: single, shard: WHOLE, trainer: slow }),
+      new Promise((r) => setTimeout(r, 100)).then(() =>
+        runShard({ out, plan: single, shard: WHOLE, trainer: slow }),
+      ),
+    ]);
+    expect([a.get(run.id), b.get(run.id)]).toEqual(['trained', 'busy']);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('lets concurrent processes share one output directory: every run trained exactly once', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    await writePlan(out, plan);
+    const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+    const worker = join(import.meta.dirname, 'test-worker.ts');
+    // Two disjoint shards, and the whole plan twice (overlapping every run), at once.
+    const shards = ['0/2', '1/2', '0/1', '0/1'];
+    await Promise.all(
+      shards.map((shard) => promisify(execFile)(process.execPath, [tsx, worker, out, shard])),
+    );
+    const log = (await readFile(join(out, 'trained.log'), 'utf8')).trim().split('\n');
+    const ids = log.map((line) => line.split(' ')[0]);
+    // Each run trained once (a run finished by one process is skipped by the others,
+    // a run in progress is left to its owner); none twice, none torn.
+    expect(ids.sort()).toEqual(plan.runs.map((r) => r.id).sort());
+    const { results } = await collectResults([out]);
+    expect(results.every((r) => r.status === 'done')).toBe(true);
+    await writeFile(join(out, 'ok'), '');
+  });
+});
