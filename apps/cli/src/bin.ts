@@ -1,14 +1,21 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
+import { errorLine, exitCodeFor } from './cli/errors';
+import { silenceTfjsBanner } from './cli/quiet-tfjs';
 import { createProgram } from './program';
 
-// One line for the user, never a stack trace (set USAM_DEBUG=1 for one).
+silenceTfjsBanner();
+// One line for the user, never a stack trace (set USAM_DEBUG=1 for one). Exit 2 for
+// bad input (options, names, combinations, files), 1 for anything else.
 try {
   await createProgram().parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`usam: ${message.split('\n')[0]}\n`);
+  const code = exitCodeFor(error);
+  // Commander has already printed its own message (and help, version).
+  if (!(error instanceof CommanderError)) {
+    process.stderr.write(`${errorLine(error)}\n`);
+  }
   if (process.env.USAM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-  process.exit(1);
+  process.exit(code);
 }
+process.exit(process.exitCode ?? 0);

@@ -1,36 +1,32 @@
 import { Command } from 'commander';
-import { addReportCommand } from './report/command';
-import { addReproduceCommand } from './reproduce/command';
-import type { Trainer } from './reproduce/runs';
+import { version } from '../package.json';
+import { type ProgramOutput, processOutput } from './cli/output';
+import { measureCommand } from './commands/measure';
+import { sharpnessCommand } from './commands/sharpness';
+import { trainCommand } from './commands/train';
+import { reportCommand } from './report/command';
+import { reproduceCommand } from './reproduce/command';
 
-/** Where the program writes; tests capture it, the binary uses the process streams. */
-export interface ProgramOutput {
-  readonly out: (text: string) => void;
-  readonly err: (text: string) => void;
-}
-
-const processOutput: ProgramOutput = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-};
-
-// Loaded on first use: training pulls in the models and datasets.
-const loadTrainer = async (): Promise<Trainer> => {
-  throw new Error(
-    'usam reproduce: training needs `usam train` (not built yet); run --experiments checks.',
-  );
-};
+export type { ProgramOutput } from './cli/output';
 
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
 export function createProgram(output: ProgramOutput = processOutput): Command {
   const program = new Command('usam')
     .description('Universal Sharpness-Aware Minimization for TensorFlow.js')
+    .version(version, '-V, --version', 'the usam version')
     .configureOutput({ writeOut: output.out, writeErr: output.err })
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  addReproduceCommand(program, output, loadTrainer);
-  addReportCommand(program, output);
-
+  for (const command of [
+    trainCommand(output),
+    sharpnessCommand(output),
+    measureCommand(output),
+    reproduceCommand(output),
+    reportCommand(output),
+  ]) {
+    program.addCommand(
+      command.configureOutput({ writeOut: output.out, writeErr: output.err }).exitOverride(),
+    );
+  }
   return program;
 }

@@ -1,39 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Plan, PlannedRun } from '../reproduce/plan';
-
-/** A Hessian estimate as `metrics.jsonl` stores it. */
-export interface EstimateRecord {
-  readonly estimate: number;
-  readonly standardError: number;
-}
-
-/** One line of a run's `metrics.jsonl` (the `usam train` run-directory schema). */
-export interface EpochRecord {
-  readonly epoch: number;
-  readonly trainLoss: number;
-  readonly trainAccuracy: number;
-  readonly testLoss: number;
-  readonly testAccuracy: number;
-  readonly learningRate?: number;
-  readonly seconds?: number;
-  readonly gradientEvaluations?: number;
-  readonly hessian?: {
-    readonly trace?: EstimateRecord;
-    readonly frobenius?: EstimateRecord;
-    readonly topEigenvalue?: EstimateRecord;
-  };
-}
-
-/** A run's `summary.json`. */
-export interface SummaryRecord {
-  readonly completed: boolean;
-  readonly epochs: number;
-  readonly finalTestAccuracy: number;
-  readonly finalTestLoss: number;
-  readonly finalTrainLoss: number;
-  readonly seconds: number;
-}
+import { type EpochMetrics, readMetrics, SUMMARY, type TrainSummary } from '../train/index';
 
 export type RunStatus = 'done' | 'partial' | 'missing';
 
@@ -43,8 +11,8 @@ export interface RunResult {
   readonly status: RunStatus;
   /** The run directory read (absent for a run no directory has started). */
   readonly dir?: string;
-  readonly epochs: readonly EpochRecord[];
-  readonly summary?: SummaryRecord;
+  readonly epochs: readonly EpochMetrics[];
+  readonly summary?: TrainSummary;
 }
 
 /** Raised when result directories cannot be read or merged; the message says which and why. */
@@ -74,33 +42,9 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
-/** The epochs of a `metrics.jsonl`; a torn last line (a run killed mid-write) is ignored. */
-export async function readMetrics(dir: string): Promise<EpochRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, 'metrics.jsonl'), 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const lines = text.split('\n').filter((line) => line.trim() !== '');
-  const records: EpochRecord[] = [];
-  for (const [i, line] of lines.entries()) {
-    try {
-      records.push(JSON.parse(line) as EpochRecord);
-    } catch (error) {
-      if (i === lines.length - 1 && !text.endsWith('\n')) break;
-      throw new ReportError(`${join(dir, 'metrics.jsonl')} line ${i + 1} is not JSON.`, {
-        cause: error,
-      });
-    }
-  }
-  return records;
-}
-
 /** Whether a run directory holds a finished run (`summary.json` with `completed: true`). */
 export async function isCompleted(dir: string): Promise<boolean> {
-  const summary = await readJson<SummaryRecord>(join(dir, 'summary.json'));
+  const summary = await readJson<TrainSummary>(join(dir, SUMMARY));
   return summary?.completed === true;
 }
 
@@ -161,7 +105,7 @@ export async function collectResults(
     let best: RunResult = { run, status: 'missing', epochs: [] };
     for (const root of dirs) {
       const dir = join(root, RUNS_DIR, run.id);
-      const summary = await readJson<SummaryRecord>(join(dir, 'summary.json'));
+      const summary = await readJson<TrainSummary>(join(dir, SUMMARY));
       const epochs = await readMetrics(dir);
       if (summary?.completed) {
         best = { run, status: 'done', dir, epochs, summary };

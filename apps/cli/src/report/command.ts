@@ -1,13 +1,12 @@
-import type { Command } from 'commander';
-import type { ProgramOutput } from '../program';
+import { Command } from 'commander';
+import type { ProgramOutput } from '../cli/output';
 import { buildReport } from './index';
 
-/** `usam report DIR...`, added to `program`. */
-export function addReportCommand(program: Command, output: ProgramOutput): void {
-  program
-    .command('report')
+/** `usam report DIR...`. */
+export function reportCommand(output: ProgramOutput): Command {
+  return new Command('report')
     .description(
-      'rebuild results.csv, tables, figures and report.html from usam reproduce output directories (shards merge)',
+      'rebuild results.csv, table2.md, table3.md, figure2.svg/png, curves/ and report.html from usam reproduce output directories (shards merge)',
     )
     .argument('<dirs...>', 'output directories of usam reproduce (e.g. one per shard)')
     .option('-o, --out <dir>', 'where to write (default: the first directory)')
@@ -15,7 +14,7 @@ export function addReportCommand(program: Command, output: ProgramOutput): void 
       const out = opts.out ?? dirs[0]!;
       const summary = await buildReport(dirs, out);
       output.out(
-        `${summary.done} of ${summary.runs} runs finished; wrote ${summary.files.length} files in ${out} (report.html, results.csv, …).\n`,
+        `${summary.done} of ${summary.runs} runs finished; wrote ${summary.files.length} files in ${out}: report.html, results.csv, …\n`,
       );
     });
 }

@@ -1,11 +1,13 @@
-import { BACKENDS } from '@usam/backend';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { UsageError } from '../cli/errors';
+import { requireDirectoryPath } from '../cli/files';
+import type { ProgramOutput } from '../cli/output';
+import { progressMode } from '../cli/progress';
 import { integer } from '../options';
-import type { ProgramOutput } from '../program';
+import { BACKEND_CHOICES } from '../train/index';
 import { defaultOut, reproduce, type Step } from './index';
 import { EXPERIMENTS, PROFILES, type Profile } from './plan';
-import { formatProgress } from './progress';
-import type { Trainer } from './runs';
+import { shardProgress } from './progress';
 import { parseShard, type Shard, ShardError, shardFromEnv } from './shard';
 
 const STEPS: readonly Step[] = ['checks', ...EXPERIMENTS];
@@ -21,30 +23,25 @@ function stepList(raw: string): Step[] {
   return steps as Step[];
 }
 
-function shardOption(raw: string): Shard {
+const asUsage = <T>(read: () => T): T => {
   try {
-    return parseShard(raw);
+    return read();
   } catch (error) {
-    if (error instanceof ShardError) throw new InvalidArgumentError(error.message);
+    if (error instanceof ShardError) throw new UsageError(error.message, { cause: error });
     throw error;
   }
-}
+};
 
-/** `usam reproduce`, added to `program`. */
-export function addReproduceCommand(
-  program: Command,
-  output: ProgramOutput,
-  trainer: () => Promise<Trainer>,
-): void {
-  program
-    .command('reproduce')
+/** `usam reproduce`. */
+export function reproduceCommand(output: ProgramOutput): Command {
+  return new Command('reproduce')
     .description(
-      "reproduce the paper's Figure 2 and Tables 2–3 (and the checks needing no training)",
+      "reproduce the paper's Figure 2 and Tables 2–3 (each run a usam train run directory), then the report",
     )
     .addOption(
       new Option(
         '-p, --profile <name>',
-        'quick (MNIST, ~15 min on 2 cores), full (MNIST at the paper scale), paper (CIFAR/SVHN, ResNet-18), tiny (a test)',
+        'quick: MNIST and the MLP, ~15 min on 2 cores; full: MNIST at the paper scale; paper: CIFAR-10/100 and SVHN with ResNet-18 (needs the data and a GPU backend); tiny: a smoke test',
       )
         .choices(PROFILES)
         .default('quick'),
@@ -56,10 +53,10 @@ export function addReproduceCommand(
     )
     .addOption(
       new Option('-b, --backend <name>', 'TensorFlow.js backend')
-        .choices(['auto', ...BACKENDS])
+        .choices(BACKEND_CHOICES)
         .default('auto'),
     )
-    .option('-s, --seed <n>', 'seed of the checks and first seed of the runs', integer(0), 0)
+    .option('-s, --seed <n>', 'seed of the checks, and first seed of the runs', integer(0), 0)
     .option('-o, --out <dir>', 'output directory (default: results/<profile>)')
     .option(
       '-n, --samples <n>',
@@ -69,10 +66,10 @@ export function addReproduceCommand(
     )
     .option(
       '--shard <k/N>',
-      'run the k-th (0-based) of N disjoint balanced parts (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else all)',
-      shardOption,
+      'run the k-th (0-based) of N disjoint, balanced parts (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else every run)',
     )
-    .option('--dry-run', 'print the run matrix (every run as its usam train command) and stop')
+    .option('--dry-run', 'print the run matrix, each run as its usam train command, and stop')
+    .option('-q, --quiet', 'no progress')
     .action(
       async (opts: {
         profile: Profile;
@@ -81,19 +78,33 @@ export function addReproduceCommand(
         seed: number;
         out?: string;
         samples: number;
-        shard?: Shard;
+        shard?: string;
         dryRun?: boolean;
+        quiet?: boolean;
       }) => {
-        const experiments = opts.experiments ?? undefined;
-        const needsTraining = (experiments ?? EXPERIMENTS).some((s) => s !== 'checks');
-        await reproduce({
-          ...opts,
-          out: opts.out ?? defaultOut(opts.profile),
-          shard: opts.shard ?? shardFromEnv(process.env),
-          trainer: needsTraining && !opts.dryRun ? await trainer() : undefined,
-          log: (line) => output.out(`${line}\n`),
-          onProgress: (p) => output.err(`${formatProgress(p)}\n`),
-        });
+        const out = opts.out ?? defaultOut(opts.profile);
+        await requireDirectoryPath('--out', out);
+        const shard: Shard = asUsage(() =>
+          opts.shard !== undefined ? parseShard(opts.shard) : shardFromEnv(process.env),
+        );
+        const progress = shardProgress(progressMode(opts.quiet ?? false), output);
+        // Ctrl-C: the current run checkpoints at its step (train's contract); rerun resumes.
+        const abort = new AbortController();
+        const stop = () => abort.abort();
+        process.once('SIGINT', stop).once('SIGTERM', stop);
+        try {
+          await reproduce({
+            ...opts,
+            out,
+            shard,
+            signal: abort.signal,
+            log: (line) => progress.log(`${line}\n`),
+            hooks: progress,
+          });
+        } finally {
+          progress.stop();
+          process.off('SIGINT', stop).off('SIGTERM', stop);
+        }
       },
     );
 }

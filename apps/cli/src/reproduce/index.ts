@@ -14,7 +14,14 @@ import {
   type Profile,
   type RunSettings,
 } from './plan';
-import { type RunOutcome, runShard, type ShardProgress, type Trainer, writePlan } from './runs';
+import {
+  type RunOutcome,
+  type RunShardOptions,
+  runShard,
+  type Trainer,
+  usamTrain,
+  writePlan,
+} from './runs';
 import { type Shard, shardRuns, WHOLE } from './shard';
 
 export type Step = Experiment | 'checks';
@@ -33,13 +40,13 @@ export interface ReproduceOptions {
   readonly shard?: Shard;
   /** Print the run matrix and stop. */
   readonly dryRun?: boolean;
-  /** `usam train`'s `train()`; needed unless only checks run. */
+  /** What trains a run (default: `usam train`'s `train()`). */
   readonly trainer?: Trainer;
   readonly signal?: AbortSignal;
   /** Where the run matrix, the check tables and the summary go. */
   readonly log?: (line: string) => void;
-  /** Live progress of the training runs. */
-  readonly onProgress?: (progress: ShardProgress) => void;
+  /** Each run's training hooks and the shard's live progress. */
+  readonly hooks?: RunShardOptions['hooks'];
 }
 
 export interface ReproduceResult {
@@ -105,9 +112,6 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     });
   }
   if (experiments.length === 0) return { out, plan, runs, checks: checksReport };
-  if (!options.trainer) {
-    throw new Error('reproduce: training runs need a trainer (usam train); none was given.');
-  }
 
   await writePlan(out, plan);
   log(`\nTraining ${runs.length} runs (${experiments.join(', ')}) with backend ${backend}:`);
@@ -115,10 +119,10 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     out,
     plan,
     shard,
-    trainer: options.trainer,
-    backend,
+    trainer: options.trainer ?? usamTrain,
+    backend: backend as RunShardOptions['backend'],
     signal: options.signal,
-    onProgress: options.onProgress,
+    hooks: options.hooks,
   });
   const report = await buildReport([out], out);
   log(

@@ -102,7 +102,7 @@ describe('usam reproduce --dry-run', () => {
     const lambdas = new Set<string>();
     for (const flags of runs.values()) {
       expect(flags).toMatchObject({
-        dataset: 'mnist',
+        dataset: 'mnist-full',
         model: 'mlp',
         optimizer: 'frob-sam',
         rho: '0.01',

@@ -20,7 +20,18 @@ function recordingTrainer(out: string) {
   const trainer: Trainer = async (options, hooks) => {
     const run = byDir(out, options.out);
     calls.push({ id: run.id, resume: options.resume, force: options.force });
-    hooks.onEpoch?.({ epoch: 1, testAccuracy: 0.9 });
+    hooks.onStart?.({
+      backend: 'cpu',
+      epochs: 1,
+      stepsPerEpoch: 2,
+      epoch: 0,
+      step: 0,
+      resumed: false,
+      parameters: 1,
+      trainExamples: 1,
+    });
+    for (const step of [1, 2])
+      hooks.onStep?.({ epoch: 1, step, steps: 2, loss: 1, globalStep: step });
     await writeRunDir(out, run, [{ testAccuracy: 0.9 }]);
   };
   return { calls, trainer };
@@ -33,7 +44,9 @@ describe('runShard', () => {
     const [finished, unfinished, stillborn] = plan.runs;
     await writeRunDir(out, finished!, [{ testAccuracy: 0.9 }]);
     await writeRunDir(out, unfinished!, [{ testAccuracy: 0.5 }], false);
-    // A run that died before writing config.json leaves a directory train would refuse.
+    await mkdir(join(out, 'runs', unfinished!.id, 'checkpoint'));
+    await writeFile(join(out, 'runs', unfinished!.id, 'checkpoint', 'progress.json'), '{}');
+    // A run that died before its first checkpoint cannot resume: it starts over.
     await mkdir(join(out, 'runs', stillborn!.id, 'checkpoint.new'), { recursive: true });
 
     const first = recordingTrainer(out);
@@ -43,7 +56,7 @@ describe('runShard', () => {
       plan,
       shard: WHOLE,
       trainer: first.trainer,
-      onProgress: (p) => p.eta !== undefined && progress.push(p.eta),
+      hooks: { onProgress: (p) => p.eta !== undefined && progress.push(p.eta) },
     });
     expect(outcomes.get(finished!.id)).toBe('skipped');
     expect(outcomes.get(unfinished!.id)).toBe('resumed');

@@ -1,19 +1,33 @@
-import { access, mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { pathKind } from '../cli/files';
 import { isCompleted, mergePlans, PLAN_FILE, RUNS_DIR, readPlan } from '../report/collect';
+import { checkpointDir } from '../train/checkpoint';
+import {
+  type BACKEND_CHOICES,
+  type EpochMetrics,
+  resolveTrainOptions,
+  type TrainHooks,
+  train,
+} from '../train/index';
 import type { Plan, PlannedRun, RunSettings } from './plan';
 import { writeJson } from './results';
 import { type Shard, shardRuns } from './shard';
 
 /** What reproduce needs of `usam train`'s `train()`: one run into `out`, resumable. */
 export type Trainer = (
-  options: RunSettings & { out: string; resume?: boolean; force?: boolean; backend?: string },
-  hooks: {
-    signal?: AbortSignal;
-    onEpoch?: (metrics: { epoch: number; testAccuracy: number }) => void;
+  options: RunSettings & {
+    out: string;
+    resume?: boolean;
+    force?: boolean;
+    backend?: (typeof BACKEND_CHOICES)[number];
   },
+  hooks: TrainHooks,
 ) => Promise<unknown>;
+
+/** `usam train` itself: the options resolved and validated as the command does. */
+export const usamTrain: Trainer = (options, hooks) => train(resolveTrainOptions(options), hooks);
 
 export type RunOutcome = 'trained' | 'resumed' | 'skipped' | 'busy';
 
@@ -23,8 +37,8 @@ export interface ShardProgress {
   /** 1-based position of `run` in the shard. */
   readonly position: number;
   readonly total: number;
-  readonly epoch?: number;
-  readonly testAccuracy?: number;
+  /** The epoch just finished. */
+  readonly epoch?: EpochMetrics;
   readonly outcome?: RunOutcome;
   /** Seconds since the shard started. */
   readonly elapsed: number;
@@ -37,28 +51,24 @@ export interface RunShardOptions {
   readonly plan: Plan;
   readonly shard: Shard;
   readonly trainer: Trainer;
-  readonly backend?: string;
+  readonly backend?: (typeof BACKEND_CHOICES)[number];
   readonly signal?: AbortSignal;
-  readonly onProgress?: (progress: ShardProgress) => void;
+  /** Each run's training hooks, and the shard's progress (after each step, epoch and run). */
+  readonly hooks?: Omit<TrainHooks, 'signal'> & { onProgress?(progress: ShardProgress): void };
 }
-
-const exists = (path: string) =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
 
 /**
  * Writes `plan.json` into `out`, merged with the plan already there (a second
  * invocation adding experiments); a different profile is refused.
  */
 export async function writePlan(out: string, plan: Plan): Promise<Plan> {
-  const merged = (await exists(join(out, PLAN_FILE)))
-    ? mergePlans([
-        { dir: out, plan: await readPlan(out) },
-        { dir: 'this invocation', plan },
-      ])
-    : plan;
+  const merged =
+    (await pathKind(join(out, PLAN_FILE))) === 'other'
+      ? mergePlans([
+          { dir: out, plan: await readPlan(out) },
+          { dir: 'this invocation', plan },
+        ])
+      : plan;
   await writeJson(join(out, PLAN_FILE), merged);
   return merged;
 }
@@ -82,7 +92,7 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
   const report = (run: PlannedRun, position: number, extra: Partial<ShardProgress>) => {
     const elapsed = (performance.now() - started) / 1000;
     const eta = costDone > 0 ? (elapsed / costDone) * costLeft : undefined;
-    options.onProgress?.({ run, position, total: runs.length, elapsed, eta, ...extra });
+    options.hooks?.onProgress?.({ run, position, total: runs.length, elapsed, eta, ...extra });
   };
   const runsDir = join(options.out, RUNS_DIR);
   await mkdir(runsDir, { recursive: true });
@@ -119,29 +129,44 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
         finish('skipped');
         continue;
       }
-      const started = await exists(join(dir, 'config.json'));
-      const leftover = !started && (await exists(dir)) && (await readdir(dir)).length > 0;
+      // Resume from the checkpoint when there is one; otherwise (never started, or
+      // died before its first checkpoint) start over.
+      const resume = (await checkpointDir(dir)) !== undefined;
+      const hooks = options.hooks;
+      let stepCost = 0;
+      const book = (cost: number) => {
+        const booked = Math.min(cost, run.cost - counted);
+        counted += booked;
+        costDone += booked;
+        costLeft = after[i]! + run.cost - counted;
+      };
       await options.trainer(
         {
           ...run.settings,
           out: dir,
-          ...(started ? { resume: true } : {}),
-          // A directory without config.json is a run that died before its first write.
-          ...(leftover ? { force: true } : {}),
+          ...(resume ? { resume: true } : { force: true }),
           ...(options.backend ? { backend: options.backend } : {}),
         },
         {
           signal: options.signal,
-          onEpoch: (m) => {
-            const epochCost = Math.min(run.cost / run.settings.epochs, run.cost - counted);
-            counted += epochCost;
-            costDone += epochCost;
-            costLeft = after[i]! + run.cost - counted;
-            report(run, i + 1, { epoch: m.epoch, testAccuracy: m.testAccuracy });
+          onStart: (info) => {
+            stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
+            hooks?.onStart?.(info);
           },
+          onStep: (info) => {
+            book(stepCost);
+            hooks?.onStep?.(info);
+            report(run, i + 1, {});
+          },
+          onEpoch: (metrics) => {
+            hooks?.onEpoch?.(metrics);
+            report(run, i + 1, { epoch: metrics });
+          },
+          onPhase: (phase) => hooks?.onPhase?.(phase),
         },
       );
-      finish(started ? 'resumed' : 'trained');
+      options.signal?.throwIfAborted();
+      finish(resume ? 'resumed' : 'trained');
     } finally {
       await release();
     }

@@ -1,0 +1,43 @@
+import { CommanderError } from 'commander';
+
+/**
+ * A mistake in what the user asked for (bad option, unknown name, impossible
+ * combination, missing file): exit code 2, one line naming the problem and the fix.
+ */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The packages' own input errors are usage errors too: their messages name the fix. */
+const INPUT_ERRORS = new Set([
+  'UsageError',
+  'OptimizerError',
+  'EstimatorError',
+  'MeasureError',
+  'DatasetError',
+  'ModelError',
+  'BackendError',
+]);
+
+/** Exit code of a failure: 2 for bad input (ours, commander's, the packages'), 1 otherwise. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and --version exit 0; every parse error is a usage error.
+    return error.exitCode === 0 ? 0 : 2;
+  }
+  if (error instanceof Error && INPUT_ERRORS.has(error.name)) return 2;
+  if (isMissingFile(error)) return 2;
+  return 1;
+}
+
+/** Node's ENOENT/EISDIR/ENOTDIR from reading a file the user named. */
+function isMissingFile(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR';
+}
+
+/** The one line the user sees (the stack only with USAM_DEBUG=1). */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return `usam: ${message.split('\n')[0]}`;
+}

@@ -1,0 +1,230 @@
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@usam/backend';
+import { firstExamples } from '@usam/datasets';
+import { loadModel } from '@usam/models/node';
+import { Command, Option } from 'commander';
+import { UsageError } from '../cli/errors';
+import { readJsonFile, requireDirectoryPath, writeFileAtomic, writeJsonAtomic } from '../cli/files';
+import { createTable, fmt, type ProgramOutput, printJson } from '../cli/output';
+import { densitySvg } from '../cli/plot';
+import { catalogueMeasure, MEASURE_NAMES } from '../measures';
+import { integer, listArg } from '../options';
+import { checkpointDir, checkpointModelDir, readProgress } from '../train/checkpoint';
+import { type Estimated, modelHessian } from '../train/hessian';
+import { BACKEND_CHOICES, type TrainOptions } from '../train/options';
+import { CONFIG, type RunConfig } from '../train/run-dir';
+import { flattens, loadData } from '../train/train';
+
+/** One quantity of `sharpness.json`: its value, error and the seconds it took. */
+export interface SharpnessRow extends Estimated {
+  readonly quantity: string;
+  readonly seconds: number;
+  /** Hessian-vector products spent. */
+  readonly products: number;
+}
+
+export interface SharpnessReport {
+  readonly run: string;
+  /** Where the checkpoint stood: 0-based epoch and step. */
+  readonly epoch: number;
+  readonly step: number;
+  readonly examples: number;
+  readonly parameters: number;
+  readonly backend: string;
+  readonly rows: SharpnessRow[];
+  readonly eigenvalues: { values: number[]; residualNorms: number[]; converged: boolean[] };
+  readonly density: {
+    grid: number[];
+    values: number[];
+    nodes: number[][];
+    weights: number[][];
+  } | null;
+  readonly seconds: number;
+}
+
+interface SharpnessFlags {
+  examples?: number;
+  probes?: number;
+  topK?: number;
+  lanczosSteps?: number;
+  densityProbes?: number;
+  measures?: string[];
+  samples?: number;
+  seed?: number;
+  backend?: string;
+  out?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** `usam sharpness RUN_DIR`: the Hessian of a run's checkpoint on its first training examples. */
+export function sharpnessCommand(output: ProgramOutput): Command {
+  return new Command('sharpness')
+    .description(
+      "Hessian trace, ‖H‖_F², top eigenvalues, spectral density and catalogue measures of a run's checkpoint, with standard errors",
+    )
+    .argument('<run-dir>', 'a `usam train` run directory')
+    .option(
+      '--examples <n>',
+      'first training examples the Hessian is taken over (default: 1280)',
+      integer(1),
+    )
+    .option('--probes <n>', 'probes for the trace and ‖H‖_F² (default: 100)', integer(2))
+    .option('--top-k <k>', 'top eigenvalues by power iteration (default: 3)', integer(1))
+    .option(
+      '--lanczos-steps <m>',
+      'spectral density: Lanczos steps per probe, 0 to skip (default: 90)',
+      integer(0),
+    )
+    .option('--density-probes <n>', 'spectral density: probe vectors (default: 1)', integer(1))
+    .option(
+      '--measures <list>',
+      `catalogue measures by Monte Carlo (${MEASURE_NAMES.join(', ')}) (default: none)`,
+      listArg((s) => s),
+    )
+    .option('--samples <n>', 'draws per catalogue measure (default: 100)', integer(2))
+    .option('--seed <n>', 'seed of the probes (default: 0)', integer(0))
+    .addOption(
+      new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(
+        BACKEND_CHOICES,
+      ),
+    )
+    .option(
+      '--out <dir>',
+      'where sharpness.json and spectral-density.svg go (default: the run directory)',
+    )
+    .option('--json', 'print the report as one JSON document on stdout, nothing else there')
+    .option('--quiet', 'no progress output')
+    .action(async (run: string, flags: SharpnessFlags) => {
+      const out = flags.out ?? run;
+      await requireDirectoryPath('--out', out);
+      const measures = flags.measures ?? [];
+      for (const name of measures) catalogueMeasure(name, 1); // unknown names fail before any work
+      const config = (await readJsonFile('RUN_DIR', join(run, CONFIG)).catch(() => {
+        throw new UsageError(
+          `'${run}' is not a usam run directory (no ${CONFIG}); pass the --out of a usam train run.`,
+        );
+      })) as RunConfig;
+      const checkpoint = await checkpointDir(run);
+      if (checkpoint === undefined) {
+        throw new UsageError(
+          `'${run}' has no checkpoint yet; let usam train finish an epoch first.`,
+        );
+      }
+      const options: TrainOptions = config.options;
+      const log = (line: string) => {
+        if (!flags.quiet) process.stderr.write(`${line}\n`);
+      };
+      const start = performance.now();
+      const backend = await initBackend(flags.backend ?? config.backend);
+      const progress = await readProgress(checkpoint);
+      const model = await loadModel(checkpointModelDir(checkpoint));
+      const data = await loadData(options);
+      const { xs, ys, count } = firstExamples(data.train, flags.examples ?? 1280, {
+        flatten: flattens(options),
+      });
+      const H = modelHessian(model, { xs, ys });
+      const rows: SharpnessRow[] = [];
+      const seed = flags.seed ?? 0;
+      const probes = flags.probes ?? 100;
+      const timed = async <T>(quantity: string, f: () => Promise<T>) => {
+        log(`usam sharpness: ${quantity}…`);
+        const t = performance.now();
+        const before = H.products;
+        const result = await f();
+        return { result, seconds: (performance.now() - t) / 1000, products: H.products - before };
+      };
+      let report: SharpnessReport;
+      try {
+        for (const [quantity, f] of [
+          ['trace', () => H.trace({ probes, seed })],
+          ['frobenius', () => H.frobenius({ probes, seed })],
+        ] as const) {
+          const { result, seconds, products } = await timed(quantity, f);
+          rows.push({ quantity, ...result, seconds, products });
+        }
+        const k = flags.topK ?? 3;
+        const top = await timed(`top ${k} eigenvalues`, () => H.eigenvalues({ k, seed }));
+        top.result.eigenvalues.forEach((value, i) => {
+          rows.push({
+            quantity: `λ${i + 1}`,
+            estimate: value,
+            // The residual ‖Hv − λv‖ bounds the distance to H's spectrum.
+            standardError: top.result.residualNorms[i]!,
+            seconds: i === 0 ? top.seconds : 0,
+            products: i === 0 ? top.products : 0,
+          });
+        });
+        let density: SharpnessReport['density'] = null;
+        const steps = flags.lanczosSteps ?? 90;
+        if (steps > 0) {
+          const slq = await timed('spectral density', () =>
+            H.density({ iterations: steps, probes: flags.densityProbes ?? 1, seed }),
+          );
+          const { grid, values, nodes, weights } = slq.result;
+          density = { grid, values, nodes, weights };
+          rows.push({
+            quantity: 'trace (SLQ)',
+            estimate: slq.result.estimate,
+            standardError: slq.result.standardError,
+            seconds: slq.seconds,
+            products: slq.products,
+          });
+        }
+        for (const name of measures) {
+          const { result, seconds, products } = await timed(name, () =>
+            H.measure(catalogueMeasure(name, H.dimension), { samples: flags.samples ?? 100, seed }),
+          );
+          rows.push({ quantity: name, ...result, seconds, products });
+        }
+        report = {
+          run,
+          epoch: progress.epoch,
+          step: progress.step,
+          examples: count,
+          parameters: H.dimension,
+          backend,
+          rows,
+          eigenvalues: {
+            values: top.result.eigenvalues,
+            residualNorms: top.result.residualNorms,
+            converged: top.result.converged,
+          },
+          density,
+          seconds: (performance.now() - start) / 1000,
+        };
+        await writeJsonAtomic(join(out, 'sharpness.json'), report);
+        if (density) {
+          const title = `Hessian spectral density, ${run} (epoch ${progress.epoch}, step ${progress.step})`;
+          await writeFileAtomic(
+            join(out, 'spectral-density.svg'),
+            await densitySvg(density.grid, density.values, title),
+          );
+        }
+      } finally {
+        H.dispose();
+        tf.dispose([xs, ys]);
+        model.dispose();
+      }
+      if (flags.json) {
+        printJson(output, report);
+        return;
+      }
+      const table = createTable(['quantity', 'estimate ± error', 'seconds', 'HVPs']);
+      for (const r of report.rows) {
+        table.push([
+          r.quantity,
+          `${fmt(r.estimate)} ± ${fmt(r.standardError)}`,
+          r.seconds.toFixed(1),
+          r.products,
+        ]);
+      }
+      output.out(
+        `Hessian of ${run} (epoch ${report.epoch}${report.step ? `, step ${report.step}` : ''}) on its first ${count} training examples, d = ${report.parameters}, ${backend}:\n${table.toString()}\n`,
+      );
+      output.out(
+        `(± is a standard error; for λ_i it is the residual ‖Hv − λv‖, which bounds the distance to H's spectrum.) ${report.seconds.toFixed(1)} s in all; written to ${join(out, 'sharpness.json')}${report.density ? ` and ${join(out, 'spectral-density.svg')}` : ''}\n`,
+      );
+    });
+}

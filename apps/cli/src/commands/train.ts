@@ -1,0 +1,195 @@
+import { Command, Option } from 'commander';
+import { UsageError } from '../cli/errors';
+import { readJsonFile } from '../cli/files';
+import { type ProgramOutput, printJson } from '../cli/output';
+import { epochLine, progressMode, trainProgress } from '../cli/progress';
+import { MEASURE_NAMES } from '../measures';
+import { listArg, numberArg } from '../options';
+import {
+  BACKEND_CHOICES,
+  HESSIAN_QUANTITIES,
+  LR_SCHEDULES,
+  OPTIMIZERS,
+  type PartialTrainOptions,
+  resolveTrainOptions,
+  resumeOptions,
+  TRAIN_DEFAULTS,
+  TRAIN_OPTION_NAMES,
+  train,
+} from '../train/index';
+
+const d = (value: unknown) =>
+  ` (default: ${Array.isArray(value) ? value.join(',') : String(value)})`;
+const D = TRAIN_DEFAULTS;
+
+/** Exit codes of a run stopped by a signal (128 + signal number, the shell's convention). */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** `--config FILE`: the same options as JSON, camelCase (or the flags' kebab-case) keys. */
+async function readConfig(path: string): Promise<PartialTrainOptions> {
+  const json = await readJsonFile('--config', path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new UsageError(`--config '${path}' must hold a JSON object of train options.`);
+  }
+  return Object.fromEntries(
+    Object.entries(json).map(([k, v]) => [
+      k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+      v,
+    ]),
+  ) as PartialTrainOptions;
+}
+
+/** `usam train`: one training run with a run directory. */
+export function trainCommand(output: ProgramOutput): Command {
+  return new Command('train')
+    .description('train a model with a sharpness-aware optimizer, writing a run directory')
+    .addOption(new Option('--dataset <name>', `dataset, with -s/-c variants${d(D.dataset)}`))
+    .option(
+      '--data-dir <dir>',
+      'directory holding the official dataset files (default: the cache, downloading what is missing)',
+    )
+    .option(
+      '--subsample <f>',
+      `-s datasets: fraction of the training set kept${d(D.subsample)}`,
+      numberArg,
+    )
+    .option(
+      '--corrupt <f>',
+      `-c datasets: fraction of training labels flipped${d(D.corrupt)}`,
+      numberArg,
+    )
+    .option('--augment', 'random crop and flip (default: on for CIFAR, off otherwise)')
+    .option('--no-augment', 'no augmentation')
+    .addOption(
+      new Option('--model <name>', 'model (default: mlp for MNIST, resnet18 otherwise)').choices([
+        'mlp',
+        'cnn',
+        'resnet18',
+      ]),
+    )
+    .option('--width <w>', `width multiplier of the model${d(D.width)}`, numberArg)
+    .addOption(new Option('--optimizer <name>', `optimizer${d(D.optimizer)}`).choices(OPTIMIZERS))
+    .option('--measure <name>', `universal: the catalogue measure (${MEASURE_NAMES.join(', ')})`)
+    .option(
+      '--rho <ρ>',
+      "perturbation radius (default: the paper's per optimizer: sam 0.05, asam 0.5, ssam 0.1, frob-sam 0.005, trace-sam 0.01, det-sam 1, universal 0.01)",
+      numberArg,
+    )
+    .option(
+      '--lambda <λ>',
+      'weight λ of the sharpness term, L + λρ²R_ρ (default: frob-sam 0.00125, others 1)',
+      numberArg,
+    )
+    .option(
+      '--samples <n>',
+      'perturbation samples per step (default: frob-sam 2, others 1)',
+      numberArg,
+    )
+    .option('--eta <η>', 'asam: η in T = |x| + η (default: 0.01)', numberArg)
+    .option('--half-width <h>', 'det-sam: half-width of the hypercube μ (default: 0.01)', numberArg)
+    .option('--sparsity <s>', 'ssam: share of parameters not perturbed (default: 0.5)', numberArg)
+    .addOption(
+      new Option('--mu <name>', 'trace-sam: μ (default: gaussian)').choices(['gaussian', 'sphere']),
+    )
+    .option(
+      '--m-sharpness <m>',
+      `perturb m parts of each batch separately${d(D.mSharpness)}`,
+      numberArg,
+    )
+    .option('--epochs <n>', `epochs${d(D.epochs)}`, numberArg)
+    .option('--batch-size <n>', `examples per step${d(D.batchSize)}`, numberArg)
+    .option('--lr <lr>', `initial learning rate${d(D.lr)}`, numberArg)
+    .addOption(
+      new Option('--lr-schedule <name>', `learning-rate schedule${d(D.lrSchedule)}`).choices(
+        LR_SCHEDULES,
+      ),
+    )
+    .option(
+      '--milestones <list>',
+      `multistep: epochs where the rate is multiplied by gamma${d(D.milestones)}`,
+      listArg(numberArg),
+    )
+    .option('--gamma <γ>', `multistep: factor at each milestone${d(D.gamma)}`, numberArg)
+    .option('--momentum <μ>', `SGD momentum${d(D.momentum)}`, numberArg)
+    .option('--weight-decay <wd>', 'L2 weight decay (default: 5e-4; 1e-3 for CIFAR-100)', numberArg)
+    .option(
+      '--seed <n>',
+      `seed of the model, data order, corruption and perturbations${d(D.seed)}`,
+      numberArg,
+    )
+    .addOption(
+      new Option('--backend <name>', `TensorFlow.js backend${d(D.backend)}`).choices(
+        BACKEND_CHOICES,
+      ),
+    )
+    .option(
+      '--measure-every <epochs>',
+      `measure the Hessian every this many epochs, 0 for never${d(D.measureEvery)}`,
+      numberArg,
+    )
+    .addOption(
+      new Option(
+        '--hessian <list>',
+        `Hessian quantities to measure (${HESSIAN_QUANTITIES.join(', ')})${d(D.hessian)}`,
+      ).argParser(listArg((s) => (s === 'top-eigenvalue' ? 'topEigenvalue' : s))),
+    )
+    .option(
+      '--hessian-examples <n>',
+      `training examples the Hessian is measured on${d(D.hessianExamples)}`,
+      numberArg,
+    )
+    .option('--probes <n>', `probe vectors per Hessian estimate${d(D.probes)}`, numberArg)
+    .option('--out <dir>', 'run directory (default: runs/<dataset>-<optimizer>-seed<seed>)')
+    .option('--resume', 'continue the run in --out from its checkpoint (only --epochs may change)')
+    .option('--force', 'start over, replacing the run in --out')
+    .option('--config <file>', 'JSON file of these options (camelCase keys); flags override it')
+    .option('--json', 'print the summary as one JSON document on stdout, nothing else there')
+    .option('--quiet', 'no progress output')
+    .action(async (flags: Record<string, unknown>, command: Command) => {
+      const fromFlags = Object.fromEntries(
+        Object.entries(flags).filter(
+          ([k, v]) => v !== undefined && (TRAIN_OPTION_NAMES as readonly string[]).includes(k),
+        ),
+      ) as PartialTrainOptions;
+      let partial: PartialTrainOptions = {
+        ...(typeof flags.config === 'string' ? await readConfig(flags.config) : {}),
+        ...fromFlags,
+      };
+      if (partial.resume) partial = await resumeOptions(partial);
+      const options = resolveTrainOptions(partial);
+      const progress = trainProgress(progressMode(flags.quiet === true));
+      const controller = new AbortController();
+      let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;
+      const stop = (signal: keyof typeof SIGNAL_EXIT) => {
+        if (stoppedBy) process.exit(SIGNAL_EXIT[signal]); // a second signal: now
+        stoppedBy = signal;
+        controller.abort();
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt);
+      process.on('SIGTERM', onTerm);
+      try {
+        const summary = await train(options, { signal: controller.signal, ...progress });
+        progress.stop();
+        if (flags.json) {
+          printJson(output, summary);
+        } else if (!summary.completed) {
+          output.err(
+            `usam train: stopped at epoch ${summary.interrupted!.epoch + 1}, step ${summary.interrupted!.step}; checkpoint written. Continue with: usam train --out ${options.out} --resume\n`,
+          );
+        } else {
+          output.out(
+            `usam train: done, ${summary.epochs} epochs in ${summary.seconds.toFixed(1)} s; test accuracy ${(100 * summary.finalTestAccuracy).toFixed(2)}%, test loss ${summary.finalTestLoss.toFixed(4)}; run directory ${options.out}\n`,
+          );
+        }
+        if (!summary.completed) process.exitCode = SIGNAL_EXIT[stoppedBy ?? 'SIGINT'];
+      } finally {
+        progress.stop();
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+      }
+      void command;
+      void epochLine;
+    });
+}

@@ -1,0 +1,30 @@
+/**
+ * `usam train` as a function: `train(resolveTrainOptions({ … }), hooks)`
+ * writes a run directory and resolves with its summary.
+ */
+export type { Progress } from './checkpoint';
+export { type Estimated, type ModelHessian, modelHessian } from './hessian';
+export {
+  BACKEND_CHOICES,
+  configDifference,
+  HESSIAN_QUANTITIES,
+  type HessianQuantity,
+  LR_SCHEDULES,
+  OPTIMIZERS,
+  type PartialTrainOptions,
+  resolveTrainOptions,
+  resumeOptions,
+  TRAIN_DEFAULTS,
+  TRAIN_OPTION_NAMES,
+  type TrainOptions,
+} from './options';
+export {
+  CONFIG,
+  type EpochMetrics,
+  METRICS,
+  type RunConfig,
+  readMetrics,
+  SUMMARY,
+  type TrainSummary,
+} from './run-dir';
+export { type StartInfo, type StepInfo, type TrainHooks, train } from './train';

@@ -1,0 +1,431 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
+import { MODEL_NAMES, type ModelName } from '@usam/models';
+import { UsageError } from '../cli/errors';
+import { catalogueMeasure, MEASURE_NAMES } from '../measures';
+
+export const OPTIMIZERS = [
+  'sgd',
+  'sam',
+  'asam',
+  'ssam',
+  'frob-sam',
+  'trace-sam',
+  'det-sam',
+  'universal',
+] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export const LR_SCHEDULES = ['constant', 'multistep', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
+export const HESSIAN_QUANTITIES = ['trace', 'frobenius', 'topEigenvalue'] as const;
+export type HessianQuantity = (typeof HESSIAN_QUANTITIES)[number];
+
+/** Backends `--backend` accepts (usam's names; `auto` picks the fastest that starts). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+/**
+ * One training run, every option resolved (`resolveTrainOptions`). Names are
+ * the `usam train` flags camelCased. Options of optimizer variants other than
+ * the chosen one are null.
+ */
+export interface TrainOptions {
+  readonly dataset: string;
+  /** Directory holding the dataset's official files (null: the cache, downloading when missing). */
+  readonly dataDir: string | null;
+  /** `-s` datasets: fraction of the training set kept. */
+  readonly subsample: number;
+  /** `-c` datasets: fraction of training labels flipped. */
+  readonly corrupt: number;
+  /** Random crop and flip (on for CIFAR, as in the paper). */
+  readonly augment: boolean;
+  readonly model: ModelName;
+  readonly width: number;
+  readonly optimizer: OptimizerName;
+  /** `universal`: the catalogue measure Algorithm 3 regularises. */
+  readonly measure: string | null;
+  /** Perturbation radius ρ. */
+  readonly rho: number | null;
+  /** λ in L + λρ²R_ρ (SPEC §3); the reference code's Frob-SAM λ is 4× this one. */
+  readonly lambda: number | null;
+  /** Perturbation samples n per step. */
+  readonly samples: number | null;
+  /** ASAM's η. */
+  readonly eta: number | null;
+  /** Det-SAM's hypercube half-width h. */
+  readonly halfWidth: number | null;
+  /** SSAM-F's share of parameters left unperturbed. */
+  readonly sparsity: number | null;
+  /** Trace-SAM's μ. */
+  readonly mu: 'gaussian' | 'sphere' | null;
+  /** m-sharpness: the batch is split into this many parts, each perturbed on its own. */
+  readonly mSharpness: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly lrSchedule: LrSchedule;
+  /** multistep: epochs at which the learning rate is multiplied by `gamma`. */
+  readonly milestones: readonly number[];
+  readonly gamma: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+  readonly seed: number;
+  readonly backend: (typeof BACKEND_CHOICES)[number];
+  /** Measure the Hessian every this many epochs (0: never). */
+  readonly measureEvery: number;
+  readonly hessian: readonly HessianQuantity[];
+  readonly hessianExamples: number;
+  readonly probes: number;
+  readonly out: string;
+  readonly resume: boolean;
+  readonly force: boolean;
+}
+
+export type PartialTrainOptions = { -readonly [K in keyof TrainOptions]?: TrainOptions[K] | null };
+
+/** Per optimizer, the paper's defaults (those of the `@usam/optimizer` factories). */
+const VARIANT_DEFAULTS: Record<
+  OptimizerName,
+  Partial<
+    Pick<TrainOptions, 'rho' | 'lambda' | 'samples' | 'eta' | 'halfWidth' | 'sparsity' | 'mu'>
+  >
+> = {
+  sgd: {},
+  sam: { rho: 0.05 },
+  asam: { rho: 0.5, eta: 0.01 },
+  ssam: { rho: 0.1, sparsity: 0.5 },
+  'frob-sam': { rho: 0.005, lambda: 0.00125, samples: 2 },
+  'trace-sam': { rho: 0.01, lambda: 1, samples: 1, mu: 'gaussian' },
+  'det-sam': { rho: 1, lambda: 1, samples: 1, halfWidth: 0.01 },
+  universal: { rho: 0.01, lambda: 1, samples: 1 },
+};
+
+const VARIANT_KEYS = ['rho', 'lambda', 'samples', 'eta', 'halfWidth', 'sparsity', 'mu'] as const;
+
+/** Defaults that do not depend on other options (Appendix I: CIFAR-10/SVHN settings). */
+export const TRAIN_DEFAULTS = {
+  dataset: 'mnist',
+  dataDir: null,
+  subsample: 0.1,
+  corrupt: 0.2,
+  width: 1,
+  optimizer: 'sgd',
+  measure: null,
+  mSharpness: 1,
+  epochs: 200,
+  batchSize: 128,
+  lr: 0.1,
+  lrSchedule: 'multistep',
+  milestones: [50, 100, 150],
+  gamma: 0.1,
+  momentum: 0.9,
+  seed: 0,
+  backend: 'auto',
+  measureEvery: 0,
+  hessian: ['trace', 'frobenius'],
+  hessianExamples: 1280,
+  probes: 100,
+  resume: false,
+  force: false,
+} as const satisfies PartialTrainOptions;
+
+/** The options' names, in the order config.json lists them. */
+export const TRAIN_OPTION_NAMES = [
+  'dataset',
+  'dataDir',
+  'subsample',
+  'corrupt',
+  'augment',
+  'model',
+  'width',
+  'optimizer',
+  'measure',
+  ...VARIANT_KEYS,
+  'mSharpness',
+  'epochs',
+  'batchSize',
+  'lr',
+  'lrSchedule',
+  'milestones',
+  'gamma',
+  'momentum',
+  'weightDecay',
+  'seed',
+  'backend',
+  'measureEvery',
+  'hessian',
+  'hessianExamples',
+  'probes',
+  'out',
+  'resume',
+  'force',
+] as const satisfies readonly (keyof TrainOptions)[];
+
+/** `dataDir` → `--data-dir`: how the user wrote it. */
+export const flag = (name: string): string =>
+  `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+const quote = (v: unknown) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v));
+const list = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
+
+function bad(name: string, got: unknown, accepts: string): never {
+  throw new UsageError(`${flag(name)}: expected ${accepts}, got ${quote(got)}.`);
+}
+
+function number(
+  name: string,
+  value: unknown,
+  { min = -Infinity, max = Infinity, minOpen = false, maxOpen = false, integer = false } = {},
+): number {
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (!integer || Number.isInteger(value)) &&
+    (minOpen ? value > min : value >= min) &&
+    (maxOpen ? value < max : value <= max);
+  if (!ok) {
+    const kind = integer ? 'an integer' : 'a number';
+    const lo = min === -Infinity ? '' : `${minOpen ? '>' : '≥'} ${min}`;
+    const hi = max === Infinity ? '' : `${maxOpen ? '<' : '≤'} ${max}`;
+    bad(name, value, `${kind}${lo || hi ? ' ' : ''}${[lo, hi].filter(Boolean).join(' and ')}`);
+  }
+  return value as number;
+}
+
+function choice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !choices.includes(value as T)) {
+    bad(name, value, `one of ${list(choices)}`);
+  }
+  return value as T;
+}
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') bad(name, value, 'true or false');
+  return value as boolean;
+}
+
+function text(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') bad(name, value, 'a non-empty string');
+  return value as string;
+}
+
+/**
+ * Fills in defaults and checks every option, throwing a `UsageError` whose one
+ * line names the option, what it got and what it accepts. Also refuses
+ * options that do not apply (`--eta` with frob-sam) and impossible
+ * combinations (`--samples 1` with frob-sam). Unset and null mean "default".
+ */
+export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions {
+  if (typeof partial !== 'object' || partial === null) {
+    throw new UsageError('train options: pass an object of options, e.g. { dataset: "mnist" }.');
+  }
+  const unknown = Object.keys(partial).filter(
+    (k) => !(TRAIN_OPTION_NAMES as readonly string[]).includes(k),
+  );
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `unknown train option ${quote(unknown[0])}; valid names are ${TRAIN_OPTION_NAMES.join(', ')}.`,
+    );
+  }
+  const given = Object.fromEntries(
+    Object.entries(partial).filter(([, v]) => v !== undefined && v !== null),
+  ) as Partial<TrainOptions>;
+  const o = { ...TRAIN_DEFAULTS, ...given };
+
+  const dataset = choice('dataset', o.dataset, DATASET_NAMES);
+  const { base, subsample: isSubsampled, corrupt: isCorrupted } = parseDatasetName(dataset);
+  // An option that does not apply is refused unless it holds its default, so that
+  // resolving resolved options (a run's config.json) gives them back unchanged.
+  const set = (key: keyof TrainOptions) =>
+    given[key] !== undefined &&
+    JSON.stringify(given[key]) !==
+      JSON.stringify(TRAIN_DEFAULTS[key as keyof typeof TRAIN_DEFAULTS]) &&
+    !(key === 'milestones' && JSON.stringify(given[key]) === '[]');
+  if (set('subsample') && !isSubsampled) {
+    throw new UsageError(
+      `--subsample applies to '-s' datasets only; use --dataset ${base}-s (or drop --subsample).`,
+    );
+  }
+  if (set('corrupt') && !isCorrupted) {
+    throw new UsageError(
+      `--corrupt applies to '-c' datasets only; use --dataset ${base}-c (or drop --corrupt).`,
+    );
+  }
+  const isCifar = base === 'cifar10' || base === 'cifar100';
+  const optimizer = choice('optimizer', o.optimizer, OPTIMIZERS);
+  const variant = { ...VARIANT_DEFAULTS[optimizer] } as Record<string, unknown>;
+  for (const key of VARIANT_KEYS) {
+    if (given[key] === undefined) continue;
+    if (!(key in VARIANT_DEFAULTS[optimizer])) {
+      const users = OPTIMIZERS.filter((name) => key in VARIANT_DEFAULTS[name]);
+      throw new UsageError(
+        `${flag(key)} does not apply to --optimizer ${optimizer}; it is an option of ${list(users)}.`,
+      );
+    }
+    variant[key] = given[key];
+  }
+  const family = ['frob-sam', 'trace-sam', 'det-sam', 'universal'].includes(optimizer);
+  const lrSchedule = choice('lrSchedule', o.lrSchedule, LR_SCHEDULES);
+  if (lrSchedule !== 'multistep') {
+    for (const key of ['milestones', 'gamma'] as const) {
+      if (set(key)) {
+        throw new UsageError(
+          `${flag(key)} applies to --lr-schedule multistep only; drop it or pass --lr-schedule multistep.`,
+        );
+      }
+    }
+  }
+  const epochs = number('epochs', o.epochs, { min: 1, integer: true });
+  const milestones =
+    lrSchedule === 'multistep' && JSON.stringify(o.milestones) === '[]'
+      ? TRAIN_DEFAULTS.milestones
+      : o.milestones;
+  if (
+    !Array.isArray(milestones) ||
+    milestones.some((m, i) => !Number.isInteger(m) || m < 1 || (i > 0 && m <= milestones[i - 1]!))
+  ) {
+    bad('milestones', milestones, 'increasing positive integers, e.g. 50,100,150');
+  }
+  const hessian = o.hessian;
+  if (
+    !Array.isArray(hessian) ||
+    hessian.length === 0 ||
+    hessian.some((h) => !(HESSIAN_QUANTITIES as readonly string[]).includes(h))
+  ) {
+    bad('hessian', hessian, `a non-empty list of ${list(HESSIAN_QUANTITIES)}`);
+  }
+  const batchSize = number('batchSize', o.batchSize, { min: 1, integer: true });
+  const mSharpness = number('mSharpness', o.mSharpness, { min: 1, integer: true });
+  if (batchSize % mSharpness !== 0) {
+    throw new UsageError(
+      `--m-sharpness ${mSharpness} does not divide --batch-size ${batchSize}; pass a batch size that is a multiple of it.`,
+    );
+  }
+  if (mSharpness > 1 && optimizer === 'sgd') {
+    throw new UsageError('--m-sharpness applies to sharpness-aware optimizers; drop it with sgd.');
+  }
+  const resume = boolean('resume', o.resume);
+  const force = boolean('force', o.force);
+  if (resume && force) {
+    throw new UsageError(
+      '--resume and --force contradict each other; --resume continues the run, --force starts it over.',
+    );
+  }
+  const resolved: TrainOptions = {
+    dataset,
+    dataDir: o.dataDir === null ? null : text('dataDir', o.dataDir),
+    subsample: number('subsample', o.subsample, { min: 0, minOpen: true, max: 1 }),
+    corrupt: number('corrupt', o.corrupt, { min: 0, max: 1 }),
+    augment: boolean('augment', o.augment ?? isCifar),
+    model: choice('model', o.model ?? (base.startsWith('mnist') ? 'mlp' : 'resnet18'), MODEL_NAMES),
+    width: number('width', o.width, { min: 0, minOpen: true }),
+    optimizer,
+    measure: null,
+    rho: variant.rho === undefined ? null : number('rho', variant.rho, { min: 0, minOpen: family }),
+    lambda: variant.lambda === undefined ? null : number('lambda', variant.lambda, { min: 0 }),
+    samples:
+      variant.samples === undefined
+        ? null
+        : number('samples', variant.samples, { min: 1, integer: true }),
+    eta: variant.eta === undefined ? null : number('eta', variant.eta, { min: 0, minOpen: true }),
+    halfWidth:
+      variant.halfWidth === undefined
+        ? null
+        : number('halfWidth', variant.halfWidth, { min: 0, minOpen: true }),
+    sparsity:
+      variant.sparsity === undefined
+        ? null
+        : number('sparsity', variant.sparsity, { min: 0, max: 1, maxOpen: true }),
+    mu: variant.mu === undefined ? null : choice('mu', variant.mu, ['gaussian', 'sphere'] as const),
+    mSharpness,
+    epochs,
+    batchSize,
+    lr: number('lr', o.lr, { min: 0, minOpen: true }),
+    lrSchedule,
+    milestones: lrSchedule === 'multistep' ? [...milestones] : [],
+    gamma: number('gamma', o.gamma, { min: 0, minOpen: true, max: 1 }),
+    momentum: number('momentum', o.momentum, { min: 0, max: 1, maxOpen: true }),
+    weightDecay: number('weightDecay', o.weightDecay ?? (base === 'cifar100' ? 1e-3 : 5e-4), {
+      min: 0,
+    }),
+    seed: number('seed', o.seed, { min: 0, max: 2 ** 32 - 1, integer: true }),
+    backend: choice('backend', o.backend, BACKEND_CHOICES),
+    measureEvery: number('measureEvery', o.measureEvery, { min: 0, integer: true }),
+    hessian: [...new Set(hessian)],
+    hessianExamples: number('hessianExamples', o.hessianExamples, { min: 1, integer: true }),
+    probes: number('probes', o.probes, { min: 2, integer: true }),
+    out: text('out', o.out ?? `runs/${dataset}-${optimizer}-seed${o.seed}`),
+    resume,
+    force,
+  };
+  if (optimizer === 'universal') {
+    if (given.measure === undefined) {
+      throw new UsageError(
+        `--optimizer universal needs --measure NAME; valid names are ${list(MEASURE_NAMES)}.`,
+      );
+    }
+    const measure = text('measure', given.measure);
+    catalogueMeasure(measure, 1); // throws a UsageError listing the names for an unknown one
+    return { ...resolved, measure };
+  }
+  if (given.measure !== undefined) {
+    throw new UsageError(
+      `--measure applies to --optimizer universal only; drop it or pass --optimizer universal.`,
+    );
+  }
+  if (optimizer === 'frob-sam' && resolved.samples! < 2) {
+    throw new UsageError(
+      `--samples ${resolved.samples} with frob-sam: its covariance estimate needs n ≥ 2 samples; pass --samples 2 or more.`,
+    );
+  }
+  return resolved;
+}
+
+/** What may change when a run is resumed: the number of epochs (and how the run is invoked). */
+const RESUMABLE = new Set<string>(['epochs', 'out', 'resume', 'force']);
+
+/**
+ * The first option, other than the epoch count, in which `requested` differs
+ * from the run's saved options, as "--name: saved X, requested Y"; undefined if none.
+ */
+export function configDifference(
+  saved: TrainOptions,
+  requested: PartialTrainOptions,
+): string | undefined {
+  for (const key of TRAIN_OPTION_NAMES) {
+    const value = requested[key];
+    if (RESUMABLE.has(key) || value === undefined || value === null) continue;
+    if (JSON.stringify(value) !== JSON.stringify(saved[key])) {
+      return `${flag(key)}: the run has ${quote(saved[key])}, this command ${quote(value)}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The options of `usam train --resume`: the run's saved options (from
+ * `<out>/config.json`), with `requested.epochs` if given. Any other requested
+ * option that differs from the saved one is refused, naming it. Without a run
+ * at `out`, the request is returned as it is (train then says there is nothing to resume).
+ */
+export async function resumeOptions(requested: PartialTrainOptions): Promise<PartialTrainOptions> {
+  const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }).out;
+  let saved: TrainOptions;
+  try {
+    saved = (
+      JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { options: TrainOptions }
+    ).options;
+  } catch {
+    return requested;
+  }
+  const difference = configDifference(saved, requested);
+  if (difference !== undefined) throw resumeMismatch(difference);
+  return { ...saved, epochs: requested.epochs ?? saved.epochs, out, resume: true, force: false };
+}
+
+export const resumeMismatch = (difference: string): UsageError =>
+  new UsageError(
+    `--resume: the options differ from the run's (${difference}); only --epochs may change on resume.`,
+  );

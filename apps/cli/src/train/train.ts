@@ -1,0 +1,414 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { initBackend } from '@usam/backend';
+import { type Batch, batches, type Dataset, firstExamples, type ImageSet } from '@usam/datasets';
+import { loadDataset } from '@usam/datasets/node';
+import { createModel, forward } from '@usam/models';
+import type { ExampleLosses, LossClosure, SharpnessAwareOptimizer } from '@usam/optimizer';
+import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
+import { measureHessian, modelHessian } from './hessian';
+import { createOptimizer, learningRate } from './optimizer';
+import { configDifference, resumeMismatch, type TrainOptions } from './options';
+import {
+  appendMetrics,
+  type EpochMetrics,
+  packageVersions,
+  prepareRunDir,
+  type RunConfig,
+  readMetrics,
+  type TrainSummary,
+  truncateMetrics,
+  writeConfig,
+  writeSummary,
+} from './run-dir';
+
+/** What `onStep` sees after each training step. */
+export interface StepInfo {
+  /** 1-based epoch. */
+  readonly epoch: number;
+  /** 1-based step within the epoch. */
+  readonly step: number;
+  readonly steps: number;
+  readonly loss: number;
+  readonly globalStep: number;
+}
+
+/** What `onStart` sees once everything is loaded, before the first step. */
+export interface StartInfo {
+  readonly backend: string;
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  /** 0-based epoch and step the run starts (or resumes) at. */
+  readonly epoch: number;
+  readonly step: number;
+  readonly resumed: boolean;
+  readonly parameters: number;
+  readonly trainExamples: number;
+}
+
+export interface TrainHooks {
+  /**
+   * Aborting finishes the current step, writes a checkpoint at that step and
+   * resolves with `completed: false` (`interrupted` says where).
+   */
+  readonly signal?: AbortSignal;
+  onStart?(info: StartInfo): void;
+  onStep?(info: StepInfo): void;
+  onEpoch?(metrics: EpochMetrics): void;
+  /** Evaluation and Hessian measurements at an epoch's end (slow ones say so). */
+  onPhase?(phase: 'evaluate' | 'hessian' | 'checkpoint'): void;
+}
+
+const emptySums = (): EpochSums => ({
+  lossSum: 0,
+  correct: 0,
+  examples: 0,
+  gradientEvaluations: 0,
+  refusedSteps: 0,
+  seconds: 0,
+});
+
+/** The model's input shape for a set: flat for the MLP, images for conv nets. */
+export const flattens = (options: Pick<TrainOptions, 'model'>) => options.model === 'mlp';
+
+/** Correct predictions in a batch, as a scalar (computed where the logits are). */
+const countCorrect = (logits: tf.Tensor, labels: tf.Tensor) =>
+  tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32'));
+
+/** Mean loss and accuracy of the model (eval mode) over a whole set. */
+async function evaluate(
+  model: LayersModel,
+  set: ImageSet,
+  flatten: boolean,
+): Promise<{ loss: number; accuracy: number }> {
+  let lossSum = 0;
+  let correct = 0;
+  for (const batch of batches(set, { batchSize: 500, shuffle: false, augment: false, flatten })) {
+    const [loss, right] = tf.tidy(() => {
+      const logits = forward(model, batch.xs, { training: false });
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      return [
+        tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, 0, tf.Reduction.SUM),
+        countCorrect(logits, labels),
+      ];
+    });
+    const values = await tf.stack([loss!, right!]).data();
+    tf.dispose([loss!, right!, batch.xs, batch.ys]);
+    lossSum += values[0]!;
+    correct += values[1]!;
+  }
+  return { loss: lossSum / set.count, accuracy: correct / set.count };
+}
+
+/** SSAM-F's per-example losses: the first `count` examples of the epoch's order. */
+function fisherLosses(model: LayersModel, set: ImageSet, options: TrainOptions): ExampleLosses {
+  return (count, epoch) => {
+    const [batch] = batches(set, {
+      batchSize: count,
+      seed: options.seed,
+      epoch,
+      augment: false,
+      flatten: flattens(options),
+    });
+    const { xs, ys } = batch!;
+    const closures: LossClosure[] = [];
+    for (let i = 0; i < batch!.size; i++) {
+      closures.push(() =>
+        tf.tidy(() => {
+          const x = tf.slice(xs, [i], [1]);
+          const y = tf.slice(ys, [i], [1]);
+          return tf.losses.softmaxCrossEntropy(
+            y,
+            forward(model, x, { training: true }),
+          ) as tf.Scalar;
+        }),
+      );
+    }
+    // The mask computation calls each closure as it iterates; the batch is freed after.
+    return {
+      *[Symbol.iterator]() {
+        try {
+          yield* closures;
+        } finally {
+          tf.dispose([xs, ys]);
+        }
+      },
+    };
+  };
+}
+
+/** The run's dataset, loaded as training loads it. */
+export async function loadData(options: TrainOptions): Promise<Dataset> {
+  return loadDataset(options.dataset, {
+    ...(options.dataDir !== null && { dataDir: options.dataDir }),
+    seed: options.seed,
+    subsampleFraction: options.subsample,
+    corruptionFraction: options.corrupt,
+  });
+}
+
+/** Builds the model for the dataset (same seed, same initial weights). */
+function buildModel(options: TrainOptions, data: Dataset): LayersModel {
+  const [h, w, c] = data.train.shape;
+  return createModel(options.model, {
+    inputShape: flattens(options) ? [h * w * c] : [h, w, c],
+    numClasses: data.train.numClasses,
+    width: options.width,
+    seed: options.seed,
+  });
+}
+
+/**
+ * One training run (`usam train`): loads the data, builds the model and the
+ * optimizer, and trains for `options.epochs`, writing the run directory
+ * `options.out` (config.json, metrics.jsonl, checkpoint/ at every epoch end,
+ * summary.json at the end). With `options.resume` it continues from the
+ * checkpoint; on the cpu backend the result is then identical to an
+ * uninterrupted run. Aborting `hooks.signal` stops after the current step with
+ * a checkpoint there.
+ */
+export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainSummary> {
+  const saved = await prepareRunDir(options);
+  if (saved) {
+    const difference = configDifference(saved.options, options);
+    if (difference !== undefined) throw resumeMismatch(difference);
+  }
+  const backend = await initBackend(options.backend);
+  const data = await loadData(options);
+  const model = buildModel(options, data);
+  const optimizer = createOptimizer(options, model, fisherLosses(model, data.train, options));
+  try {
+    let progress: Progress = {
+      epoch: 0,
+      step: 0,
+      globalStep: 0,
+      dataOrder: { seed: options.seed, epoch: 0, batch: 0 },
+      partial: emptySums(),
+      seconds: 0,
+    };
+    let history: EpochMetrics[] = [];
+    if (saved) {
+      progress = await loadCheckpoint(options.out, model, optimizer);
+      history = await truncateMetrics(options.out, progress.epoch);
+      const config: RunConfig = {
+        ...saved,
+        options: { ...saved.options, epochs: options.epochs },
+        resumes: [
+          ...(saved.resumes ?? []),
+          { at: new Date().toISOString(), epoch: progress.epoch, step: progress.step, backend },
+        ],
+      };
+      await writeConfig(options.out, config);
+    } else {
+      await writeConfig(options.out, {
+        options: { ...options, resume: false, force: false },
+        versions: packageVersions(),
+        backend,
+        startedAt: new Date().toISOString(),
+        node: process.version,
+        resumes: [],
+      });
+      await truncateMetrics(options.out, 0);
+    }
+    const flatten = flattens(options);
+    const stepsPerEpoch = Math.ceil(data.train.count / options.batchSize);
+    hooks.onStart?.({
+      backend,
+      epochs: options.epochs,
+      stepsPerEpoch,
+      epoch: progress.epoch,
+      step: progress.step,
+      resumed: saved !== undefined,
+      parameters: model.countParams(),
+      trainExamples: data.train.count,
+    });
+    const secondsBefore = progress.seconds;
+    const sessionStart = performance.now();
+    const elapsed = () => secondsBefore + (performance.now() - sessionStart) / 1000;
+
+    for (let epoch = progress.epoch; epoch < options.epochs; epoch++) {
+      const epochStart = performance.now();
+      const resuming = epoch === progress.epoch;
+      const sums = resuming ? { ...progress.partial } : emptySums();
+      const skip = resuming ? progress.step : 0;
+      const lr = learningRate(options, epoch);
+      setLearningRate(optimizer, lr);
+      let step = 0;
+      let globalStep = progress.globalStep;
+      const order = batches(data.train, {
+        batchSize: options.batchSize,
+        seed: options.seed,
+        epoch,
+        augment: options.augment,
+        flatten,
+      });
+      for (const batch of order) {
+        step++;
+        if (step <= skip) {
+          // Drawn and dropped, so the augmentation stream is where it was.
+          tf.dispose([batch.xs, batch.ys]);
+          continue;
+        }
+        const stats = await trainStep(model, optimizer, batch, epoch, sums);
+        globalStep++;
+        hooks.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: stats, globalStep });
+        if (hooks.signal?.aborted && step < stepsPerEpoch) {
+          sums.seconds += (performance.now() - epochStart) / 1000;
+          progress = {
+            epoch,
+            step,
+            globalStep,
+            dataOrder: { seed: options.seed, epoch, batch: step },
+            partial: sums,
+            seconds: elapsed(),
+          };
+          hooks.onPhase?.('checkpoint');
+          await saveCheckpoint(options.out, model, optimizer, progress);
+          return interrupted(options, backend, progress, history);
+        }
+      }
+      hooks.onPhase?.('evaluate');
+      const test = await evaluate(model, data.test, flatten);
+      let hessian: EpochMetrics['hessian'];
+      if (options.measureEvery > 0 && (epoch + 1) % options.measureEvery === 0) {
+        hooks.onPhase?.('hessian');
+        hessian = await hessianAt(model, data.train, options, epoch + 1);
+      }
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1,
+        trainLoss: sums.lossSum / sums.examples,
+        trainAccuracy: sums.correct / sums.examples,
+        testLoss: test.loss,
+        testAccuracy: test.accuracy,
+        learningRate: lr,
+        seconds: sums.seconds + (performance.now() - epochStart) / 1000,
+        gradientEvaluations: sums.gradientEvaluations,
+        refusedSteps: sums.refusedSteps,
+        ...(hessian && { hessian }),
+      };
+      await appendMetrics(options.out, metrics);
+      history.push(metrics);
+      progress = {
+        epoch: epoch + 1,
+        step: 0,
+        globalStep,
+        dataOrder: { seed: options.seed, epoch: epoch + 1, batch: 0 },
+        partial: emptySums(),
+        seconds: elapsed(),
+      };
+      hooks.onPhase?.('checkpoint');
+      await saveCheckpoint(options.out, model, optimizer, progress);
+      hooks.onEpoch?.(metrics);
+      if (hooks.signal?.aborted && epoch + 1 < options.epochs) {
+        return interrupted(options, backend, progress, history);
+      }
+    }
+    if (history.length === 0) history = await readMetrics(options.out);
+    const last = history.at(-1)!;
+    const summary: TrainSummary = {
+      completed: true,
+      epochs: options.epochs,
+      finalTestAccuracy: last.testAccuracy,
+      finalTestLoss: last.testLoss,
+      finalTrainLoss: last.trainLoss,
+      seconds: elapsed(),
+      gradientEvaluations: history.reduce((n, m) => n + m.gradientEvaluations, 0),
+      backend,
+      out: options.out,
+    };
+    await writeSummary(options.out, summary);
+    return summary;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function interrupted(
+  options: TrainOptions,
+  backend: string,
+  progress: Progress,
+  history: EpochMetrics[],
+): TrainSummary {
+  const last = history.at(-1);
+  return {
+    completed: false,
+    epochs: progress.epoch,
+    finalTestAccuracy: last?.testAccuracy ?? Number.NaN,
+    finalTestLoss: last?.testLoss ?? Number.NaN,
+    finalTrainLoss: last?.trainLoss ?? Number.NaN,
+    seconds: progress.seconds,
+    gradientEvaluations: history.reduce((n, m) => n + m.gradientEvaluations, 0),
+    backend,
+    out: options.out,
+    interrupted: { epoch: progress.epoch, step: progress.step },
+  };
+}
+
+/**
+ * Sets the epoch's learning rate: through the optimizer's own setter where it
+ * has one (@usam/optimizer 1.0), else on its base (tfjs's SGD and momentum).
+ */
+function setLearningRate(optimizer: SharpnessAwareOptimizer, lr: number): void {
+  const target = (typeof (optimizer as Partial<LrSettable>).setLearningRate === 'function'
+    ? optimizer
+    : optimizer.base) as unknown as LrSettable;
+  target.setLearningRate(lr);
+}
+interface LrSettable {
+  setLearningRate(lr: number): void;
+}
+
+/** One optimizer step on a batch; adds its loss, accuracy and cost to `sums`. Returns the loss. */
+async function trainStep(
+  model: LayersModel,
+  optimizer: SharpnessAwareOptimizer,
+  batch: Batch,
+  epoch: number,
+  sums: EpochSums,
+): Promise<number> {
+  const { xs, ys } = batch;
+  const labels = tf.tensor1d(batch.labels, 'int32');
+  let correct: tf.Scalar | undefined;
+  try {
+    const stats = await optimizer.step(
+      () =>
+        tf.tidy(() => {
+          const logits = forward(model, xs, { training: true });
+          // The first call is the clean pass at x: its predictions give the training accuracy.
+          if (correct === undefined) correct = tf.keep(countCorrect(logits, labels) as tf.Scalar);
+          return tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
+        }),
+      { epoch },
+    );
+    sums.lossSum += stats.loss * batch.size;
+    sums.correct += correct ? (await correct.data())[0]! : 0;
+    sums.examples += batch.size;
+    sums.gradientEvaluations += stats.gradientEvaluations;
+    if (!stats.applied) sums.refusedSteps++;
+    return stats.loss;
+  } finally {
+    tf.dispose([xs, ys, labels]);
+    correct?.dispose();
+  }
+}
+
+/** The `--hessian` quantities on the first `hessianExamples` training examples. */
+async function hessianAt(
+  model: LayersModel,
+  set: ImageSet,
+  options: TrainOptions,
+  epoch: number,
+): Promise<EpochMetrics['hessian']> {
+  const { xs, ys } = firstExamples(set, options.hessianExamples, { flatten: flattens(options) });
+  const H = modelHessian(model, { xs, ys });
+  try {
+    return await measureHessian(H, options.hessian, {
+      probes: options.probes,
+      seed: `${options.seed}:epoch${epoch}`,
+    });
+  } finally {
+    H.dispose();
+    tf.dispose([xs, ys]);
+  }
+}
