@@ -70,11 +70,11 @@ describe('usam report', () => {
     }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual([...CSV_COLUMNS]);
     expect(rows.map((r) => r.id).sort()).toEqual(plan.runs.map((r) => r.id).sort());
-    const frob = rows.find((r) => r.id === 'table2-mnist-frob-sam-seed-1')!;
+    const frob = rows.find((r) => r.id === 'table2-mnist-s-frob-sam-seed-1')!;
     expect(frob).toMatchObject({
       status: 'done',
       method: 'frob-sam',
-      dataset: 'mnist',
+      dataset: 'mnist-s',
       finalTestAccuracy: '0.975',
       epochsDone: '2',
     });
@@ -87,8 +87,8 @@ describe('usam report', () => {
     expect(line('SAM')).toMatch(/\|\s+96\.70 ± 0\.00 \|/);
     expect(line('SAM')).not.toContain('**');
     expect(line('Det')).not.toContain('**');
-    expect(table2).toMatch(/^\| +\| +MNIST \| +MNIST-S \|/);
-    expect(await readFile(join(root, 'table3.md'), 'utf8')).toContain('MNIST-C');
+    expect(table2).toMatch(/^\| +\| +MNIST-S \|\n/);
+    expect(await readFile(join(root, 'table3.md'), 'utf8')).toContain('MNIST-S-C');
 
     const svg = await readFile(join(root, 'figure2.svg'), 'utf8');
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
@@ -143,17 +143,17 @@ describe('usam report', () => {
     const plan = await fixture(root, (run) => !(run.method === 'sgd' && run.seed === 1));
     await writeRunDir(
       root,
-      plan.runs.find((r) => r.id === 'table2-mnist-sgd-seed-1')!,
+      plan.runs.find((r) => r.id === 'table2-mnist-s-sgd-seed-1')!,
       [{ testAccuracy: 0.5 }],
       false,
     );
     await buildReport([root], root);
     const table2 = await readFile(join(root, 'table2.md'), 'utf8');
-    // One of two seeds finished on MNIST: shown with its count; the unfinished run is not averaged in.
+    // One of two seeds finished on MNIST-S: shown with its count; the unfinished run is not averaged in.
     expect(table2.split('\n').find((l) => l.startsWith('| SGD'))).toContain('94.00 (n = 1/2)');
     const csv = await readFile(join(root, 'results.csv'), 'utf8');
-    expect(csv).toMatch(/table2-mnist-sgd-seed-1,table2,mnist,sgd,1,partial,/);
-    expect(csv).toMatch(/table2-mnist-s-sgd-seed-1,table2,mnist-s,sgd,1,missing,/);
+    expect(csv).toMatch(/table2-mnist-s-sgd-seed-1,table2,mnist-s,sgd,1,partial,/);
+    expect(csv).toMatch(/table3-mnist-s-c-sgd-seed-1,table3,mnist-s-c,sgd,1,missing,/);
 
     const other = await mkdtemp(join(tmpdir(), 'usam-report-'));
     await writePlan(other, createPlan('quick'));
@@ -163,5 +163,21 @@ describe('usam report', () => {
     await expect(buildReport([await mkdtemp(join(tmpdir(), 'x-'))], root)).rejects.toThrow(
       /has no plan.json/,
     );
+  });
+
+  it("shows the paper's published numbers beside ours for the paper profile", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'usam-report-'));
+    const plan = createPlan('paper');
+    await writePlan(root, plan);
+    for (const run of plan.runs.filter((r) => r.dataset === 'cifar10' && r.seed < 2)) {
+      await writeRunDir(root, run, [{ testAccuracy: ACCURACY[run.method]![run.seed]! }]);
+    }
+    await buildReport([root], root);
+    const table2 = await readFile(join(root, 'table2.md'), 'utf8');
+    const frob = table2.split('\n').find((l) => l.startsWith('| Frob'))!;
+    expect(frob).toContain('**97.25 ± 0.25** (n = 2/4) (paper 94.96 ± 0.05)');
+    expect(frob).toContain('— (paper 77.16 ± 0.16)'); // CIFAR100: no run finished yet
+    const html = await readFile(join(root, 'report.html'), 'utf8');
+    expect(html).toContain('<small class="paper">paper 95.78 ± 0.05</small>');
   });
 });
