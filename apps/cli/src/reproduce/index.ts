@@ -141,6 +141,12 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     log(tableMarkdown(table, options.profile === 'paper'));
   }
   if (report.figure2) log(`\n${figure2Summary(report.figure2)}`);
+  const failed = [...outcomes].filter(([, outcome]) => outcome === 'failed').map(([id]) => id);
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} run(s) failed (${failed.join(', ')}); their errors are in the progress above, the report covers the others; rerun to retry them.`,
+    );
+  }
   return { out, plan, runs, checks: checksReport, outcomes, report };
 }
 

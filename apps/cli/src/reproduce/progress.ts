@@ -20,6 +20,7 @@ const OUTCOMES = {
   resumed: 'done (resumed)',
   skipped: 'already done, skipped',
   busy: 'being trained by another process, skipped',
+  failed: 'FAILED',
 } as const;
 
 /** A run as the progress shows it: `table2 mnist-s SAM seed 1`. */
@@ -33,7 +34,7 @@ export function runLabel(p: ShardProgress): string {
 export function formatProgress(p: ShardProgress): string {
   const state =
     p.outcome !== undefined
-      ? OUTCOMES[p.outcome]
+      ? `${OUTCOMES[p.outcome]}${p.error ? `: ${p.error}` : ''}`
       : p.epoch
         ? epochLine(p.epoch, p.run.settings.epochs)
         : 'training';

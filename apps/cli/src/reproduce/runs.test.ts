@@ -84,6 +84,29 @@ describe('runShard', () => {
     expect([...again.values()].every((o) => o === 'skipped')).toBe(true);
   });
 
+  it('records a failing run and goes on with the others (a rerun retries it)', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    const { calls, trainer } = recordingTrainer(out);
+    const bad = plan.runs[1]!;
+    const errors: string[] = [];
+    const failing: Trainer = async (options, hooks) => {
+      if (options.out.endsWith(bad.id)) throw new Error('the loss is NaN on batch 0\nstack');
+      await trainer(options, hooks);
+    };
+    const outcomes = await runShard({
+      out,
+      plan,
+      shard: WHOLE,
+      trainer: failing,
+      hooks: { onProgress: (p) => p.error && errors.push(p.error) },
+    });
+    expect(outcomes.get(bad.id)).toBe('failed');
+    expect(errors).toEqual(['the loss is NaN on batch 0']);
+    expect(calls).toHaveLength(plan.runs.length - 1);
+    const retry = await runShard({ out, plan, shard: WHOLE, trainer });
+    expect(retry.get(bad.id)).toBe('trained');
+  });
+
   it('leaves a run locked by another live process alone', async () => {
     const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
     const run = plan.runs[0]!;

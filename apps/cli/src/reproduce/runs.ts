@@ -29,7 +29,7 @@ export type Trainer = (
 /** `usam train` itself: the options resolved and validated as the command does. */
 export const usamTrain: Trainer = (options, hooks) => train(resolveTrainOptions(options), hooks);
 
-export type RunOutcome = 'trained' | 'resumed' | 'skipped' | 'busy';
+export type RunOutcome = 'trained' | 'resumed' | 'skipped' | 'busy' | 'failed';
 
 /** Progress of a shard, for the progress line and its ETA. */
 export interface ShardProgress {
@@ -40,6 +40,8 @@ export interface ShardProgress {
   /** The epoch just finished. */
   readonly epoch?: EpochMetrics;
   readonly outcome?: RunOutcome;
+  /** Why the run failed (its error's first line). */
+  readonly error?: string;
   /** Seconds since the shard started. */
   readonly elapsed: number;
   /** Seconds left, from the modelled cost of the work left and the rate so far. */
@@ -101,10 +103,10 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
     const dir = join(runsDir, run.id);
     costLeft = after[i]! + run.cost;
     let counted = 0; // of this run's cost, what the epochs trained now have booked
-    const finish = (outcome: RunOutcome) => {
+    const finish = (outcome: RunOutcome, error?: string) => {
       outcomes.set(run.id, outcome);
       costLeft = after[i]!;
-      report(run, i + 1, { outcome });
+      report(run, i + 1, { outcome, error });
     };
     if (await isCompleted(dir)) {
       finish('skipped');
@@ -140,31 +142,39 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
         costDone += booked;
         costLeft = after[i]! + run.cost - counted;
       };
-      await options.trainer(
-        {
-          ...run.settings,
-          out: dir,
-          ...(resume ? { resume: true } : { force: true }),
-          ...(options.backend ? { backend: options.backend } : {}),
-        },
-        {
-          signal: options.signal,
-          onStart: (info) => {
-            stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
-            hooks?.onStart?.(info);
+      try {
+        await options.trainer(
+          {
+            ...run.settings,
+            out: dir,
+            ...(resume ? { resume: true } : { force: true }),
+            ...(options.backend ? { backend: options.backend } : {}),
           },
-          onStep: (info) => {
-            book(stepCost);
-            hooks?.onStep?.(info);
-            report(run, i + 1, {});
+          {
+            signal: options.signal,
+            onStart: (info) => {
+              stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
+              hooks?.onStart?.(info);
+            },
+            onStep: (info) => {
+              book(stepCost);
+              hooks?.onStep?.(info);
+              report(run, i + 1, {});
+            },
+            onEpoch: (metrics) => {
+              hooks?.onEpoch?.(metrics);
+              report(run, i + 1, { epoch: metrics });
+            },
+            onPhase: (phase) => hooks?.onPhase?.(phase),
           },
-          onEpoch: (metrics) => {
-            hooks?.onEpoch?.(metrics);
-            report(run, i + 1, { epoch: metrics });
-          },
-          onPhase: (phase) => hooks?.onPhase?.(phase),
-        },
-      );
+        );
+      } catch (error) {
+        // One run failing (e.g. diverging) does not stop the sweep; it has no
+        // summary.json, so a rerun tries it again.
+        options.signal?.throwIfAborted();
+        finish('failed', (error instanceof Error ? error.message : String(error)).split('\n')[0]);
+        continue;
+      }
       options.signal?.throwIfAborted();
       finish(resume ? 'resumed' : 'trained');
     } finally {
