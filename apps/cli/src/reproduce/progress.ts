@@ -18,6 +18,7 @@ export function formatDuration(seconds: number): string {
 const OUTCOMES = {
   trained: 'done',
   resumed: 'done (resumed)',
+  restarted: 'done (started over)',
   skipped: 'already done, skipped',
   busy: 'being trained by another process, skipped',
   failed: 'FAILED',
@@ -37,7 +38,7 @@ export function formatProgress(p: ShardProgress): string {
       ? `${OUTCOMES[p.outcome]}${p.error ? `: ${p.error}` : ''}`
       : p.epoch
         ? epochLine(p.epoch, p.run.settings.epochs)
-        : 'training';
+        : (p.error ?? 'training');
   const eta = p.eta !== undefined ? `, ETA ${formatDuration(p.eta)}` : '';
   return `[${p.position}/${p.total}] ${runLabel(p)}: ${state} (${formatDuration(p.elapsed)} elapsed${eta})`;
 }
@@ -92,12 +93,12 @@ export function shardProgress(mode: ProgressMode, output: ProgramOutput) {
         runsBar?.update(p.outcome ? p.position : p.position - 1, {
           extra: `${eta} | ${formatDuration(p.elapsed)} | ${runLabel(p)}`,
         });
-        if (p.epoch) multi?.log(`${formatProgress(p)}\n`);
+        if (p.epoch || p.error) multi?.log(`${formatProgress(p)}\n`);
         return;
       }
       if (mode === 'none') return;
       const now = performance.now();
-      if (p.outcome || p.epoch || now - lastLine >= LINE_INTERVAL_S * 1000) {
+      if (p.outcome || p.epoch || p.error || now - lastLine >= LINE_INTERVAL_S * 1000) {
         lastLine = now;
         output.err(`${formatProgress(p)}\n`);
       }

@@ -107,6 +107,27 @@ describe('runShard', () => {
     expect(retry.get(bad.id)).toBe('trained');
   });
 
+  it('starts a run over when train refuses to resume its checkpoint', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    const run = plan.runs[0]!;
+    await writeRunDir(out, run, [{ testAccuracy: 0.5 }], false);
+    await mkdir(join(out, 'runs', run.id, 'checkpoint'));
+    await writeFile(join(out, 'runs', run.id, 'checkpoint', 'progress.json'), '{}');
+    const { calls, trainer } = recordingTrainer(out);
+    const refusing: Trainer = async (options, hooks) => {
+      if (options.resume) throw new Error('cannot resume frobSam exactly');
+      await trainer(options, hooks);
+    };
+    const outcomes = await runShard({
+      out,
+      plan: { ...plan, runs: [run] },
+      shard: WHOLE,
+      trainer: refusing,
+    });
+    expect(outcomes.get(run.id)).toBe('restarted');
+    expect(calls).toEqual([{ id: run.id, resume: undefined, force: true }]);
+  });
+
   it('leaves a run locked by another live process alone', async () => {
     const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
     const run = plan.runs[0]!;

@@ -29,7 +29,10 @@ export type Trainer = (
 /** `usam train` itself: the options resolved and validated as the command does. */
 export const usamTrain: Trainer = (options, hooks) => train(resolveTrainOptions(options), hooks);
 
-export type RunOutcome = 'trained' | 'resumed' | 'skipped' | 'busy' | 'failed';
+export type RunOutcome = 'trained' | 'resumed' | 'restarted' | 'skipped' | 'busy' | 'failed';
+
+const firstLine = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 
 /** Progress of a shard, for the progress line and its ETA. */
 export interface ShardProgress {
@@ -142,17 +145,19 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
         costDone += booked;
         costLeft = after[i]! + run.cost - counted;
       };
-      try {
-        await options.trainer(
+      let started = false;
+      const train = (mode: { resume: true } | { force: true }) =>
+        options.trainer(
           {
             ...run.settings,
             out: dir,
-            ...(resume ? { resume: true } : { force: true }),
+            ...mode,
             ...(options.backend ? { backend: options.backend } : {}),
           },
           {
             signal: options.signal,
             onStart: (info) => {
+              started = true;
               stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
               hooks?.onStart?.(info);
             },
@@ -168,15 +173,27 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
             onPhase: (phase) => hooks?.onPhase?.(phase),
           },
         );
+      let outcome: RunOutcome = resume ? 'resumed' : 'trained';
+      try {
+        try {
+          await train(resume ? { resume: true } : { force: true });
+        } catch (error) {
+          // A checkpoint train cannot resume exactly (e.g. an optimizer without
+          // savable state) is refused before the first step: the run starts over.
+          if (!resume || started || options.signal?.aborted) throw error;
+          report(run, i + 1, { error: `cannot resume (${firstLine(error)}); starting over` });
+          outcome = 'restarted';
+          await train({ force: true });
+        }
       } catch (error) {
         // One run failing (e.g. diverging) does not stop the sweep; it has no
         // summary.json, so a rerun tries it again.
         options.signal?.throwIfAborted();
-        finish('failed', (error instanceof Error ? error.message : String(error)).split('\n')[0]);
+        finish('failed', firstLine(error));
         continue;
       }
       options.signal?.throwIfAborted();
-      finish(resume ? 'resumed' : 'trained');
+      finish(outcome);
     } finally {
       await release();
     }
