@@ -95,12 +95,13 @@ export function figure2Spec(data: ReturnType<typeof figure2Data>): TopLevelSpec 
     type: 'nominal' as const,
     sort: order,
     title: 'Frob-SAM (ρ = 0.01, n = 2)',
+    legend: { labelLimit: 320, titleLimit: 320 },
   };
   const x = {
     field: 'epoch',
     type: 'quantitative' as const,
     title: 'epoch',
-    axis: { tickMinStep: 1 },
+    axis: { tickMinStep: 1, format: 'd' },
   };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -163,7 +164,7 @@ export function runCurvesSpec(result: RunResult): TopLevelSpec {
       height: 160,
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
         color: { field: 'series', type: 'nominal', title: null },
       },
@@ -196,7 +197,7 @@ export function datasetCurvesSpec(dataset: string, results: readonly RunResult[]
     data: { values: rows },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
       y: {
         field: 'accuracy',
         type: 'quantitative',

@@ -44,8 +44,8 @@ function tableHtml(id: 'table2' | 'table3', table: AccuracyTable, withPaper: boo
       return `<tr><th>${METHOD_LABELS[method]}</th>${cells.join('')}</tr>`;
     })
     .join('\n');
-  return `<table id="${id}">
-<caption>${CAPTIONS[id]} Mean ± standard error over seeds; entries within two standard errors of the best in bold.</caption>
+  return `<p class="caption">${CAPTIONS[id]} Mean ± standard error over seeds; entries within two standard errors of the best in bold.</p>
+<table id="${id}">
 <thead><tr><th></th>${head}</tr></thead>
 <tbody>
 ${body}
@@ -93,8 +93,8 @@ function settingsHtml(runs: readonly PlannedRun[]): string {
     });
     return `<tr><td>${run.experiment}</td><td>${escapeHtml(run.dataset)}</td><td>${METHOD_LABELS[run.method]}</td><td>${seeds.join(', ')}</td>${values.join('')}</tr>`;
   });
-  return `<table id="settings">
-<caption>Every run's settings (the options of its <code>usam train</code> run; λ in this project's units, SPEC §3).</caption>
+  return `<p class="caption">Every run's settings (the options of its <code>usam train</code> run; λ in this project's units, SPEC §3).</p>
+<table id="settings">
 <thead><tr><th>experiment</th><th>dataset</th><th>method</th><th>seeds</th>${keys.map((k) => `<th>${k}</th>`).join('')}</tr></thead>
 <tbody>
 ${rows.join('\n')}
@@ -135,8 +135,9 @@ ${tableHtml(id, table, withPaper)}</section>`,
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th:first-child, caption { text-align: left; }
-caption { caption-side: top; padding: 0.4em 0; }
+th:first-child { text-align: left; }
+p.caption { margin-bottom: 0.2em; }
+td { white-space: nowrap; }
 small.paper { color: #666; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; }
