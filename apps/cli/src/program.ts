@@ -9,12 +9,20 @@ import { reproduceCommand } from './reproduce/command';
 
 export type { ProgramOutput } from './cli/output';
 
+/** Commander's output through `output`, each error on one line (its hint joined to it). */
+const configured = (output: ProgramOutput) => ({
+  writeOut: output.out,
+  writeErr: output.err,
+  outputError: (text: string, write: (text: string) => void) =>
+    write(`${text.trimEnd().replace(/\n+/g, ' ')}\n`),
+});
+
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
 export function createProgram(output: ProgramOutput = processOutput): Command {
   const program = new Command('usam')
     .description('Universal Sharpness-Aware Minimization for TensorFlow.js')
     .version(version, '-V, --version', 'the usam version')
-    .configureOutput({ writeOut: output.out, writeErr: output.err })
+    .configureOutput(configured(output))
     .exitOverride();
 
   for (const command of [
@@ -24,9 +32,7 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
     reproduceCommand(output),
     reportCommand(output),
   ]) {
-    program.addCommand(
-      command.configureOutput({ writeOut: output.out, writeErr: output.err }).exitOverride(),
-    );
+    program.addCommand(command.copyInheritedSettings(program));
   }
   return program;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { cropFlip, drawCropFlip } from './augment';
-import { DatasetError, requireInteger } from './errors';
+import { DatasetError, requireInteger, requireOptions, shown } from './errors';
 import type { ImageSet } from './image-set';
 import { createRandom, permutation, type Random, requireSeed, STREAM } from './rng';
 
@@ -43,6 +43,18 @@ export interface Batch {
   /** Examples in this batch. */
   readonly size: number;
 }
+
+const BATCH_OPTIONS = [
+  'batchSize',
+  'shuffle',
+  'seed',
+  'epoch',
+  'dropLast',
+  'augment',
+  'flatten',
+  'labels',
+  'normalize',
+];
 
 /** Per channel and byte value: the float32 the byte becomes. */
 function normalisationTable(set: ImageSet, normalize: boolean): Float32Array {
@@ -147,6 +159,12 @@ export function epochOrder(
  * ```
  */
 export function batches(set: ImageSet, options: BatchOptions): Generator<Batch, void, undefined> {
+  if (set == null || !(set.images instanceof Uint8Array) || !(set.labels instanceof Int32Array)) {
+    throw new DatasetError(
+      `batches: set must be an ImageSet (from loadDataset or createImageSet), got ${shown(set)}.`,
+    );
+  }
+  requireOptions('batches', options, BATCH_OPTIONS, true);
   const batchSize = requireInteger('batches', 'batchSize', options.batchSize, 1);
   const seed = requireSeed('batches', options.seed ?? 0);
   const epoch = requireInteger('batches', 'epoch', options.epoch ?? 0, 0);

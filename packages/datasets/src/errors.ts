@@ -6,6 +6,42 @@ export class DatasetError extends Error {
   override readonly name = 'DatasetError';
 }
 
+/** A value as an error message shows it: strings quoted, arrays and objects by kind. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}
+
+/**
+ * An options object whose keys are all in `known`, or a `DatasetError`: a
+ * misspelt option would otherwise be ignored silently (e.g. `dir` for `dataDir`).
+ * `required` also refuses `undefined`.
+ */
+export function requireOptions(
+  where: string,
+  options: unknown,
+  known: readonly string[],
+  required = false,
+): void {
+  if (options === undefined && !required) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new DatasetError(
+      `${where}: options must be an object with ${known.join(', ')}, got ${shown(options)}.`,
+    );
+  }
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new DatasetError(
+      `${where}: unknown option '${unknown[0]}'; valid options are ${known.join(', ')}.`,
+    );
+  }
+}
+
 /** An integer in [min, max], or a `DatasetError` that states the valid range. */
 export function requireInteger(
   where: string,
@@ -14,10 +50,12 @@ export function requireInteger(
   min: number,
   max = Number.MAX_SAFE_INTEGER,
 ): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range =
       max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer in [${min}, ${max}]`;
-    throw new DatasetError(`${where}: ${what} must be ${range}, got ${value}; pass ${range}.`);
+    throw new DatasetError(
+      `${where}: ${what} must be ${range}, got ${shown(value)}; pass ${range}.`,
+    );
   }
   return value;
 }
@@ -32,11 +70,15 @@ export function requireFraction(
   value: number,
   openAtZero: boolean,
 ): number {
-  const ok = Number.isFinite(value) && value <= 1 && (openAtZero ? value > 0 : value >= 0);
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    value <= 1 &&
+    (openAtZero ? value > 0 : value >= 0);
   if (!ok) {
     const range = openAtZero ? '(0, 1]' : '[0, 1]';
     throw new DatasetError(
-      `${where}: ${what} must be a number in ${range}, got ${value}; pass a fraction in ${range}.`,
+      `${where}: ${what} must be a number in ${range}, got ${shown(value)}; pass a fraction in ${range}.`,
     );
   }
   return value;

@@ -1,5 +1,5 @@
 import type { BaseDatasetName, DatasetInfo } from './catalogue';
-import { DatasetError } from './errors';
+import { DatasetError, shown } from './errors';
 
 /**
  * One split of a dataset, held compactly: pixels as bytes (NHWC), labels as
@@ -52,12 +52,32 @@ export interface ImageSetInput {
  * mean and std per channel. Use it to bring data of your own to `batches`.
  */
 export function createImageSet(input: ImageSetInput): ImageSet {
+  if (input === null || typeof input !== 'object') {
+    throw new DatasetError(
+      `createImageSet: input must be an object { name, images, labels, shape, numClasses, mean, std }, got ${shown(input)}.`,
+    );
+  }
   const { name, images, labels, shape, numClasses, mean, std } = input;
+  const where = `createImageSet(${typeof name === 'string' ? name : shown(name)})`;
+  if (!Array.isArray(shape) || shape.length !== 3) {
+    throw new DatasetError(
+      `${where}: shape must be [height, width, channels], got ${shown(shape)}.`,
+    );
+  }
   const [h, w, c] = shape;
-  const where = `createImageSet(${name})`;
   if (![h, w, c].every((d) => Number.isInteger(d) && d > 0)) {
     throw new DatasetError(
       `${where}: shape must be [height, width, channels] of positive integers, got [${shape.join(', ')}].`,
+    );
+  }
+  if (!(images instanceof Uint8Array)) {
+    throw new DatasetError(
+      `${where}: images must be a Uint8Array of pixel bytes 0..255 (NHWC), got ${shown(images)}; pass Uint8Array.from(...) of bytes.`,
+    );
+  }
+  if (!(labels instanceof Int32Array) && !Array.isArray(labels)) {
+    throw new DatasetError(
+      `${where}: labels must be an Int32Array of class indices, got ${shown(labels)}.`,
     );
   }
   if (!Number.isInteger(numClasses) || numClasses < 2) {
@@ -69,18 +89,25 @@ export function createImageSet(input: ImageSetInput): ImageSet {
       `${where}: ${count} labels need ${count * h * w * c} image bytes (${h}×${w}×${c} each), got ${images.length}; pass one label per image.`,
     );
   }
-  if (mean.length !== c || std.length !== c || !std.every((s) => s > 0)) {
+  const finite = (values: unknown) =>
+    Array.isArray(values) && values.length === c && values.every((v) => Number.isFinite(v));
+  if (!finite(mean) || !finite(std) || !std.every((s) => s > 0)) {
     throw new DatasetError(
-      `${where}: mean and std need one value per channel (${c}), std > 0; got mean [${mean.join(', ')}], std [${std.join(', ')}].`,
+      `${where}: mean and std need one finite number per channel (${c}), std > 0; got mean [${Array.isArray(mean) ? mean.join(', ') : shown(mean)}], std [${Array.isArray(std) ? std.join(', ') : shown(std)}].`,
     );
   }
   for (let i = 0; i < count; i++) {
     const y = labels[i]!;
-    if (!(y >= 0 && y < numClasses)) {
+    if (!(Number.isInteger(y) && y >= 0 && y < numClasses)) {
       throw new DatasetError(
-        `${where}: label ${y} of example ${i} is outside 0..${numClasses - 1}; labels must be class indices.`,
+        `${where}: label ${shown(y)} of example ${i} is not a class index (an integer in 0..${numClasses - 1}).`,
       );
     }
+  }
+  if (!(labels instanceof Int32Array)) {
+    throw new DatasetError(
+      `${where}: labels must be an Int32Array, got ${shown(labels)}; pass Int32Array.from(labels).`,
+    );
   }
   for (const [what, array] of [
     ['ids', input.ids],

@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import { type BaseDatasetName, DATASETS, parseDatasetName } from './catalogue';
 import { type NamedBytes, parseCifarBinary } from './cifar-binary';
-import { DatasetError } from './errors';
+import { DatasetError, requireOptions } from './errors';
 import { type FileOptions, readDataFiles } from './files';
 import { parseMnistIdx } from './idx';
 import { catalogueImageSet, type Dataset, type ImageSet } from './image-set';
@@ -17,6 +17,22 @@ export interface LoadOptions extends FileOptions, VariantOptions {
    */
   readonly checkCounts?: boolean;
 }
+
+/** Every option `loadDataset` reads; anything else is refused, not ignored. */
+const LOAD_OPTIONS = [
+  'dataDir',
+  'cacheDir',
+  'download',
+  'fetch',
+  'baseUrl',
+  'checksums',
+  'log',
+  'seed',
+  'subsampleFraction',
+  'stratified',
+  'corruptionFraction',
+  'checkCounts',
+];
 
 const take = (files: Map<string, NamedBytes>, key: string): NamedBytes => {
   const file = files.get(key);
@@ -80,6 +96,7 @@ async function readSplits(
  * get them and where to put them.
  */
 export async function loadDataset(name: string, options: LoadOptions = {}): Promise<Dataset> {
+  requireOptions(`loadDataset(${name})`, options, LOAD_OPTIONS);
   const parsed = parseDatasetName(name);
   checkVariantOptions(options);
   if (parsed.base === 'mnist') {

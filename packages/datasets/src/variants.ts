@@ -162,6 +162,11 @@ export function createDataset(
       `createDataset(${name}): train has ${splits.train.numClasses} classes but test has ${test.numClasses}.`,
     );
   }
+  if (splits.train.shape.join('×') !== test.shape.join('×')) {
+    throw new DatasetError(
+      `createDataset(${name}): train images are ${splits.train.shape.join('×')} but test images are ${test.shape.join('×')}; pass splits of one image shape.`,
+    );
+  }
   let train = splits.train;
   const from = train.count;
   let subsampleInfo: Dataset['subsample'];

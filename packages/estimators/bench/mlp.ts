@@ -9,13 +9,23 @@ function owned(initial: tf.Tensor): tf.Variable {
   return v;
 }
 
+/** `count` equal slices along the first axis (new tensors unless count is 1). */
+function splitBatches(xs: tf.Tensor, ys: tf.Tensor, count: number) {
+  if (count === 1) return [{ xs, ys }];
+  const xParts = tf.split(xs, count);
+  const yParts = tf.split(ys, count);
+  return xParts.map((x, i) => ({ xs: x, ys: yParts[i]! }));
+}
+
 /**
  * The paper's MNIST MLP (784 → 128 × `hidden` ReLU → 10, softmax
  * cross-entropy) as raw variables, with He-initialised weights and one batch
  * of uniform random inputs and random labels. All values are drawn in
  * JavaScript from a seeded stream, so every backend sees the same numbers.
  */
-export function paperMlp(options: { hidden?: number; batch?: number; seed?: number } = {}) {
+export function paperMlp(
+  options: { hidden?: number; batch?: number; batches?: number; seed?: number } = {},
+) {
   const hidden = options.hidden ?? 6;
   const batch = options.batch ?? 128;
   const rng = createRng(options.seed ?? 1);
@@ -44,14 +54,22 @@ export function paperMlp(options: { hidden?: number; batch?: number; seed?: numb
     return a;
   };
   type B = { xs: tf.Tensor; ys: tf.Tensor };
+  const data = splitBatches(xs, ys, options.batches ?? 1);
   return {
     variables,
     dimension: variables.reduce((s, v) => s + v.size, 0),
-    data: [{ xs, ys }],
+    /** `batches` equal slices of the examples (the paper's Hessian subset is 10 × 128). */
+    data,
     /** tf.losses.softmaxCrossEntropy: for central differences. */
     loss: (b: B) => tf.tidy(() => tf.losses.softmaxCrossEntropy(b.ys, logits(b)) as tf.Scalar),
     /** The same loss, differentiable twice: for the exact HVP. */
     lossTwice: (b: B) => tf.tidy(() => twiceDifferentiableSoftmaxCrossEntropy(b.ys, logits(b))),
-    dispose: () => tf.dispose([...variables, xs, ys]),
+    dispose: () =>
+      tf.dispose([
+        ...variables,
+        xs,
+        ys,
+        ...(data.length > 1 ? data.flatMap((b) => [b.xs, b.ys]) : []),
+      ]),
   };
 }

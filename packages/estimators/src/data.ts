@@ -9,11 +9,14 @@ import { EstimatorError, requireInteger } from './errors';
  */
 export type DataSource<B> = Iterable<B> | AsyncIterable<B> | (() => Iterable<B> | AsyncIterable<B>);
 
-/** A supervised batch, as `firstBatches` makes them. */
-export interface Batch {
+/**
+ * A supervised batch, as `firstBatches` makes them. A type alias, not an
+ * interface, so that `Batch[]` is a `tf.TensorContainer` (`tf.dispose(batches)`).
+ */
+export type Batch = {
   readonly xs: tf.Tensor;
   readonly ys: tf.Tensor;
-}
+};
 
 export interface FirstBatchesOptions {
   /** How many leading examples to keep (paper, Appendix I: 1280). */

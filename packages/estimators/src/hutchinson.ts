@@ -1,7 +1,13 @@
-import { requireInteger } from './errors';
+import { requireInteger, requireOptions } from './errors';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
-import { type ProbeDistribution, probeVector, type Seed, seededRng } from './rng';
+import { product, requireOperator } from './operator';
+import {
+  type ProbeDistribution,
+  probeVector,
+  requireDistribution,
+  type Seed,
+  seededRng,
+} from './rng';
 import { dot, type Estimate, meanAndStandardError, using } from './stats';
 
 export interface HutchinsonOptions {
@@ -26,14 +32,15 @@ export async function hutchinsonTrace(
 ): Promise<Estimate> {
   const where = 'hutchinsonTrace';
   requireOperator(where, H);
+  requireOptions(where, options, ['probes', 'seed', 'distribution']);
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
-  const distribution = options.distribution ?? 'rademacher';
+  const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
     probes.push(
       await using(probeVector(H.dimension, distribution, rng), async (v) =>
-        using(await H.apply(v), (hv) => dot(v, hv)),
+        using(await product(where, H, v), (hv) => dot(v, hv)),
       ),
     );
   }
@@ -59,13 +66,14 @@ export async function frobeniusNormSquared(
 ): Promise<Estimate> {
   const where = 'frobeniusNormSquared';
   requireOperator(where, H);
+  requireOptions(where, options, ['probes', 'seed']);
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
   const rng = seededRng(options.seed ?? 0);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
     probes.push(
       await using(probeVector(H.dimension, 'gaussian', rng), async (z) =>
-        using(await H.apply(z), (hz) => dot(hz, hz)),
+        using(await product(where, H, z), (hz) => dot(hz, hz)),
       ),
     );
   }

@@ -60,7 +60,7 @@ describe('createHvp on a quadratic split over two variables', () => {
     for (const v of q.variables)
       v.assign(tf.tensor(Array.from({ length: v.size }, spread), v.shape));
     const before = bits(q.variables);
-    const hvp = createHvp({ variables: q.variables, loss: q.loss });
+    const hvp = createHvp({ variables: q.variables, loss: q.loss, method: 'central' });
     for (let i = 0; i < 20; i++) {
       // Scales from 1e-3 to 1e3: a restore by subtraction would drift here.
       const v = tf.tensor1d(Array.from({ length: 10 }, () => g() * 10 ** ((i % 7) - 3)));
@@ -71,6 +71,7 @@ describe('createHvp on a quadratic split over two variables', () => {
     let calls = 0;
     const throwing = createHvp({
       variables: q.variables,
+      method: 'central',
       loss: () => {
         if (++calls === 2) throw new Error('boom');
         return q.loss();
@@ -91,6 +92,7 @@ describe('createHvp on a quadratic split over two variables', () => {
       loss: q.loss,
       data,
       batchSize: (b) => b.n,
+      method: 'central',
     });
     const exact = createHvp({
       variables: q.variables,
@@ -122,9 +124,9 @@ describe('createHvp on a quadratic split over two variables', () => {
     }
   });
 
-  it('returns zeros for v = 0 without evaluating gradients', async () => {
+  it('central: returns zeros for v = 0 without evaluating gradients', async () => {
     const q = splitQuadratic();
-    const hvp = createHvp({ variables: q.variables, loss: q.loss });
+    const hvp = createHvp({ variables: q.variables, loss: q.loss, method: 'central' });
     const hv = await hvp.apply(tf.zeros([10]) as tf.Tensor1D);
     expect(Array.from(await hv.data())).toEqual(new Array(10).fill(0));
     expect(hvp.gradientEvaluations).toBe(0);
@@ -167,7 +169,7 @@ describe('the central-difference step ε', () => {
       const v = Array.from({ length: d }, gaussians(`${seed}-v`));
       const want = matVec(H, v);
       const errorAt = async (scale: number) => {
-        const hvp = createHvp({ variables: [x], loss, epsilonScale: scale });
+        const hvp = createHvp({ variables: [x], loss, epsilonScale: scale, method: 'central' });
         const hv = await hvp.apply(tf.tensor1d(v));
         return relativeError(await hv.data(), want);
       };
@@ -176,7 +178,7 @@ describe('the central-difference step ε', () => {
       expect(await errorAt(EPSILON_SCALE / 1000)).toBeGreaterThan(Math.max(1e-3, 10 * best));
       expect(await errorAt(EPSILON_SCALE * 1000)).toBeGreaterThan(Math.max(1e-3, 10 * best));
       // The documented rule is what the operator used.
-      const hvp = createHvp({ variables: [x], loss });
+      const hvp = createHvp({ variables: [x], loss, method: 'central' });
       await hvp.apply(tf.tensor1d(v));
       const xNorm = Math.hypot(...(await x.data()));
       // ‖x‖ and ‖v‖ are reduced in float32: equal to 1e-6 relative.
@@ -187,7 +189,7 @@ describe('the central-difference step ε', () => {
 
   it('a fixed epsilon overrides the rule', async () => {
     const { x, loss } = quartic('a', 20, 10, 1);
-    const hvp = createHvp({ variables: [x], loss, epsilon: 1e-2 });
+    const hvp = createHvp({ variables: [x], loss, epsilon: 1e-2, method: 'central' });
     await hvp.apply(tf.ones([20]) as tf.Tensor1D);
     expect(hvp.lastEpsilon).toBe(1e-2);
   });
@@ -211,6 +213,7 @@ describe('createHvp on a tiny MLP against a float64 Hessian', () => {
           variables: net.variables,
           loss: net.loss,
           data: [net.batch([0, 1, 2, 3, 4, 5])],
+          method: 'central',
         });
         for (let probe = 0; probe < 3; probe++) {
           const v = theta.map(gaussians(`${activation}-${loss}-${probe}`));
@@ -237,6 +240,7 @@ describe('createHvp on a tiny MLP against a float64 Hessian', () => {
       variables: net.variables,
       loss: net.loss,
       data: [net.batch([0, 1, 2, 3, 4]), net.batch([5])],
+      method: 'central',
     });
     const v = theta.map(gaussians('wv'));
     const got = await (await hvp.apply(tf.tensor1d(v))).data();
@@ -301,7 +305,7 @@ describe('createHvp input errors', () => {
     };
     oneLine(
       () => createHvp({ variables: [], loss }),
-      /no variables; pass the trainable tf\.Variables/,
+      /variables must be a non-empty array of tf\.Variables, got an array of length 0/,
     );
     oneLine(
       () => createHvp({ variables: [tf.ones([2]) as unknown as tf.Variable], loss }),
@@ -314,7 +318,7 @@ describe('createHvp input errors', () => {
     oneLine(() => createHvp({ variables: [v, v], loss }), /listed twice/);
     oneLine(
       () => createHvp({ variables: [v], loss, method: 'forward' as 'exact' }),
-      /unknown method 'forward'/,
+      /method must be 'exact' or 'central', got 'forward'/,
     );
     oneLine(
       () => createHvp({ variables: [v], loss, epsilon: 0 }),
@@ -340,10 +344,17 @@ describe('createHvp input errors', () => {
       createHvp({ variables: [v], loss: sumSquares(v), data: [] }).apply(ones),
     ).rejects.toThrow(/data yielded no batches/);
     await expect(
+      createHvp({
+        variables: [v],
+        loss: () => tf.mul(tf.sum(v), Number.NaN) as tf.Scalar,
+        method: 'central',
+      }).apply(ones),
+    ).rejects.toThrow(/the loss is NaN on batch 0 at x \+ εv; check the model and data/);
+    await expect(
       createHvp({ variables: [v], loss: () => tf.mul(tf.sum(v), Number.NaN) as tf.Scalar }).apply(
         ones,
       ),
-    ).rejects.toThrow(/the loss is NaN on batch 0 at x \+ εv; check the model and data/);
+    ).rejects.toThrow(/the loss is NaN on batch 0 at x; check the model and data/);
     await expect(
       createHvp({ variables: [v], loss: () => tf.square(v) as tf.Scalar }).apply(ones),
     ).rejects.toThrow(/the loss returned a tensor of shape \[3\]; return a scalar/);
@@ -352,7 +363,9 @@ describe('createHvp input errors', () => {
     ).rejects.toThrow(/batch 0 has weight 0/);
     await expect(
       createHvp({ variables: [v], loss: sumSquares(v) }).apply(tf.ones([4]) as tf.Tensor1D),
-    ).rejects.toThrow(/v has shape \[4\] but the parameters have d = 3/);
+    ).rejects.toThrow(
+      /apply\(v\) needs a float32 tensor of shape \[3\].*got a float32 tensor of shape \[4\]/,
+    );
     const other = tf.variable(tf.ones([2]));
     await expect(
       createHvp({ variables: [other], loss: sumSquares(v) }).apply(tf.ones([2]) as tf.Tensor1D),
@@ -377,31 +390,69 @@ describe('createHvp input errors', () => {
     );
   });
 
-  it('exact: a loss tfjs cannot differentiate twice gives a clear error', async () => {
-    const w = tf.variable(
-      tf.tensor2d([
-        [0.3, -0.2],
-        [0.1, 0.4],
-      ]),
-    );
-    const xs = tf.tensor2d([
-      [1, 2],
-      [-1, 0.5],
-    ]);
-    const ys = tf.tensor2d([
-      [1, 0],
-      [0, 1],
-    ]);
-    // softmaxCrossEntropy is a customGrad whose gradient tfjs cannot differentiate.
-    const hvp = createHvp({
-      variables: [w],
-      loss: () => tf.losses.softmaxCrossEntropy(ys, tf.matMul(xs, w)) as tf.Scalar,
-      method: 'exact',
+  it('exact: refuses losses through customGrad ops that drop second-order terms, alone or behind hidden layers', async () => {
+    const w1 = tf.variable(tf.tensor2d([0.3, -0.2, 0.1, 0.4, 0.5, -0.6], [2, 3]));
+    const w2 = tf.variable(tf.tensor2d([0.2, -0.1, 0.7, 0.3, -0.5, 0.4], [3, 2]));
+    const xs = tf.tensor2d([1, 2, -1, 0.5], [2, 2]);
+    const ys = tf.tensor2d([1, 0, 0, 1], [2, 2]);
+    const hidden = () => tf.matMul(tf.relu(tf.matMul(xs, w1)), w2);
+    const userCustomGrad = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [t, save] = args as [tf.Tensor, tf.GradSaveFunc];
+      const y = tf.exp(t);
+      save([y]); // an intermediate computed off the tape: its path is lost
+      return { value: y, gradFunc: (dy: tf.Tensor, [s]: tf.Tensor[]) => tf.mul(dy, s!) };
+    }) as (t: tf.Tensor) => tf.Tensor;
+    const cases: [string, () => tf.Scalar, RegExp][] = [
+      [
+        'softmaxCrossEntropy, linear model',
+        () =>
+          tf.losses.softmaxCrossEntropy(
+            ys,
+            tf.matMul(xs, tf.slice(w1, [0, 0], [2, 2])),
+          ) as tf.Scalar,
+        /'softmaxCrossEntropy'.*use twiceDifferentiableSoftmaxCrossEntropy/,
+      ],
+      [
+        // The silent case before: tfjs returns a number, with terms missing.
+        'softmaxCrossEntropy behind a hidden layer',
+        () => tf.losses.softmaxCrossEntropy(ys, hidden()) as tf.Scalar,
+        /customGrad op 'softmaxCrossEntropy', whose second derivative tfjs drops/,
+      ],
+      [
+        'logSoftmax',
+        () => tf.neg(tf.sum(tf.mul(ys, tf.logSoftmax(hidden())))) as tf.Scalar,
+        /'logSoftmax'/,
+      ],
+      [
+        'logSigmoid',
+        () => tf.neg(tf.sum(tf.logSigmoid(hidden()))) as tf.Scalar,
+        /'logSigmoid'.*rewrite it with plain ops/,
+      ],
+      ['a user customGrad', () => tf.sum(userCustomGrad(hidden())) as tf.Scalar, /customGrad op/],
+    ];
+    for (const [name, loss, pattern] of cases) {
+      const hvp = createHvp({ variables: [w1, w2], loss });
+      await expect(hvp.apply(tf.ones([12]) as tf.Tensor1D), name).rejects.toThrow(pattern);
+    }
+    // The same network with the twice-differentiable loss is accepted, and a
+    // customGrad on a path that does not reach the variables is harmless.
+    const ok = createHvp({
+      variables: [w1, w2],
+      loss: () =>
+        tf.add(
+          twiceDifferentiableSoftmaxCrossEntropy(ys, hidden()),
+          tf.sum(tf.logSigmoid(xs)),
+        ) as tf.Scalar,
     });
-    await expect(hvp.apply(tf.ones([4]) as tf.Tensor1D)).rejects.toThrow(
-      /the exact HVP failed because tfjs cannot differentiate this loss's gradient.*method: 'central'/,
-    );
-    tf.dispose([w, xs, ys]);
+    (await ok.apply(tf.ones([12]) as tf.Tensor1D)).dispose();
+    tf.dispose([w1, w2, xs, ys]);
+  });
+
+  it('exact: a loss linear in the variables has H = 0', async () => {
+    const v = x();
+    const hvp = createHvp({ variables: [v], loss: () => tf.sum(tf.mul(v, 3)) as tf.Scalar });
+    const hv = await hvp.apply(tf.ones([3]) as tf.Tensor1D);
+    expect(Array.from(await hv.data())).toEqual([0, 0, 0]);
   });
 
   it('exact: tanh is twice differentiable once @usam/backend registered its second-order gradient', async () => {
@@ -427,7 +478,12 @@ describe('createHvp input errors', () => {
       Array.from(await (await fresh.apply(ones)).data()).map((h) => Math.round(h * 1e3) / 1e3),
     ).toEqual([4, 4, 4]);
     let pass = 0;
-    const changing = createHvp({ variables: [v], loss, data: () => (pass++ === 0 ? [1, 2] : [1]) });
+    const changing = createHvp({
+      variables: [v],
+      loss,
+      data: () => (pass++ === 0 ? [1, 2] : [1]),
+      method: 'central', // two passes per product
+    });
     await expect(changing.apply(ones)).rejects.toThrow(/the data changed between passes/);
   });
 });

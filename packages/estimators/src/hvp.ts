@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { dimensionOf, tensorList } from '@usam/measures';
 import { type DataSource, defaultBatchSize, openData } from './data';
-import { EstimatorError, requirePositive } from './errors';
+import { EstimatorError, requireOptions, requirePositive } from './errors';
+import { describe } from './operator';
+import { customGradsOnPath, secondOrderGradientsRegistered, tapeLength } from './second-order';
 
 /**
  * A symmetric linear operator v ↦ Hv on R^d: what every estimator needs.
@@ -20,23 +23,21 @@ export interface HessianOperator {
 /**
  * How Hv is computed.
  *
- * `central`: central differences of gradients (SPEC §5), 2 gradient
- * evaluations per batch, runs on every model; ≈ 1e-4 relative error on smooth
- * losses. Piecewise-linear activations (ReLU) break it: every activation that
- * changes sign between x − εv and x + εv adds a gradient jump divided by ε,
- * and at steps where float32 rounding is acceptable a real network always has
- * some (on the paper's 6×128 ReLU MLP it is 2.6× to 80× off in norm for
- * c from 0.1 to 90; see the bench).
+ * `exact` (default): reverse over reverse, Hv = ∇(v · ∇L), exact to float32
+ * rounding, one double-backward pass per batch. It needs the second-order
+ * gradients `initBackend` (@usam/backend) registers (checked: without them
+ * createHvp fails and says so). tfjs customGrad ops drop their second-order
+ * terms (`tf.losses.softmaxCrossEntropy`, `tf.logSoftmax`, `tf.logSigmoid`,
+ * any user customGrad): the first product inspects the ops the loss recorded
+ * and refuses such a loss with a message naming the replacement
+ * (`twiceDifferentiableSoftmaxCrossEntropy`).
  *
- * `exact`: reverse over reverse, Hv = ∇(v · ∇L), exact to float32 rounding,
- * one double-backward pass per batch (about the cost of the two gradients of
- * `central`); the right choice for ReLU networks. It needs the second-order
- * gradients `initBackend` (@usam/backend) registers: exp, tanh, sigmoid,
- * softmax, conv and pool backprop kernels, comparisons. Still not twice
- * differentiable: `tf.losses.softmaxCrossEntropy`, `tf.logSoftmax` and
- * `tf.logSigmoid` (customGrad). Alone they throw; behind hidden layers tfjs
- * silently drops their second-order terms, so use
- * `twiceDifferentiableSoftmaxCrossEntropy` with `exact`.
+ * `central`: central differences of gradients, 2 gradient evaluations per
+ * batch, ≈ 1e-4 relative error on smooth losses (tanh, softplus, …) and works
+ * with any loss tfjs can differentiate once. **Wrong on ReLU networks**: every
+ * activation that changes sign between x − εv and x + εv adds a gradient jump
+ * divided by ε (on the paper's 6×128 ReLU MLP the trace comes out −25 where
+ * the truth is 1). Only for smooth models; never chosen automatically.
  */
 export type HvpMethod = 'central' | 'exact';
 
@@ -52,13 +53,31 @@ export interface HvpOptions<B = void> {
   readonly data?: DataSource<B>;
   /** A batch's weight in the mean; default: its number of examples (see `defaultBatchSize`). */
   readonly batchSize?: (batch: B) => number;
-  /** Default `'central'`. */
+  /** Default `'exact'`. */
   readonly method?: HvpMethod;
   /** Fixed finite-difference step ε (central only); default: `centralDifferenceEpsilon`. */
   readonly epsilon?: number;
   /** The constant c in `centralDifferenceEpsilon`; default `EPSILON_SCALE`. */
   readonly epsilonScale?: number;
+  /**
+   * Variables the loss may write (a layers model's BatchNorm moving statistics,
+   * `model.nonTrainableWeights.map((w) => w.read())`): saved before every
+   * product and assigned back after it, so they are bit-identical afterwards
+   * whatever the loss does (e.g. a `training: true` forward pass).
+   */
+  readonly preserve?: readonly tf.Variable[];
 }
+
+const HVP_OPTIONS = [
+  'variables',
+  'loss',
+  'data',
+  'batchSize',
+  'method',
+  'epsilon',
+  'epsilonScale',
+  'preserve',
+];
 
 /** The data-accumulated Hessian of a loss, with counters for benchmarks. */
 export interface HvpOperator extends HessianOperator {
@@ -116,17 +135,24 @@ const WHERE = 'createHvp';
  *
  *     Hv = Σ_b n_b H_b v / Σ_b n_b
  *
- * `central` (default): Hv ≈ (∇L(x + εv) − ∇L(x − εv)) / (2ε), with x + εv and
- * x − εv assigned to the variables from saved values and the saved values
- * assigned back afterwards, so the weights are bit-exactly restored after
- * every product (also when the loss throws).
+ * `exact` (default): Hv = ∇(v · ∇L), see `HvpMethod`. `central`:
+ * Hv ≈ (∇L(x + εv) − ∇L(x − εv)) / (2ε), with x ± εv assigned to the
+ * variables from saved values and the saved values assigned back afterwards,
+ * so the weights are bit-exactly restored after every product (also when the
+ * loss throws). For a tfjs-layers model, `hessian(model, …)` builds this for you.
  */
 export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
+  if (options === null || typeof options !== 'object') {
+    throw new EstimatorError(
+      `${WHERE}: options must be an object { variables, loss, data? }, got ${describe(options)}; e.g. createHvp({ variables, loss: (batch) => tf.Scalar, data }).`,
+    );
+  }
+  requireOptions(WHERE, options, HVP_OPTIONS);
   const { variables, loss } = options;
-  const method = options.method ?? 'central';
+  const method = options.method ?? 'exact';
   if (!Array.isArray(variables) || variables.length === 0) {
     throw new EstimatorError(
-      `${WHERE}: no variables; pass the trainable tf.Variables the loss reads (for a layers model, model.trainableWeights.map((w) => w.read())).`,
+      `${WHERE}: variables must be a non-empty array of tf.Variables, got ${describe(variables)}; pass the trainable variables the loss reads (for a layers model, use hessian(model, …)).`,
     );
   }
   variables.forEach((v, i) => {
@@ -150,11 +176,24 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
     throw new EstimatorError(`${WHERE}: a variable is listed twice; pass each variable once.`);
   }
   if (typeof loss !== 'function') {
-    throw new EstimatorError(`${WHERE}: loss must be a function (batch) => tf.Scalar.`);
+    throw new EstimatorError(
+      `${WHERE}: loss must be a function (batch) => tf.Scalar, got ${describe(loss)}.`,
+    );
   }
   if (method !== 'central' && method !== 'exact') {
     throw new EstimatorError(
-      `${WHERE}: unknown method '${String(method)}'; pass 'central' or 'exact'.`,
+      `${WHERE}: method must be 'exact' or 'central', got ${describe(method)}.`,
+    );
+  }
+  if (method === 'exact' && !secondOrderGradientsRegistered()) {
+    throw new EstimatorError(
+      `${WHERE}: tfjs cannot differentiate gradients correctly until @usam/backend registers its second-order gradients; call await initBackend() from @usam/backend first (or pass method: 'central' for a smooth, non-ReLU model).`,
+    );
+  }
+  const preserve = options.preserve ?? [];
+  if (!Array.isArray(preserve) || !preserve.every((v) => v instanceof tf.Variable)) {
+    throw new EstimatorError(
+      `${WHERE}: preserve must be an array of tf.Variables, got ${describe(preserve)}; pass e.g. model.nonTrainableWeights.map((w) => w.read()).`,
     );
   }
   if (options.epsilon !== undefined) requirePositive(WHERE, 'epsilon', options.epsilon);
@@ -162,17 +201,14 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   const open = openData(WHERE, options.data);
   const weightOf = options.batchSize ?? defaultBatchSize;
 
-  const shapes = variables.map((v) => [...v.shape]);
-  const sizes = variables.map((v) => v.size);
-  const dimension = sizes.reduce((a, b) => a + b, 0);
+  const shapes = tensorList.shapesOf(variables);
+  const dimension = dimensionOf(shapes);
   let gradientEvaluations = 0;
   let products = 0;
   let lastEpsilon = Number.NaN;
 
-  const split = (flat: tf.Tensor1D): tf.Tensor[] =>
-    tf.tidy(() => tf.split(flat, sizes).map((part, i) => tf.reshape(part, shapes[i]!)));
-  const flatten = (parts: readonly tf.Tensor[]): tf.Tensor1D =>
-    tf.tidy(() => tf.concat(parts.map((p) => tf.reshape(p, [-1]))) as tf.Tensor1D);
+  const split = (flat: tf.Tensor1D): tf.Tensor[] => tensorList.split(flat, shapes);
+  const { flatten } = tensorList;
 
   /**
    * One pass over the data: acc += sign · Σ_b n_b g_b where g_b is `gradient`
@@ -202,7 +238,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           const g = grads[i];
           if (g === undefined) continue; // the loss does not read this variable: zero gradient
           const old = acc[i]!;
-          acc[i] = tf.tidy(() => tf.add(old, tf.mul(g, sign * weight)));
+          [acc[i]] = tensorList.axpy(sign * weight, [g], [old]);
           old.dispose();
           g.dispose();
         }
@@ -238,9 +274,7 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   };
 
   async function central(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    const norms = tf.tidy(() =>
-      tf.stack([tf.sqrt(tf.addN(variables.map((x) => tf.sum(tf.square(x))))), tf.norm(v)]),
-    );
+    const norms = tf.tidy(() => tf.stack([tensorList.norm(variables), tf.norm(v)]));
     const [xNorm, vNorm] = await norms.data();
     norms.dispose();
     if (vNorm === 0) return tf.zeros([dimension]);
@@ -283,9 +317,11 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           const outer = tf.variableGrads(() => {
             const inner = withClearErrors(() =>
               tf.variableGrads(() => {
+                const start = tapeLength();
                 inLoss = true;
                 const l = checkScalar(loss(batch));
                 inLoss = false;
+                refuseCustomGrads(customGradsOnPath(start, variables));
                 return l;
               }, [...variables]),
             );
@@ -299,6 +335,10 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           outer.value.dispose();
           return { value: value!, grads: variables.map((x) => outer.grads[x.name] ?? undefined) };
         } catch (error) {
+          if (value !== undefined && isNoConnection(error)) {
+            // v · ∇L does not depend on the variables: the loss is linear in them, H = 0.
+            return { value, grads: variables.map(() => undefined) };
+          }
           value?.dispose();
           if (inLoss || error instanceof EstimatorError) throw error;
           const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
@@ -314,14 +354,27 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   }
 
   async function apply(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    if (v.rank !== 1 || v.size !== dimension) {
+    if (
+      !(v instanceof tf.Tensor) ||
+      v.rank !== 1 ||
+      v.size !== dimension ||
+      v.dtype !== 'float32'
+    ) {
       throw new EstimatorError(
-        `${WHERE}: v has shape [${v.shape.join(', ')}] but the parameters have d = ${dimension}; pass a flat vector of length ${dimension}.`,
+        `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
       );
     }
-    const hv = method === 'central' ? await central(v) : await exact(v);
-    products++;
-    return hv;
+    const saved = preserve.map((x) => tf.clone(x));
+    try {
+      const hv = method === 'central' ? await central(v) : await exact(v);
+      products++;
+      return hv;
+    } finally {
+      preserve.forEach((x, i) => {
+        x.assign(saved[i]!);
+      });
+      tf.dispose(saved);
+    }
   }
 
   return {
@@ -357,6 +410,15 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   };
 }
 
+/** Refuses a loss that goes through customGrad ops which drop second-order terms. */
+function refuseCustomGrads(names: readonly string[]): void {
+  if (names.length === 0) return;
+  const softmax = names.some((n) => n === 'softmaxCrossEntropy' || n === 'logSoftmax');
+  throw new EstimatorError(
+    `${WHERE}: the loss goes through tfjs customGrad op${names.length > 1 ? 's' : ''} ${names.map((n) => `'${n}'`).join(', ')}, whose second derivative tfjs drops, so exact Hessian-vector products would be silently wrong; ${softmax ? 'use twiceDifferentiableSoftmaxCrossEntropy(labels, logits) instead (hessian(model) does), ' : 'rewrite it with plain ops, '}or pass method: 'central' if the model is smooth (no ReLU).`,
+  );
+}
+
 function checkScalar(value: unknown): tf.Scalar {
   if (!(value instanceof tf.Tensor) || value.rank !== 0) {
     const got =
@@ -373,7 +435,7 @@ function withClearErrors<T>(f: () => T): T {
   try {
     return f();
   } catch (error) {
-    if (error instanceof Error && error.message.startsWith('Cannot find a connection')) {
+    if (isNoConnection(error)) {
       throw new EstimatorError(
         `${WHERE}: the loss does not depend on any of the variables; pass the variables the loss reads, and read them inside the loss closure.`,
       );
@@ -381,6 +443,9 @@ function withClearErrors<T>(f: () => T): T {
     throw error;
   }
 }
+
+const isNoConnection = (error: unknown): boolean =>
+  error instanceof Error && error.message.startsWith('Cannot find a connection');
 
 const changedData = (a: number, b: number) =>
   new EstimatorError(

@@ -13,6 +13,14 @@ export {
 } from './data';
 export { EstimatorError } from './errors';
 export {
+  type DensityOptions,
+  type HessianLoss,
+  type HessianModel,
+  type HessianOptions,
+  hessian,
+  type ModelHessian,
+} from './hessian';
+export {
   type FrobeniusOptions,
   frobeniusNormSquared,
   type HutchinsonOptions,

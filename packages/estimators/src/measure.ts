@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { type Measure, monteCarlo, type Probe } from '@usam/measures';
-import { requireInteger } from './errors';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type Measure, monteCarlo, type Probe, tensorList } from '@usam/measures';
+import { requireInteger, requireOptions } from './errors';
 import { NEEDS_TWO } from './hutchinson';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
+import { product, requireOperator } from './operator';
 import type { Seed } from './rng';
 import type { Estimate } from './stats';
 
@@ -42,14 +42,14 @@ export async function measureMonteCarlo(
 ): Promise<MeasureMonteCarloEstimate> {
   const where = 'measureMonteCarlo';
   requireOperator(where, H);
+  requireOptions(where, options, ['samples', 'seed']);
   const samples = requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO);
   const shapes = H.shapes ?? [[H.dimension]];
-  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
   const hvp = async (v: tf.Tensor[]): Promise<tf.Tensor[]> => {
-    const flat = tf.tidy(() => tf.concat(v.map((t) => tf.reshape(t, [-1]))) as tf.Tensor1D);
-    const hv = await H.apply(flat).finally(() => flat.dispose());
+    const flat = tensorList.flatten(v);
+    const hv = await product(where, H, flat).finally(() => flat.dispose());
     try {
-      return tf.tidy(() => tf.split(hv, sizes).map((part, i) => tf.reshape(part, [...shapes[i]!])));
+      return tensorList.split(hv, shapes);
     } finally {
       hv.dispose();
     }

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { EstimatorError } from './errors';
 import type { HessianOperator } from './hvp';
 
@@ -10,8 +11,52 @@ export function requireOperator(where: string, H: HessianOperator): HessianOpera
     H.dimension < 1
   ) {
     throw new EstimatorError(
-      `${where}: expected a Hessian operator with dimension ≥ 1; build one with createHvp({ variables, loss, data }).`,
+      `${where}: H must be a Hessian operator { dimension ≥ 1, apply(v) }, got ${describe(H)}; build one with hessian(model, { data }) or createHvp({ variables, loss, data }).`,
     );
   }
   return H;
+}
+
+/**
+ * Hv through `H.apply`, checked: a float32 tensor of shape [d] whose entries
+ * are all finite. Every estimator goes through here, so a NaN or ∞ product
+ * (an overflowing loss, a broken operator) fails loudly instead of turning
+ * the estimate into NaN. The check costs one reduction and a 1-number read.
+ */
+export async function product(
+  where: string,
+  H: HessianOperator,
+  v: tf.Tensor1D,
+): Promise<tf.Tensor1D> {
+  const hv: unknown = await H.apply(v);
+  if (!(hv instanceof tf.Tensor) || hv.rank !== 1 || hv.size !== H.dimension) {
+    if (hv instanceof tf.Tensor) hv.dispose();
+    throw new EstimatorError(
+      `${where}: H.apply(v) returned ${describe(hv)}; it must return a float32 tensor of shape [${H.dimension}] (H.dimension).`,
+    );
+  }
+  const finite = tf.tidy(() => tf.all(tf.isFinite(hv)));
+  const ok = (await finite.data())[0] === 1;
+  finite.dispose();
+  if (!ok) {
+    hv.dispose();
+    throw new EstimatorError(
+      `${where}: a Hessian-vector product has NaN or infinite entries; check the loss and data for overflow (the loss itself is finite only if every batch's is), or the operator's apply.`,
+    );
+  }
+  return hv as tf.Tensor1D;
+}
+
+/** What a value is, for error messages: strings quoted, tensors by shape and dtype. */
+export function describe(value: unknown): string {
+  if (value instanceof tf.Tensor) {
+    const article = /^[aeiou]/.test(value.dtype) ? 'an' : 'a';
+    return `${article} ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
+  }
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
 }

@@ -63,6 +63,22 @@ describe('topEigenvalues', () => {
     await expect(topEigenvalues(op, { maxIterations: 0 })).rejects.toThrow(/maxIterations must be/);
   });
 
+  it('does not report convergence while the residual is large (eigenvalues +1 and −1)', async () => {
+    // v = a·e₁ + b·e₂ flips to a·e₁ − b·e₂: the Rayleigh quotient a² − b²
+    // stands still, so the quotient test alone says "converged" at a wrong value.
+    const op = matrixOperator([
+      [1, 0, 0],
+      [0, -1, 0],
+      [0, 0, 0.1],
+    ]);
+    const result = await topEigenvalues(op, { seed: 4, maxIterations: 30 });
+    expect(result.converged).toEqual([false]);
+    expect(result.iterations).toEqual([30]);
+    // The residual says how far off the estimate may be: it covers the truth.
+    expect(result.residualNorms[0]).toBeGreaterThan(0.1);
+    expect(Math.abs(Math.abs(result.estimate) - 1)).toBeLessThanOrEqual(result.residualNorms[0]!);
+  });
+
   it('handles H = 0 (eigenvalue 0, no division by zero)', async () => {
     const op = matrixOperator(Array.from({ length: 4 }, () => [0, 0, 0, 0]));
     const result = await topEigenvalues(op, { k: 2 });

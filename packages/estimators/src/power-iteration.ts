@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { EstimatorError, requireInteger, requirePositive } from './errors';
+import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
+import { product, requireOperator } from './operator';
 import { probeVector, type Seed, seededRng } from './rng';
 import type { Estimate } from './stats';
 
@@ -10,6 +10,13 @@ export interface TopEigenvaluesOptions {
   readonly k?: number;
   /** Stop when the relative change of the Rayleigh quotient is below this (PyHessian: 1e-3). */
   readonly tolerance?: number;
+  /**
+   * Also required for convergence: ‖Hv − λv‖ ≤ residualTolerance·|λ|; default
+   * √tolerance. The Rayleigh quotient can stand still while v is far from an
+   * eigenvector (eigenvalues ±λ: it oscillates between them at a fixed
+   * quotient), the residual cannot; and |λ − nearest eigenvalue| ≤ ‖Hv − λv‖.
+   */
+  readonly residualTolerance?: number;
   /** Iterations per eigenvalue at most; default 100 (PyHessian's). */
   readonly maxIterations?: number;
   /** Seed of the start vectors; default 0. */
@@ -33,7 +40,7 @@ export interface TopEigenvalues extends Estimate {
   readonly residualNorms: number[];
   /** HVPs spent on each eigenvalue. */
   readonly iterations: number[];
-  /** Whether each met `tolerance` within `maxIterations`. */
+  /** Whether each met both `tolerance` and `residualTolerance` within `maxIterations`. */
   readonly converged: boolean[];
 }
 
@@ -41,7 +48,8 @@ export interface TopEigenvalues extends Estimate {
  * The k eigenvalues of H largest in magnitude, by power iteration with
  * deflation (PyHessian, Yao et al. 2020): each start vector is Gaussian
  * (seeded) and every iterate is orthogonalised against the eigenvectors
- * already found, until |λ_t − λ_{t−1}| / (|λ_{t−1}| + 1e-6) < tolerance.
+ * already found, until |λ_t − λ_{t−1}| / (|λ_{t−1}| + 1e-6) < tolerance
+ * and the residual ‖Hv − λv‖ ≤ residualTolerance·|λ|; `converged` says which did.
  * One HVP per iteration. Convergence is geometric in |λ_{i+1}/λ_i|, so close
  * eigenvalues need more iterations for the same accuracy.
  */
@@ -51,6 +59,7 @@ export async function topEigenvalues(
 ): Promise<TopEigenvalues> {
   const where = 'topEigenvalues';
   requireOperator(where, H);
+  requireOptions(where, options, ['k', 'tolerance', 'residualTolerance', 'maxIterations', 'seed']);
   const k = requireInteger(where, 'k', options.k ?? 1, 1);
   if (k > H.dimension) {
     throw new EstimatorError(
@@ -58,6 +67,11 @@ export async function topEigenvalues(
     );
   }
   const tolerance = requirePositive(where, 'tolerance', options.tolerance ?? 1e-3);
+  const residualTolerance = requirePositive(
+    where,
+    'residualTolerance',
+    options.residualTolerance ?? Math.sqrt(tolerance),
+  );
   const maxIterations = requireInteger(where, 'maxIterations', options.maxIterations ?? 100, 1);
   const rng = seededRng(options.seed ?? 0);
 
@@ -77,7 +91,7 @@ export async function topEigenvalues(
       let done = false;
       try {
         while (quotients.length < maxIterations && !done) {
-          const hv = await H.apply(v);
+          const hv = await product(where, H, v);
           const stats = tf.tidy(() => {
             const lambda = tf.sum(tf.mul(v, hv));
             return tf.stack([lambda, tf.norm(tf.sub(hv, tf.mul(lambda, v)))]);
@@ -99,7 +113,9 @@ export async function topEigenvalues(
           const t = quotients.length;
           if (t >= 2) {
             const previous = quotients[t - 2]!;
-            done = Math.abs(lambda! - previous) / (Math.abs(previous) + 1e-6) < tolerance;
+            done =
+              Math.abs(lambda! - previous) / (Math.abs(previous) + 1e-6) < tolerance &&
+              r! <= residualTolerance * Math.abs(lambda!);
           }
         }
       } catch (error) {

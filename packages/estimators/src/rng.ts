@@ -1,5 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { createRng, gaussian, type Rng, rademacher } from '@usam/measures';
+import { EstimatorError } from './errors';
+import { describe } from './operator';
 
 /** A seed for an estimator's probe vectors: same seed, same probes, same result (cpu). */
 export type Seed = number | string;
@@ -9,6 +11,15 @@ export const seededRng = (seed: Seed): Rng => createRng(seed);
 
 /** Distribution of Hutchinson / SLQ probe vectors. */
 export type ProbeDistribution = 'rademacher' | 'gaussian';
+
+/** `distribution` checked: 'rademacher' (the default) or 'gaussian'. */
+export function requireDistribution(where: string, value: unknown): ProbeDistribution {
+  if (value === undefined) return 'rademacher';
+  if (value === 'rademacher' || value === 'gaussian') return value;
+  throw new EstimatorError(
+    `${where}: distribution must be 'rademacher' or 'gaussian', got ${describe(value)}.`,
+  );
+}
 
 /**
  * A flat probe vector of length d with i.i.d. entries: ±1 (Rademacher) or

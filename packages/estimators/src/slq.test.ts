@@ -57,12 +57,43 @@ describe('spectralDensity', () => {
     );
     const op = matrixOperator(symmetricWithEigenvalues(spectrum, 'clusters'));
     const result = await spectralDensity(op, { steps: 20, probes: 8, seed: 3 });
-    expect(Math.abs(trapezoid(result.grid, result.density) - 1)).toBeLessThan(1e-3);
-    const low = result.grid.map((t, i) => (t < 5 ? result.density[i]! : 0));
+    expect(Math.abs(trapezoid(result.grid, result.values) - 1)).toBeLessThan(1e-3);
+    const low = result.grid.map((t, i) => (t < 5 ? result.values[i]! : 0));
     // Each probe's weight on a cluster is (its share of v)², mean 0.75, sd ≈ 0.03/√8.
     expect(Math.abs(trapezoid(result.grid, low) - 0.75)).toBeLessThan(0.05);
     expect(result.grid[0]).toBeLessThan(1);
     expect(result.grid.at(-1)).toBeGreaterThan(10.2);
+  });
+
+  it('keeps going past a dominant eigenvalue: λ = 1000 over a bulk on [−1, 1] gets the bulk mass split right', async () => {
+    // Diagonal H, d = 201: 140 eigenvalues in [−1, −0.01], 60 in [0.01, 1], one 1000.
+    // For a normalised Rademacher probe every eigenvalue carries mass exactly
+    // 1/d, so the true split is 140/201 | 60/201 | 1/201. The quadrature's CDF
+    // differs from the true one by at most one node's weight between nodes
+    // (Chebyshev–Markov–Stieltjes), ≈ 1/50 for 60 steps: 0.04 allows 2 nodes.
+    // With the old threshold (β < 1e-3·max|α|) Lanczos stopped after 5 steps.
+    const bulk = [
+      ...Array.from({ length: 140 }, (_, i) => -1 + (0.99 * i) / 139),
+      ...Array.from({ length: 60 }, (_, i) => 0.01 + (0.99 * i) / 59),
+    ];
+    const spectrum = [1000, ...bulk];
+    const H = spectrum.map((e, i) => spectrum.map((_, j) => (i === j ? e : 0)));
+    const result = await spectralDensity(matrixOperator(H), { steps: 60, probes: 2, seed: 5 });
+    for (let p = 0; p < 2; p++) {
+      const nodes = result.nodes[p]!;
+      const weights = result.weights[p]!;
+      expect(nodes).toHaveLength(60);
+      const mass = (keep: (t: number) => boolean) =>
+        nodes.reduce((s, t, j) => s + (keep(t) ? weights[j]! : 0), 0);
+      expect(Math.abs(mass((t) => t < 0) - 140 / 201)).toBeLessThan(0.04);
+      expect(Math.abs(mass((t) => t >= 0 && t < 500) - 60 / 201)).toBeLessThan(0.04);
+      // The top eigenvalue is a node of its own with weight 1/d (exact: it is isolated).
+      expect(Math.abs(Math.max(...nodes) - 1000)).toBeLessThan(1e-2);
+      expect(Math.abs(mass((t) => t > 500) - 1 / 201)).toBeLessThan(1e-4);
+    }
+    // The old threshold, now an option, reproduces the collapse.
+    const early = await spectralDensity(matrixOperator(H), { steps: 60, seed: 5, breakdown: 1e-3 });
+    expect(early.nodes[0]!.length).toBeLessThan(10);
   });
 
   it('accumulates a tiny MLP Hessian: trace within 4 SE, extreme nodes at the extreme eigenvalues', async () => {

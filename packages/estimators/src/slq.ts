@@ -1,9 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { EstimatorError, requireInteger, requirePositive } from './errors';
+import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './hvp';
-import { requireOperator } from './operator';
-import { type ProbeDistribution, probeVector, type Seed, seededRng } from './rng';
+import { product, requireOperator } from './operator';
+import {
+  type ProbeDistribution,
+  probeVector,
+  requireDistribution,
+  type Seed,
+  seededRng,
+} from './rng';
 import { type Estimate, meanAndStandardError } from './stats';
 
 export interface SpectralDensityOptions {
@@ -19,6 +25,15 @@ export interface SpectralDensityOptions {
   readonly sigma?: number;
   /** Grid points; default 1000. The spacing must not exceed σ (checked). */
   readonly gridSize?: number;
+  /**
+   * Lanczos stops early when β_j ≤ breakdown·max(|α|, β) so far (the Krylov
+   * space is invariant). Default 1e-6: with full reorthogonalisation every
+   * new vector is orthogonal to the basis to float32 precision whatever β is,
+   * so a small β needs no special care, and 1e-6 is just above the float32
+   * rounding level of an HVP relative to ‖H‖. The old 1e-3 stopped after 5
+   * steps when one eigenvalue of 1000 sat over a bulk on [−1, 1].
+   */
+  readonly breakdown?: number;
 }
 
 export interface SpectralDensity extends Estimate {
@@ -34,8 +49,8 @@ export interface SpectralDensity extends Estimate {
   readonly weights: number[][];
   /** The density's abscissae, evenly spaced over [min θ − 5σ, max θ + 5σ]. */
   readonly grid: number[];
-  /** (1/n) Σ_p Σ_j w_pj N(t; θ_pj, σ²) on `grid`; integrates to 1. */
-  readonly density: number[];
+  /** (1/n) Σ_p Σ_j w_pj N(t; θ_pj, σ²) on `grid`, what a plot draws; integrates to 1. */
+  readonly values: number[];
   /** The broadening σ used. */
   readonly sigma: number;
   /** d. */
@@ -50,8 +65,8 @@ export interface SpectralDensity extends Estimate {
  * for the spectral measure of H seen from v, so vᵀf(H)v/‖v‖² ≈ Σ_j w_j f(θ_j)
  * and tr f(H) ≈ d · E[Σ_j w_j f(θ_j)] (see `spectralSum`). The density is the
  * probes' average of Gaussians of width σ at the nodes. m HVPs per probe;
- * stops early when the Krylov space becomes invariant (β below 1e-3 of the
- * largest coefficient).
+ * stops early when the Krylov space becomes invariant (β below `breakdown`
+ * times the largest coefficient).
  */
 export async function spectralDensity(
   H: HessianOperator,
@@ -59,19 +74,29 @@ export async function spectralDensity(
 ): Promise<SpectralDensity> {
   const where = 'spectralDensity';
   requireOperator(where, H);
+  requireOptions(where, options, [
+    'steps',
+    'probes',
+    'seed',
+    'distribution',
+    'sigma',
+    'gridSize',
+    'breakdown',
+  ]);
   const d = H.dimension;
   const m = Math.min(requireInteger(where, 'steps', options.steps ?? 90, 1), d);
   const n = requireInteger(where, 'probes', options.probes ?? 1, 1);
   const gridSize = requireInteger(where, 'gridSize', options.gridSize ?? 1000, 2);
   if (options.sigma !== undefined) requirePositive(where, 'sigma', options.sigma);
-  const distribution = options.distribution ?? 'rademacher';
+  const breakdown = requirePositive(where, 'breakdown', options.breakdown ?? 1e-6);
+  const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
 
   const nodes: number[][] = [];
   const weights: number[][] = [];
   for (let p = 0; p < n; p++) {
     const v = probeVector(d, distribution, rng);
-    const { alpha, beta } = await lanczos(H, v, m).finally(() => v.dispose());
+    const { alpha, beta } = await lanczos(H, v, m, breakdown).finally(() => v.dispose());
     const quadrature = gaussQuadrature(alpha, beta);
     nodes.push(quadrature.nodes);
     weights.push(quadrature.weights);
@@ -93,7 +118,7 @@ export async function spectralDensity(
   }
   const grid = Array.from({ length: gridSize }, (_, i) => start + i * step);
   const norm = 1 / (n * sigma * Math.sqrt(2 * Math.PI));
-  const density = grid.map((t) => {
+  const values = grid.map((t) => {
     let s = 0;
     for (let p = 0; p < n; p++) {
       const theta = nodes[p]!;
@@ -110,7 +135,7 @@ export async function spectralDensity(
     nodes,
     weights,
     grid,
-    density,
+    values,
     sigma,
     dimension: d,
   };
@@ -130,9 +155,6 @@ export function spectralSum(result: SpectralDensity, f: (t: number) => number): 
   return { estimate: mean, standardError, probes };
 }
 
-/** Relative size of β below which the Krylov space counts as invariant. */
-const BREAKDOWN = 1e-3;
-
 /**
  * m steps of Lanczos from v with full reorthogonalisation (every new vector is
  * orthogonalised, twice, against all previous ones, which float32 needs to
@@ -143,6 +165,7 @@ async function lanczos(
   H: HessianOperator,
   v: tf.Tensor1D,
   m: number,
+  breakdown: number,
 ): Promise<{ alpha: number[]; beta: number[] }> {
   const basis: tf.Tensor1D[] = [tf.tidy(() => tf.div(v, tf.norm(v)) as tf.Tensor1D)];
   const alpha: number[] = [];
@@ -151,7 +174,7 @@ async function lanczos(
   try {
     for (let j = 0; j < m; j++) {
       const q = basis[j]!;
-      const hq = await H.apply(q);
+      const hq = await product('spectralDensity', H, q);
       const a = tf.tidy(() => tf.sum(tf.mul(q, hq)));
       alpha.push((await a.data())[0]!);
       a.dispose();
@@ -172,7 +195,7 @@ async function lanczos(
       const betaJ = (await b.data())[0]!;
       b.dispose();
       scale = Math.max(scale, betaJ);
-      if (!(betaJ > BREAKDOWN * scale)) {
+      if (!(betaJ > breakdown * scale)) {
         w.dispose();
         break; // invariant subspace: T so far is the exact restriction of H
       }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { HessianOperator } from './hvp';
 import { seededRng } from './rng';
+import { twiceDifferentiableSoftmaxCrossEntropy } from './twice-differentiable';
 
 /** A variable holding `initial`'s values; `initial` itself is disposed (no stray tensor). */
 export function ownedVariable(initial: tf.Tensor): tf.Variable {
@@ -213,7 +214,7 @@ export function tfMlp(m: TinyMlp, theta: readonly number[]) {
       const z2 = tf.add(tf.matMul(a1, W2), b2);
       return (
         m.loss === 'crossEntropy'
-          ? tf.losses.softmaxCrossEntropy(batch.ys, z2)
+          ? twiceDifferentiableSoftmaxCrossEntropy(batch.ys, z2)
           : tf.mean(tf.square(tf.sub(z2, batch.ys)))
       ) as tf.Scalar;
     });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TWICE_DIFFERENTIABLE_SCOPE } from './second-order';
 
 /**
  * tfjs's softmax cross-entropy (`tf.losses.softmaxCrossEntropy`, `tf.logSoftmax`)
@@ -9,32 +10,44 @@ import * as tf from '@tensorflow/tfjs-core';
  * exp, tanh, sigmoid and softmax themselves.)
  */
 
+/**
+ * Runs one of our customGrad ops in a named scope: the engine records it
+ * under that name, which is how createHvp's check for customGrad ops that
+ * drop second-order terms tells ours (which keep them) apart.
+ */
+const inOurScope =
+  (op: (x: tf.Tensor) => tf.Tensor) =>
+  (x: tf.Tensor): tf.Tensor =>
+    tf.tidy(TWICE_DIFFERENTIABLE_SCOPE, () => op(x));
+
 /** eˣ whose gradient dy·eˣ is recomputed from x (differentiable to any order). */
-export const twiceDifferentiableExp: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
-  // The saved input, not the closure's x: tfjs keeps it alive and records it on
-  // the tape, so the second pass reaches x through it.
-  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    save([x]);
-    return {
-      value: tf.exp(x),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.mul(dy, twiceDifferentiableExp(saved[0]!)),
-    };
-  },
-) as (x: tf.Tensor) => tf.Tensor;
+export const twiceDifferentiableExp: (x: tf.Tensor) => tf.Tensor = inOurScope(
+  tf.customGrad(
+    // The saved input, not the closure's x: tfjs keeps it alive and records it on
+    // the tape, so the second pass reaches x through it.
+    (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+      save([x]);
+      return {
+        value: tf.exp(x),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.mul(dy, twiceDifferentiableExp(saved[0]!)),
+      };
+    },
+  ) as (x: tf.Tensor) => tf.Tensor,
+);
 
 /**
  * The row maximum as a constant (zero gradient). Computed inside customGrad
  * so that max's own gradient, which needs Equal's (missing in tfjs), is never
  * recorded for the second pass.
  */
-const rowMax: (x: tf.Tensor) => tf.Tensor = tf.customGrad(
-  (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+const rowMax: (x: tf.Tensor) => tf.Tensor = inOurScope(
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor;
     return { value: tf.max(x, -1, true), gradFunc: () => tf.zeros(x.shape) };
-  },
-) as (x: tf.Tensor) => tf.Tensor;
+  }) as (x: tf.Tensor) => tf.Tensor,
+);
 
 /**
  * Mean softmax cross-entropy over the batch, −(1/N) Σ_n Σ_k y_nk log softmax(z_n)_k,

@@ -1,7 +1,15 @@
+import { covarianceRule, withRule } from './algorithm3.js';
 import { MeasureError, show } from './errors.js';
 import { checkDegree, phi, psi } from './functions.js';
 import { defineMeasure } from './measure.js';
-import { gaussian, type LebesgueOptions, lebesgue, randomDirection, sphere } from './samplers.js';
+import {
+  gaussian,
+  hypercube,
+  type LebesgueOptions,
+  lebesgue,
+  randomDirection,
+  sphere,
+} from './samplers.js';
 import type { Measure } from './types.js';
 
 /**
@@ -49,7 +57,7 @@ export function maxEigenvalue(
   const { directions = 16, seed = 0 } = options;
   if (!(Number.isInteger(directions) && directions >= 1)) {
     throw new MeasureError(
-      `maxEigenvalue: directions (m) must be an integer ≥ 1, got ${directions}.`,
+      `maxEigenvalue: directions (m) must be an integer ≥ 1, got ${show(directions)}.`,
     );
   }
   return defineMeasure({
@@ -68,10 +76,14 @@ export function maxEigenvalue(
  * Squared Frobenius norm (Table 1, row 3): φ = 2(t₂ − t₁²), ψ = (t, t²),
  * μ = N(0, I) for both, sharing samples (Frob-SAM). For v ~ N(0, I),
  * Var(q) = ½‖H‖_F², so S = 2 Var(q) = Σλ_i² = ‖H‖_F².
+ *
+ * It carries the covariance form of Algorithm 2 (`covarianceRule`, kept when μ
+ * is replaced) and needs n ≥ 2: with one shared draw 2(t₂ − t₁²) = 2(q² − q²) = 0,
+ * a step that pays for a gradient and does nothing.
  */
 export function frobenius(): Measure {
   const mu = gaussian();
-  return defineMeasure({
+  const measure = defineMeasure({
     name: 'frobenius',
     components: [
       { mu, psi: psi.identity },
@@ -79,8 +91,10 @@ export function frobenius(): Measure {
     ],
     phi: phi.variance,
     sharedSamples: true,
+    minSamples: 2,
     closedForm: (lambda) => sum(lambda.map((l) => l * l)),
   });
+  return withRule(measure, covarianceRule);
 }
 
 /**
@@ -96,7 +110,7 @@ export function frobenius(): Measure {
 export function determinant(dimension: number, options: LebesgueOptions = {}): Measure {
   if (!(Number.isInteger(dimension) && dimension >= 1)) {
     throw new MeasureError(
-      `determinant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${dimension}.`,
+      `determinant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${show(dimension)}.`,
     );
   }
   return defineMeasure({
@@ -113,6 +127,22 @@ export function determinant(dimension: number, options: LebesgueOptions = {}): M
         : `determinant: H is not positive definite (eigenvalue λ = ${show(lambda[i]!)} ≤ 0 up to round-off), so the Lebesgue integral ∫exp(−½vᵀHv)dv diverges and det H has no (φ, ψ, μ) representation here`;
     },
     dimension,
+  });
+}
+
+/**
+ * Det-SAM's measure (SPEC §3): the determinant row as trained, ψ = exp(−t),
+ * φ = 1/t², μ = uniform on the hypercube [−h, h]^d, with the Lebesgue integral
+ * truncated to the cube and its constants (2π)^d and the volume (2h)^d dropped
+ * (they only rescale λ, SPEC §2). Works in any d; Algorithm 3 evaluates it in
+ * log space, so no finite d_i gives NaN or ±∞. With h small,
+ * E[e^{−q}] ≈ 1 − h²·tr(H)/6, so to first order it measures the trace.
+ */
+export function hypercubeDeterminant(halfWidth = 0.01): Measure {
+  return defineMeasure({
+    name: `determinant (hypercube h=${show(halfWidth)})`,
+    components: [{ mu: hypercube(halfWidth), psi: psi.exp(-1) }],
+    phi: phi.inverseSquare(),
   });
 }
 
@@ -175,7 +205,7 @@ export function polynomial(n: number): Measure {
  */
 export function product(sigma: number): Measure {
   if (!Number.isFinite(sigma)) {
-    throw new MeasureError(`product: σ must be a finite number, got ${sigma}.`);
+    throw new MeasureError(`product: σ must be a finite number, got ${show(sigma)}.`);
   }
   return defineMeasure({
     name: `product(σ=${show(sigma)})`,

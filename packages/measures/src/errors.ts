@@ -6,5 +6,15 @@ export class MeasureError extends Error {
   override readonly name = 'MeasureError';
 }
 
-/** Formats a number for an error message: short, but exact enough to recognise. */
-export const show = (x: number): string => String(Number(x.toPrecision(6)));
+/**
+ * Formats a value for an error message: a number short but exact enough to
+ * recognise, a string quoted (so '2' is not mistaken for 2), anything else by kind.
+ */
+export function show(x: unknown): string {
+  if (typeof x === 'number')
+    return Number.isFinite(x) ? String(Number(x.toPrecision(6))) : String(x);
+  if (typeof x === 'string') return `'${x}'`;
+  if (x === null || x === undefined || typeof x === 'boolean') return String(x);
+  if (Array.isArray(x)) return x.length === 0 ? 'an empty list' : 'a list';
+  return typeof x === 'object' ? 'an object' : `a ${typeof x}`;
+}

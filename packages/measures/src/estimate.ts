@@ -1,8 +1,9 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
+import { checkSamples, drawGroups, summarizeDraws } from './algorithm3.js';
 import { MeasureError, show } from './errors.js';
 import { checkDimension, defineMeasure } from './measure.js';
 import { createRng } from './rng.js';
-import { checkShapes, checkTensorShapes, type Shapes } from './shapes.js';
+import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list.js';
 import type { Measure, Rng } from './types.js';
 
 /** What the sampling evaluators (`monteCarlo`, `zerothOrder`) share. */
@@ -65,18 +66,18 @@ export interface Setup {
 }
 
 export function setup(measure: Measure, options: SamplingOptions, where: string): Setup {
+  if (typeof measure !== 'object' || measure === null) {
+    throw new MeasureError(
+      `${where}: measure must be a (φ, ψ, μ) measure, e.g. frobenius() or defineMeasure({ … }), got ${show(measure)}.`,
+    );
+  }
   const checked = defineMeasure(measure);
   if (!options || typeof options !== 'object') {
     throw new MeasureError(`${where}: give options { shapes, samples, seed }.`);
   }
   const d = checkShapes(options.shapes, where);
   checkDimension(checked, d, where);
-  const n = options.samples;
-  if (!(Number.isInteger(n) && n >= 2)) {
-    throw new MeasureError(
-      `${where}: samples must be an integer ≥ 2 (a standard error needs two draws), got ${n}.`,
-    );
-  }
+  const n = checkSamples(checked, options.samples, where, 2, ' (a standard error needs two draws)');
   return {
     measure: checked,
     shapes: options.shapes,
@@ -86,79 +87,63 @@ export function setup(measure: Measure, options: SamplingOptions, where: string)
   };
 }
 
-/** w·ψ(q) = sign(ψ)·exp(log w + log|ψ|), so a huge weight times a tiny ψ stays finite. */
-const weighted = (logWeight: number, psiValue: number) =>
-  logWeight === 0 || psiValue === 0
-    ? psiValue
-    : Math.sign(psiValue) * Math.exp(logWeight + Math.log(Math.abs(psiValue)));
-
 /**
  * Draws v ~ μ_ℓ n times per group of components (one group when samples are
  * shared), turns each into q with `quadratic` (which must dispose nothing of v
- * and return a finite number), and combines: t̂, φ(t̂) and its standard error.
+ * and return a finite number), and combines them with Algorithm 3's sampling
+ * half (`summarizeDraws`): t̂, φ(t̂) and its delta-method standard error.
  */
 export async function sampleMeasure(
   { measure, shapes, d, n, rng }: Setup,
   where: string,
   quadratic: (v: Tensor[], probe: number) => Promise<number>,
 ): Promise<Omit<MeasureEstimate, 'evaluations'>> {
-  const m = measure.components.length;
-  const groups = measure.sharedSamples
-    ? [measure.components.map((_, l) => l)]
-    : measure.components.map((_, l) => [l]);
-  const probes: Probe[] = [];
-  const means = new Array<number>(m).fill(0);
-  let variance = 0;
-  const rows: number[][][] = [];
-  for (const group of groups) {
-    const mu = measure.components[group[0]!]!.mu;
-    const ys: number[][] = [];
+  const groups = drawGroups(measure);
+  const draws = { d: [] as number[][], logWeights: [] as number[][] };
+  let probe = 0;
+  for (const { mu } of groups) {
+    const qs: number[] = [];
+    const logWeights: number[] = [];
     for (let i = 0; i < n; i++) {
       const v = mu.sample(shapes, rng);
-      let q: number;
-      let logWeight: number;
       try {
         checkTensorShapes(v, shapes, `${where}: sampler '${mu.name}'`);
-        q = await quadratic(v, probes.length);
-        logWeight = mu.logWeight ? mu.logWeight(v, d) : 0;
+        qs.push(await quadratic(v, probe++));
+        logWeights.push(mu.logWeight ? mu.logWeight(v, d) : 0);
       } finally {
         for (const tensor of v) tensor.dispose();
       }
-      const values = group.map((l) => weighted(logWeight, measure.components[l]!.psi.value(q)));
-      const bad = values.findIndex((y) => !Number.isFinite(y));
+    }
+    draws.d.push(qs);
+    draws.logWeights.push(logWeights);
+  }
+  const { means, value, gradient, values } = summarizeDraws(measure, draws);
+  const probes: Probe[] = [];
+  groups.forEach(({ components }, g) => {
+    values[g]!.forEach((row, i) => {
+      const q = draws.d[g]![i]!;
+      const logWeight = draws.logWeights[g]![i]!;
+      const bad = row.findIndex((y) => !Number.isFinite(y));
       if (bad >= 0) {
         throw new MeasureError(
-          `${where}: w·ψ_${group[bad]}(q) is not finite at probe ${probes.length} (q = ${show(q)}, log w = ${show(logWeight)}); ψ overflows there: reduce ρ, σ or the Lebesgue scale, or use a smaller d.`,
+          `${where}: w·ψ_${components[bad]}(q) is not finite at probe ${probes.length} (q = ${show(q)}, log w = ${show(logWeight)}); ψ overflows there: reduce ρ, σ or the Lebesgue scale, or use a smaller d.`,
         );
       }
-      probes.push({ q, logWeight, components: group, values });
-      ys.push(values);
-    }
-    rows.push(ys);
-    group.forEach((l, k) => {
-      means[l] = ys.reduce((s, y) => s + y[k]!, 0) / n;
+      probes.push({ q, logWeight, components, values: row });
     });
-  }
-  const value = measure.phi.value(means);
+  });
   if (!Number.isFinite(value)) {
     throw new MeasureError(
       `${where}: φ = ${measure.phi.name} is not finite at t = (${means.map(show).join(', ')}); the means are outside φ's domain.`,
     );
   }
-  const gradient = measure.phi.gradient(means);
-  groups.forEach((group, g) => {
+  let variance = 0;
+  groups.forEach(({ components }, g) => {
     // gᵀ(S/n)g over this group's components, S the unbiased sample covariance.
-    const ys = rows[g]!;
-    const centred = ys.map((y) =>
-      group.reduce((s, l, k) => s + gradient[l]! * (y[k]! - means[l]!), 0),
+    const centred = values[g]!.map((y) =>
+      components.reduce((s, l, k) => s + gradient[l]! * (y[k]! - means[l]!), 0),
     );
     variance += centred.reduce((s, c) => s + c * c, 0) / (n - 1) / n;
   });
-  return {
-    value,
-    standardError: Math.sqrt(variance),
-    means,
-    probes,
-    samples: n,
-  };
+  return { value, standardError: Math.sqrt(variance), means, probes, samples: n };
 }

@@ -9,14 +9,14 @@ import type { OuterFunction, ScalarFunction } from './types.js';
 
 const finite = (x: number, what: string, where: string) => {
   if (!Number.isFinite(x)) {
-    throw new MeasureError(`${where}: ${what} must be a finite number, got ${x}.`);
+    throw new MeasureError(`${where}: ${what} must be a finite number, got ${show(x)}.`);
   }
 };
 
 /** Checks n is an integer ≥ 1 (powers, polynomial degrees). */
 export const checkDegree = (n: number, where: string) => {
   if (!(Number.isInteger(n) && n >= 1)) {
-    throw new MeasureError(`${where}: n must be an integer ≥ 1, got ${n}.`);
+    throw new MeasureError(`${where}: n must be an integer ≥ 1, got ${show(n)}.`);
   }
 };
 
@@ -33,6 +33,7 @@ export const psi = {
     name: 't',
     value: (t) => t,
     derivative: () => 1,
+    logFormDerivative: () => ({ sign: 1, log: 0 }),
   } satisfies ScalarFunction as ScalarFunction,
 
   /** ψ(t) = tⁿ, n an integer ≥ 1 (polynomial row; n = 2 in the Frobenius row). */
@@ -52,25 +53,34 @@ export const psi = {
       name: sigma === 1 ? 'exp(t)' : sigma === -1 ? 'exp(−t)' : `exp(${show(sigma)}t)`,
       value: (t) => Math.exp(sigma * t),
       derivative: (t) => sigma * Math.exp(sigma * t),
+      logForm: (t) => ({ sign: 1, log: sigma * t }),
+      logFormDerivative: (t) => ({
+        sign: Math.sign(sigma),
+        log: Math.log(Math.abs(sigma)) + sigma * t,
+      }),
     };
+  },
+};
+
+const identityPhi: OuterFunction = {
+  name: 't',
+  value: (t) => {
+    checkArity(t, 1, 't');
+    return t[0]!;
+  },
+  gradient: (t) => {
+    checkArity(t, 1, 't');
+    return [1];
+  },
+  get homogeneous() {
+    return { degree: 1, logScale: 0, base: identityPhi };
   },
 };
 
 /** Outer functions φ. */
 export const phi = {
   /** φ(t) = t, m = 1 (trace and polynomial rows). */
-  identity: {
-    name: 't',
-    value: (t) => {
-      checkArity(t, 1, 't');
-      return t[0]!;
-    },
-    gradient: (t) => {
-      checkArity(t, 1, 't');
-      return [1];
-    },
-  } satisfies OuterFunction as OuterFunction,
-
+  identity: identityPhi,
   /**
    * φ(t) = c·max_ℓ t_ℓ over any m ≥ 1 (c = 2: max-eigenvalue row). The
    * gradient is the indicator of the (first) maximiser, valid where it is unique.
@@ -81,14 +91,18 @@ export const phi = {
       if (t.length === 0) throw new MeasureError('φ = max takes at least one argument, got 0.');
       return t.reduce((best, x, i) => (x > t[best]! ? i : best), 0);
     };
-    return {
+    const max: OuterFunction = {
       name: `${show(scale)}·max`,
       value: (t) => scale * t[argmax(t)]!,
       gradient: (t) => {
         const i = argmax(t);
         return t.map((_, j) => (j === i ? scale : 0));
       },
+      get homogeneous() {
+        return { degree: 1, logScale: 0, base: max };
+      },
     };
+    return max;
   },
 
   /** φ(t₁, t₂) = 2(t₂ − t₁²): twice the variance of q when t = (E q, E q²) (Frobenius row). */
@@ -118,10 +132,15 @@ export const phi = {
       // exp(log c − 2 log|t|) keeps c/t² finite whenever the result itself is.
       return x === 0 ? Number.POSITIVE_INFINITY : Math.exp(logScale - 2 * Math.log(Math.abs(x)));
     };
-    return {
+    const unscaled = logScale === 0 ? undefined : phi.inverseSquare(0);
+    const self: OuterFunction = {
       name,
       value,
       gradient: (t) => [(-2 * value(t)) / t[0]!],
+      get homogeneous() {
+        return { degree: -2, logScale, base: unscaled ?? self };
+      },
     };
+    return self;
   },
 };

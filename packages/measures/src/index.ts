@@ -6,8 +6,18 @@
  */
 
 export {
+  checkSamples,
+  coefficientRule,
+  type DrawGroup,
+  type Draws,
+  type DrawsSummary,
+  drawGroups,
+  summarizeDraws,
+} from './algorithm3.js';
+export {
   determinant,
   frobenius,
+  hypercubeDeterminant,
   maxEigenvalue,
   polynomial,
   product,
@@ -19,9 +29,9 @@ export type { MeasureEstimate, Probe, SamplingOptions } from './estimate.js';
 export { type ExactOptions, exact } from './exact.js';
 export { phi, psi } from './functions.js';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
-export { defineMeasure, type MeasureDefinition } from './measure.js';
+export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure.js';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
-export { createRng } from './rng.js';
+export { createRng, type RngState, type SeededRng } from './rng.js';
 export {
   type FixedVector,
   fixed,
@@ -33,7 +43,8 @@ export {
   randomDirection,
   sphere,
 } from './samplers.js';
-export { dimensionOf, type Shapes } from './shapes.js';
+export * as tensorList from './tensor-list.js';
+export { dimensionOf, type Shapes, type TensorList } from './tensor-list.js';
 export type {
   Measure,
   MeasureComponent,
@@ -41,6 +52,7 @@ export type {
   Rng,
   Sampler,
   ScalarFunction,
+  SignedLog,
 } from './types.js';
 export {
   type PerturbedLoss,

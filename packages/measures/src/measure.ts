@@ -1,5 +1,6 @@
-import { MeasureError } from './errors.js';
-import type { Measure, MeasureComponent, OuterFunction } from './types.js';
+import { inheritRule } from './algorithm3.js';
+import { MeasureError, show } from './errors.js';
+import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types.js';
 
 /** What `defineMeasure` takes: a Measure whose `sharedSamples` may be left to inference. */
 export interface MeasureDefinition {
@@ -15,6 +16,12 @@ export interface MeasureDefinition {
   readonly closedForm?: Measure['closedForm'];
   readonly divergence?: Measure['divergence'];
   readonly dimension?: number;
+  /**
+   * The fewest draws per μ_ℓ (see `Measure.minSamples`). Defaults to 2 when
+   * m ≥ 2 components share samples (φ then couples the draws, as the
+   * Frobenius row's variance does), else 1.
+   */
+  readonly minSamples?: number;
 }
 
 const isFunction = (f: unknown): boolean => typeof f === 'function';
@@ -27,6 +34,11 @@ const isFunction = (f: unknown): boolean => typeof f === 'function';
  * by Algorithm 3.
  */
 export function defineMeasure(definition: MeasureDefinition): Measure {
+  if (typeof definition !== 'object' || definition === null) {
+    throw new MeasureError(
+      `defineMeasure: give a measure { name, components, phi }, e.g. frobenius() or defineMeasure({ … }), got ${show(definition)}.`,
+    );
+  }
   const { name, components, phi, closedForm, divergence, dimension } = definition;
   const where = `defineMeasure(${typeof name === 'string' ? `'${name}'` : '?'})`;
   if (typeof name !== 'string' || name.length === 0) {
@@ -75,10 +87,15 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     throw new MeasureError(`${where}: divergence must be a function of the eigenvalues.`);
   }
   if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1)) {
-    throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${dimension}.`);
+    throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${show(dimension)}.`);
+  }
+  const minSamples = definition.minSamples ?? (sharedSamples && components.length >= 2 ? 2 : 1);
+  if (!(Number.isInteger(minSamples) && minSamples >= 1)) {
+    throw new MeasureError(`${where}: minSamples must be an integer ≥ 1, got ${show(minSamples)}.`);
   }
   return Object.freeze({
     name,
+    minSamples,
     components: Object.freeze(components.map((c) => Object.freeze({ mu: c.mu, psi: c.psi }))),
     phi,
     sharedSamples,
@@ -86,6 +103,28 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     ...(divergence && { divergence }),
     ...(dimension !== undefined && { dimension }),
   });
+}
+
+/**
+ * The measure with every μ_ℓ replaced by one sampler, then shared by all
+ * components (SPEC §4: μ is a parameter, e.g. `fixed([...])` to inject known
+ * perturbations). φ and ψ are kept, and with them the catalogue entry's
+ * coefficient rule and fewest samples.
+ */
+export function replaceSampler(measure: Measure, sampler: Sampler): Measure {
+  if (typeof sampler?.sample !== 'function' || typeof sampler.name !== 'string') {
+    throw new MeasureError(
+      `replaceSampler: sampler must be a Sampler { name, sample(shapes, rng) }, e.g. fixed([...]), got ${show(sampler)}.`,
+    );
+  }
+  const replaced = defineMeasure({
+    name: `${measure.name} with μ = ${sampler.name}`,
+    components: measure.components.map(({ psi }) => ({ mu: sampler, psi })),
+    phi: measure.phi,
+    sharedSamples: true,
+    minSamples: measure.minSamples ?? 1,
+  });
+  return inheritRule(measure, replaced);
 }
 
 /** Throws when a measure built for one d meets another (H, shapes). */

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MeasureError, show } from './errors.js';
 import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate.js';
 import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg.js';
-import { checkTensorShapes, halfDot, sizeOf } from './shapes.js';
+import { checkTensorShapes, dot, flatten, split } from './tensor-list.js';
 import type { Measure } from './types.js';
 
 /**
@@ -38,9 +38,9 @@ export async function monteCarlo(
     const hv = await hvp(v);
     try {
       checkTensorShapes(hv, checked.shapes, `${where}: hvp`);
-      const qTensor = halfDot(v, hv);
-      const q = (await qTensor.data())[0]!;
-      qTensor.dispose();
+      const vHv = dot(v, hv);
+      const q = 0.5 * (await vHv.data())[0]!;
+      vHv.dispose();
       if (!Number.isFinite(q)) {
         throw new MeasureError(
           `${where}: ½vᵀHv = ${q} at probe ${probe}; the hvp returned non-finite values, check the model and ε.`,
@@ -70,15 +70,11 @@ export function explicitHvp(H: MatrixInput, options: SymmetryOptions = {}): Hvp 
         `explicitHvp: v has ${show(total)} entries but H is ${d}×${d}; dimension mismatch between H and the shapes.`,
       );
     }
-    return tf.tidy(() => {
-      const flat = tf.concat(v.map((t) => tf.reshape(t, [-1])));
-      const hv = tf.matMul(tf.tensor2d(data, [d, d]), tf.reshape(flat, [d, 1]));
-      return tf
-        .split(
-          tf.reshape(hv, [d]),
-          v.map((t) => sizeOf(t.shape)),
-        )
-        .map((part, k) => tf.reshape(part, v[k]!.shape));
-    });
+    return tf.tidy(() =>
+      split(
+        tf.matMul(tf.tensor2d(data, [d, d]), tf.reshape(flatten(v), [d, 1])),
+        v.map((t) => t.shape),
+      ),
+    );
   };
 }

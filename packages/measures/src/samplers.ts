@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { normals, uniforms } from './draws.js';
 import { MeasureError, show } from './errors.js';
 import { createRng } from './rng.js';
-import { checkShapes, type Shapes, sizeOf } from './shapes.js';
+import { checkShapes, concatenate, fromFlat, squaredNorm } from './tensor-list.js';
 import type { Sampler } from './types.js';
 
 /**
@@ -11,33 +11,18 @@ import type { Sampler } from './types.js';
  * owns them. Norms ("sphere", ‖v‖²) are over the whole concatenated vector.
  */
 
-const positive = (x: number, what: string, where: string) => {
-  if (!(Number.isFinite(x) && x > 0)) {
+const positive = (x: unknown, what: string, where: string) => {
+  if (!(typeof x === 'number' && Number.isFinite(x) && x > 0)) {
     throw new MeasureError(`${where}: ${what} must be a finite number > 0, got ${show(x)}.`);
   }
 };
 
-/** Sum of squares of the whole vector, ‖v‖², read back as a number. */
-function squaredNorm(v: readonly tf.Tensor[]): number {
-  const norm = tf.tidy(() => tf.addN(v.map((t) => tf.sum(tf.square(t)))));
-  const value = norm.dataSync()[0]!;
-  norm.dispose();
+/** ‖v‖² read back as a number. */
+function normSquared(v: readonly tf.Tensor[]): number {
+  const n2 = squaredNorm(v);
+  const value = n2.dataSync()[0]!;
+  n2.dispose();
   return value;
-}
-
-/**
- * One draw v ∈ R^d, made in JavaScript, as tensors shaped like `shapes`:
- * each is uploaded from a view of `flat`, with no split op on the device
- * (tfjs's split cost 0.6–5 ms on wasm for a 168k-entry vector).
- */
-function toTensors(flat: Float32Array, shapes: Shapes): tf.Tensor[] {
-  let offset = 0;
-  return shapes.map((shape) => {
-    const size = sizeOf(shape);
-    const t = tf.tensor(flat.subarray(offset, offset + size), [...shape], 'float32');
-    offset += size;
-    return t;
-  });
 }
 
 /** Multiplies in place and returns the array. */
@@ -53,7 +38,7 @@ export function gaussian(std = 1): Sampler {
     name: std === 1 ? 'gaussian' : `gaussian(std=${show(std)})`,
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'gaussian');
-      return toTensors(scale(normals(d, rng), std), shapes);
+      return fromFlat(scale(normals(d, rng), std), shapes);
     },
   };
 }
@@ -71,7 +56,7 @@ export function sphere(): Sampler {
       const z = normals(d, rng);
       let norm2 = 0; // accumulated in float64
       for (let i = 0; i < d; i++) norm2 += z[i]! * z[i]!;
-      return toTensors(scale(z, 1 / Math.sqrt(norm2)), shapes);
+      return fromFlat(scale(z, 1 / Math.sqrt(norm2)), shapes);
     },
   };
 }
@@ -84,7 +69,7 @@ export function rademacher(): Sampler {
       const d = checkShapes(shapes, 'rademacher');
       const v = uniforms(d, rng);
       for (let i = 0; i < d; i++) v[i] = v[i]! <= 0.5 ? -1 : 1;
-      return toTensors(v, shapes);
+      return fromFlat(v, shapes);
     },
   };
 }
@@ -98,7 +83,7 @@ export function hypercube(halfWidth: number): Sampler {
       const d = checkShapes(shapes, 'hypercube');
       const v = uniforms(d, rng);
       for (let i = 0; i < d; i++) v[i] = halfWidth * (2 * v[i]! - 1); // in [−h, h]
-      return toTensors(v, shapes);
+      return fromFlat(v, shapes);
     },
   };
 }
@@ -126,8 +111,27 @@ export type LebesgueOptions =
  *   covers where ψ(½vᵀHv) is not negligible (h ≫ λ_min^{−1/2}).
  */
 export function lebesgue(options: LebesgueOptions = {}): Sampler {
+  if (typeof options !== 'object' || options === null) {
+    throw new MeasureError(
+      `lebesgue: options must be an object { proposal, scale } or { proposal: 'hypercube', halfWidth }, got ${show(options)}.`,
+    );
+  }
+  const proposal = options.proposal ?? 'gaussian';
+  if (proposal !== 'gaussian' && proposal !== 'hypercube') {
+    throw new MeasureError(
+      `lebesgue: proposal must be 'gaussian' or 'hypercube', got ${show(proposal)}.`,
+    );
+  }
+  const known = proposal === 'hypercube' ? ['proposal', 'halfWidth'] : ['proposal', 'scale'];
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new MeasureError(
+      `lebesgue: unknown option ${unknown.map((k) => `'${k}'`).join(', ')} for proposal '${proposal}'; valid options are ${known.join(', ')}.`,
+    );
+  }
   if (options.proposal === 'hypercube') {
     const { halfWidth } = options;
+    positive(halfWidth, "the half-width h (proposal 'hypercube' needs halfWidth)", 'lebesgue');
     const cube = hypercube(halfWidth);
     return {
       name: `lebesgue(hypercube h=${show(halfWidth)})`,
@@ -143,19 +147,9 @@ export function lebesgue(options: LebesgueOptions = {}): Sampler {
     sample: normal.sample,
     // log 1/q(v) for q = N(0, s²I).
     logWeight: (v, d) =>
-      (d / 2) * Math.log(2 * Math.PI * scale * scale) + squaredNorm(v) / (2 * scale * scale),
+      (d / 2) * Math.log(2 * Math.PI * scale * scale) + normSquared(v) / (2 * scale * scale),
   };
 }
-
-const concatenate = (parts: readonly ArrayLike<number>[]): Float32Array => {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-};
 
 /** A perturbation for `fixed`: one flat vector of length d, or one tensor per shape. */
 export type FixedVector = ArrayLike<number> | readonly tf.Tensor[];
@@ -207,7 +201,7 @@ export function fixed(vectors: readonly FixedVector[]): Sampler {
       const v = flat[next]!;
       next = (next + 1) % flat.length;
       // A copy: a backend may keep the array it is given (cpu does).
-      return toTensors(v.slice(), shapes);
+      return fromFlat(v.slice(), shapes);
     },
   };
 }

@@ -19,11 +19,24 @@ export interface Rng {
   nextSeed(): number;
 }
 
+/** x = sign·e^{log}: a number whose magnitude may lie beyond float64. */
+export interface SignedLog {
+  readonly sign: number;
+  readonly log: number;
+}
+
 /** A scalar function ψ_ℓ with its derivative ψ'_ℓ (Algorithm 3 needs both). */
 export interface ScalarFunction {
   readonly name: string;
   value(t: number): number;
   derivative(t: number): number;
+  /**
+   * ψ(t) as sign·e^{log}, where it stays exact past float64's range
+   * (ψ = e^{σt}: sign 1, log σt); absent means sign and log of value(t).
+   */
+  logForm?(t: number): SignedLog;
+  /** ψ'(t) as sign·e^{log}, likewise. */
+  logFormDerivative?(t: number): SignedLog;
 }
 
 /** The outer function φ: R^m → R with its gradient ∂φ (Algorithm 3, line 6). */
@@ -31,6 +44,16 @@ export interface OuterFunction {
   readonly name: string;
   value(t: readonly number[]): number;
   gradient(t: readonly number[]): number[];
+  /**
+   * Present when φ = e^{logScale}·base with base homogeneous of the given degree
+   * k (base(s·t) = s^k·base(t), s > 0). Algorithm 3 then works in log space
+   * (`summarizeDraws`), so huge weights and constants never overflow.
+   */
+  readonly homogeneous?: {
+    readonly degree: number;
+    readonly logScale: number;
+    readonly base: OuterFunction;
+  };
 }
 
 /**
@@ -88,4 +111,11 @@ export interface Measure {
    * Absent for measures that work in any dimension.
    */
   readonly dimension?: number;
+  /**
+   * The fewest draws per μ_ℓ for which Algorithm 3 and the estimators are not
+   * degenerate: 2 where φ couples shared samples non-linearly (Frobenius:
+   * with n = 1, 2(t₂ − t₁²) = 2(q² − q²) = 0 whatever H is), else 1. Every
+   * consumer (the optimizer, `monteCarlo`, `zerothOrder`) enforces it.
+   */
+  readonly minSamples?: number;
 }

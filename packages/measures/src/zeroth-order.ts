@@ -43,7 +43,7 @@ export async function zerothOrder(
   const rho = options?.rho;
   if (!(typeof rho === 'number' && Number.isFinite(rho) && rho > 0)) {
     throw new MeasureError(
-      `${where}: rho must be a finite number > 0 (Definition 2 divides by ρ²), got ${rho}.`,
+      `${where}: rho must be a finite number > 0 (Definition 2 divides by ρ²), got ${show(rho)}.`,
     );
   }
   const checked = setup(measure, options, where);

@@ -1,6 +1,6 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { buildCnn, CNN_MIN_SIZE } from './cnn';
-import { ModelError } from './errors';
+import { ModelError, shown } from './errors';
 import { type BuildOptions, buildMlp } from './mlp';
 import { buildResnet18, RESNET18_MIN_SIZE } from './resnet18';
 
@@ -81,17 +81,17 @@ function resolve(name: ModelName, options: ModelOptions): Required<ModelOptions>
   }
   if (!Number.isInteger(numClasses) || numClasses < 2) {
     throw new ModelError(
-      `${where}: numClasses must be an integer ≥ 2, got ${numClasses}; pass the number of classes (e.g. 10).`,
+      `${where}: numClasses must be an integer ≥ 2, got ${shown(numClasses)}; pass the number of classes (e.g. 10).`,
     );
   }
   if (typeof width !== 'number' || !Number.isFinite(width) || width <= 0) {
     throw new ModelError(
-      `${where}: width must be a finite number > 0, got ${width}; pass e.g. width: 0.25 for a quarter of the channels.`,
+      `${where}: width must be a finite number > 0, got ${shown(width)}; pass e.g. width: 0.25 for a quarter of the channels.`,
     );
   }
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
     throw new ModelError(
-      `${where}: seed must be an integer in [0, 2³²), got ${seed}; pass e.g. seed: 1.`,
+      `${where}: seed must be an integer in [0, 2³²), got ${shown(seed)}; pass e.g. seed: 1.`,
     );
   }
   return { inputShape: [...(inputShape as number[])], numClasses, width, seed };
@@ -119,7 +119,7 @@ export function createModel(name: ModelName, options: ModelOptions = {}): tfl.La
   }
   if (typeof options !== 'object' || options === null) {
     throw new ModelError(
-      `createModel('${name}'): options must be an object such as { inputShape, numClasses, width, seed }, got ${options}.`,
+      `createModel(${shown(name)}): options must be an object such as { inputShape, numClasses, width, seed }, got ${shown(options)}.`,
     );
   }
   const resolved = resolve(name, options);

@@ -5,3 +5,13 @@
 export class ModelError extends Error {
   override readonly name = 'ModelError';
 }
+
+/** A value as an error message shows it: strings quoted, objects by kind. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
+}

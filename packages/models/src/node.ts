@@ -13,7 +13,7 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { ModelError } from './errors';
+import { ModelError, shown } from './errors';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS = /^weights-([0-9a-f]{16})\.bin$/;
@@ -145,16 +145,31 @@ export interface Savable {
  * Saves the topology and every weight (trainable and non-trainable) to `dir`.
  * An interrupted save never corrupts the checkpoint already there.
  */
-export function saveModel(model: Savable, dir: string): Promise<tf.io.SaveResult> {
-  return model.save(directoryHandler(dir));
+export async function saveModel(model: Savable, dir: string): Promise<tf.io.SaveResult> {
+  if (model == null || typeof (model as Savable).save !== 'function') {
+    throw new ModelError(
+      `saveModel: model must be a tfjs-layers model (with save()), got ${shown(model)}; pass e.g. createModel('mlp').`,
+    );
+  }
+  return model.save(directoryHandler(requireDir('saveModel', dir)));
+}
+
+/** `dir` checked: a non-empty string, or a one-line `ModelError`. */
+function requireDir(where: string, dir: unknown): string {
+  if (typeof dir !== 'string' || dir === '') {
+    throw new ModelError(
+      `${where}: dir must be a directory path (a non-empty string), got ${shown(dir)}.`,
+    );
+  }
+  return dir;
 }
 
 /**
  * Rebuilds a model from `dir`: topology, weights, user-defined metadata
  * (`modelRecipe` works on the result for models from `createModel`).
  */
-export function loadModel(dir: string): Promise<tfl.LayersModel> {
-  return tfl.loadLayersModel(directoryHandler(dir));
+export async function loadModel(dir: string): Promise<tfl.LayersModel> {
+  return tfl.loadLayersModel(directoryHandler(requireDir('loadModel', dir)));
 }
 
 /**
@@ -166,6 +181,12 @@ export function loadModel(dir: string): Promise<tfl.LayersModel> {
  * every shape agrees. The model's variables keep their identity.
  */
 export async function loadWeights(model: tfl.LayersModel, dir: string): Promise<void> {
+  if (model == null || !Array.isArray((model as tfl.LayersModel).weights)) {
+    throw new ModelError(
+      `loadWeights: model must be a tfjs-layers model (with weights), got ${shown(model)}.`,
+    );
+  }
+  requireDir('loadWeights', dir);
   const artifacts = await load(dir, 'loadWeights');
   const specs = artifacts.weightSpecs ?? [];
   const named = tf.io.decodeWeights(artifacts.weightData ?? new ArrayBuffer(0), specs);

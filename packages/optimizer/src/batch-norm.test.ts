@@ -2,8 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { detSam, frobSam, traceSam } from './instances';
-import { plain } from './plain';
+import { detSam, frobSam, plain, traceSam } from './instances';
 import { asam, sam } from './sam';
 import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
 
@@ -125,12 +124,36 @@ it("takes a model's weight lists too (trainableWeights, state: nonTrainableWeigh
   subject.dispose();
 });
 
-it('refuses to start a step while another is running', async () => {
+it('steps of two optimizers on the same variables never interleave: each sees the weights the other left', async () => {
+  // Two optimizers share a model: started together, their steps must equal the same steps in turn.
+  const run = async (together: boolean) => {
+    const subject = model(4);
+    const a = sam({ params: subject.m, base: tf.train.sgd(0.1) });
+    const b = frobSam({ params: subject.m, base: tf.train.sgd(0.1), rho: 0.05, lambda: 0.1 });
+    if (together) await Promise.all([a.step(subject.loss), b.step(subject.loss)]);
+    else {
+      await a.step(subject.loss);
+      await b.step(subject.loss);
+    }
+    const weights = subject.weights();
+    subject.dispose();
+    return weights;
+  };
+  expect(await run(true)).toEqual(await run(false));
+});
+
+it('a step started from inside another step on the same variables is refused, per variable', async () => {
   const subject = model(4);
-  const opt = sam({ params: subject.m, base: tf.train.sgd(0.1) });
-  const first = opt.step(subject.loss);
-  await expect(opt.step(subject.loss)).rejects.toThrow(/already running.*await each step/);
-  expect((await first).applied).toBe(true);
-  expect((await opt.step(subject.loss)).applied).toBe(true);
+  const outer = sam({ params: subject.m, base: tf.train.sgd(0.1) });
+  const inner = sam({ params: subject.m, base: tf.train.sgd(0.1) });
+  let nested: Promise<unknown> | undefined;
+  await outer.step(() => {
+    nested ??= inner.step(subject.loss);
+    return subject.loss();
+  });
+  await expect(nested).rejects.toThrow(
+    /is being stepped by sam right now.*one step at a time per variable/,
+  );
+  expect((await inner.step(subject.loss)).applied).toBe(true);
   subject.dispose();
 });

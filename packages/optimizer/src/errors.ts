@@ -9,6 +9,16 @@ export class OptimizerError extends Error {
 /** Formats a number for a message: short, but exact enough to recognise. */
 export const show = (x: number): string => String(Number(x.toPrecision(6)));
 
+/** What a value is, for a message: strings quoted, numbers as they are. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) {
+    return String(value);
+  }
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'function' ? 'a function' : `a ${typeof value}`;
+}
+
 /** A finite number ≥ `min` (or > `min` when `strict`), else an `OptimizerError` naming the fix. */
 export function requireNumber(
   where: string,
@@ -21,7 +31,7 @@ export function requireNumber(
   if (!ok) {
     const bound = min === Number.NEGATIVE_INFINITY ? '' : ` ${strict ? '>' : '≥'} ${show(min)}`;
     throw new OptimizerError(
-      `${where}: ${what} must be a finite number${bound}${why}, got ${String(value)}; pass ${what}${bound || ' as a finite number'}.`,
+      `${where}: ${what} must be a finite number${bound}${why}, got ${describe(value)}; pass ${what}${bound || ' as a finite number'}.`,
     );
   }
   return value;
@@ -37,17 +47,37 @@ export function requireInteger(
 ): number {
   if (!(typeof value === 'number' && Number.isInteger(value) && value >= min)) {
     throw new OptimizerError(
-      `${where}: ${what} must be an integer ≥ ${min}${why}, got ${String(value)}; pass ${what}: ${min} or more.`,
+      `${where}: ${what} must be an integer ≥ ${min}${why}, got ${describe(value)}; pass ${what}: ${min} or more.`,
     );
   }
   return value;
 }
 
-/** `defaults` overridden by the options the user actually set (an explicit undefined keeps the default). */
-export function withDefaults<T extends object, D extends Partial<T>>(
-  defaults: D,
+/**
+ * Checks that `options` is an object whose keys are all in `known`: a
+ * misspelt option (`sample`, `learningRate`) is an error listing the valid
+ * names, never silently ignored. Returns the options with explicit undefined
+ * values dropped, so that defaults apply to them.
+ */
+export function checkOptions<T extends object>(
+  where: string,
   options: T,
-): T & D {
-  const set = Object.entries(options ?? {}).filter(([, value]) => value !== undefined);
-  return { ...defaults, ...Object.fromEntries(set) } as T & D;
+  known: readonly string[],
+): T {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new OptimizerError(
+      `${where}: pass an options object { params, base, … }, got ${describe(options)}.`,
+    );
+  }
+  const unknown = Object.keys(options).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    const hint = unknown.includes('learningRate')
+      ? ' (the learning rate belongs to base, e.g. base: tf.train.sgd(0.1), or call setLearningRate)'
+      : '';
+    throw new OptimizerError(
+      `${where}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}${hint}; valid options are ${known.join(', ')}.`,
+    );
+  }
+  const set = Object.entries(options).filter(([, value]) => value !== undefined);
+  return Object.fromEntries(set) as T;
 }

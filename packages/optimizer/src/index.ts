@@ -1,45 +1,62 @@
 /**
  * @usam/optimizer: Algorithm 3 of "A Universal Class of Sharpness-Aware
  * Minimization Algorithms" for any (φ, ψ, μ) measure, its instances Frob-SAM,
- * Trace-SAM and Det-SAM, and the SAM, ASAM and SSAM-F baselines, each wrapping
- * any TensorFlow.js optimizer (SPEC §3–4).
+ * Trace-SAM and Det-SAM, and the SAM, ASAM and SSAM-F baselines: one step
+ * engine (`SharpnessAwareOptimizer`) around one `Perturbation` per variant,
+ * each wrapping any TensorFlow.js optimizer (SPEC §3–4).
  */
-export {
-  algorithm3,
-  COEFFICIENT_LIMIT,
-  type CoefficientRule,
-  type Coefficients,
-  covariance,
-  type Draws,
-  logSpace,
-} from './coefficients';
 export { OptimizerError } from './errors';
-export { detSam, frobSam, type InstanceOptions, traceSam, universalSam } from './instances';
-export { Plain, plain } from './plain';
+export { asTfOptimizer, SharpnessAwareTfOptimizer } from './fit';
 export {
-  Asam,
+  detSam,
+  frobSam,
+  type InstanceOptions,
+  type MeasurePerturbation,
+  plain,
+  sharpnessAware,
+  traceSam,
+  type UniversalSamOptions,
+  universalSam,
+} from './instances';
+export {
   type AsamOptions,
+  type Ascent,
   type AscentOptions,
-  AscentSam,
   asam,
+  ascent,
   type ExampleLosses,
+  type FisherMaskPerturbation,
   NORM_EPSILON,
-  Sam,
-  SsamF,
   type SsamOptions,
   sam,
   ssamF,
   topShareMask,
 } from './sam';
 export {
+  constantSchedule,
+  cosineSchedule,
+  multiStepSchedule,
+  type Schedule,
+} from './schedules';
+export {
+  type BatchPart,
   type Counters,
   type Evaluation,
   type LossClosure,
   type OptimizerOptions,
   type PassContext,
+  type Perturbation,
+  type PerturbationState,
   type PerturbedResult,
+  type PrepareContext,
   SharpnessAwareOptimizer,
   type StepStats,
 } from './sharpness-aware';
-export { UniversalSam, type UniversalSamOptions } from './universal-sam';
+export {
+  decodeOptimizerState,
+  disposeOptimizerState,
+  encodeOptimizerState,
+  type NamedState,
+  type OptimizerState,
+} from './state';
 export type { LayerVariableLike, ModelLike, Parameter, Parameters } from './variables';

@@ -1,22 +1,198 @@
-import { defineMeasure, frobenius, hypercube, phi, psi, type Sampler, trace } from '@usam/measures';
-import { covariance, logSpace } from './coefficients';
-import { requireNumber, withDefaults } from './errors';
-import type { OptimizerOptions } from './sharpness-aware';
-import { UniversalSam, type UniversalSamOptions } from './universal-sam';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  checkSamples,
+  defineMeasure,
+  drawGroups,
+  frobenius,
+  hypercubeDeterminant,
+  type Measure,
+  MeasureError,
+  replaceSampler,
+  type Sampler,
+  summarizeDraws,
+  tensorList,
+  trace,
+} from '@usam/measures';
+import { checkOptions, describe, OptimizerError, requireNumber } from './errors';
+import {
+  ENGINE_OPTIONS,
+  type OptimizerOptions,
+  type Perturbation,
+  SharpnessAwareOptimizer,
+} from './sharpness-aware';
 
-/** What every instance takes besides the base options; each has the paper's defaults. */
+/** What every (φ, ψ, μ) instance takes besides the engine's options; each has the paper's defaults. */
 export interface InstanceOptions extends OptimizerOptions {
+  /** ρ > 0, the perturbation radius: points x + ρv, and R_ρ divides by ρ² (Definition 2). */
   readonly rho?: number;
+  /** n, draws per distribution μ_ℓ per step (Algorithm 3); at least the measure's `minSamples`. */
   readonly samples?: number;
-  readonly lambda?: number;
-  readonly seed?: number | string;
-  /** Replaces the instance's μ (SPEC §4), e.g. `fixed([...])` to inject perturbations. */
+  /**
+   * Replaces every μ_ℓ of the measure (SPEC §4: μ is a parameter). Pass
+   * @usam/measures' `fixed([...])` to inject known perturbations, or any
+   * `Sampler` of your own.
+   */
   readonly sampler?: Sampler;
 }
 
-/** Algorithm 3 for any (φ, ψ, μ) measure: `new UniversalSam(options)`. */
-export function universalSam(options: UniversalSamOptions): UniversalSam {
-  return new UniversalSam(options);
+/** Options of Algorithm 3 for any measure. */
+export interface UniversalSamOptions extends InstanceOptions {
+  /** The (φ, ψ, μ) triple (Definition 1), e.g. from @usam/measures' catalogue or `defineMeasure`. */
+  readonly measure: Measure;
+  readonly rho: number;
+}
+
+const INSTANCE_OPTIONS = [...ENGINE_OPTIONS, 'rho', 'samples', 'sampler'];
+
+/** A (φ, ψ, μ) measure as Algorithm 3 samples it; `measure` and `rho` in view. */
+export interface MeasurePerturbation extends Perturbation {
+  readonly measure: Measure;
+  readonly rho: number;
+  readonly samples: number;
+}
+
+/** d of the parameters, checked against a measure built for one d (the determinant's). */
+function checkDimension(
+  where: string,
+  measure: Measure,
+  shapes: readonly { readonly shape: readonly number[] }[] | number[][],
+): number {
+  const d = tensorList.dimensionOf(shapes.map((s) => (Array.isArray(s) ? s : s.shape)));
+  if (measure.dimension !== undefined && measure.dimension !== d) {
+    throw new OptimizerError(
+      `${where}: measure '${measure.name}' was built for d = ${measure.dimension} but the parameters have d = ${d}; rebuild it with d = ${d}.`,
+    );
+  }
+  return d;
+}
+
+/** Runs `build`, turning @usam/measures' errors into this package's, the original kept as `cause`. */
+function asOptimizerError<T>(where: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof MeasureError) {
+      const message = error.message.startsWith(where)
+        ? error.message
+        : `${where}: ${error.message}`;
+      throw new OptimizerError(message, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Algorithm 3's perturbation for a measure: draw v_{i,ℓ} ~ μ_ℓ, evaluate L and
+ * ∇L at x + ρv_{i,ℓ}, and weigh each gradient by the coefficient
+ * @usam/measures' `summarizeDraws` gives for d_{i,ℓ} = (L(x + ρv) − L(x))/ρ²
+ * (in the measure's own rule: the covariance form for the Frobenius entry).
+ */
+function measurePerturbation(
+  where: string,
+  measure: Measure,
+  rho: number,
+  samples: number,
+): MeasurePerturbation {
+  const groups = drawGroups(measure);
+  return {
+    name: measure.name,
+    measure,
+    rho,
+    samples,
+    perturb(context) {
+      const d = checkDimension(where, measure, context.shapes);
+      const logWeights: number[][] = [];
+      for (const { mu } of groups) {
+        const row: number[] = [];
+        for (let i = 0; i < samples; i++) {
+          const v = mu.sample(context.shapes, context.rng);
+          try {
+            if (!tensorList.hasShapes(v, context.shapes)) {
+              throw new OptimizerError(
+                `${where}: sampler '${mu.name}' returned tensors that do not match the parameter shapes ${JSON.stringify(context.shapes)}; return one tensor per variable, shaped like it.`,
+              );
+            }
+            row.push(mu.logWeight ? mu.logWeight(v, d) : 0);
+            const e = tensorList.scale(v, rho);
+            try {
+              context.evaluateAt(e);
+            } finally {
+              tensorList.dispose(e);
+            }
+          } finally {
+            for (const t of Array.isArray(v) ? v : []) if (t instanceof tf.Tensor) t.dispose();
+          }
+        }
+        logWeights.push(row);
+      }
+      const { clean, perturbed } = context.losses();
+      if (![clean, ...perturbed].every(Number.isFinite)) {
+        return { coefficients: [], sharpness: Number.NaN, problem: 'a loss is NaN or ±∞' };
+      }
+      const rho2 = rho * rho;
+      const gaps = logWeights.map((_, g) =>
+        perturbed.slice(g * samples, (g + 1) * samples).map((L) => (L - clean) / rho2),
+      );
+      const { coefficients, sharpness } = summarizeDraws(measure, { d: gaps, logWeights });
+      return { coefficients, sharpness };
+    },
+  };
+}
+
+/** Builds an instance: options checked, the measure's fewest samples enforced. */
+function instance(
+  where: string,
+  options: UniversalSamOptions,
+  defaults: { rho?: number; samples?: number; lambda: number },
+): SharpnessAwareOptimizer<MeasurePerturbation> {
+  const { measure: given, sampler } = options;
+  if (typeof given !== 'object' || given === null || !Array.isArray(given.components)) {
+    throw new OptimizerError(
+      `${where}: measure must be a (φ, ψ, μ) measure, e.g. frobenius() from @usam/measures; got ${describe(given)}.`,
+    );
+  }
+  return asOptimizerError(where, () => {
+    // A catalogue measure is used as is (it carries its coefficient rule); anything else is checked.
+    const checked =
+      Object.isFrozen(given) && given.minSamples !== undefined ? given : defineMeasure(given);
+    const measure = sampler === undefined ? checked : replaceSampler(checked, sampler);
+    const rho = requireNumber(where, 'rho (ρ)', options.rho ?? defaults.rho, {
+      min: 0,
+      strict: true,
+      why: ' (R_ρ divides by ρ²)',
+    });
+    const samples = checkSamples(
+      measure,
+      options.samples ?? Math.max(defaults.samples ?? 1, measure.minSamples ?? 1),
+      where,
+    );
+    const optimizer = new SharpnessAwareOptimizer(
+      where,
+      { ...options, lambda: options.lambda ?? defaults.lambda },
+      measurePerturbation(where, measure, rho, samples),
+    );
+    checkDimension(where, measure, optimizer.variables);
+    return optimizer;
+  });
+}
+
+/**
+ * Algorithm 3, the (φ, ψ, μ)-sharpness-aware minimisation step for any
+ * measure, any m: draw v_{i,ℓ} ~ μ_ℓ, evaluate L and ∇L at x + ρv_{i,ℓ}, and
+ * step the base optimizer along
+ *
+ *     g = ∇L(x) + λ · Σ_ℓ ∂_ℓφ(t) · (1/n) Σ_i ψ'_ℓ(d_{i,ℓ}) · (∇L(x + ρv_{i,ℓ}) − ∇L(x)),
+ *     d_{i,ℓ} = (L(x + ρv_{i,ℓ}) − L(x))/ρ²,  t_ℓ = (1/n) Σ_i ψ_ℓ(d_{i,ℓ}),
+ *
+ * the gradient of L + λρ²R_ρ (Definition 2). Cost: 1 + n·m gradients, or
+ * 1 + n when the measure shares samples. Defaults: n = the measure's
+ * `minSamples` (2 for frobenius, else 1), λ = 1.
+ */
+export function universalSam(
+  options: UniversalSamOptions,
+): SharpnessAwareOptimizer<MeasurePerturbation> {
+  const o = checkOptions('universalSam', options, [...INSTANCE_OPTIONS, 'measure']);
+  return instance('universalSam', o, { lambda: 1 });
 }
 
 /**
@@ -26,14 +202,15 @@ export function universalSam(options: UniversalSamOptions): UniversalSam {
  * CIFAR-10 choice, ρ = 0.005, n = 2 (Table 5) and λ_ref = 5e-3 (Table 4),
  * which is λ = λ_ref/4 = 1.25e-3 here (SPEC §3). Cost 1 + n gradients.
  */
-export function frobSam(options: InstanceOptions): UniversalSam {
-  return new UniversalSam(
-    {
-      ...withDefaults({ rho: 0.005, samples: 2, lambda: 0.00125 }, options),
-      measure: frobenius(),
-      coefficients: covariance,
-    },
+export function frobSam(options: InstanceOptions): SharpnessAwareOptimizer<MeasurePerturbation> {
+  const o = checkOptions('frobSam', options, INSTANCE_OPTIONS);
+  return instance(
     'frobSam',
+    { ...o, measure: frobenius(), rho: o.rho ?? 0.005 },
+    {
+      samples: 2,
+      lambda: 0.00125,
+    },
   );
 }
 
@@ -45,41 +222,72 @@ export function frobSam(options: InstanceOptions): UniversalSam {
  */
 export function traceSam(
   options: InstanceOptions & { readonly mu?: 'gaussian' | 'sphere' },
-): UniversalSam {
-  return new UniversalSam(
-    {
-      ...withDefaults({ rho: 0.01, samples: 1, lambda: 1 }, options),
-      measure: trace(options?.mu ?? 'gaussian'),
-    },
-    'traceSam',
-  );
+): SharpnessAwareOptimizer<MeasurePerturbation> {
+  const o = checkOptions('traceSam', options, [...INSTANCE_OPTIONS, 'mu']);
+  const { mu, ...rest } = o;
+  const measure = asOptimizerError('traceSam', () => trace(mu ?? 'gaussian'));
+  return instance('traceSam', { ...rest, measure, rho: o.rho ?? 0.01 }, { lambda: 1 });
 }
 
 /**
  * Det-SAM: ψ = exp(−t), φ = 1/t², μ = uniform on the hypercube [−h, h]^d
- * (the determinant row with the Lebesgue integral truncated and its constants
- * dropped, SPEC §2), perturbation ρ·v, computed in log space so no finite
- * losses give NaN or ±∞ (clipped coefficients are counted). Defaults: ρ = 1,
- * h = 0.01, n = 1, λ = 1.
+ * (@usam/measures' `hypercubeDeterminant`: the determinant row with the
+ * Lebesgue integral truncated and its constants dropped, SPEC §2),
+ * perturbation ρ·v, computed in log space so no finite losses give NaN or ±∞;
+ * a coefficient is clipped (and counted) only where the update would leave
+ * float32's range. Defaults: ρ = 1, h = 0.01, n = 1, and λ = 0.5, the
+ * paper's setting: the reference code's ψ is e^{−t/2}, so its λ_ref ≈ 2λ here
+ * (exactly as d → 0) and its λ_ref = 1 is λ = 0.5 (SPEC §3).
  *
  * With h this small, E[e^{−d}] ≈ 1 − h²·tr(H)/6, so to first order the step
  * regularises the trace (scaled by h²), not the determinant.
  */
-export function detSam(options: InstanceOptions & { readonly halfWidth?: number }): UniversalSam {
-  const h = requireNumber('detSam', 'halfWidth (h)', options?.halfWidth ?? 0.01, {
-    min: 0,
-    strict: true,
-  });
-  return new UniversalSam(
-    {
-      ...withDefaults({ rho: 1, samples: 1, lambda: 1 }, options),
-      measure: defineMeasure({
-        name: `det-SAM (hypercube h=${h})`,
-        components: [{ mu: hypercube(h), psi: psi.exp(-1) }],
-        phi: phi.inverseSquare(),
-      }),
-      coefficients: logSpace,
-    },
+export function detSam(
+  options: InstanceOptions & { readonly halfWidth?: number },
+): SharpnessAwareOptimizer<MeasurePerturbation> {
+  const o = checkOptions('detSam', options, [...INSTANCE_OPTIONS, 'halfWidth']);
+  const { halfWidth, ...rest } = o;
+  const h = requireNumber('detSam', 'halfWidth (h)', halfWidth ?? 0.01, { min: 0, strict: true });
+  return instance(
     'detSam',
+    { ...rest, measure: hypercubeDeterminant(h), rho: o.rho ?? 1 },
+    { lambda: 0.5 },
   );
+}
+
+/**
+ * The base optimizer alone (the paper's SGD baseline), behind the same `step`
+ * and statistics as every other variant: one gradient per step, plus coupled
+ * weight decay, clipping and the refusal of non-finite steps.
+ */
+export function plain(
+  options: Omit<OptimizerOptions, 'lambda' | 'seed'>,
+): SharpnessAwareOptimizer<undefined> {
+  const o = checkOptions('plain', options, [
+    'params',
+    'state',
+    'base',
+    'weightDecay',
+    'mSharpness',
+    'clipNorm',
+  ]);
+  return new SharpnessAwareOptimizer('plain', o, undefined);
+}
+
+/**
+ * The step engine around a perturbation of your own: a new variant is one
+ * `Perturbation` (see `ascent` for the first-order kind), never a subclass.
+ */
+export function sharpnessAware<P extends Perturbation>(
+  name: string,
+  options: OptimizerOptions,
+  perturbation: P,
+): SharpnessAwareOptimizer<P> {
+  const o = checkOptions(name, options, ENGINE_OPTIONS);
+  if (typeof perturbation?.perturb !== 'function') {
+    throw new OptimizerError(
+      `${name}: perturbation must be a Perturbation { name, perturb(context) }, e.g. ascent('fixed', (x, g) => …); got ${describe(perturbation)}.`,
+    );
+  }
+  return new SharpnessAwareOptimizer(name, o, perturbation);
 }

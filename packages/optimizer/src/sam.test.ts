@@ -101,13 +101,13 @@ describe('SSAM-F', () => {
     const f = fisherByHand(x);
     const top = [...f.keys()].sort((i, j) => f[j]! - f[i]!).slice(0, 2);
     const mask = f.map((_, i) => (top.includes(i) ? 1 : 0));
-    expect(opt.currentMask!.flatMap((t) => Array.from(t.dataSync()))).toEqual(mask);
+    expect(opt.perturbation.mask!.flatMap((t) => Array.from(t.dataSync()))).toEqual(mask);
     const g = p.at(x).gradient;
     const e = g.map((gi, i) => (mask[i]! * 0.3 * gi) / (norm(g) + NORM_EPSILON));
     const expected = add(x, p.at(add(x, e)).gradient, -LR);
     expect(relativeError(flat(p.variables), expected)).toBeLessThan(TOLERANCE);
     expect(stats.gradientEvaluations).toBe(2);
-    expect(opt.fisherEvaluations).toBe(3);
+    expect(opt.perturbation.fisherEvaluations).toBe(3);
     expect(calls).toEqual([0]);
     opt.dispose();
   });

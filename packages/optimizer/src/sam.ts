@@ -1,95 +1,68 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { OptimizerError, requireInteger, requireNumber, withDefaults } from './errors';
+import { tensorList } from '@usam/measures';
+import { checkOptions, describe, OptimizerError, requireInteger, requireNumber } from './errors';
 import {
+  ENGINE_OPTIONS,
   type LossClosure,
   type OptimizerOptions,
-  type PassContext,
-  type PerturbedResult,
-  readScalars,
+  type Perturbation,
+  type PerturbationState,
+  type PrepareContext,
   SharpnessAwareOptimizer,
 } from './sharpness-aware';
-import { Snapshot } from './variables';
 
 /** Added to the norms SAM-type perturbations divide by (SPEC §3). */
 export const NORM_EPSILON = 1e-12;
+
+/** e from x and ∇L(x), one tensor per variable; called inside tf.tidy. */
+export type Ascent = (x: readonly tf.Tensor[], g: readonly tf.Tensor[]) => tf.Tensor[];
+
+/**
+ * First-order worst-case ascent (optax's "adversarial perturbation"): one
+ * extra gradient at x + e, with e from x and ∇L(x), so that
+ * g = ∇L(x) + λ(∇L(x + e) − ∇L(x)). SAM, ASAM and SSAM-F are this with their
+ * e; so is any new variant (a fixed direction, say). `idle` marks ρ = 0.
+ */
+export function ascent(name: string, direction: Ascent, idle = false): Perturbation {
+  return {
+    name,
+    idle,
+    perturb(context) {
+      const e = tf.tidy(() => direction(context.origin, context.clean.gradient));
+      try {
+        context.evaluateAt(e);
+      } finally {
+        tensorList.dispose(e);
+      }
+      const { clean, perturbed } = context.losses();
+      return { coefficients: [1], sharpness: perturbed[0]! - clean };
+    },
+  };
+}
+
+/** e = ρ·g/(‖g‖ + 1e-12), the norm over all parameters together. */
+const samDirection =
+  (rho: number): Ascent =>
+  (_x, g) =>
+    tensorList.scale(g, tf.div(rho, tf.add(tensorList.norm(g), NORM_EPSILON)) as tf.Scalar);
 
 /** Options of the first-order ascent baselines. */
 export interface AscentOptions extends OptimizerOptions {
   /** ρ ≥ 0, the ascent radius; ρ = 0 is the base optimizer exactly. */
   readonly rho?: number;
-  /**
-   * λ ≥ 0: g = ∇L(x) + λ(∇L(x + e) − ∇L(x)). The default 1 is the method as
-   * published (the gradient at x + e replaces ∇L(x)); λ = 0 is the base optimizer.
-   */
-  readonly lambda?: number;
 }
 
-const globalNorm = (tensors: readonly tf.Tensor[]) =>
-  tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t)))));
-
-/**
- * First-order worst-case ascent (SAM and its variants): one extra gradient at
- * x + e, where e is built from ∇L(x). Subclasses say what e is.
- */
-export abstract class AscentSam extends SharpnessAwareOptimizer {
-  readonly rho: number;
-
-  protected constructor(options: AscentOptions, defaultRho: number, where: string) {
-    const o = withDefaults({ rho: defaultRho, lambda: 1 }, options);
-    super(o, o.lambda!, where);
-    this.rho = requireNumber(where, 'rho (ρ)', o.rho, { min: 0 });
-  }
-
-  protected get plain(): boolean {
-    return this.lambda === 0 || this.rho === 0;
-  }
-
-  /** The perturbation e from x and ∇L(x); called inside tf.tidy. */
-  protected abstract ascent(
-    origin: readonly tf.Tensor[],
-    gradient: readonly tf.Tensor[],
-  ): tf.Tensor[];
-
-  protected async perturbed(context: PassContext): Promise<PerturbedResult> {
-    const e = tf.tidy(() => this.ascent(context.origin, context.clean.gradient));
-    let evaluation: ReturnType<PassContext['evaluateAt']>;
-    try {
-      evaluation = context.evaluateAt(e);
-    } finally {
-      for (const t of e) t.dispose();
-    }
-    const [clean, perturbed] = await readScalars([context.clean.loss, evaluation.loss]);
-    evaluation.loss.dispose();
-    // g = (1 − λ)∇L(x) + λ∇L(x + e); λ = 1 (SAM as published) takes ∇L(x + e) as is.
-    const gradient = context.combine([
-      { gradient: context.clean.gradient, weight: 1 - this.lambda },
-      { gradient: evaluation.gradient, weight: this.lambda },
-    ]);
-    for (const t of evaluation.gradient) t.dispose();
-    return {
-      gradient,
-      perturbedLosses: [perturbed!],
-      sharpness: perturbed! - clean!,
-      clipped: 0,
-    };
-  }
-}
+const SAM_OPTIONS = [...ENGINE_OPTIONS, 'rho'];
 
 /**
  * SAM (Foret et al., 2021): e = ρ·g/(‖g‖ + 1e-12), with the norm over all
- * parameters together. Default ρ = 0.05. Cost 2 gradients.
+ * parameters together; the gradient at x + e replaces g (λ = 1, the default).
+ * Default ρ = 0.05. Cost 2 gradients.
  */
-export class Sam extends AscentSam {
-  readonly name = 'sam';
-
-  constructor(options: AscentOptions) {
-    super(options, 0.05, 'sam');
-  }
-
-  protected ascent(_origin: readonly tf.Tensor[], g: readonly tf.Tensor[]): tf.Tensor[] {
-    const scale = tf.div(this.rho, tf.add(globalNorm(g), NORM_EPSILON));
-    return g.map((gk) => tf.mul(gk, scale));
-  }
+export function sam(options: AscentOptions): SharpnessAwareOptimizer {
+  const o = checkOptions('sam', options, SAM_OPTIONS);
+  const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? 0.05, { min: 0 });
+  return new SharpnessAwareOptimizer('sam', o, ascent('sam', samDirection(rho), rho === 0));
 }
 
 /** Options of ASAM. */
@@ -102,21 +75,17 @@ export interface AsamOptions extends AscentOptions {
  * ASAM (Kwon et al., 2021), adaptive SAM: T = |x| + η elementwise and
  * e = ρ·T²g/(‖Tg‖ + 1e-12). Defaults ρ = 0.5, η = 0.01. Cost 2 gradients.
  */
-export class Asam extends AscentSam {
-  readonly name = 'asam';
-  readonly eta: number;
-
-  constructor(options: AsamOptions) {
-    super(options, 0.5, 'asam');
-    this.eta = requireNumber('asam', 'eta (η)', options.eta ?? 0.01, { min: 0, strict: true });
-  }
-
-  protected ascent(x: readonly tf.Tensor[], g: readonly tf.Tensor[]): tf.Tensor[] {
-    const t = x.map((xk) => tf.add(tf.abs(xk), this.eta));
-    const tg = g.map((gk, k) => tf.mul(t[k]!, gk));
-    const scale = tf.div(this.rho, tf.add(globalNorm(tg), NORM_EPSILON));
-    return tg.map((tgk, k) => tf.mul(tf.mul(t[k]!, tgk), scale));
-  }
+export function asam(options: AsamOptions): SharpnessAwareOptimizer {
+  const o = checkOptions('asam', options, [...SAM_OPTIONS, 'eta']);
+  const rho = requireNumber('asam', 'rho (ρ)', o.rho ?? 0.5, { min: 0 });
+  const eta = requireNumber('asam', 'eta (η)', o.eta ?? 0.01, { min: 0, strict: true });
+  const direction: Ascent = (x, g) => {
+    const t = x.map((xk) => tf.add(tf.abs(xk), eta));
+    const tg = tensorList.mul(t, g);
+    const scale = tf.div(rho, tf.add(tensorList.norm(tg), NORM_EPSILON)) as tf.Scalar;
+    return tensorList.scale(tensorList.mul(t, tg), scale);
+  };
+  return new SharpnessAwareOptimizer('asam', o, ascent('asam', direction, rho === 0));
 }
 
 /**
@@ -124,7 +93,7 @@ export class Asam extends AscentSam {
  * each the loss of one training example, for the given epoch (so a provider can
  * pick a fresh random subset each time).
  */
-export type ExampleLosses = (count: number, epoch: number) => Iterable<LossClosure>;
+export type ExampleLosses = (count: number, epoch: number) => Iterable<() => tf.Scalar>;
 
 /** Options of SSAM-F. */
 export interface SsamOptions extends AscentOptions {
@@ -138,119 +107,175 @@ export interface SsamOptions extends AscentOptions {
   readonly updateFreq?: number;
 }
 
+/** SSAM-F's perturbation, with its mask in view. */
+export interface FisherMaskPerturbation extends Perturbation {
+  /** The current mask (1 = perturbed), one tensor per variable; undefined before the first step. */
+  readonly mask: readonly tf.Tensor[] | undefined;
+  /** The epoch the mask was computed at. */
+  readonly maskEpoch: number | undefined;
+  /** Gradient evaluations spent on Fisher masks (not counted in step statistics). */
+  readonly fisherEvaluations: number;
+}
+
 /**
  * SSAM-F (Mi et al., 2022), sparse SAM with a Fisher mask: SAM's e restricted
  * to the (1 − sparsity) share of parameters with the largest empirical Fisher
  * information Σ_j (∂L_j/∂x)² over `numSamples` single examples. As in the
  * reference code, e = mask ⊙ ρg/(‖g‖ + 1e-12) (the norm of the whole
  * gradient). The mask is recomputed every `updateFreq` epochs, as told by
- * `step(loss, { epoch })`; without epochs it is computed once. Defaults
- * ρ = 0.1, sparsity 0.5, numSamples 16, updateFreq 1. Cost 2 gradients per
- * step, plus numSamples per mask.
+ * `step(loss, { epoch })` (without epochs it is computed once), and whenever
+ * the trained variables change. Defaults ρ = 0.1, sparsity 0.5, numSamples 16,
+ * updateFreq 1. Cost 2 gradients per step, plus numSamples per mask.
  */
-export class SsamF extends AscentSam {
-  readonly name = 'ssamF';
-  readonly sparsity: number;
-  readonly numSamples: number;
-  readonly updateFreq: number;
-  private readonly fisherLosses: ExampleLosses;
-  private mask: tf.Tensor[] | undefined;
-  private maskEpoch = Number.NEGATIVE_INFINITY;
-  /** Gradient evaluations spent on Fisher masks (not counted in step statistics). */
-  fisherEvaluations = 0;
+export function ssamF(options: SsamOptions): SharpnessAwareOptimizer<FisherMaskPerturbation> {
+  const where = 'ssamF';
+  const o = checkOptions(where, options, [
+    ...SAM_OPTIONS,
+    'fisherLosses',
+    'sparsity',
+    'numSamples',
+    'updateFreq',
+  ]);
+  if (typeof o.fisherLosses !== 'function') {
+    throw new OptimizerError(
+      `${where}: fisherLosses must be a function (count, epoch) => per-example loss closures, for the Fisher mask; got ${describe(o.fisherLosses)}.`,
+    );
+  }
+  const rho = requireNumber(where, 'rho (ρ)', o.rho ?? 0.1, { min: 0 });
+  const sparsity = requireNumber(where, 'sparsity', o.sparsity ?? 0.5, { min: 0 });
+  if (sparsity >= 1) {
+    throw new OptimizerError(
+      `${where}: sparsity must be in [0, 1) (the share of parameters left unperturbed), got ${sparsity}.`,
+    );
+  }
+  const numSamples = requireInteger(where, 'numSamples', o.numSamples ?? 16, 1);
+  const updateFreq = requireInteger(where, 'updateFreq', o.updateFreq ?? 1, 1);
+  return new SharpnessAwareOptimizer(
+    where,
+    o,
+    fisherMask({ rho, sparsity, numSamples, updateFreq, fisherLosses: o.fisherLosses }),
+  );
+}
 
-  constructor(options: SsamOptions) {
-    super(options, 0.1, 'ssamF');
-    const where = 'ssamF';
-    if (typeof options.fisherLosses !== 'function') {
+function fisherMask(options: {
+  rho: number;
+  sparsity: number;
+  numSamples: number;
+  updateFreq: number;
+  fisherLosses: ExampleLosses;
+}): FisherMaskPerturbation {
+  const { rho, sparsity, numSamples, updateFreq, fisherLosses } = options;
+  let mask: tf.Tensor[] | undefined;
+  let maskEpoch: number | undefined;
+  let maskFor: string | undefined; // the shapes of the variables the mask was made for
+  let fisherEvaluations = 0;
+  const where = 'ssamF';
+
+  function* examples(epoch: number): Generator<() => tf.Scalar> {
+    const losses = fisherLosses(numSamples, epoch) as unknown;
+    const iterator = (losses as Iterable<unknown> | null)?.[Symbol.iterator];
+    if (typeof iterator !== 'function') {
       throw new OptimizerError(
-        `${where}: needs fisherLosses: (count, epoch) => per-example loss closures, for the Fisher mask.`,
+        `${where}: fisherLosses(count, epoch) must return an iterable (e.g. an array) of per-example loss closures, got ${describe(losses)}.`,
       );
     }
-    this.fisherLosses = options.fisherLosses;
-    this.sparsity = requireNumber(where, 'sparsity', options.sparsity ?? 0.5, { min: 0 });
-    if (this.sparsity >= 1) {
-      throw new OptimizerError(
-        `${where}: sparsity must be in [0, 1) (the share of parameters left unperturbed), got ${this.sparsity}.`,
-      );
+    let i = 0;
+    for (const loss of losses as Iterable<unknown>) {
+      if (i === numSamples) return;
+      if (typeof loss !== 'function') {
+        throw new OptimizerError(
+          `${where}: fisherLosses yielded ${describe(loss)} at position ${i}; yield loss closures () => tf.Scalar, one per example.`,
+        );
+      }
+      yield loss as LossClosure as () => tf.Scalar;
+      i++;
     }
-    this.numSamples = requireInteger(where, 'numSamples', options.numSamples ?? 16, 1);
-    this.updateFreq = requireInteger(where, 'updateFreq', options.updateFreq ?? 1, 1);
   }
 
-  /** The current mask (1 = perturbed), one tensor per variable; undefined before the first step. */
-  get currentMask(): readonly tf.Tensor[] | undefined {
-    return this.mask;
-  }
-
-  protected override async prepare(epoch: number | undefined): Promise<void> {
-    if (this.plain) return;
-    const due =
-      this.mask === undefined || (epoch !== undefined && epoch - this.maskEpoch >= this.updateFreq);
-    if (!due) return;
-    await this.updateMask(epoch ?? 0);
-  }
-
-  /** Recomputes the Fisher mask now, from `numSamples` examples of `fisherLosses`. */
-  async updateMask(epoch = 0): Promise<void> {
-    const state = new Snapshot(this.state);
-    let fisher: tf.Tensor[] = this.variables.map((v) => tf.zerosLike(v));
+  function update(context: PrepareContext, epoch: number) {
+    let fisher: tf.Tensor[] = tensorList.zerosLike(context.variables);
     try {
       let used = 0;
-      for (const loss of this.fisherLosses(this.numSamples, epoch)) {
-        if (used === this.numSamples) break;
-        const { loss: value, gradient } = this.evaluate(loss, false);
-        this.fisherEvaluations++;
+      for (const loss of examples(epoch)) {
+        const { loss: value, gradient } = context.gradient(loss);
+        fisherEvaluations++;
         const next = tf.tidy(() => fisher.map((f, k) => tf.add(f, tf.square(gradient[k]!))));
-        for (const t of [value, ...gradient, ...fisher]) t.dispose();
+        tensorList.dispose([value, ...gradient, ...fisher]);
         fisher = next;
         used++;
       }
       if (used === 0) {
         throw new OptimizerError(
-          'ssamF: fisherLosses gave no example losses; return numSamples per-example loss closures.',
+          `${where}: fisherLosses gave no example losses; return numSamples per-example loss closures.`,
         );
       }
-      const mask = await topShareMask(fisher, 1 - this.sparsity);
-      for (const t of this.mask ?? []) t.dispose();
-      this.mask = mask;
-      this.maskEpoch = epoch;
+      const next = topShareMask(fisher, 1 - sparsity);
+      tensorList.dispose(mask);
+      mask = next;
+      maskEpoch = epoch;
+      maskFor = signature(context.variables);
     } finally {
-      for (const t of fisher) t.dispose();
-      state.restore();
-      state.dispose();
+      tensorList.dispose(fisher);
     }
   }
 
-  protected ascent(_origin: readonly tf.Tensor[], g: readonly tf.Tensor[]): tf.Tensor[] {
-    const scale = tf.div(this.rho, tf.add(globalNorm(g), NORM_EPSILON));
-    return g.map((gk, k) => tf.mul(tf.mul(gk, scale), this.mask![k]!));
-  }
-
-  override dispose(): void {
-    for (const t of this.mask ?? []) t.dispose();
-    this.mask = undefined;
-    super.dispose();
-  }
+  const direction: Ascent = (_x, g) =>
+    tensorList.mul(
+      tensorList.scale(g, tf.div(rho, tf.add(tensorList.norm(g), NORM_EPSILON)) as tf.Scalar),
+      mask!,
+    );
+  const perturbation = ascent('ssamF', direction, rho === 0);
+  return {
+    ...perturbation,
+    get mask() {
+      return mask;
+    },
+    get maskEpoch() {
+      return maskEpoch;
+    },
+    get fisherEvaluations() {
+      return fisherEvaluations;
+    },
+    prepare(context) {
+      const { epoch } = context;
+      const due =
+        mask === undefined ||
+        signature(context.variables) !== maskFor ||
+        (epoch !== undefined && epoch - (maskEpoch ?? 0) >= updateFreq);
+      if (due) update(context, epoch ?? 0);
+    },
+    getState(): PerturbationState {
+      return {
+        json: { maskEpoch: maskEpoch ?? null, fisherEvaluations, maskFor: maskFor ?? null },
+        tensors: (mask ?? []).map((t) => t.clone()),
+      };
+    },
+    setState({ json, tensors }) {
+      tensorList.dispose(mask);
+      mask = tensors.length > 0 ? tensors.map((t) => tf.keep(t.clone())) : undefined;
+      maskEpoch = typeof json.maskEpoch === 'number' ? json.maskEpoch : undefined;
+      fisherEvaluations = Number(json.fisherEvaluations ?? 0);
+      maskFor = typeof json.maskFor === 'string' ? json.maskFor : undefined;
+    },
+    dispose() {
+      tensorList.dispose(mask);
+      mask = undefined;
+    },
+  };
 }
+
+/** The shapes of a variable list, as one string. */
+const signature = (variables: readonly tf.Variable[]) =>
+  variables.map((v) => `[${v.shape}]`).join(',');
 
 /**
  * 0/1 masks keeping exactly round(share·d) entries with the largest values over
  * all tensors together; ties at the threshold go to the earliest entries.
  */
-export async function topShareMask(
-  values: readonly tf.Tensor[],
-  share: number,
-): Promise<tf.Tensor[]> {
-  const parts = await Promise.all(values.map((t) => t.data() as Promise<Float32Array>));
-  const d = parts.reduce((n, p) => n + p.length, 0);
+export function topShareMask(values: readonly tf.Tensor[], share: number): tf.Tensor[] {
+  const flat = tensorList.readSync(values);
+  const d = flat.length;
   const keep = Math.round(share * d);
-  const flat = new Float32Array(d);
-  let offset = 0;
-  for (const p of parts) {
-    flat.set(p, offset);
-    offset += p.length;
-  }
   const sorted = flat.slice().sort();
   const threshold = keep === 0 ? Number.POSITIVE_INFINITY : sorted[d - keep]!;
   let above = 0;
@@ -260,17 +285,5 @@ export async function topShareMask(
   flat.forEach((x, i) => {
     if (x > threshold || (x === threshold && ties-- > 0)) out[i] = 1;
   });
-  offset = 0;
-  return values.map((t) => {
-    const part = out.subarray(offset, offset + t.size);
-    offset += t.size;
-    return tf.keep(tf.tensor(part, t.shape, 'float32'));
-  });
+  return tensorList.fromFlat(out, tensorList.shapesOf(values)).map((t) => tf.keep(t));
 }
-
-/** SAM (Foret et al.): `new Sam(options)`. */
-export const sam = (options: AscentOptions): Sam => new Sam(options);
-/** ASAM (Kwon et al.): `new Asam(options)`. */
-export const asam = (options: AsamOptions): Asam => new Asam(options);
-/** SSAM-F (Mi et al.): `new SsamF(options)`. */
-export const ssamF = (options: SsamOptions): SsamF => new SsamF(options);

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { determinant, frobenius, type Sampler } from '@usam/measures';
+import { determinant, frobenius, type Sampler, trace } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
-import { detSam, frobSam, traceSam, universalSam } from './instances';
-import { plain } from './plain';
+import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
 import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
 import { flat, type Problem, problemFactory } from './test-helpers';
@@ -185,7 +184,11 @@ it('refuses a step where only a perturbed loss is NaN', async () => {
 
 describe('bad input gets a one-line OptimizerError naming the fix', () => {
   const cases: [string, (o: OptimizerOptions) => unknown, RegExp][] = [
-    ['frobSam n = 1', (o) => frobSam({ ...o, samples: 1 }), /samples \(n\) must be an integer ≥ 2/],
+    [
+      'frobSam n = 1',
+      (o) => frobSam({ ...o, samples: 1 }),
+      /samples must be an integer ≥ 2 \(measure 'frobenius' needs 2/,
+    ],
     ['frobSam ρ = 0', (o) => frobSam({ ...o, rho: 0 }), /rho \(ρ\) must be a finite number > 0/],
     ['traceSam ρ < 0', (o) => traceSam({ ...o, rho: -0.01 }), /rho \(ρ\) must be .* > 0/],
     ['detSam ρ = NaN', (o) => detSam({ ...o, rho: Number.NaN }), /rho \(ρ\)/],
@@ -200,7 +203,7 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     ['λ = ∞', (o) => sam({ ...o, lambda: Number.POSITIVE_INFINITY }), /lambda \(λ\)/],
     ['sam ρ < 0', (o) => sam({ ...o, rho: -1 }), /rho \(ρ\) must be a finite number ≥ 0/],
     ['asam η = 0', (o) => asam({ ...o, eta: 0 }), /eta \(η\) must be .* > 0/],
-    ['ssamF without fisherLosses', (o) => ssamF(o as never), /needs fisherLosses/],
+    ['ssamF without fisherLosses', (o) => ssamF(o as never), /fisherLosses must be a function/],
     [
       'ssamF sparsity 1',
       (o) => ssamF({ ...o, sparsity: 1, fisherLosses: noFisher }),
@@ -218,6 +221,40 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
       (o) => universalSam({ ...o, measure: determinant(7), rho: 1 }),
       /built for d = 7 but the parameters have d = 17/,
     ],
+    // Misspelt or foreign option names: an error listing the valid ones, never ignored.
+    [
+      'universalSam({ sample: 4 })',
+      (o) => universalSam({ ...o, measure: frobenius(), rho: 0.1, sample: 4 } as never),
+      /unknown option 'sample'; valid options are params, state, base, .*samples/,
+    ],
+    [
+      'frobSam({ learningRate })',
+      (o) => frobSam({ ...o, learningRate: 0.1 } as never),
+      /unknown option 'learningRate' \(the learning rate belongs to base.*setLearningRate\)/,
+    ],
+    [
+      'universalSam({ coefficients }): no rule can be paired with a measure',
+      (o) => universalSam({ ...o, measure: trace(), rho: 0.1, coefficients: {} } as never),
+      /unknown option 'coefficients'/,
+    ],
+    [
+      'sam({ eta }) (an ASAM option)',
+      (o) => sam({ ...o, eta: 0.1 } as never),
+      /unknown option 'eta'/,
+    ],
+    [
+      'universalSam(frobenius(), samples: 1)',
+      (o) => universalSam({ ...o, measure: frobenius(), rho: 0.1, samples: 1 }),
+      /samples must be an integer ≥ 2 \(measure 'frobenius' needs 2/,
+    ],
+    ['options not an object', () => sam('fast' as never), /pass an options object .* got 'fast'/],
+    [
+      'mSharpness 0',
+      (o) => sam({ ...o, mSharpness: 0 }),
+      /mSharpness must be an integer ≥ 1, got 0/,
+    ],
+    ['clipNorm 0', (o) => sam({ ...o, clipNorm: 0 }), /clipNorm must be a finite number > 0/],
+    ['rho as a string', (o) => sam({ ...o, rho: '0.05' as never }), /rho \(ρ\) .* got '0.05'/],
   ];
   it.each(cases)('%s', (_name, build, message) => {
     const p = make();
@@ -230,6 +267,19 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     expect(error).toBeInstanceOf(OptimizerError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+
+  it.each([
+    ['a number', () => 3, /must return an iterable .* got 3/],
+    ['null', () => null, /must return an iterable .* got null/],
+    ['non-functions', () => [1, 2], /yielded 1 at position 0; yield loss closures/],
+  ])('ssamF whose fisherLosses returns %s', async (_what, fisherLosses, message) => {
+    const p = make();
+    const opt = ssamF({ params: p.variables, base: tf.train.sgd(0.1), fisherLosses } as never);
+    const x = flat(p.variables);
+    await expect(opt.step(p.loss)).rejects.toThrow(message);
+    await expect(opt.step(p.loss)).rejects.toBeInstanceOf(OptimizerError);
+    expect(flat(p.variables)).toEqual(x);
   });
 
   it('a non-trainable variable in params', () => {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defineMeasure, fixed, type OuterFunction, psi } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
-import { COEFFICIENT_LIMIT } from './coefficients';
 import { detSam, frobSam, traceSam, universalSam } from './instances';
 import { add, flat, type Problem, problemFactory, relativeError, split } from './test-helpers';
 
@@ -194,6 +193,7 @@ describe('Det-SAM stability (SPEC §3)', () => {
       params: [x],
       base: tf.train.sgd(LR),
       rho: 1,
+      lambda: 1,
       samples: gaps.length,
       sampler: fixed(gaps.map(gapVector)),
     });
@@ -228,10 +228,19 @@ describe('Det-SAM stability (SPEC §3)', () => {
       expect(stats.applied).toBe(true);
       expect(stats.clipped).toBeGreaterThan(0);
       expect(after.every(Number.isFinite)).toBe(true);
-      // |c_i| ≤ the limit, so |Δx| ≤ η·λ·limit·Σ|Δ_i| (Δ_i = v_i here).
-      const bound =
-        LR * COEFFICIENT_LIMIT * gaps.reduce((s, g) => s + Math.abs(gapVector(g)[0]!), 0);
-      expect(Math.abs(after[0]! - 20)).toBeLessThanOrEqual(bound * (1 + 1e-6));
+    },
+  );
+
+  it.each([35, 40, 43])(
+    'gap %d: the exact step, not clipped (|λc·Δ| ≤ 2e^{86}·2.1 ≈ 1e38 still fits float32)',
+    async (gap) => {
+      const { stats, after } = await detStep([gap]);
+      // One draw: c = (2/1)·e^{−d}/e^{−3d} = 2e^{2d}; g = ∇L + c·Δ with Δ = v = (s, 0).
+      const s = gapVector(gap)[0]!;
+      const expected = 20 - LR * (20 + 2 * Math.exp(2 * gap) * s);
+      expect(stats.clipped).toBe(0);
+      // float32 rounding of c (ε = 6e-8) and of the float32 gap d read back (|d|·ε·2 in 2d).
+      expect(Math.abs(after[0]! / expected - 1)).toBeLessThan(1e-4);
     },
   );
 

@@ -88,6 +88,57 @@ export function resolveParameters(
   return { variables, state: stateVariables };
 }
 
+/** Ids of the variables a step is working on now, across all optimizers. */
+const busy = new Map<number, string>();
+
+/**
+ * Marks the variables as being stepped by `who` until the returned release is
+ * called. A variable already held (another optimizer, or a step re-entered from
+ * a loss closure) is an error: the second step's clean pass would see the first
+ * one's perturbation.
+ */
+export function hold(variables: readonly tf.Variable[], who: string): () => void {
+  const taken = variables.find((v) => busy.has(v.id));
+  if (taken) {
+    throw new OptimizerError(
+      `${who}.step: variable '${taken.name}' is being stepped by ${busy.get(taken.id)} right now; one step at a time per variable (await each step, and never step from inside a loss closure).`,
+    );
+  }
+  for (const v of variables) busy.set(v.id, who);
+  return () => {
+    for (const v of variables) busy.delete(v.id);
+  };
+}
+
+/**
+ * tfjs's stateful optimizers (momentum, Adam, RMSProp, Adagrad, …) keep each
+ * variable's slots by position in the list passed to `applyGradients`
+ * (`accumulations[i]`), not by name. When the trainable list changes (a layer
+ * frozen or unfrozen), the slots are reordered here by their names
+ * (`${variable}/momentum`, …) so that each variable keeps its own; the slots of
+ * variables no longer trained stay, after the others, for when they return.
+ */
+export function alignSlots(base: tf.Optimizer, names: readonly string[], compact = false): void {
+  const record = base as unknown as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const slots = record[key];
+    if (!Array.isArray(slots) || slots.length === 0) continue;
+    const isSlot = (s: unknown) =>
+      typeof (s as { originalName?: unknown } | null)?.originalName === 'string';
+    if (!slots.every((s) => s == null || isSlot(s))) continue;
+    const owner = (s: { originalName: string }) =>
+      s.originalName.slice(0, s.originalName.lastIndexOf('/'));
+    const byName = new Map(
+      slots.filter(isSlot).map((s: { originalName: string }) => [owner(s), s] as const),
+    );
+    const ordered: unknown[] = names.map((name) => byName.get(name));
+    const rest = [...byName.entries()].filter(([name]) => !names.includes(name));
+    // tfjs creates a slot where it finds null; `compact` drops the holes (for getWeights).
+    const head = compact ? ordered.filter((s) => s !== undefined) : ordered.map((s) => s ?? null);
+    record[key] = [...head, ...rest.map(([, s]) => s)];
+  }
+}
+
 /**
  * Saved values of some variables, restored by assignment (never by
  * subtracting a perturbation, so nothing drifts: the bits come back exactly).

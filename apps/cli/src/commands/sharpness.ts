@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { firstExamples } from '@usam/datasets';
+import { hessian } from '@usam/estimators';
 import { loadModel } from '@usam/models/node';
 import { Command, Option } from 'commander';
 import { UsageError } from '../cli/errors';
@@ -11,7 +12,7 @@ import { densitySvg } from '../cli/plot';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
 import { integer, listArg } from '../options';
 import { checkpointDir, checkpointModelDir, readProgress } from '../train/checkpoint';
-import { type Estimated, modelHessian } from '../train/hessian';
+import type { Estimated } from '../train/hessian';
 import { BACKEND_CHOICES, type TrainOptions } from '../train/options';
 import { CONFIG, type RunConfig } from '../train/run-dir';
 import { flattens, loadData } from '../train/train';
@@ -124,16 +125,20 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       const { xs, ys, count } = firstExamples(data.train, flags.examples ?? 1280, {
         flatten: flattens(options),
       });
-      const H = modelHessian(model, { xs, ys });
+      const H = hessian(model, { data: { xs, ys } });
       const rows: SharpnessRow[] = [];
       const seed = flags.seed ?? 0;
       const probes = flags.probes ?? 100;
       const timed = async <T>(quantity: string, f: () => Promise<T>) => {
         log(`usam sharpness: ${quantity}…`);
         const t = performance.now();
-        const before = H.products;
+        const before = H.operator.products;
         const result = await f();
-        return { result, seconds: (performance.now() - t) / 1000, products: H.products - before };
+        return {
+          result,
+          seconds: (performance.now() - t) / 1000,
+          products: H.operator.products - before,
+        };
       };
       let report: SharpnessReport;
       try {
@@ -176,7 +181,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
           const { result, seconds, products } = await timed(name, () =>
             H.measure(catalogueMeasure(name, H.dimension), { samples: flags.samples ?? 100, seed }),
           );
-          rows.push({ quantity: name, ...result, seconds, products });
+          rows.push({ quantity: `measure ${name}`, ...result, seconds, products });
         }
         report = {
           run,

@@ -7,7 +7,6 @@ import { MEASURE_NAMES } from '../measures';
 import { listArg, numberArg } from '../options';
 import {
   BACKEND_CHOICES,
-  HESSIAN_QUANTITIES,
   LR_SCHEDULES,
   OPTIMIZERS,
   type PartialTrainOptions,
@@ -69,7 +68,10 @@ export function trainCommand(output: ProgramOutput): Command {
     )
     .option('--width <w>', `width multiplier of the model${d(D.width)}`, numberArg)
     .addOption(new Option('--optimizer <name>', `optimizer${d(D.optimizer)}`).choices(OPTIMIZERS))
-    .option('--measure <name>', `universal: the catalogue measure (${MEASURE_NAMES.join(', ')})`)
+    .option(
+      '--measure <name>',
+      `universal: the catalogue measure, one of ${MEASURE_NAMES.join(', ')} (default: none, required with universal)`,
+    )
     .option(
       '--rho <ρ>',
       "perturbation radius (default: the paper's per optimizer: sam 0.05, asam 0.5, ssam 0.1, frob-sam 0.005, trace-sam 0.01, det-sam 1, universal 0.01)",
@@ -93,7 +95,7 @@ export function trainCommand(output: ProgramOutput): Command {
     )
     .option(
       '--m-sharpness <m>',
-      `perturb m parts of each batch separately${d(D.mSharpness)}`,
+      `m-sharpness: perturb m parts of each batch separately; a last batch smaller than m is dropped${d(D.mSharpness)}`,
       numberArg,
     )
     .option('--epochs <n>', `epochs${d(D.epochs)}`, numberArg)
@@ -130,7 +132,7 @@ export function trainCommand(output: ProgramOutput): Command {
     .addOption(
       new Option(
         '--hessian <list>',
-        `Hessian quantities to measure (${HESSIAN_QUANTITIES.join(', ')})${d(D.hessian)}`,
+        `Hessian quantities to measure (trace, frobenius, top-eigenvalue)${d(D.hessian)}`,
       ).argParser(listArg((s) => (s === 'top-eigenvalue' ? 'topEigenvalue' : s))),
     )
     .option(
@@ -142,7 +144,10 @@ export function trainCommand(output: ProgramOutput): Command {
     .option('--out <dir>', 'run directory (default: runs/<dataset>-<optimizer>-seed<seed>)')
     .option('--resume', 'continue the run in --out from its checkpoint (only --epochs may change)')
     .option('--force', 'start over, replacing the run in --out')
-    .option('--config <file>', 'JSON file of these options (camelCase keys); flags override it')
+    .option(
+      '--config <file>',
+      'JSON file of these options (camelCase keys); flags override it (default: none)',
+    )
     .option('--json', 'print the summary as one JSON document on stdout, nothing else there')
     .option('--quiet', 'no progress output')
     .action(async (flags: Record<string, unknown>, command: Command) => {

@@ -3,7 +3,7 @@
  * writes a run directory and resolves with its summary.
  */
 export type { Progress } from './checkpoint';
-export { type Estimated, type ModelHessian, modelHessian } from './hessian';
+export type { Estimated } from './hessian';
 export {
   BACKEND_CHOICES,
   configDifference,

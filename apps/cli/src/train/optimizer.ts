@@ -2,10 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   asam,
+  constantSchedule,
+  cosineSchedule,
   detSam,
   type ExampleLosses,
   frobSam,
+  multiStepSchedule,
   plain,
+  type Schedule,
   type SharpnessAwareOptimizer,
   sam,
   ssamF,
@@ -15,15 +19,19 @@ import {
 import { catalogueMeasure } from '../measures';
 import type { TrainOptions } from './options';
 
-/** The learning rate of epoch `epoch` (0-based) under the run's schedule. */
-export function learningRate(options: TrainOptions, epoch: number): number {
+/** The run's learning-rate schedule (epochs 0-based), from @usam/optimizer's schedules. */
+export function schedule(options: TrainOptions): Schedule {
   switch (options.lrSchedule) {
     case 'constant':
-      return options.lr;
+      return constantSchedule(options.lr);
     case 'multistep':
-      return options.lr * options.gamma ** options.milestones.filter((m) => m <= epoch).length;
+      return multiStepSchedule({
+        lr: options.lr,
+        milestones: options.milestones,
+        gamma: options.gamma,
+      });
     case 'cosine':
-      return (options.lr * (1 + Math.cos((Math.PI * epoch) / options.epochs))) / 2;
+      return cosineSchedule({ lr: options.lr, epochs: options.epochs });
   }
 }
 

@@ -1,13 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
-import { type Batch, batches, type Dataset, firstExamples, type ImageSet } from '@usam/datasets';
+import {
+  type Batch,
+  batchCount,
+  batches,
+  type Dataset,
+  firstExamples,
+  type ImageSet,
+} from '@usam/datasets';
 import { loadDataset } from '@usam/datasets/node';
+import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
-import type { ExampleLosses, LossClosure, SharpnessAwareOptimizer } from '@usam/optimizer';
+import type { ExampleLosses, SharpnessAwareOptimizer } from '@usam/optimizer';
 import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
-import { measureHessian, modelHessian } from './hessian';
-import { createOptimizer, learningRate } from './optimizer';
+import { measureHessian } from './hessian';
+import { createOptimizer, schedule } from './optimizer';
 import { configDifference, resumeMismatch, type TrainOptions } from './options';
 import {
   appendMetrics,
@@ -111,7 +119,7 @@ function fisherLosses(model: LayersModel, set: ImageSet, options: TrainOptions):
       flatten: flattens(options),
     });
     const { xs, ys } = batch!;
-    const closures: LossClosure[] = [];
+    const closures: (() => tf.Scalar)[] = [];
     for (let i = 0; i < batch!.size; i++) {
       closures.push(() =>
         tf.tidy(() => {
@@ -211,7 +219,12 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       await truncateMetrics(options.out, 0);
     }
     const flatten = flattens(options);
-    const stepsPerEpoch = Math.ceil(data.train.count / options.batchSize);
+    const lrAt = schedule(options);
+    // With m-sharpness, a last batch smaller than m cannot be split into m parts: it is dropped.
+    const dropLast =
+      data.train.count % options.batchSize !== 0 &&
+      data.train.count % options.batchSize < options.mSharpness;
+    const stepsPerEpoch = batchCount(data.train.count, options.batchSize, dropLast);
     hooks.onStart?.({
       backend,
       epochs: options.epochs,
@@ -231,8 +244,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       const resuming = epoch === progress.epoch;
       const sums = resuming ? { ...progress.partial } : emptySums();
       const skip = resuming ? progress.step : 0;
-      const lr = learningRate(options, epoch);
-      setLearningRate(optimizer, lr);
+      const lr = lrAt(epoch);
+      optimizer.setLearningRate(lr);
       let step = 0;
       let globalStep = progress.globalStep;
       const order = batches(data.train, {
@@ -241,6 +254,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         epoch,
         augment: options.augment,
         flatten,
+        dropLast,
       });
       for (const batch of order) {
         step++;
@@ -252,6 +266,9 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         const stats = await trainStep(model, optimizer, batch, epoch, sums);
         globalStep++;
         hooks.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: stats, globalStep });
+        // The cpu and wasm backends resolve reads as microtasks, which never let the
+        // event loop poll: without this, signals (and progress redraws) wait for the epoch's end.
+        await new Promise((resolve) => setImmediate(resolve));
         if (hooks.signal?.aborted && step < stepsPerEpoch) {
           sums.seconds += (performance.now() - epochStart) / 1000;
           progress = {
@@ -345,20 +362,6 @@ function interrupted(
   };
 }
 
-/**
- * Sets the epoch's learning rate: through the optimizer's own setter where it
- * has one (@usam/optimizer 1.0), else on its base (tfjs's SGD and momentum).
- */
-function setLearningRate(optimizer: SharpnessAwareOptimizer, lr: number): void {
-  const target = (typeof (optimizer as Partial<LrSettable>).setLearningRate === 'function'
-    ? optimizer
-    : optimizer.base) as unknown as LrSettable;
-  target.setLearningRate(lr);
-}
-interface LrSettable {
-  setLearningRate(lr: number): void;
-}
-
 /** One optimizer step on a batch; adds its loss, accuracy and cost to `sums`. Returns the loss. */
 async function trainStep(
   model: LayersModel,
@@ -369,27 +372,28 @@ async function trainStep(
 ): Promise<number> {
   const { xs, ys } = batch;
   const labels = tf.tensor1d(batch.labels, 'int32');
-  let correct: tf.Scalar | undefined;
+  // Each part's first call is its clean pass at x: its predictions give the training accuracy.
+  const correct: tf.Scalar[] = [];
   try {
     const stats = await optimizer.step(
-      () =>
+      (part) =>
         tf.tidy(() => {
-          const logits = forward(model, xs, { training: true });
-          // The first call is the clean pass at x: its predictions give the training accuracy.
-          if (correct === undefined) correct = tf.keep(countCorrect(logits, labels) as tf.Scalar);
-          return tf.losses.softmaxCrossEntropy(ys, logits) as tf.Scalar;
+          const logits = forward(model, part.slice(xs), { training: true });
+          if (correct.length === part.index) {
+            correct.push(tf.keep(countCorrect(logits, part.slice(labels)) as tf.Scalar));
+          }
+          return tf.losses.softmaxCrossEntropy(part.slice(ys), logits) as tf.Scalar;
         }),
       { epoch },
     );
     sums.lossSum += stats.loss * batch.size;
-    sums.correct += correct ? (await correct.data())[0]! : 0;
+    for (const c of correct) sums.correct += (await c.data())[0]!;
     sums.examples += batch.size;
     sums.gradientEvaluations += stats.gradientEvaluations;
     if (!stats.applied) sums.refusedSteps++;
     return stats.loss;
   } finally {
-    tf.dispose([xs, ys, labels]);
-    correct?.dispose();
+    tf.dispose([xs, ys, labels, ...correct]);
   }
 }
 
@@ -401,7 +405,7 @@ async function hessianAt(
   epoch: number,
 ): Promise<EpochMetrics['hessian']> {
   const { xs, ys } = firstExamples(set, options.hessianExamples, { flatten: flattens(options) });
-  const H = modelHessian(model, { xs, ys });
+  const H = hessian(model, { data: { xs, ys } });
   try {
     return await measureHessian(H, options.hessian, {
       probes: options.probes,

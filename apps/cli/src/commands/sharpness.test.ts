@@ -1,0 +1,79 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { requireFreshBuild, usam } from '../test-binary';
+import type { SharpnessReport } from './sharpness';
+
+let run: string;
+beforeAll(async () => {
+  requireFreshBuild();
+  run = join(await mkdtemp(join(tmpdir(), 'usam-sharpness-')), 'run');
+  const args = ['train', '--dataset', 'mnist-s', '--subsample', '0.01', '--epochs', '1'];
+  const trained = await usam([...args, '--backend', 'cpu', '--quiet', '--out', run]);
+  expect(trained.code).toBe(0);
+});
+
+describe('usam sharpness', () => {
+  it("measures a run's checkpoint with errors and times, and draws the spectral density", async () => {
+    const { code, stdout, stderr } = await usam([
+      'sharpness',
+      run,
+      '--examples',
+      '16',
+      '--probes',
+      '4',
+      '--top-k',
+      '2',
+      '--lanczos-steps',
+      '8',
+      '--measures',
+      'frobenius',
+      '--samples',
+      '4',
+      '--backend',
+      'wasm',
+      '--json',
+      '--quiet',
+    ]);
+    expect(code, stderr).toBe(0);
+    // Nothing on stderr: no progress with --quiet, and no tfjs banner on wasm.
+    expect(stderr).toBe('');
+    const report = JSON.parse(stdout) as SharpnessReport;
+    expect(JSON.parse(await readFile(join(run, 'sharpness.json'), 'utf8'))).toEqual(report);
+    const rows = Object.fromEntries(report.rows.map((r) => [r.quantity, r]));
+    expect(report.rows.map((r) => r.quantity)).toEqual([
+      'trace',
+      'frobenius',
+      'λ1',
+      'λ2',
+      'trace (SLQ)',
+      'measure frobenius',
+    ]);
+    for (const r of report.rows) {
+      expect(Number.isFinite(r.estimate), r.quantity).toBe(true);
+      expect(r.seconds).toBeGreaterThanOrEqual(0);
+    }
+    // ‖H‖_F² = Σλ_i² ≥ λ1² + λ2²: the power-iteration values bound the Frobenius norm
+    // from below, up to its sampling error (5 standard errors).
+    const frob = rows.frobenius!;
+    expect(frob.estimate + 5 * frob.standardError).toBeGreaterThan(
+      rows['λ1']!.estimate ** 2 + rows['λ2']!.estimate ** 2 - 1e-6,
+    );
+    expect(Math.abs(rows['λ1']!.estimate)).toBeGreaterThanOrEqual(
+      Math.abs(rows['λ2']!.estimate) * 0.999,
+    );
+    // The density integrates to 1 over its grid (trapezoid rule; the grid spacing is below σ).
+    const { grid, values } = report.density!;
+    let integral = 0;
+    for (let i = 1; i < grid.length; i++) {
+      integral += ((values[i]! + values[i - 1]!) / 2) * (grid[i]! - grid[i - 1]!);
+    }
+    expect(integral).toBeCloseTo(1, 2);
+    const svg = await readFile(join(run, 'spectral-density.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    expect(svg).toContain('eigenvalue λ');
+    expect(existsSync(join(run, 'sharpness.json'))).toBe(true);
+  });
+});

@@ -1,0 +1,135 @@
+/**
+ * JSON Schemas (draft 2020-12) of a run directory's files, for tools that
+ * read runs (`usam reproduce`, `usam report`) and for the tests that check
+ * what `usam train` writes.
+ */
+import { HESSIAN_QUANTITIES, TRAIN_OPTION_NAMES } from './options';
+
+const num = { type: 'number' } as const;
+const nonNegative = { type: 'number', minimum: 0 } as const;
+const count = { type: 'integer', minimum: 0 } as const;
+const fraction = { type: 'number', minimum: 0, maximum: 1 } as const;
+const estimated = {
+  type: 'object',
+  required: ['estimate', 'standardError'],
+  properties: { estimate: num, standardError: num },
+} as const;
+
+/** `config.json`. */
+export const configSchema = {
+  type: 'object',
+  required: ['options', 'versions', 'backend', 'startedAt', 'node', 'resumes'],
+  properties: {
+    options: {
+      type: 'object',
+      required: [...TRAIN_OPTION_NAMES],
+      additionalProperties: false,
+      properties: Object.fromEntries(TRAIN_OPTION_NAMES.map((k) => [k, {}])),
+    },
+    versions: { type: 'object', additionalProperties: { type: 'string' } },
+    backend: { enum: ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu', 'webgl'] },
+    startedAt: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T' },
+    node: { type: 'string' },
+    resumes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['at', 'epoch', 'step', 'backend'],
+        properties: {
+          at: { type: 'string' },
+          epoch: count,
+          step: count,
+          backend: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** One line of `metrics.jsonl`. */
+export const epochMetricsSchema = {
+  type: 'object',
+  required: [
+    'epoch',
+    'trainLoss',
+    'trainAccuracy',
+    'testLoss',
+    'testAccuracy',
+    'learningRate',
+    'seconds',
+    'gradientEvaluations',
+    'refusedSteps',
+  ],
+  additionalProperties: false,
+  properties: {
+    epoch: { type: 'integer', minimum: 1 },
+    trainLoss: nonNegative,
+    trainAccuracy: fraction,
+    testLoss: nonNegative,
+    testAccuracy: fraction,
+    learningRate: nonNegative,
+    seconds: nonNegative,
+    gradientEvaluations: count,
+    refusedSteps: count,
+    hessian: {
+      type: 'object',
+      additionalProperties: false,
+      properties: Object.fromEntries(HESSIAN_QUANTITIES.map((q) => [q, estimated])),
+    },
+  },
+} as const;
+
+/** `summary.json`. */
+export const summarySchema = {
+  type: 'object',
+  required: [
+    'completed',
+    'epochs',
+    'finalTestAccuracy',
+    'finalTestLoss',
+    'finalTrainLoss',
+    'seconds',
+    'gradientEvaluations',
+    'backend',
+    'out',
+  ],
+  properties: {
+    completed: { const: true },
+    epochs: { type: 'integer', minimum: 1 },
+    finalTestAccuracy: fraction,
+    finalTestLoss: nonNegative,
+    finalTrainLoss: nonNegative,
+    seconds: nonNegative,
+    gradientEvaluations: count,
+    backend: { type: 'string' },
+    out: { type: 'string' },
+  },
+} as const;
+
+/** `checkpoint/progress.json`. */
+export const progressSchema = {
+  type: 'object',
+  required: ['epoch', 'step', 'globalStep', 'dataOrder', 'partial', 'seconds'],
+  properties: {
+    epoch: count,
+    step: count,
+    globalStep: count,
+    dataOrder: {
+      type: 'object',
+      required: ['seed', 'epoch', 'batch'],
+      properties: { seed: count, epoch: count, batch: count },
+    },
+    partial: {
+      type: 'object',
+      required: [
+        'lossSum',
+        'correct',
+        'examples',
+        'gradientEvaluations',
+        'refusedSteps',
+        'seconds',
+      ],
+    },
+    seconds: nonNegative,
+  },
+} as const;

@@ -1,0 +1,249 @@
+/**
+ * Bad input, as a new user writes it from plain JavaScript or TypeScript:
+ * every row must fail with a one-line `EstimatorError` whose message contains
+ * the fragment (what was wrong, what it got, what is accepted). Add a row
+ * with every new public function.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { initBackend } from '@usam/backend';
+import { frobenius } from '@usam/measures';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  createHvp,
+  EstimatorError,
+  firstBatches,
+  frobeniusNormSquared,
+  type HessianOperator,
+  hessian,
+  hutchinsonTrace,
+  measureMonteCarlo,
+  spectralDensity,
+  topEigenvalues,
+} from './index';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+// biome-ignore lint/suspicious/noExplicitAny: calls as plain JavaScript makes them.
+type Loose = any;
+
+const square = () => {
+  const w = tf.variable(tf.tensor1d([1, 2, 3]));
+  return { w, loss: () => tf.sum(tf.square(w)) as tf.Scalar };
+};
+const operator = (apply: (v: tf.Tensor1D) => unknown): HessianOperator => ({
+  dimension: 3,
+  apply: async (v) => apply(v) as tf.Tensor1D,
+});
+const identity = operator((v) => tf.clone(v));
+const nanOperator = operator((v) => tf.mul(v, Number.NaN));
+const model = () => tfl.sequential({ layers: [tfl.layers.dense({ units: 2, inputShape: [3] })] });
+const data = () => ({ xs: tf.ones([4, 3]), ys: tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), 2) });
+
+const cases: [string, () => unknown, string][] = [
+  [
+    'createHvp()',
+    () => (createHvp as Loose)(),
+    'createHvp: options must be an object { variables, loss, data? }, got undefined',
+  ],
+  [
+    'createHvp({})',
+    () => createHvp({} as Loose),
+    'variables must be a non-empty array of tf.Variables, got undefined',
+  ],
+  [
+    'unknown option',
+    () => createHvp({ loss: square().loss, varibles: [] } as Loose),
+    "unknown option 'varibles'; valid options are variables, loss",
+  ],
+  [
+    'loss a string',
+    () => createHvp({ variables: [square().w], loss: 'mse' as Loose }),
+    "loss must be a function (batch) => tf.Scalar, got 'mse'",
+  ],
+  [
+    'method',
+    () => createHvp({ variables: [square().w], loss: square().loss, method: 'forward' as Loose }),
+    "method must be 'exact' or 'central', got 'forward'",
+  ],
+  [
+    'H.apply(3)',
+    () => createHvp({ variables: [square().w], loss: square().loss }).apply(3 as Loose),
+    'apply(v) needs a float32 tensor of shape [3] (the parameters, flattened), got 3',
+  ],
+  [
+    'H.apply(int32)',
+    () =>
+      createHvp({ variables: [square().w], loss: square().loss }).apply(
+        tf.tensor1d([1, 2, 3], 'int32'),
+      ),
+    'got an int32 tensor of shape [3]',
+  ],
+  [
+    'H.apply(wrong length)',
+    () =>
+      createHvp({ variables: [square().w], loss: square().loss }).apply(
+        tf.ones([4]) as tf.Tensor1D,
+      ),
+    'got a float32 tensor of shape [4]',
+  ],
+  [
+    'preserve',
+    () =>
+      createHvp({
+        loss: square().loss,
+        variables: [square().w],
+        preserve: [tf.ones([2])] as Loose,
+      }),
+    'preserve must be an array of tf.Variables',
+  ],
+  [
+    'operator missing',
+    () => hutchinsonTrace(undefined as Loose),
+    'hutchinsonTrace: H must be a Hessian operator { dimension ≥ 1, apply(v) }, got undefined',
+  ],
+  [
+    'operator returns wrong length',
+    () =>
+      hutchinsonTrace(
+        operator(() => tf.ones([2])),
+        { probes: 2 },
+      ),
+    'H.apply(v) returned a float32 tensor of shape [2]; it must return a float32 tensor of shape [3]',
+  ],
+  [
+    'operator returns a number',
+    () =>
+      frobeniusNormSquared(
+        operator(() => 5),
+        { probes: 2 },
+      ),
+    'frobeniusNormSquared: H.apply(v) returned 5',
+  ],
+  [
+    'NaN product: trace',
+    () => hutchinsonTrace(nanOperator, { probes: 2 }),
+    'hutchinsonTrace: a Hessian-vector product has NaN or infinite entries',
+  ],
+  [
+    'NaN product: Frobenius',
+    () => frobeniusNormSquared(nanOperator, { probes: 2 }),
+    'frobeniusNormSquared: a Hessian-vector product has NaN',
+  ],
+  [
+    'NaN product: eigenvalues',
+    () => topEigenvalues(nanOperator),
+    'topEigenvalues: a Hessian-vector product has NaN',
+  ],
+  [
+    'NaN product: density',
+    () => spectralDensity(nanOperator),
+    'spectralDensity: a Hessian-vector product has NaN',
+  ],
+  [
+    '∞ product: measure',
+    () =>
+      measureMonteCarlo(
+        operator((v) => tf.div(v, 0)),
+        frobenius(),
+        { samples: 2 },
+      ),
+    'measureMonteCarlo: a Hessian-vector product has NaN or infinite entries',
+  ],
+  [
+    "distribution: 'cauchy'",
+    () => hutchinsonTrace(identity, { distribution: 'cauchy' as Loose }),
+    "hutchinsonTrace: distribution must be 'rademacher' or 'gaussian', got 'cauchy'",
+  ],
+  [
+    "SLQ distribution: 'cauchy'",
+    () => spectralDensity(identity, { distribution: 'cauchy' as Loose }),
+    "got 'cauchy'",
+  ],
+  [
+    "probes: '10'",
+    () => hutchinsonTrace(identity, { probes: '10' as Loose }),
+    "probes must be an integer ≥ 2 (a standard error needs two probes), got '10'",
+  ],
+  [
+    'unknown estimator option',
+    () => topEigenvalues(identity, { topK: 2 } as Loose),
+    "topEigenvalues: unknown option 'topK'; valid options are k, tolerance",
+  ],
+  [
+    'options a number',
+    () => spectralDensity(identity, 3 as Loose),
+    'spectralDensity: options must be an object, got 3',
+  ],
+  [
+    'tolerance NaN',
+    () => topEigenvalues(identity, { tolerance: Number.NaN }),
+    'tolerance must be a finite number > 0, got NaN',
+  ],
+  [
+    'firstBatches mismatch',
+    () => firstBatches(tf.ones([3, 2]), tf.ones([2])),
+    'xs has 3 examples but ys has 2',
+  ],
+  [
+    'hessian(null)',
+    () => hessian(null as Loose, { data: data() }),
+    'hessian: model must be a tfjs-layers model (apply, trainableWeights), got null',
+  ],
+  [
+    'hessian without options',
+    () => (hessian as Loose)(model()),
+    'hessian: options must be an object { data, loss?, batchSize?, seed? }, got undefined',
+  ],
+  [
+    'hessian data: a number',
+    () => hessian(model(), { data: 3 as Loose }),
+    'hessian: data must be { xs, ys } tensors (e.g. the first 1280 training examples) or an array of such batches, got 3',
+  ],
+  [
+    'hessian data: plain arrays',
+    () => hessian(model(), { data: { xs: [[1, 2, 3]], ys: [[1, 0]] } as Loose }),
+    'data must be { xs, ys } tensors',
+  ],
+  ['hessian empty batches', () => hessian(model(), { data: [] }), 'got an empty array'],
+  [
+    "hessian loss: 'hinge'",
+    () => hessian(model(), { data: data(), loss: 'hinge' as Loose }),
+    "hessian: loss must be 'softmaxCrossEntropy' or 'meanSquaredError' or a function (labels, logits) => tf.Scalar, got 'hinge'",
+  ],
+  [
+    'hessian unknown option',
+    () => hessian(model(), { data: data(), probes: 10 } as Loose),
+    "hessian: unknown option 'probes'; valid options are data, loss, batchSize, seed",
+  ],
+  [
+    'hessian batchSize 0',
+    () => hessian(model(), { data: data(), batchSize: 0 }),
+    'hessian: batchSize must be an integer ≥ 1, got 0',
+  ],
+  [
+    'hessian with tf.losses',
+    () =>
+      hessian(model(), {
+        data: data(),
+        loss: (y, z) => tf.losses.softmaxCrossEntropy(y, z) as tf.Scalar,
+      }).trace({ probes: 2 }),
+    "customGrad op 'softmaxCrossEntropy', whose second derivative tfjs drops",
+  ],
+];
+
+describe('bad input to @usam/estimators', () => {
+  it.each(cases)('%s', async (_, call, fragment) => {
+    let error: unknown;
+    try {
+      await call();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EstimatorError);
+    expect((error as Error).message).toContain(fragment);
+    expect((error as Error).message).not.toContain('\n');
+  });
+});

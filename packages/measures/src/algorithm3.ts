@@ -1,0 +1,204 @@
+import { MeasureError, show } from './errors.js';
+import type { Measure, Sampler, SignedLog } from './types.js';
+
+/**
+ * The sampling half of Algorithm 3, once, for every consumer: the Monte Carlo
+ * and zeroth-order evaluators here and the optimizer's step. Given the draws of
+ * one round (per group of components, the quadratic form d_{i} of each draw and
+ * its importance weight log w_i), it returns
+ *
+ *     t̂_ℓ = (1/n) Σ_i w_i·ψ_ℓ(d_i),   φ(t̂),   ∂φ(t̂),
+ *     c_(ℓ,i) = ∂_ℓφ(t̂)·w_i·ψ'_ℓ(d_i)/n   (eq. 94, summed over the ℓ a shared draw serves),
+ *
+ * so the optimizer's composite gradient is ∇L + λ·Σ_j c_j(∇L_j − ∇L). All of it in
+ * log space where φ is homogeneous (φ(s·t) = s^k·φ(t), the trace, max, polynomial,
+ * determinant and product rows): with W = max log(w_i·|ψ(d_i)|), t̂ = e^W·t̂′ and
+ * every result is one exp of a sum of logs, so Det-SAM's e^{−d} and the
+ * determinant's (2π)^d and Lebesgue weights never overflow on the way to a
+ * representable answer (d ≥ 550 included).
+ */
+
+/** One round's draws, grouped as `drawGroups` says. */
+export interface Draws {
+  /** d[group][i]: ½vᵀHv, or its zeroth-order stand-in (L(x + ρv) − L(x))/ρ². */
+  readonly d: readonly (readonly number[])[];
+  /** log w[group][i], the sampler's importance weight (0 where it has none). */
+  readonly logWeights: readonly (readonly number[])[];
+}
+
+/** What a round of draws gives (see the module comment). */
+export interface DrawsSummary {
+  /** t̂_ℓ, ℓ = 1..m (±∞ only where t̂ itself is beyond float64). */
+  readonly means: number[];
+  /** φ(t̂). */
+  readonly value: number;
+  /** ∂φ(t̂). */
+  readonly gradient: number[];
+  /** values[group][i][k] = w_i·ψ_ℓ(d_i) for the k-th component ℓ of the group. */
+  readonly values: number[][][];
+  /**
+   * c_j per draw, group by group, in the measure's coefficient rule (Algorithm 3,
+   * or the covariance form of the Frobenius entry).
+   */
+  readonly coefficients: number[];
+  /** The estimate of R_ρ (Definition 2) the rule gives: φ(t̂), or the unbiased 2·Var(d) for the covariance form. */
+  readonly sharpness: number;
+}
+
+/** A group of components sharing one set of draws from `mu`. */
+export interface DrawGroup {
+  readonly mu: Sampler;
+  readonly components: readonly number[];
+}
+
+/** One group serving every component when samples are shared; else one group per component. */
+export const drawGroups = (measure: Measure): DrawGroup[] =>
+  measure.sharedSamples
+    ? [{ mu: measure.components[0]!.mu, components: measure.components.map((_, l) => l) }]
+    : measure.components.map((c, l) => ({ mu: c.mu, components: [l] }));
+
+/**
+ * A closed-form simplification of Algorithm 3 that a catalogue entry carries
+ * (never a public option: it is only right for its own (φ, ψ)).
+ */
+interface CoefficientRule {
+  readonly name: string;
+  compute(draws: Draws): { coefficients: number[]; sharpness: number };
+}
+
+const rules = new WeakMap<Measure, CoefficientRule>();
+
+/** Attaches a rule to a catalogue measure (internal: the catalogue's frobenius). */
+export function withRule(measure: Measure, rule: CoefficientRule): Measure {
+  rules.set(measure, rule);
+  return measure;
+}
+
+/** The name of the coefficient rule a measure carries: 'algorithm 3' unless its catalogue entry has a closed form. */
+export const coefficientRule = (measure: Measure): string =>
+  rules.get(measure)?.name ?? 'algorithm 3';
+
+/** Carries a measure's rule over to a measure built from it with the same (φ, ψ). */
+export function inheritRule(from: Measure, to: Measure): Measure {
+  const rule = rules.get(from);
+  if (rule) rules.set(to, rule);
+  return to;
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/**
+ * Frob-SAM's covariance form (Algorithm 2): with shared draws, Algorithm 3 on the
+ * Frobenius triple reduces to g = ∇L + λ·(4/ρ²)·ĉov(L_i, ∇L_i), where the clean
+ * loss cancels. Unbiased: c_i = 4(d_i − d̄)/(n − 1), Algorithm 3's coefficients
+ * times n/(n − 1), and the estimate 2·Σ(d_i − d̄)²/(n − 1).
+ */
+export const covarianceRule: CoefficientRule = {
+  name: 'covariance (Algorithm 2)',
+  compute({ d: [d] }) {
+    const n = d!.length;
+    const dbar = mean(d!);
+    const centred = d!.map((di) => di - dbar);
+    return {
+      coefficients: centred.map((c) => (4 * c) / (n - 1)),
+      sharpness: (2 * centred.reduce((a, c) => a + c * c, 0)) / (n - 1),
+    };
+  },
+};
+
+/** sign(x)·exp(logMagnitude), with 0 for a zero sign whatever the magnitude. */
+const signedExp = (sign: number, logMagnitude: number) =>
+  sign === 0 ? 0 : sign * Math.exp(logMagnitude);
+
+/** x as sign·e^{log}. */
+const toLog = (x: number): SignedLog => ({ sign: Math.sign(x), log: Math.log(Math.abs(x)) });
+
+/** Algorithm 3's sampling half on one round of draws (see the module comment). */
+export function summarizeDraws(measure: Measure, draws: Draws): DrawsSummary {
+  const groups = drawGroups(measure);
+  if (draws.d.length !== groups.length || draws.logWeights.length !== groups.length) {
+    throw new MeasureError(
+      `summarizeDraws(${measure.name}): expected ${groups.length} group(s) of draws, got ${draws.d.length}.`,
+    );
+  }
+  const m = measure.components.length;
+  // Per group, draw and component: log|w·ψ| and log|w·ψ'| with their signs.
+  const terms = groups.map(({ components }, g) =>
+    draws.d[g]!.map((di, i) => {
+      const lw = draws.logWeights[g]![i]!;
+      return components.map((l) => {
+        const { psi } = measure.components[l]!;
+        const value = psi.logForm?.(di) ?? toLog(psi.value(di));
+        const slope = psi.logFormDerivative?.(di) ?? toLog(psi.derivative(di));
+        return {
+          sign: value.sign,
+          log: lw + value.log,
+          slopeSign: slope.sign,
+          slopeLog: lw + slope.log,
+        };
+      });
+    }),
+  );
+  const { phi } = measure;
+  const homogeneous = phi.homogeneous;
+  // W: the shift that brings the largest w·|ψ| to 1 (only where φ allows pulling it out).
+  let W = 0;
+  if (homogeneous) {
+    W = Number.NEGATIVE_INFINITY;
+    for (const row of terms) for (const draw of row) for (const t of draw) W = Math.max(W, t.log);
+    if (!Number.isFinite(W)) W = 0;
+  }
+  const scaled = new Array<number>(m).fill(0);
+  groups.forEach(({ components }, g) => {
+    const n = terms[g]!.length;
+    components.forEach((l, k) => {
+      scaled[l] =
+        terms[g]!.reduce((s, draw) => s + signedExp(draw[k]!.sign, draw[k]!.log - W), 0) / n;
+    });
+  });
+  const base = homogeneous?.base ?? phi;
+  const degree = homogeneous?.degree ?? 0;
+  const logScale = homogeneous?.logScale ?? 0;
+  const baseValue = base.value(scaled);
+  const baseGradient = base.gradient(scaled);
+  // φ(e^W t′) = e^{logScale + kW}·base(t′), ∂φ(e^W t′) = e^{logScale + (k−1)W}·∂base(t′).
+  const value = signedExp(
+    Math.sign(baseValue),
+    logScale + degree * W + Math.log(Math.abs(baseValue)),
+  );
+  const gradientLog = baseGradient.map((b) => logScale + (degree - 1) * W + Math.log(Math.abs(b)));
+  const gradient = baseGradient.map((b, l) => signedExp(Math.sign(b), gradientLog[l]!));
+  const coefficients = groups.flatMap(({ components }, g) => {
+    const n = terms[g]!.length;
+    return terms[g]!.map((draw) =>
+      components.reduce((c, l, k) => {
+        const sign = Math.sign(baseGradient[l]!) * draw[k]!.slopeSign;
+        return c + signedExp(sign, gradientLog[l]! + draw[k]!.slopeLog) / n;
+      }, 0),
+    );
+  });
+  const special = rules.get(measure)?.compute(draws);
+  return {
+    means: scaled.map((t) => t * Math.exp(W)),
+    value,
+    gradient,
+    values: terms.map((row) => row.map((draw) => draw.map((t) => signedExp(t.sign, t.log)))),
+    coefficients: special?.coefficients ?? coefficients,
+    sharpness: special?.sharpness ?? value,
+  };
+}
+
+/** Throws unless n meets the measure's fewest samples (and the caller's own floor). */
+export function checkSamples(measure: Measure, n: unknown, where: string, floor = 1, why = '') {
+  const least = Math.max(floor, measure.minSamples ?? 1);
+  if (!(typeof n === 'number' && Number.isInteger(n) && n >= least)) {
+    const reason =
+      least === (measure.minSamples ?? 1) && least > 1
+        ? ` (measure '${measure.name}' needs ${least}: with fewer shared draws φ = ${measure.phi.name} is degenerate)`
+        : why;
+    throw new MeasureError(
+      `${where}: samples must be an integer ≥ ${least}${reason}, got ${show(n)}.`,
+    );
+  }
+  return n;
+}

@@ -1,0 +1,139 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { RngState } from '@usam/measures';
+import { describe, OptimizerError } from './errors';
+import type { Counters } from './sharpness-aware';
+
+/**
+ * Everything an optimizer needs to continue a run bit for bit (`getState`,
+ * `setState`): the base optimizer's slots (momentum, Adam's moments, its
+ * iteration count), the perturbation stream's position, the perturbation's
+ * own state (SSAM-F's mask and the epoch it was made at), the learning rate
+ * and the running counters. Tensors are named:
+ *
+ * - `base/iter`: the base optimizer's iteration count;
+ * - `base/<i>/<slot>`: a slot of the i-th trained variable (by position, so a
+ *   fresh model with other variable names takes it; `<slot>` is tfjs's suffix,
+ *   e.g. `momentum`, `m`, `v`);
+ * - `base/@<name>`: a slot of a variable not trained when saved (a frozen layer);
+ * - `perturbation/<k>`: the perturbation's tensors, in its order.
+ *
+ * The tensors are copies owned by whoever holds the state: dispose them
+ * (`disposeOptimizerState`) when done.
+ */
+export interface OptimizerState {
+  readonly format: 'usam-optimizer-state';
+  readonly version: 1;
+  /** The variant that saved it ('frobSam', 'sam', …); `setState` checks it. */
+  readonly optimizer: string;
+  readonly counters: Counters;
+  readonly learningRate: number | null;
+  readonly rng: RngState;
+  /** The perturbation's JSON state (null where it has none). */
+  readonly perturbation: Record<string, unknown> | null;
+  readonly tensors: readonly NamedState[];
+}
+
+/** One named tensor of a state. */
+export interface NamedState {
+  readonly name: string;
+  readonly tensor: tf.Tensor;
+}
+
+/** Disposes a state's tensors. */
+export function disposeOptimizerState(state: OptimizerState): void {
+  for (const { tensor } of state.tensors) tensor.dispose();
+}
+
+interface TensorSpec {
+  readonly name: string;
+  readonly dtype: 'float32' | 'int32';
+  readonly shape: number[];
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * The state as JSON text (everything but tensor values, plus where each tensor
+ * lies in `data`) and one binary blob of the values, little-endian as the
+ * platform's typed arrays (every JavaScript engine in use). Browser-safe.
+ */
+export async function encodeOptimizerState(
+  state: OptimizerState,
+): Promise<{ json: string; data: Uint8Array }> {
+  checkState(state, 'encodeOptimizerState');
+  const parts: Uint8Array[] = [];
+  const specs: TensorSpec[] = [];
+  let offset = 0;
+  for (const { name, tensor } of state.tensors) {
+    if (tensor.dtype !== 'float32' && tensor.dtype !== 'int32') {
+      throw new OptimizerError(
+        `encodeOptimizerState: tensor '${name}' has dtype ${tensor.dtype}; only float32 and int32 states are saved.`,
+      );
+    }
+    const values = (await tensor.data()) as Float32Array | Int32Array;
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength).slice();
+    specs.push({
+      name,
+      dtype: tensor.dtype,
+      shape: [...tensor.shape],
+      offset,
+      length: bytes.length,
+    });
+    parts.push(bytes);
+    offset += bytes.length;
+  }
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const part of parts) {
+    data.set(part, at);
+    at += part.length;
+  }
+  const { tensors: _, ...rest } = state;
+  return { json: JSON.stringify({ ...rest, tensors: specs }), data };
+}
+
+/** Reads `encodeOptimizerState`'s output back into a state (new tensors, owned by the caller). */
+export function decodeOptimizerState(json: string, data: Uint8Array): OptimizerState {
+  let parsed: Omit<OptimizerState, 'tensors'> & { tensors: TensorSpec[] };
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    throw new OptimizerError(
+      'decodeOptimizerState: json is not valid JSON; pass the json string encodeOptimizerState returned.',
+      { cause: error },
+    );
+  }
+  if (!(data instanceof Uint8Array)) {
+    throw new OptimizerError(
+      `decodeOptimizerState: data must be the Uint8Array encodeOptimizerState returned, got ${describe(data)}.`,
+    );
+  }
+  checkState({ ...parsed, tensors: [] }, 'decodeOptimizerState');
+  const tensors = parsed.tensors.map((spec) => {
+    if (spec.offset + spec.length > data.length) {
+      throw new OptimizerError(
+        `decodeOptimizerState: tensor '${spec.name}' lies past the end of data (${data.length} bytes); pass the data saved with this json.`,
+      );
+    }
+    const bytes = data.slice(spec.offset, spec.offset + spec.length);
+    const values =
+      spec.dtype === 'int32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
+    return { name: spec.name, tensor: tf.tensor(values, spec.shape, spec.dtype) };
+  });
+  return { ...parsed, tensors };
+}
+
+/** Throws unless `state` looks like an `OptimizerState`. */
+export function checkState(state: OptimizerState, where: string): void {
+  const ok =
+    typeof state === 'object' &&
+    state !== null &&
+    state.format === 'usam-optimizer-state' &&
+    state.version === 1 &&
+    Array.isArray(state.tensors);
+  if (!ok) {
+    throw new OptimizerError(
+      `${where}: not an optimizer state (format 'usam-optimizer-state', version 1); pass what getState or decodeOptimizerState returned.`,
+    );
+  }
+}
