@@ -37,8 +37,9 @@ const methods: [
   string,
   (o: OptimizerOptions & { seed: number }) => SharpnessAwareOptimizer,
 ][] = [
-  ['SGD', 'plain', (o) => plain(o)],
-  ['SAM', 'ρ = 0.05', (o) => sam(o)],
+  // SGD and SAM draw nothing: they take no seed.
+  ['SGD', 'plain', ({ seed: _, ...o }) => plain(o)],
+  ['SAM', 'ρ = 0.05', ({ seed: _, ...o }) => sam(o)],
   ['Trace-SAM', 'ρ = 0.1, λ = 1', (o) => traceSam({ ...o, rho: 0.1 })],
   ['Trace-SAM', 'defaults: ρ = 0.01', (o) => traceSam(o)],
   ['Frob-SAM', 'ρ = 0.1, λ = 0.05', (o) => frobSam({ ...o, rho: 0.1, lambda: 0.05 })],
