@@ -59,6 +59,10 @@ export function reproduceCommand(output: ProgramOutput): Command {
     .option('-s, --seed <n>', 'seed of the checks, and first seed of the runs', integer(0), 0)
     .option('-o, --out <dir>', 'output directory (default: results/<profile>)')
     .option(
+      '--data-dir <dir>',
+      "directory holding the datasets' official files (default: the cache, downloading what is missing)",
+    )
+    .option(
       '-n, --samples <n>',
       'draws per Monte Carlo / zeroth-order estimate in the checks',
       integer(2),
@@ -78,6 +82,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
         seed: number;
         out?: string;
         samples: number;
+        dataDir?: string;
         shard?: string;
         dryRun?: boolean;
         quiet?: boolean;

@@ -37,6 +37,8 @@ export interface ReproduceOptions {
   readonly out?: string;
   /** Draws per Monte Carlo estimate in the checks (Table 1). */
   readonly samples: number;
+  /** Where the datasets' official files are (`usam train --data-dir`). */
+  readonly dataDir?: string;
   readonly shard?: Shard;
   /** Print the run matrix and stop. */
   readonly dryRun?: boolean;
@@ -121,6 +123,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     shard,
     trainer: options.trainer ?? usamTrain,
     backend: backend as RunShardOptions['backend'],
+    dataDir: options.dataDir,
     signal: options.signal,
     hooks: options.hooks,
   });

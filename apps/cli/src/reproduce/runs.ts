@@ -22,6 +22,7 @@ export type Trainer = (
     resume?: boolean;
     force?: boolean;
     backend?: (typeof BACKEND_CHOICES)[number];
+    dataDir?: string;
   },
   hooks: TrainHooks,
 ) => Promise<unknown>;
@@ -57,6 +58,8 @@ export interface RunShardOptions {
   readonly shard: Shard;
   readonly trainer: Trainer;
   readonly backend?: (typeof BACKEND_CHOICES)[number];
+  /** Where the datasets' official files are (a machine's setting, not part of the plan). */
+  readonly dataDir?: string;
   readonly signal?: AbortSignal;
   /** Each run's training hooks, and the shard's progress (after each step, epoch and run). */
   readonly hooks?: Omit<TrainHooks, 'signal'> & { onProgress?(progress: ShardProgress): void };
@@ -153,6 +156,7 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
             out: dir,
             ...mode,
             ...(options.backend ? { backend: options.backend } : {}),
+            ...(options.dataDir ? { dataDir: options.dataDir } : {}),
           },
           {
             signal: options.signal,
