@@ -1,5 +1,6 @@
 import type { Plan, PlannedRun, RunSettings } from '../reproduce/plan';
 import { METHOD_LABELS } from '../reproduce/plan';
+import { TRAIN_OPTION_NAMES } from '../train/index';
 import type { RunResult } from './collect';
 import type { Figure2Accuracy } from './figures';
 import { PAPER_RESULTS } from './paper-results';
@@ -53,27 +54,10 @@ ${body}
 </table>`;
 }
 
-const SETTING_KEYS: readonly (keyof RunSettings)[] = [
-  'model',
-  'epochs',
-  'batchSize',
-  'lr',
-  'lrSchedule',
-  'milestones',
-  'gamma',
-  'momentum',
-  'weightDecay',
-  'augment',
-  'rho',
-  'lambda',
-  'samples',
-  'eta',
-  'halfWidth',
-  'sparsity',
-  'hessian',
-  'hessianExamples',
-  'probes',
-];
+// Every train option a run sets, but those shown as their own columns.
+const SETTING_KEYS = TRAIN_OPTION_NAMES.filter(
+  (k) => !['dataset', 'optimizer', 'seed'].includes(k),
+) as (keyof RunSettings)[];
 
 /** One row per experiment, dataset and method setting (seeds folded into one column). */
 function settingsHtml(runs: readonly PlannedRun[]): string {
