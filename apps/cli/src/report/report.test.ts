@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
-import { createPlan, type PlannedRun } from '../reproduce/plan';
+import { createPlan, FIGURE2_LAMBDAS, type PlannedRun } from '../reproduce/plan';
 import { writePlan } from '../reproduce/runs';
 import { CSV_COLUMNS } from './csv';
 import { buildReport } from './index';
@@ -94,15 +94,16 @@ describe('usam report', () => {
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     expect(svg.trimEnd()).toMatch(/<\/svg>$/);
     expect(svg).toContain('λ = 0 (test 95.0%)');
-    expect(svg).toContain('λ = 0.1 (test 95.0%)');
+    expect(svg).toContain(`λ = ${FIGURE2_LAMBDAS.tiny[1]} (test 95.0%)`);
     expect((svg.match(/<path /g) ?? []).length).toBeGreaterThan(4); // bands, lines, points
     const png = await readFile(join(root, 'figure2.png'));
     expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(png.readUInt32BE(16)).toBeGreaterThan(500); // IHDR width at 2×
-    // Figure 2's numbers: the λ = 0.1 curve lies below λ = 0, both fall.
+    // Figure 2's numbers: the larger λ's curve lies below λ = 0's, both fall.
+    const top = FIGURE2_LAMBDAS.tiny[1]!;
     const at = (lambda: number, epoch: number) =>
       summary.figure2!.points.find((p) => p.lambda === lambda && p.epoch === epoch)!;
-    expect(at(0.1, 2).mean).toBeLessThan(at(0, 2).mean);
+    expect(at(top, 2).mean).toBeLessThan(at(0, 2).mean);
     expect(at(0, 2).mean).toBeLessThan(at(0, 1).mean);
     expect(at(0, 1)).toMatchObject({ n: 2, mean: 100 * 1.01 });
     expect(at(0, 1).standardError).toBeCloseTo(1, 10); // values 100 and 102
