@@ -1,5 +1,5 @@
 export { createProgram } from './program';
-export { buildReport, ReportError, type ReportSummary } from './report/index';
+export { buildReport, type ReportSummary } from './report/index';
 export { type ChecksReport, checks } from './reproduce/checks';
 export { type ReproduceOptions, type ReproduceResult, reproduce } from './reproduce/index';
 export {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '../cli/errors';
 import type { Plan, PlannedRun } from '../reproduce/plan';
 import { type EpochMetrics, readMetrics, SUMMARY, type TrainSummary } from '../train/index';
 
@@ -13,11 +14,6 @@ export interface RunResult {
   readonly dir?: string;
   readonly epochs: readonly EpochMetrics[];
   readonly summary?: TrainSummary;
-}
-
-/** Raised when result directories cannot be read or merged; the message says which and why. */
-export class ReportError extends Error {
-  override name = 'ReportError';
 }
 
 /** The name of the file in an output directory that lists its planned runs. */
@@ -36,7 +32,7 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new ReportError(`${path} is not valid JSON (${(error as Error).message}).`, {
+    throw new UsageError(`${path} is not valid JSON (${(error as Error).message}).`, {
       cause: error,
     });
   }
@@ -52,7 +48,7 @@ export async function isCompleted(dir: string): Promise<boolean> {
 export async function readPlan(dir: string): Promise<Plan> {
   const plan = await readJson<Plan>(join(dir, PLAN_FILE));
   if (!plan) {
-    throw new ReportError(
+    throw new UsageError(
       `${dir} has no ${PLAN_FILE}: it is not a \`usam reproduce\` output directory (pass the directory given to --out).`,
     );
   }
@@ -66,12 +62,12 @@ export async function readPlan(dir: string): Promise<Plan> {
  */
 export function mergePlans(plans: readonly { dir: string; plan: Plan }[]): Plan {
   const [first, ...rest] = plans;
-  if (!first) throw new ReportError('report: give at least one result directory.');
+  if (!first) throw new UsageError('report: give at least one result directory.');
   const runs = new Map(first.plan.runs.map((run) => [run.id, run]));
   const experiments = new Set(first.plan.experiments);
   for (const { dir, plan } of rest) {
     if (plan.profile !== first.plan.profile) {
-      throw new ReportError(
+      throw new UsageError(
         `${dir} is profile '${plan.profile}' but ${first.dir} is '${first.plan.profile}': report one profile at a time.`,
       );
     }
@@ -79,7 +75,7 @@ export function mergePlans(plans: readonly { dir: string; plan: Plan }[]): Plan 
     for (const run of plan.runs) {
       const known = runs.get(run.id);
       if (known && JSON.stringify(known.settings) !== JSON.stringify(run.settings)) {
-        throw new ReportError(
+        throw new UsageError(
           `run ${run.id} has different settings in ${dir} and ${first.dir}: they are not one sweep.`,
         );
       }

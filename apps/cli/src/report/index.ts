@@ -13,8 +13,6 @@ import {
 import { reportHtml } from './html';
 import { type AccuracyTable, accuracyTable, tableMarkdown } from './tables';
 
-export { ReportError } from './collect';
-
 export interface ReportSummary {
   /** Files written, relative to the output directory. */
   readonly files: string[];

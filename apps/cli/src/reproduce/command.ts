@@ -1,5 +1,4 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { UsageError } from '../cli/errors';
 import { requireDirectoryPath } from '../cli/files';
 import type { ProgramOutput } from '../cli/output';
 import { progressMode } from '../cli/progress';
@@ -8,7 +7,7 @@ import { BACKEND_CHOICES } from '../train/index';
 import { defaultOut, reproduce, type Step } from './index';
 import { EXPERIMENTS, PROFILES, type Profile } from './plan';
 import { shardProgress } from './progress';
-import { parseShard, type Shard, ShardError, shardFromEnv } from './shard';
+import { parseShard, type Shard, shardFromEnv } from './shard';
 
 const STEPS: readonly Step[] = ['checks', ...EXPERIMENTS];
 
@@ -22,15 +21,6 @@ function stepList(raw: string): Step[] {
   }
   return steps as Step[];
 }
-
-const asUsage = <T>(read: () => T): T => {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof ShardError) throw new UsageError(error.message, { cause: error });
-    throw error;
-  }
-};
 
 /** `usam reproduce`. */
 export function reproduceCommand(output: ProgramOutput): Command {
@@ -89,9 +79,8 @@ export function reproduceCommand(output: ProgramOutput): Command {
       }) => {
         const out = opts.out ?? defaultOut(opts.profile);
         await requireDirectoryPath('--out', out);
-        const shard: Shard = asUsage(() =>
-          opts.shard !== undefined ? parseShard(opts.shard) : shardFromEnv(process.env),
-        );
+        const shard: Shard =
+          opts.shard !== undefined ? parseShard(opts.shard) : shardFromEnv(process.env);
         const progress = shardProgress(progressMode(opts.quiet ?? false), output);
         // Ctrl-C: the current run checkpoints at its step (train's contract); rerun resumes.
         const abort = new AbortController();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../cli/errors';
 import { createPlan } from './plan';
-import { parseShard, ShardError, shardFromEnv, shardRuns } from './shard';
+import { parseShard, shardFromEnv, shardRuns } from './shard';
 
 describe('shards', () => {
   it('split a plan into disjoint parts that cover it, balanced to within the largest run', () => {
@@ -24,7 +25,7 @@ describe('shards', () => {
   it('parses --shard k/N and rejects what is not a shard', () => {
     expect(parseShard('2/4')).toMatchObject({ index: 2, count: 4 });
     for (const bad of ['4/4', '1/0', '-1/3', 'a/b', '1', '1/2/3']) {
-      expect(() => parseShard(bad), bad).toThrow(ShardError);
+      expect(() => parseShard(bad), bad).toThrow(UsageError);
     }
     expect(() => parseShard('4/4')).toThrow("--shard '4/4': shard 4 of 4 does not exist");
   });

@@ -1,3 +1,5 @@
+import { UsageError } from '../cli/errors';
+
 /**
  * Splitting a run matrix over a cluster's own scheduler: `--shard k/N`, or the
  * index and count a Slurm job array or a Kubernetes Indexed Job gives each task.
@@ -13,17 +15,12 @@ export interface Shard {
 
 export const WHOLE: Shard = { index: 0, count: 1, source: 'no shard: every run' };
 
-/** Raised for a shard that cannot be read; the message names the setting and the fix. */
-export class ShardError extends Error {
-  override name = 'ShardError';
-}
-
 const integerValue = (raw: string | undefined) =>
   raw !== undefined && /^\s*\d+\s*$/.test(raw) ? Number(raw) : undefined;
 
 function checked(index: number, count: number, source: string): Shard {
   if (!(count >= 1 && index >= 0 && index < count)) {
-    throw new ShardError(
+    throw new UsageError(
       `${source}: shard ${index} of ${count} does not exist; shards are 0 ≤ k < N (0-based), N ≥ 1.`,
     );
   }
@@ -34,7 +31,7 @@ function checked(index: number, count: number, source: string): Shard {
 export function parseShard(raw: string): Shard {
   const match = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(raw);
   if (!match) {
-    throw new ShardError(`--shard: expected k/N with 0 ≤ k < N (e.g. 0/4), got '${raw}'.`);
+    throw new UsageError(`--shard: expected k/N with 0 ≤ k < N (e.g. 0/4), got '${raw}'.`);
   }
   return checked(Number(match[1]), Number(match[2]), `--shard '${raw}'`);
 }
@@ -49,7 +46,7 @@ export function parseShard(raw: string): Shard {
 export function shardFromEnv(env: Readonly<Record<string, string | undefined>>): Shard {
   const slurmId = integerValue(env.SLURM_ARRAY_TASK_ID);
   if (env.SLURM_ARRAY_TASK_ID !== undefined && slurmId === undefined) {
-    throw new ShardError(
+    throw new UsageError(
       `SLURM_ARRAY_TASK_ID: expected an integer, got '${env.SLURM_ARRAY_TASK_ID}'.`,
     );
   }
@@ -60,13 +57,13 @@ export function shardFromEnv(env: Readonly<Record<string, string | undefined>>):
     const offset = min ?? 0;
     const total = count ?? (min !== undefined && max !== undefined ? max - min + 1 : undefined);
     if (total === undefined) {
-      throw new ShardError(
+      throw new UsageError(
         'SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MIN/MAX is; pass --shard k/N.',
       );
     }
     if (count !== undefined && min !== undefined && max !== undefined && max - min + 1 !== count) {
       // A stepped array (--array=0-15:2): its task ids are not consecutive shards.
-      throw new ShardError(
+      throw new UsageError(
         `Slurm array ${min}-${max} has ${count} tasks, not ${max - min + 1}: use a contiguous --array=0-${count - 1}, or pass --shard k/N.`,
       );
     }
@@ -76,7 +73,7 @@ export function shardFromEnv(env: Readonly<Record<string, string | undefined>>):
     const index = integerValue(env.JOB_COMPLETION_INDEX);
     const count = integerValue(env.USAM_SHARD_COUNT);
     if (index === undefined || count === undefined) {
-      throw new ShardError(
+      throw new UsageError(
         `JOB_COMPLETION_INDEX = '${env.JOB_COMPLETION_INDEX}' needs USAM_SHARD_COUNT (the Job's completions) set to an integer, got '${env.USAM_SHARD_COUNT ?? ''}'.`,
       );
     }
