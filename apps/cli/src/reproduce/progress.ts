@@ -108,6 +108,8 @@ export function shardProgress(mode: ProgressMode, output: ProgramOutput) {
       else output.out(text);
     },
     stop() {
+      // Draw what was logged since the last redraw before the bars go.
+      multi?.update();
       multi?.stop();
       multi = undefined;
     },
