@@ -11,3 +11,4 @@ export {
   PROFILES,
 } from './reproduce/plan';
 export { parseShard, type Shard, shardFromEnv, shardRuns } from './reproduce/shard';
+export * from './train/index';

@@ -129,8 +129,9 @@ describe('resume', () => {
     ...TINY,
     '--epochs',
     '2',
+    // Frob-SAM draws random perturbations: resuming must restore the RNG position too.
     '--optimizer',
-    'sam',
+    'frob-sam',
     '--out',
     out,
     ...more,

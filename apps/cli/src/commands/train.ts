@@ -79,12 +79,12 @@ export function trainCommand(output: ProgramOutput): Command {
     )
     .option(
       '--lambda <λ>',
-      'weight λ of the sharpness term, L + λρ²R_ρ (default: frob-sam 0.00125, others 1)',
+      'weight λ of the sharpness term, L + λρ²R_ρ (default: frob-sam 0.00125, det-sam 0.5, others 1)',
       numberArg,
     )
     .option(
       '--samples <n>',
-      'perturbation samples per step (default: frob-sam 2, others 1)',
+      'perturbation samples per step (default: frob-sam 2, universal the fewest its measure needs, others 1)',
       numberArg,
     )
     .option('--eta <η>', 'asam: η in T = |x| + η (default: 0.01)', numberArg)

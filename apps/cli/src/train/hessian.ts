@@ -17,10 +17,13 @@ export interface Estimated {
 export async function measureHessian(
   H: ModelHessian,
   quantities: readonly HessianQuantity[],
-  options: { probes: number; seed: string },
+  options: { probes: number; seed: string; signal?: AbortSignal | undefined },
 ): Promise<Partial<Record<HessianQuantity, Estimated>>> {
   const result: Partial<Record<HessianQuantity, Estimated>> = {};
   for (const quantity of quantities) {
+    // Signals are seen between quantities (each runs without yielding to the event loop).
+    await new Promise((resolve) => setImmediate(resolve));
+    if (options.signal?.aborted) break;
     const seed = `${options.seed}:${quantity}`;
     if (quantity === 'topEigenvalue') {
       const top = await H.eigenvalues({ k: 1, seed });

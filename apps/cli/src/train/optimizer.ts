@@ -70,8 +70,10 @@ export function createOptimizer(
     samples: options.samples,
   });
   switch (options.optimizer) {
-    case 'sgd':
-      return plain(common);
+    case 'sgd': {
+      const { seed: _, ...unseeded } = common; // nothing random to seed
+      return plain(unseeded);
+    }
     case 'sam':
       return sam({ ...common, rho });
     case 'asam':

@@ -98,7 +98,7 @@ const VARIANT_DEFAULTS: Record<
   ssam: { rho: 0.1, sparsity: 0.5 },
   'frob-sam': { rho: 0.005, lambda: 0.00125, samples: 2 },
   'trace-sam': { rho: 0.01, lambda: 1, samples: 1, mu: 'gaussian' },
-  'det-sam': { rho: 1, lambda: 1, samples: 1, halfWidth: 0.01 },
+  'det-sam': { rho: 1, lambda: 0.5, samples: 1, halfWidth: 0.01 },
   universal: { rho: 0.01, lambda: 1, samples: 1 },
 };
 
@@ -167,7 +167,8 @@ export const TRAIN_OPTION_NAMES = [
 export const flag = (name: string): string =>
   `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-const quote = (v: unknown) => (typeof v === 'string' ? `'${v}'` : JSON.stringify(v));
+const quote = (v: unknown) =>
+  typeof v === 'string' ? `'${v}'` : typeof v === 'number' ? String(v) : JSON.stringify(v);
 const list = (names: readonly string[]) => names.map((n) => `'${n}'`).join(', ');
 
 function bad(name: string, got: unknown, accepts: string): never {
@@ -367,8 +368,15 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
       );
     }
     const measure = text('measure', given.measure);
-    catalogueMeasure(measure, 1); // throws a UsageError listing the names for an unknown one
-    return { ...resolved, measure };
+    // Throws a UsageError listing the names for an unknown one.
+    const { minSamples = 1 } = catalogueMeasure(measure, 1);
+    const samples = given.samples === undefined ? Math.max(1, minSamples) : resolved.samples!;
+    if (samples < minSamples) {
+      throw new UsageError(
+        `--samples ${samples} with --measure ${measure}: its estimate needs n ≥ ${minSamples} samples; pass --samples ${minSamples} or more.`,
+      );
+    }
+    return { ...resolved, measure, samples };
   }
   if (given.measure !== undefined) {
     throw new UsageError(

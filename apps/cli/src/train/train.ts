@@ -100,8 +100,9 @@ async function evaluate(
         countCorrect(logits, labels),
       ];
     });
-    const values = await tf.stack([loss!, right!]).data();
-    tf.dispose([loss!, right!, batch.xs, batch.ys]);
+    const both = tf.stack([loss!, right!]);
+    const values = await both.data();
+    tf.dispose([both, loss!, right!, batch.xs, batch.ys]);
     lossSum += values[0]!;
     correct += values[1]!;
   }
@@ -269,27 +270,32 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         // The cpu and wasm backends resolve reads as microtasks, which never let the
         // event loop poll: without this, signals (and progress redraws) wait for the epoch's end.
         await new Promise((resolve) => setImmediate(resolve));
-        if (hooks.signal?.aborted && step < stepsPerEpoch) {
-          sums.seconds += (performance.now() - epochStart) / 1000;
-          progress = {
-            epoch,
-            step,
-            globalStep,
-            dataOrder: { seed: options.seed, epoch, batch: step },
-            partial: sums,
-            seconds: elapsed(),
-          };
-          hooks.onPhase?.('checkpoint');
-          await saveCheckpoint(options.out, model, optimizer, progress);
-          return interrupted(options, backend, progress, history);
-        }
+        if (hooks.signal?.aborted) break;
       }
+      // Stopped by a signal: checkpoint after the last finished step (at the epoch's last
+      // step too, before its evaluation and measurements, which resuming then does).
+      const stopHere = async () => {
+        const at = Math.max(step, skip);
+        progress = {
+          epoch,
+          step: at,
+          globalStep,
+          dataOrder: { seed: options.seed, epoch, batch: at },
+          partial: { ...sums, seconds: sums.seconds + (performance.now() - epochStart) / 1000 },
+          seconds: elapsed(),
+        };
+        hooks.onPhase?.('checkpoint');
+        await saveCheckpoint(options.out, model, optimizer, progress);
+        return interrupted(options, backend, progress, history);
+      };
+      if (hooks.signal?.aborted) return await stopHere();
       hooks.onPhase?.('evaluate');
       const test = await evaluate(model, data.test, flatten);
       let hessian: EpochMetrics['hessian'];
       if (options.measureEvery > 0 && (epoch + 1) % options.measureEvery === 0) {
         hooks.onPhase?.('hessian');
-        hessian = await hessianAt(model, data.train, options, epoch + 1);
+        hessian = await hessianAt(model, data.train, options, epoch + 1, hooks.signal);
+        if (hooks.signal?.aborted) return await stopHere();
       }
       const metrics: EpochMetrics = {
         epoch: epoch + 1,
@@ -336,7 +342,10 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     await writeSummary(options.out, summary);
     return summary;
   } finally {
+    // tfjs 4.22's MomentumOptimizer.dispose() forgets SGDOptimizer's learning-rate scalar `c`.
+    const c = (optimizer.base as unknown as { c?: tf.Tensor }).c;
     optimizer.dispose();
+    if (c && !c.isDisposed) c.dispose();
     model.dispose();
   }
 }
@@ -403,6 +412,7 @@ async function hessianAt(
   set: ImageSet,
   options: TrainOptions,
   epoch: number,
+  signal: AbortSignal | undefined,
 ): Promise<EpochMetrics['hessian']> {
   const { xs, ys } = firstExamples(set, options.hessianExamples, { flatten: flattens(options) });
   const H = hessian(model, { data: { xs, ys } });
@@ -410,6 +420,7 @@ async function hessianAt(
     return await measureHessian(H, options.hessian, {
       probes: options.probes,
       seed: `${options.seed}:epoch${epoch}`,
+      signal,
     });
   } finally {
     H.dispose();
