@@ -82,10 +82,17 @@ export function reproduceCommand(output: ProgramOutput): Command {
         const shard: Shard =
           opts.shard !== undefined ? parseShard(opts.shard) : shardFromEnv(process.env);
         const progress = shardProgress(progressMode(opts.quiet ?? false), output);
-        // Ctrl-C: the current run checkpoints at its step (train's contract); rerun resumes.
+        // SIGINT/SIGTERM: the current run checkpoints at its step (train's contract), the
+        // shard stops, and the same command resumes; exit 130/143 as the shell's convention.
         const abort = new AbortController();
-        const stop = () => abort.abort();
-        process.once('SIGINT', stop).once('SIGTERM', stop);
+        let received: 'SIGINT' | 'SIGTERM' | undefined;
+        const stopOn = (signal: 'SIGINT' | 'SIGTERM') => () => {
+          received = signal;
+          abort.abort();
+        };
+        const onInt = stopOn('SIGINT');
+        const onTerm = stopOn('SIGTERM');
+        process.once('SIGINT', onInt).once('SIGTERM', onTerm);
         try {
           await reproduce({
             ...opts,
@@ -95,9 +102,16 @@ export function reproduceCommand(output: ProgramOutput): Command {
             log: (line) => progress.log(`${line}\n`),
             hooks: progress,
           });
+        } catch (error) {
+          if (!received) throw error;
+          progress.stop();
+          output.err(
+            `usam reproduce: stopped by ${received}; the run in progress saved a checkpoint. Run the same command again to continue.\n`,
+          );
+          process.exitCode = received === 'SIGINT' ? 130 : 143;
         } finally {
           progress.stop();
-          process.off('SIGINT', stop).off('SIGTERM', stop);
+          process.off('SIGINT', onInt).off('SIGTERM', onTerm);
         }
       },
     );
