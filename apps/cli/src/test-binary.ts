@@ -22,9 +22,7 @@ export function requireFreshBuild(): void {
   } catch {
     throw new Error(`${BIN} is missing; build first: pnpm --filter @usam/cli build`);
   }
-  const sources = Math.max(
-    ...[join(root, 'src')].map(newest).concat(statSync(join(root, 'package.json')).mtimeMs),
-  );
+  const sources = Math.max(newest(join(root, 'src')), statSync(join(root, 'package.json')).mtimeMs);
   if (sources > built) {
     throw new Error(`${BIN} is older than src/; rebuild: pnpm --filter @usam/cli build`);
   }

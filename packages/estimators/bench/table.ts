@@ -1,11 +1,13 @@
 /**
  * The issue-12 table (not a test): trace, ‖H‖_F² and λ_max of the paper's
- * 6×128 ReLU MLP at initialisation over 512 examples (4 batches of 128),
- * computed the default way, `hessian(model, { data })` on a tfjs-layers copy
- * of the network (exact HVPs, 100 probes each, power iteration at tolerance
- * 1e-3), next to what main's default did: central differences through
- * `tf.losses.softmaxCrossEntropy`. Also shows that an exact HVP through
- * `tf.losses.softmaxCrossEntropy` is now refused. Writes bench-results/table.json.
+ * MNIST MLP (@usam/models' `createModel('mlp')`, seed 0, at initialisation)
+ * over the first 512 training examples of the embedded MNIST, computed the
+ * default way, `hessian(model, { data })` (exact HVPs, 100 probes each, power
+ * iteration at tolerance 1e-3), next to what main's default did: central
+ * differences through `tf.losses.softmaxCrossEntropy` (BENCH_CENTRAL_PROBES,
+ * default 30, because each costs two gradients). Also shows that an exact HVP
+ * through `tf.losses.softmaxCrossEntropy` is now refused. Writes
+ * bench-results/table.json.
  *
  *     pnpm --filter @usam/estimators bench:table
  */
@@ -13,8 +15,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
+import { firstExamples } from '@usam/datasets';
+import { loadMnist } from '@usam/datasets/mnist';
+import { createModel } from '@usam/models';
 import {
   createHvp,
   frobeniusNormSquared,
@@ -22,47 +26,43 @@ import {
   hutchinsonTrace,
   topEigenvalues,
 } from '../src/index';
-import { paperMlp } from './mlp';
 
 const PROBES = Number(process.env.BENCH_PROBES ?? 100);
+const CENTRAL_PROBES = Number(process.env.BENCH_CENTRAL_PROBES ?? 30);
 const backend = process.env.BENCH_BACKENDS ?? 'wasm';
 await initBackend(backend);
 
-const net = paperMlp({ batch: 512, batches: 4 });
-// The same network as a tfjs-layers model (Dense kernels are [in, out], like the variables).
-const model = tfl.sequential();
-net.variables.forEach((v, i) => {
-  if (i % 2 === 1) return;
-  const last = i + 2 === net.variables.length;
-  model.add(
-    tfl.layers.dense({
-      units: v.shape[1]!,
-      activation: last ? 'linear' : 'relu',
-      ...(i === 0 && { inputShape: [v.shape[0]!] }),
-    }),
+const model = createModel('mlp', { seed: 0 });
+const mnist = await loadMnist('mnist');
+const { xs, ys } = firstExamples(mnist.train, 512, { flatten: true });
+const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const batches = Array.from({ length: 4 }, (_, b) => ({
+  xs: tf.slice(xs, [128 * b], [128]),
+  ys: tf.slice(ys, [128 * b], [128]),
+}));
+const tfLoss = ({ xs, ys }: { xs: tf.Tensor; ys: tf.Tensor }) =>
+  tf.tidy(
+    () =>
+      tf.losses.softmaxCrossEntropy(
+        ys,
+        model.apply(xs, { training: false }) as tf.Tensor,
+      ) as tf.Scalar,
   );
-});
-model.setWeights(net.variables);
 
 const round = (x: number) => Number(x.toPrecision(4));
 const started = performance.now();
-const H = hessian(model, { data: net.data, seed: 1 });
+const H = hessian(model, { data: { xs, ys }, seed: 1 });
 const trace = await H.trace({ probes: PROBES });
 const frob = await H.frobenius({ probes: PROBES });
 const top = await H.eigenvalues();
 const exactSeconds = (performance.now() - started) / 1000;
 
-const central = createHvp({
-  variables: net.variables,
-  loss: net.loss,
-  data: net.data,
-  method: 'central',
-});
-const centralTrace = await hutchinsonTrace(central, { probes: PROBES, seed: 1 });
-const centralFrob = await frobeniusNormSquared(central, { probes: PROBES, seed: 1 });
+const central = createHvp({ variables, loss: tfLoss, data: batches, method: 'central' });
+const centralTrace = await hutchinsonTrace(central, { probes: CENTRAL_PROBES, seed: 1 });
+const centralFrob = await frobeniusNormSquared(central, { probes: CENTRAL_PROBES, seed: 1 });
 const centralTop = await topEigenvalues(central, { seed: 1 });
 
-const refused = await createHvp({ variables: net.variables, loss: net.loss, data: net.data })
+const refused = await createHvp({ variables, loss: tfLoss, data: batches })
   .apply(tf.ones([H.dimension]) as tf.Tensor1D)
   .then(
     () => 'not refused',
@@ -70,9 +70,11 @@ const refused = await createHvp({ variables: net.variables, loss: net.loss, data
   );
 
 const results = {
-  model: 'MLP 784 → 128 ×6 ReLU → 10 at He initialisation, 512 seeded random examples, 4 batches',
+  model:
+    "createModel('mlp', { seed: 0 }) at initialisation, first 512 embedded-MNIST training examples",
   backend,
   probes: PROBES,
+  centralProbes: CENTRAL_PROBES,
   default: {
     call: 'hessian(model, { data }) — exact HVP, twice-differentiable softmax cross-entropy',
     trace: { estimate: round(trace.estimate), standardError: round(trace.standardError) },
@@ -100,7 +102,7 @@ const results = {
   exactThroughTfLosses: refused,
 };
 H.dispose();
-net.dispose();
+tf.dispose([xs, ys, batches]);
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results', 'table.json');
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -326,11 +326,12 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
               }, [...variables]),
             );
             value = tf.keep(inner.value);
-            const terms = variables.map((x, i) => {
-              const g = inner.grads[x.name];
-              return g ? tf.sum(tf.mul(g, parts[i]!)) : tf.scalar(0);
-            });
-            return tf.addN(terms) as tf.Scalar;
+            // v · ∇L over the variables the loss reads (the others have zero gradient).
+            const read = variables.flatMap((x, i) => (inner.grads[x.name] ? [i] : []));
+            return tensorList.dot(
+              read.map((i) => inner.grads[variables[i]!.name]!),
+              read.map((i) => parts[i]!),
+            );
           }, [...variables]);
           outer.value.dispose();
           return { value: value!, grads: variables.map((x) => outer.grads[x.name] ?? undefined) };

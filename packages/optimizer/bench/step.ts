@@ -6,19 +6,21 @@
  *     ms per step / (gradient evaluations per step × ms per gradient evaluation)
  *
  * (target ≤ 1.10: the algorithm adds under 10% to the gradients it must
- * compute). A bare gradient evaluation is timed right before every timed step,
+ * compute). The variants take turns, one step each per round, and a bare
+ * gradient evaluation is timed right before every timed step,
  * and the ratio is the median over steps of step / (evaluations × that
  * gradient): this machine's speed drifts by ±30% over minutes (a shared host),
  * a step and its neighbouring gradient drift together. ms figures are the
  * fastest repetition. `overheadBeyondBaseStep` first subtracts what the
  * plain step costs beyond its gradient (momentum, weight decay, finiteness
- * check), which every variant pays alike. Writes
+ * check), which every variant pays alike. `cpuTimeOverhead` is the same ratio
+ * in this process's CPU time, which other processes' load on a shared host
+ * does not inflate (tfjs wasm runs single-threaded under Node). Writes
  * bench-results/step.json and prints it.
  *
- *     pnpm --filter @usam/optimizer bench    (BENCH_BACKENDS=cpu for one backend)
+ *     pnpm --filter @usam/optimizer bench    (BENCH_BACKENDS=cpu for one backend, BENCH_STEPS=n)
  *
- * (The leaked-tensor count is tfjs's MomentumOptimizer.dispose keeping one
- * scalar per optimizer, one per variant here.)
+ * (leakedTensors must be 0: every optimizer is disposed.)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,10 +40,19 @@ import {
   traceSam,
 } from '../src/index';
 
-const STEPS: Record<string, number> = { cpu: 12, wasm: 20 };
+// BENCH_STEPS=60 takes more pairs on a noisy host.
+const steps = Number(process.env.BENCH_STEPS) || undefined;
+const STEPS: Record<string, number> = { cpu: steps ?? 12, wasm: steps ?? 20 };
 // BENCH_BACKENDS=cpu runs one backend only.
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'wasm,cpu').split(',');
 const BATCH = 128;
+
+/** CPU time of this process in ms (user + system): not inflated by other processes' load. */
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+let lastCpu = 0;
 
 // The least-disturbed repetition: on a shared machine, load only ever adds time.
 const fastest = (xs: number[]) => Math.min(...xs);
@@ -68,11 +79,14 @@ async function benchBackend(backend: string) {
     );
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const timeGradient = () => {
+    const cpu = cpuMs();
     const start = performance.now();
     const { value, grads } = tf.variableGrads(loss, variables);
     value.dataSync();
     tf.dispose([value, grads]);
-    return performance.now() - start;
+    const wall = performance.now() - start;
+    lastCpu = cpuMs() - cpu;
+    return wall;
   };
   for (let i = 0; i < 10; i++) timeGradient(); // warm-up: kernel setup, JIT, wasm heap growth
   const fisherLosses = (count: number) =>
@@ -99,36 +113,51 @@ async function benchBackend(backend: string) {
     variant: string;
     steps: number[];
     gradients: number[];
+    /** The same in CPU time of this process (what other processes on the host cannot inflate). */
+    stepsCpu: number[];
+    gradientsCpu: number[];
     evaluations: number;
   }
   const rows: Row[] = [];
   const tensorsBefore = tf.memory().numTensors;
-  for (const [name, build] of variants) {
-    // lr 0 keeps every variant on the same weights; the work per step is the same.
-    const opt = build({ params: model, base: tf.train.momentum(0, 0.9), weightDecay: 5e-4 });
-    await opt.step(loss); // warm-up (and SSAM-F's mask)
-    const steps: number[] = [];
-    const gradients: number[] = [];
-    let evaluations = 0;
-    for (let i = 0; i < STEPS[backend]!; i++) {
-      gradients.push(timeGradient());
+  // lr 0 keeps every variant on the same weights; the work per step is the same.
+  const optimizers = variants.map(([, build]) =>
+    build({ params: model, base: tf.train.momentum(0, 0.9), weightDecay: 5e-4 }),
+  );
+  for (const opt of optimizers) await opt.step(loss); // warm-up (and SSAM-F's mask)
+  for (const [name] of variants)
+    rows.push({
+      variant: name,
+      steps: [],
+      gradients: [],
+      stepsCpu: [],
+      gradientsCpu: [],
+      evaluations: 0,
+    });
+  // Round robin over the variants, so that a burst of load on the shared host falls on all of
+  // them alike instead of on whichever was running.
+  for (let i = 0; i < STEPS[backend]!; i++) {
+    for (const [k, opt] of optimizers.entries()) {
+      const row = rows[k]!;
+      row.gradients.push(timeGradient());
+      row.gradientsCpu.push(lastCpu);
+      const cpu = cpuMs();
       const start = performance.now();
       const stats = await opt.step(loss);
-      steps.push(performance.now() - start);
-      evaluations = stats.gradientEvaluations;
+      row.steps.push(performance.now() - start);
+      row.stepsCpu.push(cpuMs() - cpu);
+      row.evaluations = stats.gradientEvaluations;
     }
+  }
+  for (const [k, opt] of optimizers.entries()) {
     opt.dispose();
-    rows.push({ variant: name, steps, gradients, evaluations });
-    console.error(backend, name, `${fastest(steps).toFixed(1)} ms`);
+    console.error(backend, rows[k]!.variant, `${fastest(rows[k]!.steps).toFixed(1)} ms`);
   }
   // Each step is divided by the gradient timed just before it, and the median of those
   // ratios kept: the machine's speed drifts (shared hosts), a pair of neighbours does not.
-  const ratios = (row: Row, minus = 0) =>
-    median(
-      row.steps.map(
-        (ms, i) => (ms - minus * row.gradients[i]!) / (row.evaluations * row.gradients[i]!),
-      ),
-    );
+  const ratios = (row: Row, minus = 0, steps = row.steps, gradients = row.gradients) =>
+    median(steps.map((ms, i) => (ms - minus * gradients[i]!) / (row.evaluations * gradients[i]!)));
+  const cpuRatios = (row: Row) => ratios(row, 0, row.stepsCpu, row.gradientsCpu);
   // What the base step alone (momentum, weight decay, finiteness check) costs beyond its
   // gradient, in gradients, so the last column shows what the sharpness-aware algorithm adds.
   const baseStep = ratios(rows[0]!) - 1;
@@ -139,12 +168,12 @@ async function benchBackend(backend: string) {
     gradientEvaluations: row.evaluations,
     overhead: Number(ratios(row).toFixed(3)),
     overheadBeyondBaseStep: Number(ratios(row, baseStep).toFixed(3)),
+    cpuTimeOverhead: Number(cpuRatios(row).toFixed(3)),
   }));
   const leaked = tf.memory().numTensors - tensorsBefore;
   const parameters = parameterCount(model);
   model.dispose();
   tf.dispose([xs, ys]);
-  // tfjs's MomentumOptimizer.dispose keeps one scalar: 1 per variant here, not ours.
   return {
     backend,
     parameters,

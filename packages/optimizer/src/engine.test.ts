@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { determinant, fixed, tensorList } from '@usam/measures';
+import { determinant, fixed, frobenius, tensorList } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { detSam, plain, sharpnessAware, traceSam, universalSam } from './instances';
 import { ascent, sam } from './sam';
@@ -277,3 +277,40 @@ it('no tensor leaks over 50 steps: m-sharpness, clipping, weight decay and clipp
   for (const o of optimizers) o.dispose();
   q.dispose();
 });
+
+it('universalSam(frobenius()) at the default samples draws 2 and regularises (n = 1 would be the λ = 0 step)', async () => {
+  const run = async (lambda: number) => {
+    const p = make('mlp');
+    const opt = universalSam({
+      params: p.variables,
+      base: tf.train.sgd(LR),
+      measure: frobenius(),
+      rho: 0.05,
+      lambda,
+    });
+    const stats = await opt.step(p.loss);
+    return { x: flat(p.variables), stats };
+  };
+  const regularised = await run(10);
+  expect(regularised.stats.gradientEvaluations).toBe(3);
+  expect(regularised.stats.sharpness).not.toBe(0);
+  expect(regularised.x).not.toEqual((await run(0)).x);
+});
+
+it.each([
+  ['momentum', () => tf.train.momentum(0.1, 0.9)],
+  ['SGD', () => tf.train.sgd(0.1)],
+  ['Adam', () => tf.train.adam(0.01)],
+])(
+  'dispose frees everything the optimizer made (%s base, incl. tfjs momentum’s leaked −lr scalar)',
+  async (_name, makeBase) => {
+    const p = make('quadratic');
+    const before = tf.memory().numTensors;
+    const opt = sam({ params: p.variables, base: makeBase() });
+    await opt.step(p.loss);
+    opt.setLearningRate(0.05);
+    await opt.step(p.loss);
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  },
+);

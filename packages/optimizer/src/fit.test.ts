@@ -1,35 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
 import { beforeAll, expect, it } from 'vitest';
 import { asTfOptimizer } from './fit';
 import { frobSam } from './instances';
 import { sam } from './sam';
+import { batchNormModel } from './test-helpers';
 
 beforeAll(async () => {
   await initBackend('cpu');
 });
 
-function setup() {
-  const m = tfl.sequential({
-    layers: [
-      tfl.layers.dense({
-        inputShape: [4],
-        units: 6,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
-      }),
-      tfl.layers.batchNormalization({ momentum: 0.9 }),
-      tfl.layers.activation({ activation: 'relu' }),
-      tfl.layers.dense({
-        units: 3,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
-      }),
-    ],
-  });
-  const weights = () =>
-    m.layers.flatMap((l) => l.getWeights().map((w) => Array.from(w.dataSync())));
-  return { m, weights };
-}
+const setup = batchNormModel;
 
 const xs = () => tf.randomNormal([16, 4], 0, 1, 'float32', 5);
 const ys = () => tf.randomNormal([16, 3], 0, 1, 'float32', 6);

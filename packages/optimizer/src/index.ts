@@ -2,11 +2,12 @@
  * @usam/optimizer: Algorithm 3 of "A Universal Class of Sharpness-Aware
  * Minimization Algorithms" for any (φ, ψ, μ) measure, its instances Frob-SAM,
  * Trace-SAM and Det-SAM, and the SAM, ASAM and SSAM-F baselines: one step
- * engine (`SharpnessAwareOptimizer`) around one `Perturbation` per variant,
+ * engine (`SharpnessAwareOptimizer`, built by the factories and by
+ * `sharpnessAware` for a perturbation of your own) around one `Perturbation` per variant,
  * each wrapping any TensorFlow.js optimizer (SPEC §3–4).
  */
 export { OptimizerError } from './errors';
-export { asTfOptimizer, SharpnessAwareTfOptimizer } from './fit';
+export { asTfOptimizer, type SharpnessAwareTfOptimizer } from './fit';
 export {
   detSam,
   frobSam,
@@ -38,19 +39,19 @@ export {
   multiStepSchedule,
   type Schedule,
 } from './schedules';
-export {
-  type BatchPart,
-  type Counters,
-  type Evaluation,
-  type LossClosure,
-  type OptimizerOptions,
-  type PassContext,
-  type Perturbation,
-  type PerturbationState,
-  type PerturbedResult,
-  type PrepareContext,
+export type {
+  BatchPart,
+  Counters,
+  Evaluation,
+  LossClosure,
+  OptimizerOptions,
+  PassContext,
+  Perturbation,
+  PerturbationState,
+  PerturbedResult,
+  PrepareContext,
   SharpnessAwareOptimizer,
-  type StepStats,
+  StepStats,
 } from './sharpness-aware';
 export {
   decodeOptimizerState,

@@ -261,13 +261,15 @@ export function detSam(
  * weight decay, clipping and the refusal of non-finite steps.
  */
 export function plain(
-  options: Omit<OptimizerOptions, 'lambda' | 'seed'>,
+  options: Omit<OptimizerOptions, 'lambda'>,
 ): SharpnessAwareOptimizer<undefined> {
+  // `seed` is accepted (and unused) so that one options object can build any variant; λ is not.
   const o = checkOptions('plain', options, [
     'params',
     'state',
     'base',
     'weightDecay',
+    'seed',
     'mSharpness',
     'clipNorm',
   ]);

@@ -303,11 +303,6 @@ export class SharpnessAwareOptimizer<
     else base.learningRate = lr;
   }
 
-  /** The seeded stream the perturbation draws from (its position is saved by `getState`). */
-  get random(): SeededRng {
-    return this.rng;
-  }
-
   /**
    * One optimisation step on the minibatch that `loss` evaluates. Returns the
    * step's statistics; when a loss or the composite gradient is not finite the
@@ -353,7 +348,9 @@ export class SharpnessAwareOptimizer<
   ): StepStats {
     const stateBefore = new Snapshot(state);
     const evaluationsBefore = this.counters.gradientEvaluations;
-    const origin = new Snapshot(variables);
+    // The point x, saved where passes move the variables (a plain step leaves them at x).
+    const saved = this.plain ? undefined : new Snapshot(variables);
+    const x: readonly tf.Tensor[] = saved?.values ?? variables;
     let composite: tf.Tensor[] | undefined;
     const parts: Part[] = [];
     try {
@@ -370,21 +367,21 @@ export class SharpnessAwareOptimizer<
         const part = batchPart(index, m);
         const closure = () => loss(part);
         const last = index === m - 1;
-        const done = this.part(closure, variables, state, origin.values);
+        const done = this.part(closure, variables, state, x);
         parts.push(done);
         // Accumulate (1/m)·Σ terms, weight decay in the last pass unless clipping comes first.
         const terms = done.terms.map((t) => ({ ...t, weight: t.weight / m }));
         if (composite) terms.push({ tensors: composite, weight: 1 });
         if (last && this.weightDecay !== 0 && this.clipNorm === undefined) {
-          terms.push({ tensors: origin.values, weight: this.weightDecay });
+          terms.push({ tensors: x, weight: this.weightDecay });
         }
-        const next = tensorList.linearCombination(terms, origin.values);
+        const next = tensorList.linearCombination(terms, x);
         tensorList.dispose(composite);
         tensorList.dispose(done.owned);
         composite = next;
         if (done.problem) break;
       }
-      if (this.clipNorm !== undefined) composite = this.clip(composite!, origin.values);
+      if (this.clipNorm !== undefined) composite = this.clip(composite!, x);
       const problem = parts.find((p) => p.problem)?.problem;
       const probe = tf.tidy(() =>
         tf.addN([tensorList.sum(composite!), ...parts.flatMap((p) => p.probes)]),
@@ -410,7 +407,7 @@ export class SharpnessAwareOptimizer<
         });
         this.base.applyGradients(named);
       } else {
-        origin.restore();
+        saved?.restore();
         stateBefore.restore();
       }
       const sharpnesses = parts.map((p) => p.sharpness);
@@ -432,7 +429,7 @@ export class SharpnessAwareOptimizer<
       this.count(stats);
       return stats;
     } catch (error) {
-      origin.restore();
+      saved?.restore();
       stateBefore.restore();
       throw error;
     } finally {
@@ -440,7 +437,7 @@ export class SharpnessAwareOptimizer<
       for (const p of parts) {
         tensorList.dispose([...p.owned, ...p.probes, p.cleanLoss]);
       }
-      origin.dispose();
+      saved?.dispose();
       stateBefore.dispose();
     }
   }
@@ -674,7 +671,10 @@ export class SharpnessAwareOptimizer<
   /** Disposes the base optimizer's slots and the perturbation's state. The variables stay (they belong to the caller). */
   dispose(): void {
     this.perturbation?.dispose?.();
+    // tfjs 4.22's MomentumOptimizer.dispose skips SGD's own: the −lr scalar `c` would stay.
+    const c = (this.base as unknown as { c?: tf.Tensor }).c;
     this.base.dispose();
+    if (c instanceof tf.Tensor && !c.isDisposed) c.dispose();
   }
 
   /**

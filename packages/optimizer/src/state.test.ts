@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
 import { maxEigenvalue } from '@usam/measures';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
 import type { BatchPart, OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
 import { decodeOptimizerState, disposeOptimizerState, encodeOptimizerState } from './state';
+import { batchNormModel } from './test-helpers';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -15,21 +15,7 @@ beforeAll(async () => {
 
 /** A dense–BatchNorm–dense model on 16 fixed examples, the same weights for the same seed. */
 function setup() {
-  const m = tfl.sequential({
-    layers: [
-      tfl.layers.dense({
-        inputShape: [4],
-        units: 6,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
-      }),
-      tfl.layers.batchNormalization({ momentum: 0.9 }),
-      tfl.layers.activation({ activation: 'relu' }),
-      tfl.layers.dense({
-        units: 3,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
-      }),
-    ],
-  });
+  const { m, weights } = batchNormModel();
   const xs = tf.randomNormal([16, 4], 0, 1, 'float32', 5);
   const ys = tf.randomNormal([16, 3], 0, 1, 'float32', 6);
   const lossOn = (x: tf.Tensor, y: tf.Tensor) => () =>
@@ -46,7 +32,7 @@ function setup() {
     m,
     loss,
     fisherLosses,
-    weights: () => m.layers.flatMap((l) => l.getWeights().map((w) => Array.from(w.dataSync()))),
+    weights,
     dispose: () => {
       m.dispose();
       tf.dispose([xs, ys]);
@@ -58,7 +44,7 @@ type Setup = ReturnType<typeof setup>;
 type Build = (o: OptimizerOptions, s: Setup) => SharpnessAwareOptimizer;
 
 const variants: [string, Build][] = [
-  ['plain', ({ seed: _, ...o }) => plain(o)],
+  ['plain', (o) => plain(o)],
   ['sam', (o) => sam({ ...o, rho: 0.1 })],
   ['sam, m = 2', (o) => sam({ ...o, rho: 0.1, mSharpness: 2 })],
   ['asam', (o) => asam(o)],

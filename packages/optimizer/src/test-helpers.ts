@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
 import { afterEach, beforeAll } from 'vitest';
 
@@ -165,4 +166,30 @@ export function problemFactory(): (kind?: 'quadratic' | 'mlp') => Problem {
     problems.push(p);
     return p;
   };
+}
+
+/**
+ * A dense–BatchNorm–relu–dense tfjs-layers model, 4 → 6 → 3, with seeded
+ * initialisers (the same weights on every call), and its weights layer by layer
+ * (trainable and BatchNorm statistics, in the layers' order).
+ */
+export function batchNormModel() {
+  const m = tfl.sequential({
+    layers: [
+      tfl.layers.dense({
+        inputShape: [4],
+        units: 6,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }),
+      }),
+      tfl.layers.batchNormalization({ momentum: 0.9 }),
+      tfl.layers.activation({ activation: 'relu' }),
+      tfl.layers.dense({
+        units: 3,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }),
+      }),
+    ],
+  });
+  const weights = () =>
+    m.layers.flatMap((l) => l.getWeights().map((w) => Array.from(w.dataSync())));
+  return { m, weights };
 }

@@ -1,26 +1,17 @@
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import writeFileAtomicLibrary from 'write-file-atomic';
 import { UsageError } from './errors';
 
 /**
- * Writes `data` to `path` atomically: a temporary file beside it, synced, then
- * renamed over it, so a crash mid-write leaves the previous file whole.
+ * Writes `data` to `path` atomically (write-file-atomic: a temporary file beside
+ * it, fsynced, then renamed over it), so a crash mid-write leaves the previous
+ * file whole.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const file = await open(temp, 'w');
-  try {
-    await file.writeFile(data);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
+export const writeFileAtomic = (path: string, data: string | Uint8Array): Promise<void> =>
+  writeFileAtomicLibrary(
+    path,
+    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  );
 
 /** `writeFileAtomic` of pretty-printed JSON. */
 export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
@@ -47,7 +38,6 @@ export async function requireDirectoryPath(option: string, path: string): Promis
 
 /** Reads and parses a JSON file the user named, with one-line errors. */
 export async function readJsonFile(option: string, path: string): Promise<unknown> {
-  const { readFile } = await import('node:fs/promises');
   let text: string;
   try {
     text = await readFile(path, 'utf8');

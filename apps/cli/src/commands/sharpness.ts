@@ -23,6 +23,8 @@ export interface SharpnessRow extends Estimated {
   readonly seconds: number;
   /** Hessian-vector products spent. */
   readonly products: number;
+  /** Eigenvalues: whether power iteration met its tolerance (if not, a Rayleigh quotient only). */
+  readonly converged?: boolean;
 }
 
 export interface SharpnessReport {
@@ -159,6 +161,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
             standardError: top.result.residualNorms[i]!,
             seconds: i === 0 ? top.seconds : 0,
             products: i === 0 ? top.products : 0,
+            converged: top.result.converged[i]!,
           });
         });
         let density: SharpnessReport['density'] = null;
@@ -219,7 +222,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       const table = createTable(['quantity', 'estimate ± error', 'seconds', 'HVPs']);
       for (const r of report.rows) {
         table.push([
-          r.quantity,
+          r.converged === false ? `${r.quantity} (not converged)` : r.quantity,
           `${fmt(r.estimate)} ± ${fmt(r.standardError)}`,
           r.seconds.toFixed(1),
           r.products,

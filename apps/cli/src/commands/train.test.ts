@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -121,6 +121,39 @@ describe('usam train writes a valid run directory', () => {
       expect(lines[0].hessian.frobenius.estimate).toBeGreaterThan(0);
     }
   });
+});
+
+it('--config FILE gives the options as JSON; flags override it', async () => {
+  const out = join(dir, 'from-config');
+  const config = join(dir, 'config.json');
+  // TINY as JSON (camelCase and kebab-case keys), with a learning rate the flag overrides.
+  await writeFile(
+    config,
+    JSON.stringify({
+      dataset: 'mnist-s',
+      subsample: 0.01,
+      'batch-size': 43,
+      lr: 0.5,
+      lrSchedule: 'constant',
+      backend: 'cpu',
+      optimizer: 'trace-sam',
+      mu: 'sphere',
+      epochs: 1,
+    }),
+  );
+  const { code } = await usam([
+    'train',
+    '--config',
+    config,
+    '--lr',
+    '0.05',
+    '--out',
+    out,
+    '--quiet',
+  ]);
+  expect(code).toBe(0);
+  const { options } = await readJson(join(out, 'config.json'));
+  expect(options).toMatchObject({ batchSize: 43, lr: 0.05, optimizer: 'trace-sam', mu: 'sphere' });
 });
 
 describe('resume', () => {

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { UsageError } from '../cli/errors';
 import { readJsonFile } from '../cli/files';
 import { type ProgramOutput, printJson } from '../cli/output';
-import { epochLine, progressMode, trainProgress } from '../cli/progress';
+import { progressMode, trainProgress } from '../cli/progress';
 import { MEASURE_NAMES } from '../measures';
 import { listArg, numberArg } from '../options';
 import {
@@ -150,7 +150,7 @@ export function trainCommand(output: ProgramOutput): Command {
     )
     .option('--json', 'print the summary as one JSON document on stdout, nothing else there')
     .option('--quiet', 'no progress output')
-    .action(async (flags: Record<string, unknown>, command: Command) => {
+    .action(async (flags: Record<string, unknown>) => {
       const fromFlags = Object.fromEntries(
         Object.entries(flags).filter(
           ([k, v]) => v !== undefined && (TRAIN_OPTION_NAMES as readonly string[]).includes(k),
@@ -194,7 +194,5 @@ export function trainCommand(output: ProgramOutput): Command {
         process.off('SIGINT', onInt);
         process.off('SIGTERM', onTerm);
       }
-      void command;
-      void epochLine;
     });
 }

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { UsageError } from '../cli/errors';
@@ -146,9 +146,4 @@ export async function truncateMetrics(out: string, epochs: number): Promise<Epoc
   const kept = (await readMetrics(out)).filter((m) => m.epoch <= epochs);
   await writeFileAtomic(join(out, METRICS), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
   return kept;
-}
-
-/** Whether `dir` holds anything (for messages). */
-export async function isEmptyDir(dir: string): Promise<boolean> {
-  return (await readdir(dir)).length === 0;
 }
