@@ -1,3 +1,5 @@
+import { TRAIN_DEFAULTS } from '../train/index';
+
 /**
  * The run matrix of `usam reproduce`: which `usam train` runs make the paper's
  * Figure 2 and Tables 2–3 under each profile, with every setting spelled out.
@@ -178,16 +180,18 @@ export function methodSettings(method: Method, dataset: string): Partial<RunSett
 /** The training recipe (everything but the method) of a profile's tables. */
 function tableRecipe(profile: Profile, dataset: string) {
   if (profile === 'paper') {
+    // usam train's defaults are Appendix I's recipe (plan.test checks them against the paper).
+    const { epochs, batchSize, lr, lrSchedule, milestones, gamma, momentum } = TRAIN_DEFAULTS;
     return {
       model: 'resnet18',
       augment: base(dataset).startsWith('cifar'),
-      epochs: 200,
-      batchSize: 128,
-      lr: 0.1,
-      lrSchedule: 'multistep',
-      milestones: [50, 100, 150],
-      gamma: 0.1,
-      momentum: 0.9,
+      epochs,
+      batchSize,
+      lr,
+      lrSchedule,
+      milestones,
+      gamma,
+      momentum,
       weightDecay: base(dataset) === 'cifar100' ? 1e-3 : 5e-4,
     } as const;
   }
