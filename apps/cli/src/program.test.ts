@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { createProgram } from './program';
-import type { ReproduceReport } from './reproduce/index';
+import type { ChecksReport } from './reproduce/checks';
 
 async function run(...args: string[]) {
   const out: string[] = [];
@@ -24,6 +24,8 @@ describe('usam reproduce', () => {
     const dir = await mkdtemp(join(tmpdir(), 'usam-cli-'));
     const { out, error } = await run(
       'reproduce',
+      '--experiments',
+      'checks',
       '--backend',
       'cpu',
       '--samples',
@@ -33,9 +35,7 @@ describe('usam reproduce', () => {
     );
     expect(error).toBeUndefined();
     expect(out).toContain('Table 1');
-    const report = JSON.parse(
-      await readFile(join(dir, 'reproduce.json'), 'utf8'),
-    ) as ReproduceReport;
+    const report = JSON.parse(await readFile(join(dir, 'checks.json'), 'utf8')) as ChecksReport;
     expect(report.backend).toBe('cpu');
     expect(report.table1.rows.map((r) => r.measure)).toHaveLength(8);
     for (const row of report.table1.rows) {

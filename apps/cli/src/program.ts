@@ -1,12 +1,11 @@
-import { BACKENDS, type BackendName } from '@usam/backend';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { version } from '../package.json';
 import { type ProgramOutput, processOutput } from './cli/output';
 import { measureCommand } from './commands/measure';
 import { sharpnessCommand } from './commands/sharpness';
 import { trainCommand } from './commands/train';
-import { integer } from './options';
-import { reproduce } from './reproduce/index';
+import { reportCommand } from './report/command';
+import { reproduceCommand } from './reproduce/command';
 
 export type { ProgramOutput } from './cli/output';
 
@@ -26,29 +25,13 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
     .configureOutput(configured(output))
     .exitOverride();
 
-  program
-    .command('reproduce')
-    .description("reproduce the paper's results that the installed packages cover")
-    .addOption(
-      new Option('-b, --backend <name>', 'TensorFlow.js backend')
-        .choices(['auto', ...BACKENDS])
-        .default('auto'),
-    )
-    .option('-s, --seed <n>', 'random seed', integer(0), 0)
-    .option('-o, --out <dir>', 'where results (JSON) are written', 'results')
-    .option('-n, --samples <n>', 'draws per Monte Carlo / zeroth-order estimate', integer(2), 2000)
-    .action(
-      async (opts: {
-        backend: 'auto' | BackendName;
-        seed: number;
-        out: string;
-        samples: number;
-      }) => {
-        await reproduce({ ...opts, log: (line) => output.out(`${line}\n`) });
-      },
-    );
-
-  for (const command of [trainCommand(output), sharpnessCommand(output), measureCommand(output)]) {
+  for (const command of [
+    trainCommand(output),
+    sharpnessCommand(output),
+    measureCommand(output),
+    reproduceCommand(output),
+    reportCommand(output),
+  ]) {
     program.addCommand(command.copyInheritedSettings(program));
   }
   return program;

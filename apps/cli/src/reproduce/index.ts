@@ -1,119 +1,171 @@
 import { join } from 'node:path';
-import { type BackendName, initBackend } from '@usam/backend';
-import Table from 'cli-table3';
-import { type EstimatorRow, estimatorsOnQuadratic } from './estimators';
-import { type ExampleRow, paperExamples } from './examples';
-import { type ExplicitBiasRow, explicitBias } from './explicit-bias';
-import { writeJson } from './results';
-import { type Table1Row, table1 } from './table1';
+import { initBackend } from '@usam/backend';
+import { RUNS_DIR } from '../report/collect';
+import type { Figure2Point, figure2Data } from '../report/figures';
+import { buildReport, type ReportSummary } from '../report/index';
+import { formatMeanSe, tableMarkdown } from '../report/tables';
+import type { TrainOptions } from '../train/options';
+import { type ChecksReport, checks } from './checks';
+import {
+  createPlan,
+  defaultExperiments,
+  type Experiment,
+  type Plan,
+  type PlannedRun,
+  type Profile,
+  type RunSettings,
+} from './plan';
+import {
+  type RunOutcome,
+  type RunShardOptions,
+  runShard,
+  type Trainer,
+  usamTrain,
+  writePlan,
+} from './runs';
+import { type Shard, shardRuns, WHOLE } from './shard';
+
+export type Step = Experiment | 'checks';
 
 export interface ReproduceOptions {
-  readonly backend: 'auto' | BackendName;
+  readonly profile: Profile;
+  /** What to run; default: the checks and the profile's experiments. */
+  readonly experiments?: readonly Step[];
+  readonly backend: TrainOptions['backend'];
+  /** Seed of the checks and the first seed of the experiments. */
   readonly seed: number;
-  /** Directory for `reproduce.json`. */
-  readonly out: string;
-  /** Draws per sampling estimate (Table 1). */
+  /** Output directory (default `results/<profile>`). */
+  readonly out?: string;
+  /** Draws per Monte Carlo estimate in the checks (Table 1). */
   readonly samples: number;
-  /** Where progress and tables go (stdout by default). */
+  /** Where the datasets' official files are (`usam train --data-dir`). */
+  readonly dataDir?: string;
+  readonly shard?: Shard;
+  /** Print the run matrix and stop. */
+  readonly dryRun?: boolean;
+  /** What trains a run (default: `usam train`'s `train()`). */
+  readonly trainer?: Trainer;
+  readonly signal?: AbortSignal;
+  /** Where the run matrix, the check tables and the summary go. */
   readonly log?: (line: string) => void;
+  /** Each run's training hooks and the shard's live progress. */
+  readonly hooks?: RunShardOptions['hooks'];
 }
 
-export interface ReproduceReport {
-  backend: string;
-  seed: number;
-  table1: { d: number; samples: number; rho: number; rows: Table1Row[] };
-  examples: ExampleRow[];
-  estimators: EstimatorRow[];
-  explicitBias: { steps: number; learningRate: number; rows: ExplicitBiasRow[] };
+export interface ReproduceResult {
+  readonly out: string;
+  readonly plan: Plan;
+  /** This shard's runs. */
+  readonly runs: readonly PlannedRun[];
+  readonly checks?: ChecksReport;
+  readonly outcomes?: ReadonlyMap<string, RunOutcome>;
+  readonly report?: ReportSummary;
 }
 
-const fmt = (x: number) =>
-  Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(3) : x.toFixed(4);
+/** The default output directory of a profile, relative to the working directory. */
+export const defaultOut = (profile: Profile) => join('results', profile);
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** A run's settings as the `usam train` command line that makes the same run. */
+export function trainCommand(settings: RunSettings, out: string): string {
+  const flags = Object.entries(settings).map(([key, value]) => {
+    if (typeof value === 'boolean') return value ? `--${kebab(key)}` : `--no-${kebab(key)}`;
+    return `--${kebab(key)} ${Array.isArray(value) ? value.join(',') : value}`;
+  });
+  return ['usam train', ...flags, `--out ${out}`].join(' ');
+}
 
 /**
- * `usam reproduce`: every reproduction the installed packages cover. The report
- * is rewritten after each row, so an interrupted run keeps what it finished.
+ * `usam reproduce`: the paper's Figure 2 and Tables 2–3 (and the checks that
+ * need no training) under a profile, each training run an ordinary `usam train`
+ * run directory under `out/runs/`, then the report (`usam report out`).
  */
-export async function reproduce(options: ReproduceOptions): Promise<ReproduceReport> {
+export async function reproduce(options: ReproduceOptions): Promise<ReproduceResult> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const path = join(options.out, 'reproduce.json');
+  const out = options.out ?? defaultOut(options.profile);
+  const steps = options.experiments ?? ['checks', ...defaultExperiments(options.profile)];
+  const experiments = steps.filter((s): s is Experiment => s !== 'checks');
+  const plan = createPlan(options.profile, experiments, options.seed);
+  const shard = options.shard ?? WHOLE;
+  const runs = shardRuns(plan.runs, shard);
+  const shardText =
+    shard.count > 1 ? `, shard ${shard.index}/${shard.count} (${shard.source})` : '';
+  const cost = runs.reduce((a, r) => a + r.cost, 0);
+  log(
+    `usam reproduce --profile ${options.profile}: ${runs.length} of ${plan.runs.length} runs${shardText} (modelled cost ${cost.toExponential(2)} example-gradients), results in ${out}`,
+  );
+
+  if (options.dryRun) {
+    for (const run of runs) {
+      log(`${run.id}\t${trainCommand(run.settings, join(out, RUNS_DIR, run.id))}`);
+    }
+    return { out, plan, runs };
+  }
+
   const { name: backend } = await initBackend(options.backend);
-  log(`usam reproduce: backend ${backend}, seed ${options.seed}, results in ${path}`);
+  let checksReport: ChecksReport | undefined;
+  if (steps.includes('checks') && shard.index === 0) {
+    checksReport = await checks({
+      backend,
+      seed: options.seed,
+      out,
+      samples: options.samples,
+      log,
+    });
+  }
+  if (experiments.length === 0) return { out, plan, runs, checks: checksReport };
 
-  const settings = { d: 10, samples: options.samples, rho: 0.05 };
-  const report: ReproduceReport = {
-    backend,
-    seed: options.seed,
-    table1: { ...settings, rows: [] },
-    examples: [],
-    estimators: [],
-    explicitBias: { steps: 3000, learningRate: 0.01, rows: [] },
-  };
-
-  log(`\nTable 1 on a random SPD Hessian (d = ${settings.d}, n = ${settings.samples} draws):`);
-  const t1 = new Table({
-    head: ['measure', 'closed form', 'Monte Carlo ± se', 'z', 'zeroth order ± se', 'z'],
+  await writePlan(out, plan);
+  log(`\nTraining ${runs.length} runs (${experiments.join(', ')}) with backend ${backend}:`);
+  const outcomes = await runShard({
+    out,
+    plan,
+    shard,
+    trainer: options.trainer ?? usamTrain,
+    backend: backend as RunShardOptions['backend'],
+    dataDir: options.dataDir,
+    signal: options.signal,
+    hooks: options.hooks,
   });
-  for await (const row of table1({ seed: options.seed, ...settings })) {
-    report.table1.rows.push(row);
-    await writeJson(path, report);
-    t1.push([
-      row.measure,
-      fmt(row.closedForm),
-      `${fmt(row.monteCarlo.value)} ± ${fmt(row.monteCarlo.standardError)}`,
-      row.monteCarlo.z?.toFixed(2) ?? '—',
-      `${fmt(row.zerothOrder.value)} ± ${fmt(row.zerothOrder.standardError)}`,
-      row.zerothOrder.z?.toFixed(2) ?? '—',
-    ]);
-  }
-  log(t1.toString());
-  log('(max eigenvalue: over 64 random directions the sampled value is a lower bound on λ_max.)');
-
-  report.examples = paperExamples();
-  await writeJson(path, report);
-  log("\nThe paper's Examples 1 and 2 (exact):");
-  const ex = new Table({ head: ['example', 'point', 'tr H', '‖H‖_F²', 'det H'] });
-  for (const r of report.examples) {
-    ex.push([r.example, r.point, fmt(r.traceH), fmt(r.frobeniusSquared), fmt(r.detH)]);
-  }
-  log(ex.toString());
-
-  log('\nHessian estimators against the exact spectrum (quadratic loss, d = 64, two variables):');
-  report.estimators = await estimatorsOnQuadratic(options.seed, 100);
-  await writeJson(path, report);
-  const es = new Table({ head: ['quantity', 'exact', 'estimate ± se', 'HVPs'] });
-  for (const r of report.estimators) {
-    es.push([r.quantity, fmt(r.exact), `${fmt(r.estimate)} ± ${fmt(r.standardError)}`, r.hvps]);
-  }
-  log(es.toString());
-  log('(eigenvalue rows: ± is the residual ‖Hv − λv‖, a bound rather than a standard error.)');
-
+  const report = await buildReport([out], out);
   log(
-    '\nExplicit bias on the toy loss (x₁x₂ − 1)² from (4, 0.25) on the zero-loss manifold (3000 SGD steps, lr 0.01):',
+    `\n${report.done} of ${report.runs} runs finished; wrote ${report.files.length} files in ${out}:`,
   );
-  const eb = new Table({
-    head: ['method', 'settings', 'end (x₁, x₂)', '|x₁x₂ − 1|', 'tr H', '‖H‖_F²', 'det H'],
-  });
-  for await (const r of explicitBias(options.seed, report.explicitBias.steps)) {
-    report.explicitBias.rows.push(r);
-    await writeJson(path, report);
-    eb.push([
-      r.method,
-      r.settings,
-      `(${r.end[0].toFixed(3)}, ${r.end[1].toFixed(3)})`,
-      fmt(r.offManifold),
-      fmt(r.traceH),
-      fmt(r.frobeniusSquared),
-      fmt(r.detH),
-    ]);
+  log(
+    report.files
+      .filter((f) => !f.startsWith('curves/'))
+      .map((f) => `  ${join(out, f)}`)
+      .join('\n'),
+  );
+  for (const [id, table] of Object.entries(report.tables)) {
+    log(
+      `\n${id === 'table2' ? 'Table 2' : 'Table 3'} (final test accuracy %, mean ± standard error over seeds; bold: within two standard errors of the best):\n`,
+    );
+    log(tableMarkdown(table, options.profile === 'paper'));
   }
-  log(eb.toString());
-  log(
-    '(start: tr H = 32.125, ‖H‖_F² = 1032.0. Both are least at |x₁| = |x₂| = 1; det H depends on x₁x₂ alone and is 0 all along the manifold.',
-  );
-  log(" SGD and SAM cannot move: ∇L = 0 there, so SAM's ascent e = ρ∇L/‖∇L‖ is 0 too.)");
-  log(
-    '\nTraining reproductions (Tables 2–3, Figure 2) need a `usam train` command, not built yet.',
-  );
-  return report;
+  if (report.figure2) log(`\n${figure2Summary(report.figure2)}`);
+  const failed = [...outcomes].filter(([, outcome]) => outcome === 'failed').map(([id]) => id);
+  if (failed.length > 0) {
+    throw new Error(
+      `${failed.length} run(s) failed (${failed.join(', ')}); their errors are in the progress above, the report covers the others; rerun to retry them.`,
+    );
+  }
+  return { out, plan, runs, checks: checksReport, outcomes, report };
+}
+
+/** Figure 2 in words: ‖H‖_F² at the first and last epoch, and the final accuracy, per λ. */
+export function figure2Summary(data: ReturnType<typeof figure2Data>): string {
+  const lines = ['Figure 2 (‖H‖_F², mean ± standard error over seeds):'];
+  for (const lambda of new Set(data.points.map((p) => p.lambda))) {
+    const points = data.points.filter((p) => p.lambda === lambda);
+    const first = points[0]!;
+    const last = points.at(-1)!;
+    const accuracy = data.accuracy.find((a) => a.lambda === lambda);
+    const show = (p: Figure2Point) => `${formatMeanSe(p, 1)} (epoch ${p.epoch})`;
+    lines.push(
+      `  λ = ${lambda}: ${show(first)} → ${show(last)}${accuracy ? `; final test accuracy ${formatMeanSe(accuracy)}%` : ''}`,
+    );
+  }
+  return lines.join('\n');
 }

@@ -1,13 +1,13 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../cli/files';
 
-/**
- * Writes JSON atomically (temp file, then rename), so an interrupted run leaves
- * the previous complete file, never a truncated one.
- */
-export async function writeJson(path: string, value: unknown): Promise<void> {
+/** `writeFileAtomic`, creating the directory first. */
+export async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(temp, path);
+  await writeFileAtomic(path, data);
 }
+
+/** Pretty-printed JSON, written with {@link writeAtomic}. */
+export const writeJson = (path: string, value: unknown): Promise<void> =>
+  writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);

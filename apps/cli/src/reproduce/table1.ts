@@ -11,6 +11,7 @@ import {
   polynomial,
   product,
   quadraticLoss,
+  symmetricEigenvalues,
   trace,
   zerothOrder,
 } from '@usam/measures';
@@ -42,8 +43,8 @@ export interface Table1Options {
 
 /**
  * A seeded symmetric positive definite H = AAᵀ/d + ½I, with A standard normal:
- * its spectrum sits in about [0.5, 4], where every Table 1 row is defined
- * (det needs H ≻ 0; the product row with σ = 0.2 needs λ < 5).
+ * its spectrum sits in about [0.5, 4] (det needs H ≻ 0), with no fixed upper
+ * bound, so the product row takes its σ from the drawn spectrum ({@link productSigma}).
  */
 export function randomHessian(d: number, seed: number): number[][] {
   const rng = createRng(`hessian:${seed}`);
@@ -55,8 +56,25 @@ export function randomHessian(d: number, seed: number): number[][] {
   );
 }
 
-/** Every row of Table 1 (SPEC §2) that a random SPD Hessian supports. */
-export function table1Measures(d: number): Measure[] {
+/**
+ * σ for the product row on a Hessian with largest eigenvalue λ_max: 1/(8λ_max),
+ * rounded down to two significant digits so that the printed σ is the one used.
+ * The Monte Carlo mean of exp(σ·½vᵀHv), v ~ N(0, I), has k-th moment
+ * Π(1 − kσλ_i)^(−1/2), finite iff kσλ_max < 1. Variance (k = 2) is the minimum for
+ * an honest standard error; 1/(8λ_max) keeps moments up to the 7th finite, so the
+ * standard error itself (4th moment) is stable and the z-score near normal.
+ */
+export function productSigma(lambdaMax: number): number {
+  if (!(lambdaMax > 0)) throw new RangeError(`productSigma: λ_max must be > 0, got ${lambdaMax}.`);
+  const sigma = 1 / (8 * lambdaMax);
+  const unit = 10 ** (Math.floor(Math.log10(sigma)) - 1);
+  return Number((Math.floor(sigma / unit) * unit).toPrecision(2));
+}
+
+/** Every row of Table 1 (SPEC §2) that the SPD Hessian H supports. */
+export function table1Measures(H: number[][]): Measure[] {
+  const d = H.length;
+  const lambdaMax = Math.max(...symmetricEigenvalues(H));
   return [
     trace('sphere'),
     trace('gaussian'),
@@ -65,7 +83,7 @@ export function table1Measures(d: number): Measure[] {
     determinant(d),
     polynomial(2),
     polynomial(3),
-    product(0.2),
+    product(productSigma(lambdaMax)),
   ];
 }
 
@@ -78,25 +96,32 @@ export function table1Measures(d: number): Measure[] {
  */
 export async function* table1(options: Table1Options): AsyncGenerator<Table1Row> {
   const H = randomHessian(options.d, options.seed);
-  const shapes = [[options.d]];
-  for (const measure of table1Measures(options.d)) {
-    const closedForm = exact(measure, H);
-    // Independent draws for the two evaluators: on a quadratic, equal draws would
-    // give equal numbers (Definition 2 is exact there) and prove less.
-    const samples = options.samples;
-    const mc = await monteCarlo(measure, explicitHvp(H), { shapes, samples, seed: options.seed });
-    const zo = await zerothOrder(measure, quadraticLoss(H), {
-      shapes,
-      samples,
-      seed: options.seed + 1,
-      rho: options.rho,
-    });
-    // A point-mass μ (max eigenvalue) has no sampling error: no z-score.
-    const sampled = ({ value, standardError }: MeasureEstimate): SampledValue => ({
-      value,
-      standardError,
-      z: standardError > 1e-9 * Math.abs(value) ? (value - closedForm) / standardError : null,
-    });
-    yield { measure: measure.name, closedForm, monteCarlo: sampled(mc), zerothOrder: sampled(zo) };
-  }
+  for (const measure of table1Measures(H)) yield await checkMeasure(measure, H, options);
+}
+
+/** One Table 1 row: `measure` on the explicit Hessian H, three ways. */
+export async function checkMeasure(
+  measure: Measure,
+  H: number[][],
+  options: Omit<Table1Options, 'd'>,
+): Promise<Table1Row> {
+  const shapes = [[H.length]];
+  const closedForm = exact(measure, H);
+  // Independent draws for the two evaluators: on a quadratic, equal draws would
+  // give equal numbers (Definition 2 is exact there) and prove less.
+  const samples = options.samples;
+  const mc = await monteCarlo(measure, explicitHvp(H), { shapes, samples, seed: options.seed });
+  const zo = await zerothOrder(measure, quadraticLoss(H), {
+    shapes,
+    samples,
+    seed: options.seed + 1,
+    rho: options.rho,
+  });
+  // A point-mass μ (max eigenvalue) has no sampling error: no z-score.
+  const sampled = ({ value, standardError }: MeasureEstimate): SampledValue => ({
+    value,
+    standardError,
+    z: standardError > 1e-9 * Math.abs(value) ? (value - closedForm) / standardError : null,
+  });
+  return { measure: measure.name, closedForm, monteCarlo: sampled(mc), zerothOrder: sampled(zo) };
 }
