@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,13 +197,22 @@ describe('resume', () => {
     '%s finishes the step, checkpoints mid-epoch, exits %i; resuming continues exactly',
     async (signal, exit) => {
       const out = join(dir, signal);
-      const { child, done } = start(run(out));
-      await waitFor(join(out, 'checkpoint', 'progress.json')); // epoch 1 is done
-      child.kill(signal);
-      const { code, stderr } = await done;
-      expect(code).toBe(exit);
-      expect(stderr).toContain(`usam train --out ${out} --resume`);
-      const progress = await readJson(join(out, 'checkpoint', 'progress.json'));
+      // A signal that lands between epoch 1's checkpoint and epoch 2's first step is
+      // (rightly) checkpointed at step 0; wait a little longer each try until one lands
+      // mid-epoch, which is what this test is about.
+      let progress: { epoch: number; step: number } = { epoch: 0, step: 0 };
+      for (const delay of [0, 40, 100, 200]) {
+        rmSync(out, { recursive: true, force: true });
+        const { child, done } = start(run(out));
+        await waitFor(join(out, 'checkpoint', 'progress.json')); // epoch 1 is done
+        await new Promise((r) => setTimeout(r, delay));
+        child.kill(signal);
+        const { code, stderr } = await done;
+        expect(code).toBe(exit);
+        expect(stderr).toContain(`usam train --out ${out} --resume`);
+        progress = await readJson(join(out, 'checkpoint', 'progress.json'));
+        if (progress.step > 0) break;
+      }
       expect(progress.epoch).toBe(1);
       expect(progress.step).toBeGreaterThan(0);
       expect(progress.step).toBeLessThan(STEPS);
