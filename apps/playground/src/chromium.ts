@@ -5,20 +5,20 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
+import { browserUnavailable, launchChromium } from '@usam/chromium';
+import type { Browser } from 'playwright-core';
 import { type PreviewServer, preview } from 'vite';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 export const dist = `${root}dist`;
-export const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** Why the site cannot be opened in Chromium here, or undefined when it can. */
+/**
+ * Why the site cannot be opened in Chromium here, or undefined when it can
+ * (throws instead under USAM_REQUIRE_BROWSER=1).
+ */
 export function unavailable(): string | undefined {
-  if (!existsSync(executablePath)) {
-    return `Chromium not found at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)`;
-  }
-  if (!existsSync(`${dist}/index.html`)) return `no build at ${dist} (run pnpm build first)`;
-  return undefined;
+  return browserUnavailable(
+    existsSync(`${dist}/index.html`) ? undefined : `no build at ${dist} (run pnpm build first)`,
+  );
 }
 
 export interface Site {
@@ -34,17 +34,7 @@ export async function openSite(): Promise<Site> {
     logLevel: 'silent',
     preview: { host: '127.0.0.1', port: 0, strictPort: false, open: false },
   });
-  const browser = await chromium.launch({
-    executablePath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-    ],
-  });
+  const browser = await launchChromium();
   return {
     url: server.resolvedUrls!.local[0]!,
     browser,

@@ -10,8 +10,8 @@ import {
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join } from 'node:path';
+import { browserUnavailable, launchChromium } from '@usam/chromium';
 import { build as esbuild } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { build, createServer as createViteServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { root } from './packages';
@@ -22,13 +22,7 @@ import { root } from './packages';
  * (its "Browsers" block, no options) and trains a few SAM steps. CI sets
  * USAM_REQUIRE_BROWSER=1 so that a missing Chromium fails instead of skipping.
  */
-const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(executablePath);
-if (!haveChromium) {
-  const why = `no Chromium at ${executablePath} (apt-get install chromium, or set CHROMIUM_PATH)`;
-  if (process.env.USAM_REQUIRE_BROWSER === '1') throw new Error(`Browser tests required: ${why}.`);
-  console.warn(`Skipping the browser tests: ${why}.`);
-}
+const haveChromium = browserUnavailable() === undefined;
 
 /** The first `ts` block under the backend README's "## Browsers" heading. */
 function readmeBrowserSetup(): string {
@@ -109,17 +103,7 @@ describe.skipIf(!haveChromium)('in headless Chromium, a page built from the tarb
   afterAll(() => server?.close());
 
   async function open(at = url): Promise<{ result?: unknown; error?: string }> {
-    const browser = await chromium.launch({
-      executablePath,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const tab = await browser.newPage();
       let error: string | undefined;

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { browserUnavailable, launchChromium } from '@usam/chromium';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createProgram } from '../program';
@@ -15,7 +16,6 @@ const exec = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../../../..');
 // The README's first command writes under results/ of the working directory.
 const OUT = join(ROOT, 'results', 'tiny');
-const CHROMIUM = '/usr/bin/chromium';
 
 async function run(...args: string[]) {
   const out: string[] = [];
@@ -169,21 +169,10 @@ describe('usam reproduce --profile tiny, end to end', () => {
     expect(again.report!.done).toBe(plan.runs.length);
   });
 
-  it.skipIf(!existsSync(CHROMIUM))(
+  it.skipIf(browserUnavailable() !== undefined)(
     'renders report.html in headless Chromium with its tables and figures',
     async () => {
-      const { chromium } = await import('playwright-core');
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-        ],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage();
         const requests: string[] = [];
@@ -204,9 +193,3 @@ describe('usam reproduce --profile tiny, end to end', () => {
     },
   );
 });
-
-if (!existsSync(CHROMIUM)) {
-  console.log(
-    `reproduce.test.ts: skipping the browser check: ${CHROMIUM} is missing (apt-get install chromium).`,
-  );
-}
