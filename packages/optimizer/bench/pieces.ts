@@ -10,26 +10,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
 import { createRng, gaussian, hypercube, tensorList } from '@usam/measures';
-import { createModel } from '@usam/models';
 import { readNumbers } from '../src/sharpness-aware';
 import { Snapshot } from '../src/variables';
+import { mlpProblem } from './mlp';
 
 const ROUNDS = Number(process.env.BENCH_STEPS) || 40;
 await initBackend((process.env.BENCH_BACKENDS ?? 'wasm') as BackendName);
-const model = createModel('mlp', { seed: 1 });
-const xs = tf.randomUniform([128, 784], 0, 1, 'float32', 1);
-const ys = tf.tidy(() =>
-  tf.cast(tf.oneHot(tf.randomUniform([128], 0, 10, 'int32', 2), 10), 'float32'),
-);
-const loss = () =>
-  tf.tidy(
-    () =>
-      tf.losses.softmaxCrossEntropy(
-        ys,
-        model.apply(xs, { training: true }) as tf.Tensor,
-      ) as tf.Scalar,
-  );
-const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+const { variables, loss } = mlpProblem();
 const shapes = tensorList.shapesOf(variables);
 const base = tf.train.momentum(0, 0.9);
 const rng = createRng(0);
@@ -41,6 +28,18 @@ const cpu = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
+
+/** x ← x + e as the engine's evaluateAt does, then x restored by assignment. */
+function moveAndRestore(e: readonly tf.Tensor[]) {
+  const s = new Snapshot(variables);
+  tf.tidy(() => {
+    variables.forEach((v, k) => {
+      v.assign(tf.add(s.values[k]!, e[k]!));
+    });
+  });
+  s.restore();
+  s.dispose();
+}
 
 const pieces: [string, () => void][] = [
   [
@@ -93,14 +92,7 @@ const pieces: [string, () => void][] = [
       const e = tf.tidy(() =>
         tensorList.scale(grads, tf.div(0.05, tf.add(tensorList.norm(grads), 1e-12)) as tf.Scalar),
       );
-      const s = new Snapshot(variables);
-      tf.tidy(() => {
-        variables.forEach((v, k) => {
-          v.assign(tf.add(s.values[k]!, e[k]!));
-        });
-      });
-      s.restore();
-      s.dispose();
+      moveAndRestore(e);
       tensorList.dispose(e);
     },
   ],
@@ -122,14 +114,7 @@ const pieces: [string, () => void][] = [
       const v = normal.sample(shapes, rng);
       const t = cpu();
       const e = tensorList.scale(v, 0.01);
-      const s = new Snapshot(variables);
-      tf.tidy(() => {
-        variables.forEach((x, k) => {
-          x.assign(tf.add(s.values[k]!, e[k]!));
-        });
-      });
-      s.restore();
-      s.dispose();
+      moveAndRestore(e);
       tensorList.dispose([...e, ...v]);
       offset = cpu() - t;
     },

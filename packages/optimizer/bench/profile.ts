@@ -7,57 +7,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
-import { createModel } from '@usam/models';
-import {
-  asam,
-  detSam,
-  frobSam,
-  type OptimizerOptions,
-  plain,
-  type SharpnessAwareOptimizer,
-  sam,
-  ssamF,
-  traceSam,
-} from '../src/index';
+import { mlpProblem } from './mlp';
 
-const BATCH = 128;
 const STEPS = Number(process.env.BENCH_STEPS) || 20;
-const backend = (process.env.BENCH_BACKENDS ?? 'wasm') as BackendName;
-await initBackend(backend);
+await initBackend((process.env.BENCH_BACKENDS ?? 'wasm') as BackendName);
 tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false);
-const model = createModel('mlp', { seed: 1 });
-const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1);
-const ys = tf.tidy(() =>
-  tf.cast(tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32', 2), 10), 'float32'),
-);
-const loss = () =>
-  tf.tidy(
-    () =>
-      tf.losses.softmaxCrossEntropy(
-        ys,
-        model.apply(xs, { training: true }) as tf.Tensor,
-      ) as tf.Scalar,
-  );
-const fisherLosses = (count: number) =>
-  Array.from(
-    { length: count },
-    (_, i) => () =>
-      tf.tidy(() => {
-        const x = tf.slice(xs, [i, 0], [1, 784]);
-        const y = tf.slice(ys, [i, 0], [1, 10]);
-        return tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar;
-      }),
-  );
-const variants: [string, (o: OptimizerOptions) => SharpnessAwareOptimizer][] = [
-  ['plain', (o) => plain(o)],
-  ['sam', (o) => sam(o)],
-  ['asam', (o) => asam(o)],
-  ['ssamF', (o) => ssamF({ ...o, fisherLosses })],
-  ['traceSam', (o) => traceSam(o)],
-  ['traceSam (sphere)', (o) => traceSam({ ...o, mu: 'sphere' })],
-  ['detSam', (o) => detSam(o)],
-  ['frobSam (n=2)', (o) => frobSam(o)],
-];
+const { model, loss, variants } = mlpProblem();
 const only = process.env.ONLY?.split(',');
 
 // Time inside the engine's gradients (every variableGrads goes through it).
