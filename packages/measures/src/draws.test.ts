@@ -37,6 +37,12 @@ describe('uniforms', () => {
     expect(uniforms(100, createRng(2))).not.toEqual(u.subarray(0, 100));
   });
 
+  it('with a half-width h, are h(2u − 1) of the same stream, bit for bit (the hypercube sampler)', () => {
+    const h = 0.01;
+    const mapped = uniforms(1000, createRng(5)).map((u) => h * (2 * u - 1));
+    expect(uniforms(1000, createRng(5), h)).toEqual(mapped);
+  });
+
   it('consecutive values are uncorrelated (lag-1 correlation within 4.5/√n)', () => {
     const u = uniforms(N, createRng(3));
     let sxy = 0;

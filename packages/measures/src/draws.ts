@@ -22,11 +22,19 @@ type Stream = ReturnType<typeof streamFrom>;
 /** (k + ½)·2⁻³² for a 32-bit k: in (0, 1), never 0, so log u is finite. */
 const unit = (stream: Stream) => ((stream.next() >>> 0) + 0.5) * 2 ** -32;
 
-/** n uniforms in (0, 1] as float32 (float32 rounds the top 2⁻²⁵ of (0, 1) up to 1). */
-export function uniforms(n: number, rng: Rng): Float32Array {
+/**
+ * n uniforms u in (0, 1] as float32 (float32 rounds the top 2⁻²⁵ of (0, 1) up to 1);
+ * with `halfWidth` h, each is mapped to h(2u − 1) ∈ [−h, h] in the same pass (u
+ * rounded to float32 first, so the values are those of a second pass over the array).
+ */
+export function uniforms(n: number, rng: Rng, halfWidth?: number): Float32Array {
   const stream = streamFrom(rng);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = unit(stream);
+  if (halfWidth === undefined) {
+    for (let i = 0; i < n; i++) out[i] = unit(stream);
+  } else {
+    for (let i = 0; i < n; i++) out[i] = halfWidth * (2 * Math.fround(unit(stream)) - 1);
+  }
   return out;
 }
 

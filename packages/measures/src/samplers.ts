@@ -81,9 +81,7 @@ export function hypercube(halfWidth: number): Sampler {
     name: `hypercube(h=${show(halfWidth)})`,
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'hypercube');
-      const v = uniforms(d, rng);
-      for (let i = 0; i < d; i++) v[i] = halfWidth * (2 * v[i]! - 1); // in [−h, h]
-      return fromFlat(v, shapes);
+      return fromFlat(uniforms(d, rng, halfWidth), shapes); // in [−h, h], mapped while drawing
     },
   };
 }

@@ -97,7 +97,10 @@ export const sum = (a: TensorList): tf.Scalar =>
 
 /** s·a, s a number or a scalar tensor. */
 export const scale = (a: TensorList, s: number | tf.Scalar): tf.Tensor[] =>
-  tf.tidy(() => a.map((ak) => tf.mul(ak, s)));
+  tf.tidy(() => {
+    const factor = typeof s === 'number' ? tf.scalar(s) : s; // uploaded once, not per tensor
+    return a.map((ak) => tf.mul(ak, factor));
+  });
 
 /** a + b. */
 export const add = (a: TensorList, b: TensorList): tf.Tensor[] =>
@@ -113,7 +116,10 @@ export const mul = (a: TensorList, b: TensorList): tf.Tensor[] =>
 
 /** y + α·x (BLAS axpy), α a number or a scalar tensor. */
 export const axpy = (alpha: number | tf.Scalar, x: TensorList, y: TensorList): tf.Tensor[] =>
-  tf.tidy(() => y.map((yk, k) => tf.add(yk, tf.mul(x[k]!, alpha))));
+  tf.tidy(() => {
+    const factor = typeof alpha === 'number' ? tf.scalar(alpha) : alpha; // uploaded once
+    return y.map((yk, k) => tf.add(yk, tf.mul(x[k]!, factor)));
+  });
 
 /** One term w·a of a `linearCombination`. */
 export interface Term {
@@ -128,15 +134,17 @@ export interface Term {
  */
 export function linearCombination(terms: readonly Term[], like: TensorList): tf.Tensor[] {
   const live = terms.filter(({ weight }) => weight !== 0);
-  return tf.tidy(() =>
-    like.map((x, k) => {
-      const parts = live.map(({ tensors, weight }) =>
-        weight === 1 ? tensors[k]! : tf.mul(tensors[k]!, weight),
+  return tf.tidy(() => {
+    // One scalar upload per term, not per tensor (a number operand uploads a scalar each call).
+    const scalars = live.map(({ weight }) => (weight === 1 ? undefined : tf.scalar(weight)));
+    return like.map((x, k) => {
+      const parts = live.map(({ tensors }, j) =>
+        scalars[j] === undefined ? tensors[k]! : tf.mul(tensors[k]!, scalars[j]!),
       );
       if (parts.length === 0) return tf.zerosLike(x);
       return parts.length === 1 ? tf.clone(parts[0]!) : tf.addN(parts);
-    }),
-  );
+    });
+  });
 }
 
 /** Zeros shaped like `a`. */

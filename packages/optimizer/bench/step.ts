@@ -27,25 +27,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
-import { createModel, parameterCount } from '@usam/models';
-import {
-  asam,
-  detSam,
-  frobSam,
-  type OptimizerOptions,
-  plain,
-  type SharpnessAwareOptimizer,
-  sam,
-  ssamF,
-  traceSam,
-} from '../src/index';
+import { parameterCount } from '@usam/models';
+import { mlpProblem } from './mlp';
 
 // BENCH_STEPS=60 takes more pairs on a noisy host.
 const steps = Number(process.env.BENCH_STEPS) || undefined;
 const STEPS: Record<string, number> = { cpu: steps ?? 12, wasm: steps ?? 20 };
 // BENCH_BACKENDS=cpu runs one backend only.
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'wasm,cpu').split(',');
-const BATCH = 128;
 
 /** CPU time of this process in ms (user + system): not inflated by other processes' load. */
 const cpuMs = () => {
@@ -64,20 +53,7 @@ const median = (xs: number[]) => {
 
 async function benchBackend(backend: string) {
   await initBackend(backend as BackendName);
-  const model = createModel('mlp', { seed: 1 });
-  const xs = tf.randomUniform([BATCH, 784], 0, 1, 'float32', 1);
-  const ys = tf.tidy(() =>
-    tf.cast(tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32', 2), 10), 'float32'),
-  );
-  const loss = () =>
-    tf.tidy(
-      () =>
-        tf.losses.softmaxCrossEntropy(
-          ys,
-          model.apply(xs, { training: true }) as tf.Tensor,
-        ) as tf.Scalar,
-    );
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { model, variables, loss, variants, dispose } = mlpProblem();
   const timeGradient = () => {
     const cpu = cpuMs();
     const start = performance.now();
@@ -89,26 +65,6 @@ async function benchBackend(backend: string) {
     return wall;
   };
   for (let i = 0; i < 10; i++) timeGradient(); // warm-up: kernel setup, JIT, wasm heap growth
-  const fisherLosses = (count: number) =>
-    Array.from(
-      { length: count },
-      (_, i) => () =>
-        tf.tidy(() => {
-          const x = tf.slice(xs, [i, 0], [1, 784]);
-          const y = tf.slice(ys, [i, 0], [1, 10]);
-          return tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar;
-        }),
-    );
-  const variants: [string, (o: OptimizerOptions) => SharpnessAwareOptimizer][] = [
-    ['plain', (o) => plain(o)],
-    ['sam', (o) => sam(o)],
-    ['asam', (o) => asam(o)],
-    ['ssamF', (o) => ssamF({ ...o, fisherLosses })],
-    ['traceSam', (o) => traceSam(o)],
-    ['traceSam (sphere)', (o) => traceSam({ ...o, mu: 'sphere' })],
-    ['detSam', (o) => detSam(o)],
-    ['frobSam (n=2)', (o) => frobSam(o)],
-  ];
   interface Row {
     variant: string;
     steps: number[];
@@ -172,8 +128,7 @@ async function benchBackend(backend: string) {
   }));
   const leaked = tf.memory().numTensors - tensorsBefore;
   const parameters = parameterCount(model);
-  model.dispose();
-  tf.dispose([xs, ys]);
+  dispose();
   return {
     backend,
     parameters,
