@@ -121,7 +121,7 @@ describe('usam reproduce --dry-run', () => {
     expect(runs.size).toBe(4 * lambdas.size); // four seeds per λ
   });
 
-  it("keeps the quick Figure 2 at the paper's Frob-SAM recipe, with λ_ref inside the paper's sweep", async () => {
+  it("keeps the quick Figure 2 at the paper's Frob-SAM recipe, λ = 0 against λ_ref inside the paper's sweep", async () => {
     const { runs } = await dryRun('--profile', 'quick', '--experiments', 'figure2');
     const lambdas = new Set<number>();
     for (const flags of runs.values()) {
@@ -140,11 +140,10 @@ describe('usam reproduce --dry-run', () => {
       lambdas.add(Number(flags.lambda));
     }
     // λ = 0 is the baseline; the others, as λ_ref = 4λ, lie in the paper's Frob-SAM
-    // sweep range [1e-4, 0.1] (Appendix I), and at least two are positive so that the
-    // figure shows an ordering, not just a pair.
+    // sweep range [1e-4, 0.1] (Appendix I).
     expect(lambdas.has(0)).toBe(true);
     const positive = [...lambdas].filter((l) => l > 0);
-    expect(positive.length).toBeGreaterThanOrEqual(2);
+    expect(positive.length).toBeGreaterThanOrEqual(1);
     for (const l of positive) {
       expect(l * CONVERSION['frob-sam']).toBeGreaterThanOrEqual(1e-4);
       expect(l * CONVERSION['frob-sam']).toBeLessThanOrEqual(0.1);
