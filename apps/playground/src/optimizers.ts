@@ -67,15 +67,3 @@ export function createOptimizer(
       });
   }
 }
-
-/**
- * Frees the optimizer and its base optimizer. tfjs 4.22's
- * MomentumOptimizer.dispose() forgets SGDOptimizer's learning-rate scalar `c`
- * (one tensor per run otherwise); apps/cli works around it the same way, and
- * @usam/optimizer's own `dispose` would be the one place for it.
- */
-export function disposeOptimizer(optimizer: SharpnessAwareOptimizer): void {
-  const c = (optimizer.base as unknown as { c?: tf.Tensor }).c;
-  optimizer.dispose();
-  if (c !== undefined && !c.isDisposed) c.dispose();
-}

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { determinant, exact, frobenius, maxEigenvalue, trace } from '@usam/measures';
-import { createOptimizer, disposeOptimizer } from './optimizers';
+import { createOptimizer } from './optimizers';
 import type { RunSettings } from './settings';
 import {
   type Point,
@@ -72,7 +72,7 @@ export async function toyTrajectory(
       if (!(Math.abs(a!) < 10 * toy.extent && Math.abs(b!) < 10 * toy.extent)) break;
     }
   } finally {
-    disposeOptimizer(opt);
+    opt.dispose();
     x.dispose();
   }
   return { optimizer, path, measures: path.map((p) => toyMeasures(toy, p)) };

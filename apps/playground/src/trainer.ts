@@ -16,7 +16,7 @@ import { createModel, forward, trainableVariables } from '@usam/models';
 import type { SharpnessAwareOptimizer } from '@usam/optimizer';
 import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
 import { modelHessian } from './model-hessian';
-import { createOptimizer, disposeOptimizer } from './optimizers';
+import { createOptimizer } from './optimizers';
 import { type EpochMetrics, parseRequest, type Request, type Response } from './protocol';
 import { defaultRun, type ExperimentSettings } from './settings';
 
@@ -73,7 +73,7 @@ export function createTrainer(
 
   function disposeAll() {
     for (const run of runs) {
-      disposeOptimizer(run.optimizer);
+      run.optimizer.dispose();
       run.model.dispose();
     }
     runs = [];
@@ -120,7 +120,7 @@ export function createTrainer(
       }
     } finally {
       tf.dispose([batch.xs, batch.ys]);
-      disposeOptimizer(optimizer);
+      optimizer.dispose();
       model.dispose();
     }
     return times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;

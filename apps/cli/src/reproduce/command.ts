@@ -31,7 +31,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
     .addOption(
       new Option(
         '-p, --profile <name>',
-        'quick: MNIST and the MLP, ~15 min on 2 cores; full: MNIST at the paper scale; paper: CIFAR-10/100 and SVHN with ResNet-18 (needs the data and a GPU backend); tiny: a smoke test',
+        'quick: MNIST and the MLP, ~6 min on 2 cores; full: MNIST at the paper scale; paper: CIFAR-10/100 and SVHN with ResNet-18 (needs the data and a GPU backend); tiny: a smoke test',
       )
         .choices(PROFILES)
         .default('quick'),

@@ -346,10 +346,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     await writeSummary(options.out, summary);
     return summary;
   } finally {
-    // tfjs 4.22's MomentumOptimizer.dispose() forgets SGDOptimizer's learning-rate scalar `c`.
-    const c = (optimizer.base as unknown as { c?: tf.Tensor }).c;
-    optimizer.dispose();
-    if (c && !c.isDisposed) c.dispose();
+    optimizer.dispose(); // also frees the base optimizer's learning-rate scalar
     model.dispose();
   }
 }
