@@ -18,7 +18,7 @@ it('the README example type-checks and runs: trace, Frobenius, top-2 eigenvalues
     file,
     `${code!.replace("from '@usam/estimators'", "from './index'").replace("initBackend('wasm')", "initBackend('cpu')")}\nexport { density, frob, top, trace };\n`,
   );
-  writeFileSync(config, JSON.stringify({ extends: './tsconfig.json', include: [file] }));
+  writeFileSync(config, JSON.stringify({ extends: './tsconfig.json', files: [file], include: [] }));
   const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
   try {
     execFileSync('npx', ['tsc', '--noEmit', '-p', config], { stdio: 'pipe' });
