@@ -56,6 +56,22 @@ describe('hutchinsonTrace', () => {
     expect(c.probes).not.toEqual(a.probes);
   });
 
+  it('draws the same probes in parts (createHvp) as flat (any operator), and leaks no tensors', async () => {
+    const q = splitQuadratic(); // parameters [2, 3] and [4]: probes go in parts to applyToParts
+    const flat = matrixOperator(q.H);
+    for (const estimator of [hutchinsonTrace, frobeniusNormSquared]) {
+      const inParts = await estimator(q.hvp, { probes: 6, seed: 3 });
+      const whole = await estimator(flat, { probes: 6, seed: 3 });
+      // The same v: the values differ by float32 rounding of Hv and of the sums only.
+      inParts.probes.forEach((p, i) => {
+        expect(Math.abs(p - whole.probes[i]!)).toBeLessThan(1e-5 * Math.abs(whole.probes[i]!));
+      });
+      const start = tf.memory().numTensors;
+      for (let i = 0; i < 5; i++) await estimator(q.hvp, { probes: 4, seed: i });
+      expect(tf.memory().numTensors).toBe(start);
+    }
+  });
+
   it('rejects fewer than 2 probes and a missing operator', async () => {
     const q = splitQuadratic();
     await expect(hutchinsonTrace(q.hvp, { probes: 1 })).rejects.toThrow(

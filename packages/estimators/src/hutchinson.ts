@@ -1,14 +1,15 @@
+import { tensorList } from '@usam/measures';
 import { requireInteger, requireOptions } from './errors';
 import type { HessianOperator } from './hvp';
-import { product, requireOperator } from './operator';
+import { partShapes, productOfParts, requireOperator } from './operator';
 import {
   type ProbeDistribution,
-  probeVector,
+  probeParts,
   requireDistribution,
   type Seed,
   seededRng,
 } from './rng';
-import { dot, type Estimate, meanAndStandardError, using } from './stats';
+import { type Estimate, meanAndStandardError, readScalar, using } from './stats';
 
 export interface HutchinsonOptions {
   /** Number of probe vectors (paper, Appendix I: 100). Must be ≥ 2 for a standard error. */
@@ -36,11 +37,12 @@ export async function hutchinsonTrace(
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
   const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
+  const shapes = partShapes(H);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
     probes.push(
-      await using(probeVector(H.dimension, distribution, rng), async (v) =>
-        using(await product(where, H, v), (hv) => dot(v, hv)),
+      await using(probeParts(shapes, distribution, rng), async (v) =>
+        using(await productOfParts(where, H, v), (hv) => readScalar(tensorList.dot(v, hv))),
       ),
     );
   }
@@ -69,11 +71,12 @@ export async function frobeniusNormSquared(
   requireOptions(where, options, ['probes', 'seed']);
   const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
   const rng = seededRng(options.seed ?? 0);
+  const shapes = partShapes(H);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
     probes.push(
-      await using(probeVector(H.dimension, 'gaussian', rng), async (z) =>
-        using(await product(where, H, z), (hz) => dot(hz, hz)),
+      await using(probeParts(shapes, 'gaussian', rng), async (z) =>
+        using(await productOfParts(where, H, z), (hz) => readScalar(tensorList.squaredNorm(hz))),
       ),
     );
   }

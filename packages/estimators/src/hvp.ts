@@ -211,14 +211,16 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   const { flatten } = tensorList;
 
   /**
-   * One pass over the data: acc += sign · Σ_b n_b g_b where g_b is `gradient`
-   * on batch b. Returns the total weight Σ_b n_b.
+   * One pass over the data: sums[i] += Σ_b g_b[i], where `gradient(batch, n_b)`
+   * gives g_b already weighted by the batch's n_b (undefined where the loss does
+   * not read a variable: a zero gradient). An undefined entry of `sums` is zero
+   * and takes the first gradient as it is (0 + g would be the same bits). The
+   * caller owns `sums`, also when this throws. Returns the total weight Σ_b n_b.
    */
   async function pass(
-    acc: tf.Tensor[],
-    sign: number,
+    sums: (tf.Tensor | undefined)[],
     point: string,
-    gradient: (batch: B) => { value: tf.Scalar; grads: (tf.Tensor | undefined)[] },
+    gradient: (batch: B, weight: number) => { value: tf.Scalar; grads: (tf.Tensor | undefined)[] },
   ): Promise<number> {
     let total = 0;
     let index = 0;
@@ -231,17 +233,19 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
             `${WHERE}: batch ${index} has weight ${weight}; batchSize(batch) must return a positive number of examples.`,
           );
         }
-        const { value, grads } = gradient(batch);
+        const { value, grads } = gradient(batch, weight);
         gradientEvaluations++;
         losses.push(value);
-        for (let i = 0; i < acc.length; i++) {
-          const g = grads[i];
-          if (g === undefined) continue; // the loss does not read this variable: zero gradient
-          const old = acc[i]!;
-          [acc[i]] = tensorList.axpy(sign * weight, [g], [old]);
-          old.dispose();
-          g.dispose();
-        }
+        grads.forEach((g, i) => {
+          const old = sums[i];
+          if (g === undefined) return;
+          if (old === undefined) {
+            sums[i] = g;
+            return;
+          }
+          sums[i] = tf.add(old, g);
+          tf.dispose([old, g]);
+        });
         total += weight;
         index++;
       }
@@ -265,25 +269,46 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
     }
   }
 
-  /** ∇L_b as a list aligned with `variables` (undefined where not connected). */
-  const gradientOf = (batch: B) => {
+  /** sums/divisor, as one flat vector or split like the parameters (the same bits either way). */
+  const finish = (sums: (tf.Tensor | undefined)[], divisor: number, flat: boolean) =>
+    tf.tidy(() => {
+      const full = variables.map((x, i) => sums[i] ?? tf.zeros(x.shape));
+      if (flat) return [tf.div(flatten(full), divisor)];
+      const d = tf.scalar(divisor); // uploaded once, not per tensor
+      return full.map((t) => tf.div(t, d));
+    });
+
+  /** sign·n_b·∇L_b as a list aligned with `variables` (undefined where not connected). */
+  const scaledGradient = (sign: number) => (batch: B, weight: number) => {
     const { value, grads } = withClearErrors(() =>
       tf.variableGrads(() => checkScalar(loss(batch)), [...variables]),
     );
-    return { value, grads: variables.map((v) => grads[v.name] ?? undefined) };
+    const parts = variables.map((v) => grads[v.name]);
+    const read = parts.filter((g) => g !== undefined);
+    const scaled = tensorList.scale(read, sign * weight);
+    tf.dispose(read);
+    let k = 0;
+    return { value, grads: parts.map((g) => (g === undefined ? undefined : scaled[k++])) };
   };
 
-  async function central(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    const norms = tf.tidy(() => tf.stack([tensorList.norm(variables), tf.norm(v)]));
-    const [xNorm, vNorm] = await norms.data();
+  /**
+   * (∇L(x + εv) − ∇L(x − εv))/(2ε) over the data, as `finish` returns it;
+   * `vNorm` is ‖v‖ (from the form v was given in).
+   */
+  async function central(
+    parts: readonly tf.Tensor[],
+    vNorm: () => tf.Scalar,
+    flat: boolean,
+  ): Promise<tf.Tensor[]> {
+    const norms = tf.tidy(() => tf.stack([tensorList.norm(variables), vNorm()]));
+    const [xNorm, normOfV] = await norms.data();
     norms.dispose();
-    if (vNorm === 0) return tf.zeros([dimension]);
-    const epsilon = options.epsilon ?? centralDifferenceEpsilon(xNorm!, vNorm!, scale);
+    if (normOfV === 0) return finish([], 1, flat);
+    const epsilon = options.epsilon ?? centralDifferenceEpsilon(xNorm!, normOfV!, scale);
     lastEpsilon = epsilon;
     // Keep the current values; assigning them back is exact (no x + εv − εv drift).
     const saved = variables.map((x) => tf.clone(x));
-    const acc = variables.map((x) => tf.zeros(x.shape));
-    const parts = split(v);
+    const sums: (tf.Tensor | undefined)[] = [];
     try {
       const assignShifted = (sign: number) =>
         tf.tidy(() => {
@@ -292,25 +317,25 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           });
         });
       assignShifted(1);
-      const plus = await pass(acc, 1, 'x + εv', gradientOf);
+      const plus = await pass(sums, 'x + εv', scaledGradient(1));
       assignShifted(-1);
-      const minus = await pass(acc, -1, 'x − εv', gradientOf);
+      const minus = await pass(sums, 'x − εv', scaledGradient(-1));
       if (plus !== minus) throw changedData(plus, minus);
-      return tf.tidy(() => tf.div(flatten(acc), 2 * epsilon * plus) as tf.Tensor1D);
+      return finish(sums, 2 * epsilon * plus, flat);
     } finally {
       variables.forEach((x, i) => {
         x.assign(saved[i]!);
       });
-      tf.dispose([...saved, ...acc, ...parts]);
+      tf.dispose([...saved, ...sums.filter((t) => t !== undefined)]);
     }
   }
 
-  async function exact(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    const acc = variables.map((x) => tf.zeros(x.shape));
-    const parts = split(v);
+  /** Σ_b n_b ∇(v · ∇L_b) / Σ_b n_b, as `finish` returns it. */
+  async function exact(parts: readonly tf.Tensor[], flat: boolean): Promise<tf.Tensor[]> {
+    const sums: (tf.Tensor | undefined)[] = [];
     try {
       // Hv = ∇(v · ∇L): the inner gradient is recorded on the tape and differentiated again.
-      const total = await pass(acc, 1, 'x', (batch) => {
+      const total = await pass(sums, 'x', (batch, weight) => {
         let value: tf.Scalar | undefined;
         let inLoss = false; // errors from the user's loss pass through unchanged
         try {
@@ -326,11 +351,12 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
               }, [...variables]),
             );
             value = tf.keep(inner.value);
-            // v · ∇L over the variables the loss reads (the others have zero gradient).
+            // n_b·(v · ∇L) over the variables the loss reads (the others have zero gradient).
             const read = variables.flatMap((x, i) => (inner.grads[x.name] ? [i] : []));
-            return tensorList.dot(
+            return weightedDirectionalSeed(
               read.map((i) => inner.grads[variables[i]!.name]!),
               read.map((i) => parts[i]!),
+              weight,
             );
           }, [...variables]);
           outer.value.dispose();
@@ -348,26 +374,22 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           );
         }
       });
-      return tf.tidy(() => tf.div(flatten(acc), total) as tf.Tensor1D);
+      return finish(sums, total, flat);
     } finally {
-      tf.dispose([...acc, ...parts]);
+      tf.dispose(sums.filter((t) => t !== undefined));
     }
   }
 
-  async function apply(v: tf.Tensor1D): Promise<tf.Tensor1D> {
-    if (
-      !(v instanceof tf.Tensor) ||
-      v.rank !== 1 ||
-      v.size !== dimension ||
-      v.dtype !== 'float32'
-    ) {
-      throw new EstimatorError(
-        `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
-      );
-    }
+  /** Hv for v given flat or as parts, in the same form; weights and `preserve` restored. */
+  async function product(
+    parts: readonly tf.Tensor[],
+    vNorm: () => tf.Scalar,
+    flat: boolean,
+  ): Promise<tf.Tensor[]> {
     const saved = preserve.map((x) => tf.clone(x));
     try {
-      const hv = method === 'central' ? await central(v) : await exact(v);
+      const hv =
+        method === 'central' ? await central(parts, vNorm, flat) : await exact(parts, flat);
       products++;
       return hv;
     } finally {
@@ -382,22 +404,32 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
     method,
     dimension,
     shapes,
-    apply,
-    async applyToParts(v) {
-      if (v.length !== shapes.length) {
+    async apply(v) {
+      if (
+        !(v instanceof tf.Tensor) ||
+        v.rank !== 1 ||
+        v.size !== dimension ||
+        v.dtype !== 'float32'
+      ) {
         throw new EstimatorError(
-          `${WHERE}: v has ${v.length} parts but there are ${shapes.length} variables; pass one tensor per variable.`,
+          `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
         );
       }
-      const flat = flatten(v);
+      const parts = split(v);
       try {
-        const hv = await apply(flat);
-        const out = split(hv);
-        hv.dispose();
-        return out;
+        const [hv] = await product(parts, () => tf.norm(v) as tf.Scalar, true);
+        return hv as tf.Tensor1D;
       } finally {
-        flat.dispose();
+        tf.dispose(parts);
       }
+    },
+    async applyToParts(v) {
+      if (!tensorList.hasShapes(v, shapes) || v.some((t) => t.dtype !== 'float32')) {
+        throw new EstimatorError(
+          `${WHERE}: applyToParts(v) needs one float32 tensor per variable, shaped [${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}], got ${describe(v)}.`,
+        );
+      }
+      return product(v, () => tensorList.norm(v), false);
     },
     get gradientEvaluations() {
       return gradientEvaluations;
@@ -409,6 +441,29 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
       return lastEpsilon;
     },
   };
+}
+
+/**
+ * A scalar whose gradient with respect to grads[k] is weight·v[k]: the seed of
+ * the outer pass of n_b·Hv = ∇(n_b·(v · ∇L)). Computing n_b·(v · ∇L) itself would
+ * cost a product and a sum over all d entries per batch, and their gradients,
+ * for a value that is never read; this op's value is 0 and only its gradient
+ * counts. The seed n_b·v[k] is exact for n_b a power of two (128), so then
+ * every product of the outer pass is exactly n_b times the unweighted one.
+ */
+function weightedDirectionalSeed(
+  grads: readonly tf.Tensor[],
+  v: readonly tf.Tensor[],
+  weight: number,
+): tf.Scalar {
+  const seed = tf.customGrad(() => ({
+    value: tf.scalar(0),
+    gradFunc: (dy: tf.Tensor) => {
+      const s = tf.mul(dy, weight); // dy is 1: the outer pass starts here
+      return v.map((vk) => tf.mul(vk, s));
+    },
+  }));
+  return seed(...grads) as tf.Scalar;
 }
 
 /** Refuses a loss that goes through customGrad ops which drop second-order terms. */

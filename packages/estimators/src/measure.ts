@@ -1,9 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { type Measure, monteCarlo, type Probe, tensorList } from '@usam/measures';
+import { type Measure, monteCarlo, type Probe } from '@usam/measures';
 import { requireInteger, requireOptions } from './errors';
 import { NEEDS_TWO } from './hutchinson';
 import type { HessianOperator } from './hvp';
-import { product, requireOperator } from './operator';
+import { partShapes, productOfParts, requireOperator } from './operator';
 import type { Seed } from './rng';
 import type { Estimate } from './stats';
 
@@ -44,16 +44,8 @@ export async function measureMonteCarlo(
   requireOperator(where, H);
   requireOptions(where, options, ['samples', 'seed']);
   const samples = requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO);
-  const shapes = H.shapes ?? [[H.dimension]];
-  const hvp = async (v: tf.Tensor[]): Promise<tf.Tensor[]> => {
-    const flat = tensorList.flatten(v);
-    const hv = await product(where, H, flat).finally(() => flat.dispose());
-    try {
-      return tensorList.split(hv, shapes);
-    } finally {
-      hv.dispose();
-    }
-  };
+  const shapes = partShapes(H);
+  const hvp = (v: tf.Tensor[]): Promise<tf.Tensor[]> => productOfParts(where, H, v);
   const result = await monteCarlo(measure, hvp, { shapes, samples, seed: options.seed ?? 0 });
   return {
     estimate: result.value,

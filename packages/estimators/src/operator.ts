@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorList } from '@usam/measures';
 import { EstimatorError } from './errors';
 import type { HessianOperator } from './hvp';
 
@@ -19,9 +20,10 @@ export function requireOperator(where: string, H: HessianOperator): HessianOpera
 
 /**
  * Hv through `H.apply`, checked: a float32 tensor of shape [d] whose entries
- * are all finite. Every estimator goes through here, so a NaN or ∞ product
- * (an overflowing loss, a broken operator) fails loudly instead of turning
- * the estimate into NaN. The check costs one reduction and a 1-number read.
+ * are all finite. Every estimator goes through here (or `productOfParts`), so a
+ * NaN or ∞ product (an overflowing loss, a broken operator) fails loudly
+ * instead of turning the estimate into NaN. The check costs one reduction and
+ * a 1-number read.
  */
 export async function product(
   where: string,
@@ -35,16 +37,61 @@ export async function product(
       `${where}: H.apply(v) returned ${describe(hv)}; it must return a float32 tensor of shape [${H.dimension}] (H.dimension).`,
     );
   }
-  const finite = tf.tidy(() => tf.all(tf.isFinite(hv)));
+  await requireFinite(where, [hv]);
+  return hv as tf.Tensor1D;
+}
+
+/** An operator that also takes and returns vectors split like the parameters (`createHvp`'s). */
+interface PartsOperator extends HessianOperator {
+  readonly shapes: tensorList.Shapes;
+  applyToParts(v: readonly tf.Tensor[]): Promise<tf.Tensor[]>;
+}
+
+const takesParts = (H: HessianOperator): H is PartsOperator =>
+  Array.isArray((H as Partial<PartsOperator>).shapes) &&
+  typeof (H as Partial<PartsOperator>).applyToParts === 'function';
+
+/**
+ * The shapes `productOfParts` splits vectors into: the parameters' for an
+ * operator with `shapes` and `applyToParts` (createHvp's, which then needs no
+ * split or concatenation of the whole vector per product), else one flat [d].
+ */
+export const partShapes = (H: HessianOperator): tensorList.Shapes =>
+  takesParts(H) ? H.shapes : [[H.dimension]];
+
+/** Hv for v split like `partShapes(H)`, in the same form, checked like `product`. */
+export async function productOfParts(
+  where: string,
+  H: HessianOperator,
+  v: readonly tf.Tensor[],
+): Promise<tf.Tensor[]> {
+  if (!takesParts(H)) return [await product(where, H, v[0] as tf.Tensor1D)];
+  const hv: unknown = await H.applyToParts(v);
+  if (!tensorList.hasShapes(hv, H.shapes)) {
+    if (Array.isArray(hv)) tf.dispose(hv.filter((t) => t instanceof tf.Tensor));
+    throw new EstimatorError(
+      `${where}: H.applyToParts(v) returned ${describe(hv)}; it must return one float32 tensor per part, shaped like H.shapes.`,
+    );
+  }
+  await requireFinite(where, hv);
+  return hv;
+}
+
+/** Fails, disposing `hv`, unless every entry of `hv` is finite. */
+async function requireFinite(where: string, hv: readonly tf.Tensor[]): Promise<void> {
+  const finite = tf.tidy(() =>
+    hv.length === 1
+      ? tf.all(tf.isFinite(hv[0]!))
+      : tf.all(tf.stack(hv.map((t) => tf.all(tf.isFinite(t))))),
+  );
   const ok = (await finite.data())[0] === 1;
   finite.dispose();
   if (!ok) {
-    hv.dispose();
+    tf.dispose(hv as tf.Tensor[]);
     throw new EstimatorError(
       `${where}: a Hessian-vector product has NaN or infinite entries; check the loss and data for overflow (the loss itself is finite only if every batch's is), or the operator's apply.`,
     );
   }
-  return hv as tf.Tensor1D;
 }
 
 /** What a value is, for error messages: strings quoted, tensors by shape and dtype. */

@@ -22,11 +22,20 @@ export function requireDistribution(where: string, value: unknown): ProbeDistrib
 }
 
 /**
- * A flat probe vector of length d with i.i.d. entries: ±1 (Rademacher) or
- * N(0, 1), from @usam/measures' samplers, which draw in JavaScript from `rng`,
- * so the values are the same on every backend.
+ * A probe vector with i.i.d. entries, ±1 (Rademacher) or N(0, 1), split into
+ * tensors of these shapes; from @usam/measures' samplers, which draw the whole
+ * vector in JavaScript from `rng` and cut it into parts, so the values are the
+ * same on every backend and for every split of the same length.
  */
-export function probeVector(d: number, distribution: ProbeDistribution, rng: Rng): tf.Tensor1D {
+export function probeParts(
+  shapes: readonly (readonly number[])[],
+  distribution: ProbeDistribution,
+  rng: Rng,
+): tf.Tensor[] {
   const sampler = distribution === 'gaussian' ? gaussian() : rademacher();
-  return sampler.sample([[d]], rng)[0] as tf.Tensor1D;
+  return sampler.sample(shapes, rng);
 }
+
+/** A flat probe vector of length d (see `probeParts`). */
+export const probeVector = (d: number, distribution: ProbeDistribution, rng: Rng): tf.Tensor1D =>
+  probeParts([[d]], distribution, rng)[0] as tf.Tensor1D;

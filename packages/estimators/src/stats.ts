@@ -26,21 +26,23 @@ export function meanAndStandardError(values: readonly number[]): {
   return { mean, standardError: Math.sqrt(variance / n) };
 }
 
-/** a · b read back as a number (float32 products, summed by the backend). */
-export async function dot(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const s = tf.tidy(() => tf.sum(tf.mul(a, b)));
+/** Runs `f` on the tensors `ts` and disposes them afterwards, also when `f` throws. */
+export async function using<R>(
+  ts: readonly tf.Tensor[],
+  f: (ts: readonly tf.Tensor[]) => Promise<R>,
+): Promise<R> {
+  try {
+    return await f(ts);
+  } finally {
+    tf.dispose(ts as tf.Tensor[]);
+  }
+}
+
+/** A scalar tensor read back as a number; the scalar is disposed. */
+export async function readScalar(s: tf.Tensor): Promise<number> {
   try {
     return (await s.data())[0]!;
   } finally {
     s.dispose();
-  }
-}
-
-/** Runs `f` on `t` and disposes `t` afterwards, also when `f` throws. */
-export async function using<T extends tf.Tensor, R>(t: T, f: (t: T) => Promise<R>): Promise<R> {
-  try {
-    return await f(t);
-  } finally {
-    t.dispose();
   }
 }
