@@ -124,6 +124,19 @@ describe.each(variants)('%s', (_name, build) => {
     opt.dispose();
   });
 
+  it('leaks no tensors without weight decay (g taken over from one gradient), refused steps included', async () => {
+    const p = make('quadratic');
+    const opt = build({ params: p.variables, base: tf.train.sgd(0.01) });
+    await opt.step(p.loss);
+    const tensors = tf.memory().numTensors;
+    for (let i = 1; i < 200; i++) {
+      const stats = await opt.step(i % 50 === 0 ? scripted(p, () => 'nan') : p.loss);
+      expect(stats.applied).toBe(i % 50 !== 0);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
+    opt.dispose();
+  });
+
   it('leaks no tensors over 1000 steps (SPEC §4)', async () => {
     const p = make('quadratic');
     const opt = build({

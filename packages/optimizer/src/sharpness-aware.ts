@@ -375,9 +375,9 @@ export class SharpnessAwareOptimizer<
         if (last && this.weightDecay !== 0 && this.clipNorm === undefined) {
           terms.push({ tensors: x, weight: this.weightDecay });
         }
-        const next = tensorList.linearCombination(terms, x);
+        const next = takeOver(terms, done.owned) ?? tensorList.linearCombination(terms, x);
         tensorList.dispose(composite);
-        tensorList.dispose(done.owned);
+        tensorList.dispose(done.owned.filter((t) => !next.includes(t)));
         composite = next;
         if (done.problem) break;
       }
@@ -720,6 +720,20 @@ export class SharpnessAwareOptimizer<
     if (stats.nonFinite) c.nonFinite++;
     c.clipped += stats.clipped;
   }
+}
+
+/**
+ * The tensors of the one live term when g is exactly one gradient the step
+ * owns (a plain step without weight decay, SAM with λ = 1): taken over as g
+ * instead of copied (a clone copies the data on wasm). Undefined otherwise.
+ */
+function takeOver(
+  terms: readonly tensorList.Term[],
+  owned: readonly tf.Tensor[],
+): tf.Tensor[] | undefined {
+  const live = terms.filter((t) => t.weight !== 0);
+  const only = live.length === 1 && live[0]!.weight === 1 ? live[0]!.tensors : undefined;
+  return only?.every((t) => owned.includes(t)) ? [...only] : undefined;
 }
 
 /** Reads scalars back in one download (one sync point). */
