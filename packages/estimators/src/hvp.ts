@@ -84,7 +84,11 @@ export interface HvpOperator extends HessianOperator {
   readonly method: HvpMethod;
   /** The parameters' shapes, in order: how flat vectors are split. */
   readonly shapes: readonly (readonly number[])[];
-  /** Hv for v split like the parameters (the form @usam/measures' evaluators take). */
+  /**
+   * Hv for v split like the parameters (the form @usam/measures' evaluators take),
+   * with no concatenation or split of the whole vector (the estimators use it for
+   * this operator). The caller owns, and disposes, v and the result.
+   */
   applyToParts(v: readonly tf.Tensor[]): Promise<tf.Tensor[]>;
   /**
    * Gradient evaluations so far: one per batch per gradient point, so a
@@ -238,9 +242,8 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
         losses.push(value);
         grads.forEach((g, i) => {
           const old = sums[i];
-          if (g === undefined) return;
-          if (old === undefined) {
-            sums[i] = g;
+          if (g === undefined || old === undefined) {
+            sums[i] ??= g;
             return;
           }
           sums[i] = tf.add(old, g);
