@@ -196,6 +196,12 @@ describe('the central-difference step ε', () => {
   });
 });
 
+/** tinyMlp's tanh, softmax cross-entropy MLP on 6 examples, with its tfjs form. */
+function tanhNet(seed: string) {
+  const problem = tinyMlp({ activation: 'tanh', loss: 'crossEntropy', examples: 6, seed });
+  return { ...problem, net: tfMlp(problem.model, problem.theta) };
+}
+
 describe('createHvp on a tiny MLP against a float64 Hessian', () => {
   // The reference Hessian is built column by column from an analytic float64
   // gradient in plain JavaScript (test-utils), independent of tfjs.
@@ -226,13 +232,7 @@ describe('createHvp on a tiny MLP against a float64 Hessian', () => {
   });
 
   it('weights batches by their size: H is the Hessian of the mean loss over all examples', async () => {
-    const { model, theta } = tinyMlp({
-      activation: 'tanh',
-      loss: 'crossEntropy',
-      examples: 6,
-      seed: 'w',
-    });
-    const net = tfMlp(model, theta);
+    const { model, theta, net } = tanhNet('w');
     const all = mlpHessian(model, theta);
     const first = mlpHessian(model, theta, [0, 1, 2, 3, 4]);
     const second = mlpHessian(model, theta, [5]);
@@ -259,13 +259,7 @@ describe('createHvp on a tiny MLP against a float64 Hessian', () => {
   });
 
   it("applyToParts gives apply's bits, split like the parameters, and neither leaks", async () => {
-    const { model, theta } = tinyMlp({
-      activation: 'tanh',
-      loss: 'crossEntropy',
-      examples: 6,
-      seed: 'p',
-    });
-    const net = tfMlp(model, theta);
+    const { theta, net } = tanhNet('p');
     const v = tf.tensor1d(theta.map(gaussians('pv')));
     for (const method of ['central', 'exact'] as const) {
       const hvp = createHvp({
