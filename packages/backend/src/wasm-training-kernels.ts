@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maxPoolGrad } from './pooling-gradients';
+import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -476,6 +477,9 @@ const KERNELS: readonly Ours[] = [
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
   wrap(tf.Sum, leadingAxesByRows(false)),
   wrap(tf.Mean, leadingAxesByRows(true)),
+  // Share data instead of copying it (wasm-identity.ts): every saved tensor is an Identity.
+  wrap(tf.Identity, sharedIdentity),
+  wrap(tf.Cast, sharedSameDtypeCast),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
