@@ -22,6 +22,7 @@ import {
   type Shape4,
   withScratch,
 } from './wasm-scratch';
+import { sliceWithoutCopy, splitWithoutCopy } from './wasm-slice';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
@@ -480,6 +481,9 @@ const KERNELS: readonly Ours[] = [
   // Share data instead of copying it (wasm-identity.ts): every saved tensor is an Identity.
   wrap(tf.Identity, sharedIdentity),
   wrap(tf.Cast, sharedSameDtypeCast),
+  // Slices read the input in place instead of copying all of it first (wasm-slice.ts).
+  wrap(tf.Slice, sliceWithoutCopy),
+  wrap(tf.SplitV, splitWithoutCopy),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
