@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maxPoolGrad } from './pooling-gradients';
+import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -21,6 +22,7 @@ import {
   type Shape4,
   withScratch,
 } from './wasm-scratch';
+import { sliceWithoutCopy, splitWithoutCopy } from './wasm-slice';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type RoundingMode = 'floor' | 'round' | 'ceil' | undefined;
@@ -476,6 +478,12 @@ const KERNELS: readonly Ours[] = [
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
   wrap(tf.Sum, leadingAxesByRows(false)),
   wrap(tf.Mean, leadingAxesByRows(true)),
+  // Share data instead of copying it (wasm-identity.ts): every saved tensor is an Identity.
+  wrap(tf.Identity, sharedIdentity),
+  wrap(tf.Cast, sharedSameDtypeCast),
+  // Slices read the input in place instead of copying all of it first (wasm-slice.ts).
+  wrap(tf.Slice, sliceWithoutCopy),
+  wrap(tf.SplitV, splitWithoutCopy),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */

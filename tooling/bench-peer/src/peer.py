@@ -184,7 +184,28 @@ def hessian_workload(kind):
     return probes
 
 
+def matmul_workload():
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    return lambda: a @ b
+
+
+def conv_workload():
+    """One 3×3 convolution, forward and both gradients (a ResNet-18 stage-1 layer)."""
+    x = torch.rand(32, 64, 32, 32, requires_grad=True)
+    w = torch.randn(64, 64, 3, 3, requires_grad=True)
+
+    def run():
+        y = F.conv2d(x, w, padding=1)
+        torch.autograd.grad(y, [x, w], torch.ones_like(y))
+
+    return run
+
+
 def build(name):
+    if name == "matmul-512":
+        return matmul_workload()
+    if name == "conv3x3":
+        return conv_workload()
     if name == "mlp-gradient":
         model, (xs, ys) = mlp(), data([784])
         return lambda: gradient(model, xs, ys)

@@ -152,6 +152,36 @@ function hessianWorkload(kind: 'hvp' | 'probe'): Runner {
   };
 }
 
+/** One 512×512 by 512×512 product: the dense kernel alone, XNNPACK against OpenBLAS. */
+function matmulWorkload(): Runner {
+  const a = tf.randomNormal([512, 512], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([512, 512], 0, 1, 'float32', 2);
+  return {
+    run: async () => {
+      const c = tf.matMul(a, b);
+      await c.data();
+      c.dispose();
+    },
+    dispose: () => tf.dispose([a, b]),
+  };
+}
+
+/** One 3×3 convolution, forward and both gradients (a ResNet-18 stage-1 layer, batch 32). */
+function convWorkload(): Runner {
+  const x = tf.randomUniform([32, 32, 32, 64], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 64, 64], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const f = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, 1, 'same');
+  const grads = tf.grads(f);
+  return {
+    run: async () => {
+      const [dx, dw] = grads([x, w]);
+      await Promise.all([dx!.data(), dw!.data()]);
+      tf.dispose([dx!, dw!]);
+    },
+    dispose: () => tf.dispose([x, w]),
+  };
+}
+
 const cnn = (inputShape: number[]) => () =>
   stepWorkload(createModel('cnn', { inputShape, seed: 1 }), inputShape, sgd);
 
@@ -160,6 +190,22 @@ const resnet = (n: number) => () =>
 
 const MLP = 'MLP 784-128×5-10, batch 128';
 const WORKLOADS: Workload[] = [
+  // The kernels alone: how close wasm's XNNPACK (128-bit SIMD) can get to
+  // PyTorch's OpenBLAS / oneDNN (AVX-512) at all; a floor for the rows below.
+  {
+    name: 'matmul-512',
+    label: 'kernel: matmul 512×512 · 512×512',
+    rounds: 9,
+    reps: 10,
+    build: matmulWorkload,
+  },
+  {
+    name: 'conv3x3',
+    label: 'kernel: conv 3×3, 64→64, [32,32,32,64], forward + both gradients',
+    rounds: 7,
+    reps: 3,
+    build: convWorkload,
+  },
   {
     name: 'mlp-gradient',
     label: `${MLP}: one gradient`,

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../cli/files';
 import type { PlannedRun } from '../reproduce/plan';
 import { RUNS_DIR } from './collect';
 
@@ -7,6 +8,8 @@ import { RUNS_DIR } from './collect';
  * Writes a run directory in the `usam train` schema (config.json, metrics.jsonl,
  * summary.json when `completed`) with the given per-epoch test accuracies and
  * ‖H‖_F² values: an input for testing the report without training.
+ * summary.json is written atomically, as `usam train` writes it: concurrent
+ * readers (runs.test.ts's processes) must never see it half-written.
  */
 export async function writeRunDir(
   root: string,
@@ -35,16 +38,13 @@ export async function writeRunDir(
   await writeFile(join(dir, 'metrics.jsonl'), lines.map((l) => `${l}\n`).join(''));
   if (completed) {
     const last = JSON.parse(lines.at(-1)!);
-    await writeFile(
-      join(dir, 'summary.json'),
-      JSON.stringify({
-        completed: true,
-        epochs: epochs.length,
-        finalTestAccuracy: last.testAccuracy,
-        finalTestLoss: last.testLoss,
-        finalTrainLoss: last.trainLoss,
-        seconds: epochs.length,
-      }),
-    );
+    await writeJsonAtomic(join(dir, 'summary.json'), {
+      completed: true,
+      epochs: epochs.length,
+      finalTestAccuracy: last.testAccuracy,
+      finalTestLoss: last.testLoss,
+      finalTrainLoss: last.trainLoss,
+      seconds: epochs.length,
+    });
   }
 }
