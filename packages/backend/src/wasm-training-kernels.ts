@@ -10,7 +10,9 @@
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { filterGradientByProduct } from './conv-filter-gradient';
 import { maxPoolGrad } from './pooling-gradients';
+import { simdKernels, type WasmHeap } from './simd-kernels';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -107,6 +109,12 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
+  const simd = simdKernels(args.backend as unknown as WasmHeap);
+  if (simd !== undefined) {
+    return withScratch(args.backend as tf.KernelBackend, (s) =>
+      filterGradientByProduct(s, simd, x, dy, info, filterShape),
+    );
+  }
   const [padH, padW] = filterGradPaddings(info, [h, w], [ho, wo], [kh, kw]);
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const xT = s.transpose(x, [3, 1, 2, 0]); // [Cin, H, W, N]

@@ -1,0 +1,203 @@
+/**
+ * wasm SIMD kernels that run on tfjs-backend-wasm's own heap (src/simd-kernels.ts
+ * instantiates this module with wasm's memory as `env.memory`). Every buffer is a
+ * byte address in that heap, passed in by the caller; the module owns no memory
+ * of its own there: no data, no allocations, no globals. Compiled by
+ * scripts/generate-kernels.ts into src/generated/kernels-wasm.ts.
+ *
+ * Layouts are tfjs's: NHWC, row-major, float32.
+ */
+
+/** Lane offsets 0, 1, 2, 3 (built from splats: a v128 literal would be fine too). */
+function lanes(): v128 {
+  return i32x4(0, 1, 2, 3);
+}
+
+function ceilDiv(a: i32, b: i32): i32 {
+  return a <= 0 ? -(-a / b) : (a + b - 1) / b;
+}
+
+/**
+ * dx of a max pool (NHWC): every window's dy goes to the first maximum of its
+ * window (row-major order), channel by channel; overlapping windows add up.
+ * Windows start from −∞, so windows whose values are all ≤ 0 pass their
+ * gradient too; a window of only NaN passes none (as `v > best` never holds).
+ */
+export function maxPoolGrad(
+  x: usize,
+  dy: usize,
+  dx: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  c: i32,
+  ho: i32,
+  wo: i32,
+  fh: i32,
+  fw: i32,
+  sh: i32,
+  sw: i32,
+  top: i32,
+  left: i32,
+): void {
+  memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
+  const c4 = c & ~3;
+  let g = dy;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = oy * sh - top;
+      const yStart = max(0, y0);
+      const yEnd = min(h, y0 + fh);
+      for (let ox = 0; ox < wo; ox++) {
+        const x0 = ox * sw - left;
+        const xStart = max(0, x0);
+        const xEnd = min(w, x0 + fw);
+        for (let ch = 0; ch < c4; ch += 4) {
+          let best = f32x4.splat(-Infinity);
+          let at = i32x4.splat(-1);
+          for (let iy = yStart; iy < yEnd; iy++) {
+            for (let ix = xStart; ix < xEnd; ix++) {
+              const e = ((n * h + iy) * w + ix) * c + ch;
+              const v = v128.load(x + ((<usize>e) << 2));
+              const more = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, more);
+              at = v128.bitselect(i32x4.add(i32x4.splat(e), lanes()), at, more);
+            }
+          }
+          addAt(dx, i32x4.extract_lane(at, 0), load<f32>(g + ((<usize>ch) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 1), load<f32>(g + ((<usize>(ch + 1)) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 2), load<f32>(g + ((<usize>(ch + 2)) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 3), load<f32>(g + ((<usize>(ch + 3)) << 2)));
+        }
+        for (let ch = c4; ch < c; ch++) {
+          let best = -Infinity as f32;
+          let at = -1;
+          for (let iy = yStart; iy < yEnd; iy++) {
+            for (let ix = xStart; ix < xEnd; ix++) {
+              const e = ((n * h + iy) * w + ix) * c + ch;
+              const v = load<f32>(x + ((<usize>e) << 2));
+              if (v > best) {
+                best = v;
+                at = e;
+              }
+            }
+          }
+          addAt(dx, at, load<f32>(g + ((<usize>ch) << 2)));
+        }
+        g += (<usize>c) << 2;
+      }
+    }
+  }
+}
+
+function addAt(dx: usize, at: i32, value: f32): void {
+  if (at >= 0) {
+    const p = dx + ((<usize>at) << 2);
+    store<f32>(p, load<f32>(p) + value);
+  }
+}
+
+/** Rows summed in float32 before they go into the float64 accumulators. */
+const BLOCK = 16;
+
+/**
+ * out[c] = scale · Σ_r x[r, c] for x read as [rows, cols]. Blocks of up to 16
+ * rows are summed in float32 lanes, each block's sum then added into float64
+ * accumulators `acc` (cols float64 values, scratch). Error: each block sum is
+ * off by at most 15·2⁻²⁴·Σ|x| over its rows, so the total by about
+ * 2⁻²⁰·Σ_r |x[r, c]| (plus float64 rounding and the final rounding to float32).
+ */
+export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, scale: f64): void {
+  memory.fill(acc, 0, (<usize>cols) << 3);
+  const c4 = cols & ~3;
+  const stride = (<usize>cols) << 2;
+  for (let r0 = 0; r0 < rows; r0 += BLOCK) {
+    const r1 = min(rows, r0 + BLOCK);
+    const base = x + <usize>r0 * stride;
+    for (let c = 0; c < c4; c += 4) {
+      let p = base + ((<usize>c) << 2);
+      let s = v128.load(p);
+      for (let r = r0 + 1; r < r1; r++) {
+        p += stride;
+        s = f32x4.add(s, v128.load(p));
+      }
+      const a = acc + ((<usize>c) << 3);
+      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(s)));
+      const high = v128.shuffle<f32>(s, s, 2, 3, 2, 3);
+      v128.store(a, f64x2.add(v128.load(a, 16), f64x2.promote_low_f32x4(high)), 16);
+    }
+    for (let c = c4; c < cols; c++) {
+      let p = base + ((<usize>c) << 2);
+      let s: f64 = 0;
+      for (let r = r0; r < r1; r++) {
+        s += <f64>load<f32>(p);
+        p += stride;
+      }
+      const a = acc + ((<usize>c) << 3);
+      store<f64>(a, load<f64>(a) + s);
+    }
+  }
+  for (let c = 0; c < cols; c++) {
+    store<f32>(out + ((<usize>c) << 2), <f32>(load<f64>(acc + ((<usize>c) << 3)) * scale));
+  }
+}
+
+/**
+ * The patches of a convolution's input, transposed: out[(ky, kx, ci), (n, i, j)] =
+ * x[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci], zero outside x. A
+ * [kh·kw·cin, n·ho·wo] matrix, so that its product with dy as [n·ho·wo, cout]
+ * is the filter gradient in tfjs's [kh, kw, cin, cout] layout.
+ */
+export function im2colT(
+  x: usize,
+  out: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  cin: i32,
+  ho: i32,
+  wo: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  rh: i32,
+  rw: i32,
+  top: i32,
+  left: i32,
+): void {
+  const pixels = <usize>batch * <usize>ho * <usize>wo;
+  const rowBytes = pixels << 2;
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const shift = kx * rw - left;
+      const j0 = min(wo, max(0, ceilDiv(-shift, sw)));
+      const j1 = max(j0, min(wo, ceilDiv(w - shift, sw)));
+      const rows = out + <usize>((ky * kw + kx) * cin) * rowBytes;
+      for (let n = 0; n < batch; n++) {
+        for (let i = 0; i < ho; i++) {
+          const iy = i * sh + ky * rh - top;
+          const pix = (<usize>(n * ho + i) * <usize>wo) << 2;
+          if (iy < 0 || iy >= h) {
+            for (let ci = 0; ci < cin; ci++) {
+              memory.fill(rows + <usize>ci * rowBytes + pix, 0, (<usize>wo) << 2);
+            }
+            continue;
+          }
+          const src = x + ((<usize>((n * h + iy) * w + j0 * sw + shift) * <usize>cin) << 2);
+          const step = (<usize>sw * <usize>cin) << 2;
+          for (let ci = 0; ci < cin; ci++) {
+            const dst = rows + <usize>ci * rowBytes + pix;
+            memory.fill(dst, 0, (<usize>j0) << 2);
+            let p = src + ((<usize>ci) << 2);
+            for (let j = j0; j < j1; j++) {
+              store<f32>(dst + ((<usize>j) << 2), load<f32>(p));
+              p += step;
+            }
+            memory.fill(dst + ((<usize>j1) << 2), 0, (<usize>(wo - j1)) << 2);
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * Same-process A/B of our wasm SIMD kernels (src/simd-kernels.ts) against the
+ * versions they replace (`withoutSimdKernels`: MaxPoolGrad and Sum as
+ * JavaScript loops, Conv2DBackpropFilter as an XNNPACK convolution of
+ * transposed operands), on the shapes of bench:peer's CNNs and ResNet-18 at
+ * batch 32. Rounds alternate old, new (order rotating); the figure is the
+ * median over rounds of old ms / new ms. Usage: `pnpm bench:kernels`
+ * (AB_ONLY=substring filters cases, AB_ROUNDS sets the rounds). Prints JSON lines.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/node';
+import { withoutSimdKernels } from '../src/simd-kernels';
+
+await initBackend('wasm');
+
+type Shape4 = [number, number, number, number];
+interface Case {
+  readonly name: string;
+  /** Makes the inputs, returns a function running the kernel once (output disposed). */
+  readonly setup: () => { run: () => void; dispose: () => void };
+}
+
+const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+
+function convFilter(
+  name: string,
+  x: Shape4,
+  k: number,
+  cout: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Case {
+  return {
+    name: `Conv2DBackpropFilter ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
+    setup() {
+      const filterShape: Shape4 = [k, k, x[3], cout];
+      const info = tf.backend_util.computeConv2DInfo(x, filterShape, stride, 1, pad);
+      const xs = rand(x);
+      const dy = rand(info.outShape);
+      return {
+        run: () =>
+          tf
+            .engine()
+            .runKernel(
+              'Conv2DBackpropFilter',
+              { x: xs, dy },
+              { strides: stride, pad, dataFormat: 'NHWC', filterShape },
+            )
+            .dispose(),
+        dispose: () => tf.dispose([xs, dy]),
+      };
+    },
+  };
+}
+
+function poolGrad(x: Shape4): Case {
+  return {
+    name: `MaxPoolGrad x[${x}] 2×2 s2`,
+    setup() {
+      const input = rand(x);
+      const dy = rand([x[0], Math.floor(x[1] / 2), Math.floor(x[2] / 2), x[3]]);
+      return {
+        run: () =>
+          tf
+            .engine()
+            .runKernel(
+              'MaxPoolGrad',
+              { dy, input, output: dy },
+              { filterSize: 2, strides: 2, pad: 'valid' },
+            )
+            .dispose(),
+        dispose: () => tf.dispose([input, dy]),
+      };
+    },
+  };
+}
+
+function sum(x: number[]): Case {
+  return {
+    name: `Sum x[${x}] over leading axes`,
+    setup() {
+      const input = rand(x);
+      const axis = x.slice(0, -1).map((_, i) => i);
+      return {
+        run: () => tf.sum(input, axis).dispose(),
+        dispose: () => input.dispose(),
+      };
+    },
+  };
+}
+
+const CASES: Case[] = [
+  convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
+  convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
+  convFilter('cnn32 conv1', [128, 32, 32, 3], 3, 32, 1, 'valid'),
+  convFilter('cnn32 conv2', [128, 15, 15, 32], 3, 64, 1, 'valid'),
+  convFilter('resnet 3×3', [32, 32, 32, 64], 3, 64, 1, 'same'),
+  convFilter('resnet 3×3 s2', [32, 32, 32, 64], 3, 128, 2, 'same'),
+  convFilter('resnet 3×3 deep', [32, 8, 8, 256], 3, 256, 1, 'same'),
+  convFilter('resnet 1×1 s2', [32, 16, 16, 128], 1, 256, 2, 'same'),
+  poolGrad([128, 26, 26, 32]),
+  poolGrad([128, 11, 11, 64]),
+  poolGrad([128, 30, 30, 32]),
+  sum([128, 26, 26, 32]),
+  sum([128, 11, 11, 64]),
+  sum([32, 32, 32, 64]),
+];
+
+const only = process.env.AB_ONLY;
+const rounds = Number(process.env.AB_ROUNDS ?? 9);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function time(run: () => void): number {
+  const start = performance.now();
+  run();
+  return performance.now() - start;
+}
+
+for (const c of CASES) {
+  if (only !== undefined && !c.name.includes(only)) continue;
+  const { run, dispose } = c.setup();
+  const old = () => withoutSimdKernels(run);
+  old();
+  run();
+  const ratios: number[] = [];
+  const olds: number[] = [];
+  const news: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const [a, b] = r % 2 === 0 ? [time(old), time(run)] : [0, 0];
+    const [d, e] = r % 2 === 1 ? [time(run), time(old)] : [b, a];
+    olds.push(r % 2 === 0 ? a : e);
+    news.push(r % 2 === 0 ? b : d);
+    ratios.push(olds.at(-1)! / news.at(-1)!);
+  }
+  dispose();
+  console.log(
+    JSON.stringify({
+      case: c.name,
+      oldMs: +median(olds).toFixed(2),
+      newMs: +median(news).toFixed(2),
+      speedup: +median(ratios).toFixed(2),
+    }),
+  );
+}
