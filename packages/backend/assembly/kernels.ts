@@ -201,3 +201,102 @@ export function im2colT(
     }
   }
 }
+
+/** Rows of b (pixels) per pass: a block of b stays in cache while every row of a uses it. */
+const KC = 256;
+
+/**
+ * c[m, n] = Σ_k a[m, k] · b[k, n] (row-major [m, k], [k, n], [m, n]), for the
+ * filter gradient's product of the transposed patches (a) with dy (b). b is
+ * read as it is: its rows are the short Cout-long rows of dy, so the 4×8
+ * register blocks (4 rows of a broadcast against 8 columns of b) need no
+ * packing. k is split into blocks of KC so that a block of b stays in cache.
+ * Sums run in float32, in order of k within each block.
+ */
+export function matmulRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
+  memory.fill(c, 0, (<usize>m * <usize>n) << 2);
+  const m4 = m & ~3;
+  const n8 = n & ~7;
+  const aRow = (<usize>k) << 2;
+  const bRow = (<usize>n) << 2;
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const k1 = min(k, k0 + KC);
+    for (let i = 0; i < m4; i += 4) {
+      const a0 = a + <usize>i * aRow;
+      for (let j = 0; j < n8; j += 8) {
+        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s00 = v128.load(c0);
+        let s01 = v128.load(c0, 16);
+        let s10 = v128.load(c0 + bRow);
+        let s11 = v128.load(c0 + bRow, 16);
+        let s20 = v128.load(c0 + 2 * bRow);
+        let s21 = v128.load(c0 + 2 * bRow, 16);
+        let s30 = v128.load(c0 + 3 * bRow);
+        let s31 = v128.load(c0 + 3 * bRow, 16);
+        let pa = a0 + ((<usize>k0) << 2);
+        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          const b0 = v128.load(pb);
+          const b1 = v128.load(pb, 16);
+          const x0 = v128.load32_splat(pa);
+          const x1 = v128.load32_splat(pa + aRow);
+          const x2 = v128.load32_splat(pa + 2 * aRow);
+          const x3 = v128.load32_splat(pa + 3 * aRow);
+          s00 = f32x4.add(s00, f32x4.mul(x0, b0));
+          s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+          s10 = f32x4.add(s10, f32x4.mul(x1, b0));
+          s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+          s20 = f32x4.add(s20, f32x4.mul(x2, b0));
+          s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+          s30 = f32x4.add(s30, f32x4.mul(x3, b0));
+          s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+          pa += 4;
+          pb += bRow;
+        }
+        v128.store(c0, s00);
+        v128.store(c0, s01, 16);
+        v128.store(c0 + bRow, s10);
+        v128.store(c0 + bRow, s11, 16);
+        v128.store(c0 + 2 * bRow, s20);
+        v128.store(c0 + 2 * bRow, s21, 16);
+        v128.store(c0 + 3 * bRow, s30);
+        v128.store(c0 + 3 * bRow, s31, 16);
+      }
+    }
+    // Rows past the last block of 4, then columns past the last block of 8.
+    for (let i = m4; i < m; i++) {
+      const a0 = a + <usize>i * aRow;
+      for (let j = 0; j < n8; j += 8) {
+        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s0 = v128.load(c0);
+        let s1 = v128.load(c0, 16);
+        let pa = a0 + ((<usize>k0) << 2);
+        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          const x = v128.load32_splat(pa);
+          s0 = f32x4.add(s0, f32x4.mul(x, v128.load(pb)));
+          s1 = f32x4.add(s1, f32x4.mul(x, v128.load(pb, 16)));
+          pa += 4;
+          pb += bRow;
+        }
+        v128.store(c0, s0);
+        v128.store(c0, s1, 16);
+      }
+    }
+    for (let i = 0; i < m; i++) {
+      const a0 = a + <usize>i * aRow;
+      for (let j = n8; j < n; j++) {
+        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s = load<f32>(c0);
+        let pa = a0 + ((<usize>k0) << 2);
+        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          s += load<f32>(pa) * load<f32>(pb);
+          pa += 4;
+          pb += bRow;
+        }
+        store<f32>(c0, s);
+      }
+    }
+  }
+}

@@ -17,7 +17,12 @@ type Shape4 = [number, number, number, number];
 interface Case {
   readonly name: string;
   /** Makes the inputs, returns a function running the kernel once (output disposed). */
-  readonly setup: () => { run: () => void; dispose: () => void };
+  readonly setup: () => {
+    /** Untimed, before each run: a fresh input, disposed after the run. */
+    prepare?: () => tf.Tensor;
+    run: (fresh?: tf.Tensor) => void;
+    dispose: () => void;
+  };
 }
 
 const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
@@ -38,15 +43,18 @@ function convFilter(
       const xs = rand(x);
       const dy = rand(info.outShape);
       return {
-        run: () =>
-          tf
-            .engine()
-            .runKernel(
-              'Conv2DBackpropFilter',
-              { x: xs, dy },
-              { strides: stride, pad, dataFormat: 'NHWC', filterShape },
-            )
-            .dispose(),
+        // A fresh dy each call, as in training: XNNPACK caches packed operands by tensor id.
+        prepare: () => tf.mul(dy, 1),
+        run: (fresh) =>
+          (
+            tf
+              .engine()
+              .runKernel(
+                'Conv2DBackpropFilter',
+                { x: xs, dy: fresh! },
+                { strides: stride, pad, dataFormat: 'NHWC', filterShape },
+              ) as tf.Tensor
+          ).dispose(),
         dispose: () => tf.dispose([xs, dy]),
       };
     },
@@ -61,14 +69,15 @@ function poolGrad(x: Shape4): Case {
       const dy = rand([x[0], Math.floor(x[1] / 2), Math.floor(x[2] / 2), x[3]]);
       return {
         run: () =>
-          tf
-            .engine()
-            .runKernel(
-              'MaxPoolGrad',
-              { dy, input, output: dy },
-              { filterSize: 2, strides: 2, pad: 'valid' },
-            )
-            .dispose(),
+          (
+            tf
+              .engine()
+              .runKernel(
+                'MaxPoolGrad',
+                { dy, input, output: dy },
+                { filterSize: 2, strides: 2, pad: 'valid' },
+              ) as tf.Tensor
+          ).dispose(),
         dispose: () => tf.dispose([input, dy]),
       };
     },
@@ -110,26 +119,33 @@ const only = process.env.AB_ONLY;
 const rounds = Number(process.env.AB_ROUNDS ?? 9);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function time(run: () => void): number {
+function time(prepare: (() => tf.Tensor) | undefined, run: (fresh?: tf.Tensor) => void): number {
+  const fresh = prepare?.();
   const start = performance.now();
-  run();
-  return performance.now() - start;
+  run(fresh);
+  const ms = performance.now() - start;
+  fresh?.dispose();
+  return ms;
 }
 
 for (const c of CASES) {
   if (only !== undefined && !c.name.includes(only)) continue;
-  const { run, dispose } = c.setup();
-  const old = () => withoutSimdKernels(run);
-  old();
-  run();
+  const { prepare, run, dispose } = c.setup();
+  const old = (fresh?: tf.Tensor) => withoutSimdKernels(() => run(fresh));
+  time(prepare, old);
+  time(prepare, run);
   const ratios: number[] = [];
   const olds: number[] = [];
   const news: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    const [a, b] = r % 2 === 0 ? [time(old), time(run)] : [0, 0];
-    const [d, e] = r % 2 === 1 ? [time(run), time(old)] : [b, a];
-    olds.push(r % 2 === 0 ? a : e);
-    news.push(r % 2 === 0 ? b : d);
+    // Alternating order, so a trend in the machine's load hits both alike.
+    if (r % 2 === 0) {
+      olds.push(time(prepare, old));
+      news.push(time(prepare, run));
+    } else {
+      news.push(time(prepare, run));
+      olds.push(time(prepare, old));
+    }
     ratios.push(olds.at(-1)! / news.at(-1)!);
   }
   dispose();

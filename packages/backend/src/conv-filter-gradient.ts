@@ -1,16 +1,19 @@
 /**
- * Conv2DBackpropFilter as one matrix product on XNNPACK:
+ * Conv2DBackpropFilter in our wasm SIMD module (simd-kernels.ts):
  * dW[(ky, kx, ci), co] = Σ_p col[(ky, kx, ci), p] · dy[p, co] over the pixels
- * p = (n, i, j), where col is the input's patches written transposed by our
- * SIMD module's `im2colT` (simd-kernels.ts). Already in tfjs's [kh, kw, Cin,
- * Cout] layout, so no transposes; wasm's BatchMatMul takes the product
- * without flags, hence its XNNPACK path.
+ * p = (n, i, j), where col holds the input's patches, written transposed by
+ * `im2colT`, and `matmulRows` multiplies it with dy read in place. The result is
+ * already in tfjs's [kh, kw, Cin, Cout] layout, so no transposes.
+ *
+ * Not wasm's BatchMatMul (XNNPACK): it packs its right operand, here dy with
+ * N·Ho·Wo rows, anew for every fresh dy, which cost more than the product
+ * itself on the small CNNs (bench/kernels-ab.ts; see the package's notes).
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { address, type SimdKernels, type WasmHeap } from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
 
-export function filterGradientByProduct(
+export function filterGradientBySimd(
   s: Scratch,
   simd: SimdKernels,
   x: tf.TensorInfo,
@@ -22,8 +25,8 @@ export function filterGradientByProduct(
   const [n, h, w] = x.shape as Shape4;
   const [, ho, wo] = dy.shape as Shape4;
   const pixels = n * ho * wo;
-  const col = s.alloc([1, kh * kw * cin, pixels]);
   const backend = s.backend as unknown as WasmHeap;
+  const col = s.alloc([kh * kw * cin, pixels]);
   simd.im2colT(
     address(backend, x),
     address(backend, col),
@@ -42,10 +45,14 @@ export function filterGradientByProduct(
     info.padInfo.top,
     info.padInfo.left,
   );
-  const product = s.run(
-    'BatchMatMul',
-    { a: col, b: s.reshape(dy, [1, pixels, cout]) },
-    { transposeA: false, transposeB: false },
+  const dw = s.alloc(filterShape);
+  simd.matmulRows(
+    address(backend, col),
+    address(backend, dy),
+    address(backend, dw),
+    kh * kw * cin,
+    pixels,
+    cout,
   );
-  return s.reshape(product, filterShape);
+  return dw;
 }

@@ -10,9 +10,10 @@
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { filterGradientByProduct } from './conv-filter-gradient';
+import { filterGradientBySimd } from './conv-filter-gradient';
 import { maxPoolGrad } from './pooling-gradients';
 import { simdKernels, type WasmHeap } from './simd-kernels';
+import { shareBuffer } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -112,7 +113,7 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const simd = simdKernels(args.backend as unknown as WasmHeap);
   if (simd !== undefined) {
     return withScratch(args.backend as tf.KernelBackend, (s) =>
-      filterGradientByProduct(s, simd, x, dy, info, filterShape),
+      filterGradientBySimd(s, simd, x, dy, info, filterShape),
     );
   }
   const [padH, padW] = filterGradPaddings(info, [h, w], [ho, wo], [kh, kw]);
@@ -484,6 +485,8 @@ const KERNELS: readonly Ours[] = [
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
   wrap(tf.Sum, leadingAxesByRows(false)),
   wrap(tf.Mean, leadingAxesByRows(true)),
+  // Identity shares its input's buffer instead of copying it (wasm-identity.ts).
+  wrap(tf.Identity, shareBuffer),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
