@@ -98,6 +98,20 @@ function sum(x: number[]): Case {
   };
 }
 
+function biasAdd(x: number[]): Case {
+  return {
+    name: `Add x[${x}] + bias[${x.at(-1)}]`,
+    setup() {
+      const input = rand(x);
+      const bias = rand([x.at(-1)!]);
+      return {
+        run: () => tf.add(input, bias).dispose(),
+        dispose: () => tf.dispose([input, bias]),
+      };
+    },
+  };
+}
+
 const CASES: Case[] = [
   convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
   convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
@@ -113,6 +127,9 @@ const CASES: Case[] = [
   sum([128, 26, 26, 32]),
   sum([128, 11, 11, 64]),
   sum([32, 32, 32, 64]),
+  biasAdd([128, 26, 26, 32]),
+  biasAdd([128, 11, 11, 64]),
+  biasAdd([128, 128]),
 ];
 
 const only = process.env.AB_ONLY;

@@ -253,6 +253,44 @@ describe('SIMD Conv2DBackpropFilter', () => {
   }
 });
 
+describe('SIMD bias add', () => {
+  it.each([
+    [[2, 5, 3, 7], [7]], // 4 + 3 columns
+    [[9], [4, 9]], // bias first
+    [
+      [1, 1, 6],
+      [3, 4, 6],
+    ],
+    [[130, 2], [2]],
+    [
+      [5, 8],
+      [1, 8],
+    ],
+    [
+      [5, 8],
+      [5, 8],
+    ], // not a bias: wasm's own kernel
+    [
+      [5, 1],
+      [5, 8],
+    ], // broadcast along another axis: wasm's own kernel
+  ] as [number[], number[]][])('a %j + b %j equals cpu', async (aShape, bShape) => {
+    const run = () =>
+      tf.tidy(() => {
+        const sum = tf.add(
+          tf.tensor(values(aShape, 61), aShape),
+          tf.tensor(values(bShape, 62), bShape),
+        );
+        return { shape: sum.shape, data: sum.dataSync() as Float32Array };
+      });
+    const cpu = await on('cpu', run);
+    for (const wasm of [await on('wasm', run), await on('wasm', () => withoutSimdKernels(run))]) {
+      expect(wasm.shape).toEqual(cpu.shape);
+      expect([...wasm.data]).toEqual([...cpu.data]); // one float32 addition per entry: exact
+    }
+  });
+});
+
 describe('wasm Identity', () => {
   it('shares its input’s buffer: no copy, and each tensor outlives the other', async () => {
     await tf.setBackend('wasm');

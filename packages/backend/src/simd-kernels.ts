@@ -34,6 +34,7 @@ export interface SimdKernels {
     top: number,
     left: number,
   ): void;
+  addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
   matmulRows(a: number, b: number, c: number, m: number, k: number, n: number): void;
   sumRows(x: number, out: number, acc: number, rows: number, cols: number, scale: number): void;
   im2colT(

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { filterGradientBySimd } from './conv-filter-gradient';
 import { maxPoolGrad } from './pooling-gradients';
 import { simdKernels, type WasmHeap } from './simd-kernels';
+import { biasAddByRows } from './wasm-bias-add';
 import { shareBuffer } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
@@ -487,6 +488,8 @@ const KERNELS: readonly Ours[] = [
   wrap(tf.Mean, leadingAxesByRows(true)),
   // Identity shares its input's buffer instead of copying it (wasm-identity.ts).
   wrap(tf.Identity, shareBuffer),
+  // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
+  wrap(tf.Add, biasAddByRows),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
