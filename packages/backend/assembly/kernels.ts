@@ -304,16 +304,16 @@ export function matmulRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32)
 /** out[r, c] = x[r, c] + bias[c] for x read as [rows, cols]: a bias add. */
 export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32): void {
   const c4 = cols & ~3;
-  const stride = <usize>cols << 2;
+  const stride = (<usize>cols) << 2;
   for (let r = 0; r < rows; r++) {
     const from = x + <usize>r * stride;
     const to = out + <usize>r * stride;
     for (let c = 0; c < c4; c += 4) {
-      const at = <usize>c << 2;
+      const at = (<usize>c) << 2;
       v128.store(to + at, f32x4.add(v128.load(from + at), v128.load(bias + at)));
     }
     for (let c = c4; c < cols; c++) {
-      const at = <usize>c << 2;
+      const at = (<usize>c) << 2;
       store<f32>(to + at, load<f32>(from + at) + load<f32>(bias + at));
     }
   }
