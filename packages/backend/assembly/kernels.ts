@@ -202,65 +202,47 @@ export function im2colT(
   }
 }
 
-/** Rows of b (pixels) per pass: a block of b stays in cache while every row of a uses it. */
+/** Rows of b per pass (k), and rows of a per pass (m): blocks that stay in cache. */
 const KC = 256;
+const MC = 64;
 
 /**
- * c[m, n] = Σ_k a[m, k] · b[k, n] (row-major [m, k], [k, n], [m, n]), for the
- * filter gradient's product of the transposed patches (a) with dy (b). b is
- * read as it is: its rows are the short Cout-long rows of dy, so the 4×8
- * register blocks (4 rows of a broadcast against 8 columns of b) need no
- * packing. k is split into blocks of KC so that a block of b stays in cache.
- * Sums run in float32, in order of k within each block.
+ * c[m, n] (+)= Σ_k a[m, k] · b[k, n] (row-major [m, k], [k, n], [m, n]); c is
+ * overwritten unless `accumulate`. b is read as it is, unpacked: 4×8 register
+ * blocks broadcast 4 rows of a against 8 columns of b. k and m are split into
+ * blocks of KC and MC so that an 8-column panel of b stays in L1 while a block of
+ * a (MC × KC) is read from L2. Sums run in float32, in order of k.
  */
-export function matmulRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
-  memory.fill(c, 0, (<usize>m * <usize>n) << 2);
+export function matmulRows(
+  a: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  k: i32,
+  n: i32,
+  accumulate: bool,
+): void {
+  if (!accumulate) memory.fill(c, 0, (<usize>m * <usize>n) << 2);
   const m4 = m & ~3;
   const n8 = n & ~7;
   const aRow = (<usize>k) << 2;
   const bRow = (<usize>n) << 2;
   for (let k0 = 0; k0 < k; k0 += KC) {
     const k1 = min(k, k0 + KC);
-    for (let i = 0; i < m4; i += 4) {
-      const a0 = a + <usize>i * aRow;
+    for (let i0 = 0; i0 < m4; i0 += MC) {
+      const i1 = min(m4, i0 + MC);
       for (let j = 0; j < n8; j += 8) {
-        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
-        let s00 = v128.load(c0);
-        let s01 = v128.load(c0, 16);
-        let s10 = v128.load(c0 + bRow);
-        let s11 = v128.load(c0 + bRow, 16);
-        let s20 = v128.load(c0 + 2 * bRow);
-        let s21 = v128.load(c0 + 2 * bRow, 16);
-        let s30 = v128.load(c0 + 3 * bRow);
-        let s31 = v128.load(c0 + 3 * bRow, 16);
-        let pa = a0 + ((<usize>k0) << 2);
-        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
-        for (let kk = k0; kk < k1; kk++) {
-          const b0 = v128.load(pb);
-          const b1 = v128.load(pb, 16);
-          const x0 = v128.load32_splat(pa);
-          const x1 = v128.load32_splat(pa + aRow);
-          const x2 = v128.load32_splat(pa + 2 * aRow);
-          const x3 = v128.load32_splat(pa + 3 * aRow);
-          s00 = f32x4.add(s00, f32x4.mul(x0, b0));
-          s01 = f32x4.add(s01, f32x4.mul(x0, b1));
-          s10 = f32x4.add(s10, f32x4.mul(x1, b0));
-          s11 = f32x4.add(s11, f32x4.mul(x1, b1));
-          s20 = f32x4.add(s20, f32x4.mul(x2, b0));
-          s21 = f32x4.add(s21, f32x4.mul(x2, b1));
-          s30 = f32x4.add(s30, f32x4.mul(x3, b0));
-          s31 = f32x4.add(s31, f32x4.mul(x3, b1));
-          pa += 4;
-          pb += bRow;
+        const b0 = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+        for (let i = i0; i < i1; i += 4) {
+          block4x8(
+            a + <usize>i * aRow + ((<usize>k0) << 2),
+            b0,
+            c + ((<usize>i * <usize>n + <usize>j) << 2),
+            k1 - k0,
+            aRow,
+            bRow,
+          );
         }
-        v128.store(c0, s00);
-        v128.store(c0, s01, 16);
-        v128.store(c0 + bRow, s10);
-        v128.store(c0 + bRow, s11, 16);
-        v128.store(c0 + 2 * bRow, s20);
-        v128.store(c0 + 2 * bRow, s21, 16);
-        v128.store(c0 + 3 * bRow, s30);
-        v128.store(c0 + 3 * bRow, s31, 16);
       }
     }
     // Rows past the last block of 4, then columns past the last block of 8.
@@ -296,6 +278,105 @@ export function matmulRows(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32)
           pb += bRow;
         }
         store<f32>(c0, s);
+      }
+    }
+  }
+}
+
+/** c[0..4, 0..8] += a[0..4, 0..depth] · b[0..depth, 0..8] (row strides aRow, bRow; c's is bRow). */
+function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: usize): void {
+  let s00 = v128.load(c);
+  let s01 = v128.load(c, 16);
+  let s10 = v128.load(c + bRow);
+  let s11 = v128.load(c + bRow, 16);
+  let s20 = v128.load(c + 2 * bRow);
+  let s21 = v128.load(c + 2 * bRow, 16);
+  let s30 = v128.load(c + 3 * bRow);
+  let s31 = v128.load(c + 3 * bRow, 16);
+  let pa = a;
+  let pb = b;
+  for (let kk = 0; kk < depth; kk++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    const x0 = v128.load32_splat(pa);
+    const x1 = v128.load32_splat(pa + aRow);
+    const x2 = v128.load32_splat(pa + 2 * aRow);
+    const x3 = v128.load32_splat(pa + 3 * aRow);
+    s00 = f32x4.add(s00, f32x4.mul(x0, b0));
+    s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+    s10 = f32x4.add(s10, f32x4.mul(x1, b0));
+    s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+    s20 = f32x4.add(s20, f32x4.mul(x2, b0));
+    s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+    s30 = f32x4.add(s30, f32x4.mul(x3, b0));
+    s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+    pa += 4;
+    pb += bRow;
+  }
+  v128.store(c, s00);
+  v128.store(c, s01, 16);
+  v128.store(c + bRow, s10);
+  v128.store(c + bRow, s11, 16);
+  v128.store(c + 2 * bRow, s20);
+  v128.store(c + 2 * bRow, s21, 16);
+  v128.store(c + 3 * bRow, s30);
+  v128.store(c + 3 * bRow, s31, 16);
+}
+
+/**
+ * The adjoint of im2col, for the input gradient: for the output pixels
+ * p0 ≤ p < p1, with p = (n, i, j), adds col[p − p0, (ky, kx, ci)] into
+ * dx[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci] where that is inside dx.
+ * `zero`: clear dx first.
+ */
+export function col2imAdd(
+  col: usize,
+  dx: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  cin: i32,
+  ho: i32,
+  wo: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  rh: i32,
+  rw: i32,
+  top: i32,
+  left: i32,
+  p0: i32,
+  p1: i32,
+  zero: bool,
+): void {
+  if (zero) memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>cin) << 2);
+  const c4 = cin & ~3;
+  let src = col;
+  for (let p = p0; p < p1; p++) {
+    const j = p % wo;
+    const i = (p / wo) % ho;
+    const n = p / (wo * ho);
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = i * sh + ky * rh - top;
+      if (iy < 0 || iy >= h) {
+        src += (<usize>(kw * cin)) << 2;
+        continue;
+      }
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = j * sw + kx * rw - left;
+        if (ix >= 0 && ix < w) {
+          const dst = dx + ((<usize>((n * h + iy) * w + ix) * <usize>cin) << 2);
+          for (let c = 0; c < c4; c += 4) {
+            const at = (<usize>c) << 2;
+            v128.store(dst + at, f32x4.add(v128.load(dst + at), v128.load(src + at)));
+          }
+          for (let c = c4; c < cin; c++) {
+            const at = (<usize>c) << 2;
+            store<f32>(dst + at, load<f32>(dst + at) + load<f32>(src + at));
+          }
+        }
+        src += (<usize>cin) << 2;
       }
     }
   }

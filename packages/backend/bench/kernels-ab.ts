@@ -61,6 +61,38 @@ function convFilter(
   };
 }
 
+function convInput(
+  name: string,
+  x: Shape4,
+  k: number,
+  cout: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Case {
+  return {
+    name: `Conv2DBackpropInput ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
+    setup() {
+      const filter = rand([k, k, x[3], cout]);
+      const info = tf.backend_util.computeConv2DInfo(x, [k, k, x[3], cout], stride, 1, pad);
+      const dy = rand(info.outShape);
+      return {
+        prepare: () => tf.mul(dy, 1),
+        run: (fresh) =>
+          (
+            tf
+              .engine()
+              .runKernel(
+                'Conv2DBackpropInput',
+                { dy: fresh!, filter },
+                { strides: stride, pad, dataFormat: 'NHWC', inputShape: x },
+              ) as tf.Tensor
+          ).dispose(),
+        dispose: () => tf.dispose([filter, dy]),
+      };
+    },
+  };
+}
+
 function poolGrad(x: Shape4): Case {
   return {
     name: `MaxPoolGrad x[${x}] 2×2 s2`,
@@ -121,6 +153,14 @@ const CASES: Case[] = [
   convFilter('resnet 3×3 s2', [32, 32, 32, 64], 3, 128, 2, 'same'),
   convFilter('resnet 3×3 deep', [32, 8, 8, 256], 3, 256, 1, 'same'),
   convFilter('resnet 1×1 s2', [32, 16, 16, 128], 1, 256, 2, 'same'),
+  convInput('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
+  convInput('cnn32 conv2', [128, 15, 15, 32], 3, 64, 1, 'valid'),
+  convInput('resnet 3×3', [32, 32, 32, 64], 3, 64, 1, 'same'),
+  convInput('resnet 3×3 s2', [32, 32, 32, 64], 3, 128, 2, 'same'),
+  convInput('resnet 3×3 16²', [32, 16, 16, 128], 3, 128, 1, 'same'),
+  convInput('resnet 3×3 deep', [32, 8, 8, 256], 3, 256, 1, 'same'),
+  convInput('resnet 3×3 4²', [32, 4, 4, 512], 3, 512, 1, 'same'),
+  convInput('resnet 1×1 s2', [32, 32, 32, 64], 1, 128, 2, 'same'),
   poolGrad([128, 26, 26, 32]),
   poolGrad([128, 11, 11, 64]),
   poolGrad([128, 30, 30, 32]),

@@ -53,6 +53,7 @@ export function filterGradientBySimd(
     kh * kw * cin,
     pixels,
     cout,
+    false,
   );
   return dw;
 }

@@ -253,6 +253,52 @@ describe('SIMD Conv2DBackpropFilter', () => {
   }
 });
 
+describe('SIMD Conv2DBackpropInput', () => {
+  /*
+   * Tolerance 1e-4 of the largest entry: each dx entry sums kh·kw·Cout ≤ 600
+   * float32 products of values in [-1, 1] (cpu: float64). The last case has
+   * more pixels than one chunk of col holds (2²¹ floats / 576 per pixel), so
+   * it also checks that chunks add up.
+   */
+  const CASES: [Shape4, Shape4, number | [number, number], Pad][] = [
+    [[3, 9, 10, 5], [3, 3, 5, 13], 1, 'same'],
+    [[3, 9, 10, 5], [3, 3, 5, 13], 2, 'valid'],
+    [
+      [1, 11, 9, 3],
+      [3, 2, 3, 16],
+      [2, 3],
+      [
+        [0, 0],
+        [2, 1],
+        [0, 3],
+        [0, 0],
+      ],
+    ],
+    [[2, 8, 8, 7], [1, 1, 7, 17], 2, 'same'],
+    [[1, 6, 7, 9], [4, 4, 9, 6], 3, 'same'],
+    [[2, 45, 45, 64], [3, 3, 64, 8], 1, 'same'],
+  ];
+  for (const [inputShape, filterShape, strides, pad] of CASES) {
+    it(`equals cpu: x [${inputShape}], filter [${filterShape}], strides ${strides}, pad ${JSON.stringify(pad)}`, async () => {
+      const dyShape = tf.backend_util.computeConv2DInfo(
+        inputShape,
+        filterShape,
+        strides,
+        1,
+        pad as 'same',
+      ).outShape;
+      const inputs = {
+        dy: [values(dyShape, 71), dyShape],
+        filter: [values(filterShape, 72), filterShape],
+      } as Record<string, [Float32Array, number[]]>;
+      const attrs = { strides, pad, dataFormat: 'NHWC', inputShape };
+      const { cpu, simd, fallback } = await threeWays('Conv2DBackpropInput', inputs, attrs);
+      expect(relativeError(simd, cpu)).toBeLessThan(1e-4);
+      expect(relativeError(fallback, cpu)).toBeLessThan(1e-4);
+    });
+  }
+});
+
 describe('SIMD bias add', () => {
   it.each([
     [[2, 5, 3, 7], [7]], // 4 + 3 columns

@@ -35,7 +35,36 @@ export interface SimdKernels {
     left: number,
   ): void;
   addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
-  matmulRows(a: number, b: number, c: number, m: number, k: number, n: number): void;
+  matmulRows(
+    a: number,
+    b: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: boolean,
+  ): void;
+  col2imAdd(
+    col: number,
+    dx: number,
+    batch: number,
+    h: number,
+    w: number,
+    cin: number,
+    ho: number,
+    wo: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    rh: number,
+    rw: number,
+    top: number,
+    left: number,
+    p0: number,
+    p1: number,
+    zero: boolean,
+  ): void;
   sumRows(x: number, out: number, acc: number, rows: number, cols: number, scale: number): void;
   im2colT(
     x: number,

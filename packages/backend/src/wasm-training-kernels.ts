@@ -11,6 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradientBySimd } from './conv-filter-gradient';
+import { inputGradientBySimd } from './conv-input-gradient';
 import { maxPoolGrad } from './pooling-gradients';
 import { simdKernels, type WasmHeap } from './simd-kernels';
 import { biasAddByRows } from './wasm-bias-add';
@@ -392,6 +393,12 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     ['the depth of dy', dyc, cout],
   ]);
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const simd = nchw ? undefined : simdKernels(args.backend as unknown as WasmHeap);
+  if (simd !== undefined) {
+    return withScratch(args.backend as tf.KernelBackend, (s) =>
+      inputGradientBySimd(s, simd, dy, filter, info, inputShape),
+    );
+  }
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const dyNhwc = nchw ? s.transpose(dy, [0, 2, 3, 1]) : dy;
     let dx: tf.TensorInfo;
