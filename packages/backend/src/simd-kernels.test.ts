@@ -337,17 +337,26 @@ describe('SIMD bias add', () => {
   });
 });
 
-describe('wasm Identity', () => {
-  it('shares its input’s buffer: no copy, and each tensor outlives the other', async () => {
+describe('wasm Identity and Cast', () => {
+  it.each([
+    ['Identity', (x: tf.Tensor) => tf.clone(x)],
+    ['Cast to the same dtype', (x: tf.Tensor) => tf.cast(x, 'float32')],
+  ])('%s shares its input’s buffer: no copy, and each tensor outlives the other', async (_, op) => {
     await tf.setBackend('wasm');
     const backend = tf.backend();
     const x = tf.tensor([1, 2, 3, 4, 5]);
     const ids = backend.numDataIds();
-    const y = tf.clone(x); // the Identity kernel
+    const y = op(x);
     expect(backend.numDataIds()).toBe(ids);
     x.dispose();
     expect([...(await y.data())]).toEqual([1, 2, 3, 4, 5]);
     y.dispose();
     expect(backend.numDataIds()).toBe(ids - 1);
+  });
+
+  it('still casts to another dtype (wasm’s own kernel)', async () => {
+    await tf.setBackend('wasm');
+    const y = tf.tidy(() => [...tf.cast(tf.tensor([1.5, -2.5, 0]), 'int32').dataSync()]);
+    expect(y).toEqual([1, -2, 0]);
   });
 });

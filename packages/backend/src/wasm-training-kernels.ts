@@ -493,8 +493,9 @@ const KERNELS: readonly Ours[] = [
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
   wrap(tf.Sum, leadingAxesByRows(false)),
   wrap(tf.Mean, leadingAxesByRows(true)),
-  // Identity shares its input's buffer instead of copying it (wasm-identity.ts).
+  // Identity and same-dtype Cast share their input's buffer instead of copying it (wasm-identity.ts).
   wrap(tf.Identity, shareBuffer),
+  wrap(tf.Cast, shareBuffer),
   // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
   wrap(tf.Add, biasAddByRows),
 ];
