@@ -324,6 +324,83 @@ function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: u
 }
 
 /**
+ * c[m, n] = Σ_k a[k, m] · b[k, n] (row-major [k, m], [k, n], [m, n]): aᵀ·b
+ * without transposing a, as the weight gradient of a dense layer (xᵀ·dy)
+ * needs. The 4×8 register blocks load 4 consecutive values of a row of a and
+ * broadcast each; blocked over k and m as `matmulRows`.
+ */
+export function matmulTN(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
+  memory.fill(c, 0, (<usize>m * <usize>n) << 2);
+  const m4 = m & ~3;
+  const n8 = n & ~7;
+  const aRow = (<usize>m) << 2;
+  const bRow = (<usize>n) << 2;
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const k1 = min(k, k0 + KC);
+    for (let i0 = 0; i0 < m4; i0 += MC) {
+      const i1 = min(m4, i0 + MC);
+      for (let j = 0; j < n8; j += 8) {
+        for (let i = i0; i < i1; i += 4) {
+          const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
+          let s00 = v128.load(c0);
+          let s01 = v128.load(c0, 16);
+          let s10 = v128.load(c0 + bRow);
+          let s11 = v128.load(c0 + bRow, 16);
+          let s20 = v128.load(c0 + 2 * bRow);
+          let s21 = v128.load(c0 + 2 * bRow, 16);
+          let s30 = v128.load(c0 + 3 * bRow);
+          let s31 = v128.load(c0 + 3 * bRow, 16);
+          let pa = a + <usize>k0 * aRow + ((<usize>i) << 2);
+          let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+          for (let kk = k0; kk < k1; kk++) {
+            const av = v128.load(pa);
+            const b0 = v128.load(pb);
+            const b1 = v128.load(pb, 16);
+            const x0 = i32x4.shuffle(av, av, 0, 0, 0, 0);
+            const x1 = i32x4.shuffle(av, av, 1, 1, 1, 1);
+            const x2 = i32x4.shuffle(av, av, 2, 2, 2, 2);
+            const x3 = i32x4.shuffle(av, av, 3, 3, 3, 3);
+            s00 = f32x4.add(s00, f32x4.mul(x0, b0));
+            s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+            s10 = f32x4.add(s10, f32x4.mul(x1, b0));
+            s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+            s20 = f32x4.add(s20, f32x4.mul(x2, b0));
+            s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+            s30 = f32x4.add(s30, f32x4.mul(x3, b0));
+            s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+            pa += aRow;
+            pb += bRow;
+          }
+          v128.store(c0, s00);
+          v128.store(c0, s01, 16);
+          v128.store(c0 + bRow, s10);
+          v128.store(c0 + bRow, s11, 16);
+          v128.store(c0 + 2 * bRow, s20);
+          v128.store(c0 + 2 * bRow, s21, 16);
+          v128.store(c0 + 3 * bRow, s30);
+          v128.store(c0 + 3 * bRow, s31, 16);
+        }
+      }
+    }
+    // Rows past the last block of 4 (all columns), then the other rows' columns past the last block of 8.
+    for (let i = 0; i < m; i++) {
+      for (let j = i < m4 ? n8 : 0; j < n; j++) {
+        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s = load<f32>(c0);
+        let pa = a + <usize>k0 * aRow + ((<usize>i) << 2);
+        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          s += load<f32>(pa) * load<f32>(pb);
+          pa += aRow;
+          pb += bRow;
+        }
+        store<f32>(c0, s);
+      }
+    }
+  }
+}
+
+/**
  * The adjoint of im2col, for the input gradient: for the output pixels
  * p0 ≤ p < p1, with p = (n, i, j), adds col[p − p0, (ky, kx, ci)] into
  * dx[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci] where that is inside dx.

@@ -144,6 +144,22 @@ function biasAdd(x: number[]): Case {
   };
 }
 
+/** dW = xᵀ·dy of a dense layer: BatchMatMul with transposeA. */
+function denseWeightGrad(batch: number, inputs: number, units: number): Case {
+  return {
+    name: `BatchMatMul xᵀ[${batch},${inputs}]·dy[${batch},${units}]`,
+    setup() {
+      const x = rand([batch, inputs]);
+      const dy = rand([batch, units]);
+      return {
+        prepare: () => tf.mul(dy, 1),
+        run: (fresh) => tf.matMul(x, fresh!, true, false).dispose(),
+        dispose: () => tf.dispose([x, dy]),
+      };
+    },
+  };
+}
+
 const CASES: Case[] = [
   convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
   convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
@@ -167,6 +183,10 @@ const CASES: Case[] = [
   sum([128, 26, 26, 32]),
   sum([128, 11, 11, 64]),
   sum([32, 32, 32, 64]),
+  denseWeightGrad(128, 784, 128),
+  denseWeightGrad(128, 128, 128),
+  denseWeightGrad(128, 128, 10),
+  denseWeightGrad(128, 1600, 128),
   biasAdd([128, 26, 26, 32]),
   biasAdd([128, 11, 11, 64]),
   biasAdd([128, 128]),

@@ -26,10 +26,13 @@ const FLAGS = [
   '-O3',
 ];
 
-export async function compileKernels(): Promise<Uint8Array> {
+/** For wasm with threads, whose memory is shared: the same module, importing a shared memory. */
+const SHARED = ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'];
+
+export async function compileKernels(shared: boolean): Promise<Uint8Array> {
   let binary: Uint8Array | undefined;
   const { error, stderr } = await asc.main(
-    [KERNELS_SOURCE, '--outFile', 'kernels.wasm', ...FLAGS],
+    [KERNELS_SOURCE, '--outFile', 'kernels.wasm', ...FLAGS, ...(shared ? SHARED : [])],
     {
       writeFile(name, contents) {
         if (name.endsWith('kernels.wasm') && typeof contents !== 'string') binary = contents;

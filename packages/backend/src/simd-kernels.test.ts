@@ -1,15 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { compileKernels } from '../scripts/compile-kernels';
-import { KERNELS_WASM } from './generated/kernels-wasm';
+import { KERNELS_WASM, KERNELS_WASM_SHARED } from './generated/kernels-wasm';
 import { initBackend } from './node';
-import { simdKernels, type WasmHeap, withoutSimdKernels } from './simd-kernels';
+import {
+  instantiateSimdKernels,
+  simdKernels,
+  type WasmHeap,
+  withoutSimdKernels,
+} from './simd-kernels';
 import { on, relativeError, values } from './test-helpers';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
 
-const bytes = () => Uint8Array.from(atob(KERNELS_WASM), (c) => c.charCodeAt(0));
+const decode = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -43,47 +48,63 @@ async function threeWays(
 
 describe('the SIMD module', () => {
   it('is exactly what assembly/kernels.ts compiles to (run `pnpm generate:kernels` after editing it)', async () => {
-    expect(Buffer.from(await compileKernels()).toString('base64')).toBe(KERNELS_WASM);
+    expect(Buffer.from(await compileKernels(false)).toString('base64')).toBe(KERNELS_WASM);
+    expect(Buffer.from(await compileKernels(true)).toString('base64')).toBe(KERNELS_WASM_SHARED);
   }, 60_000);
 
-  it('imports only a memory and owns nothing in it: no data, globals, start or memory of its own', () => {
-    const module = new WebAssembly.Module(bytes());
-    expect(WebAssembly.Module.imports(module)).toEqual([
-      { module: 'env', name: 'memory', kind: 'memory' },
-    ]);
-    expect(WebAssembly.Module.exports(module).every((e) => e.kind === 'function')).toBe(true);
-    // Section ids (wasm spec): 5 memory, 6 global, 8 start, 11 data, 12 data count.
-    const sections: number[] = [];
-    const b = bytes();
-    for (let at = 8; at < b.length; ) {
-      sections.push(b[at]!);
-      let size = 0;
-      let shift = 0;
-      let byte: number;
-      at++;
-      do {
-        byte = b[at++]!;
-        size |= (byte & 0x7f) << shift;
-        shift += 7;
-      } while (byte & 0x80);
-      at += size;
-    }
-    expect(sections.filter((id) => [5, 6, 8, 11, 12].includes(id))).toEqual([]);
+  it.each([
+    ['own', KERNELS_WASM],
+    ['shared', KERNELS_WASM_SHARED],
+  ])(
+    'imports only a memory (%s) and owns nothing in it: no data, globals, start or memory of its own',
+    (_, base64) => {
+      const bytes = decode(base64);
+      const module = new WebAssembly.Module(bytes);
+      expect(WebAssembly.Module.imports(module)).toEqual([
+        { module: 'env', name: 'memory', kind: 'memory' },
+      ]);
+      expect(WebAssembly.Module.exports(module).every((e) => e.kind === 'function')).toBe(true);
+      // Section ids (wasm spec): 5 memory, 6 global, 8 start, 11 data, 12 data count.
+      const sections: number[] = [];
+      for (let at = 8; at < bytes.length; ) {
+        sections.push(bytes[at]!);
+        let size = 0;
+        let shift = 0;
+        let byte: number;
+        at++;
+        do {
+          byte = bytes[at++]!;
+          size |= (byte & 0x7f) << shift;
+          shift += 7;
+        } while (byte & 0x80);
+        at += size;
+      }
+      expect(sections.filter((id) => [5, 6, 8, 11, 12].includes(id))).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['its own memory', new WebAssembly.Memory({ initial: 1 }), 'asm'],
+    [
+      'a shared memory',
+      new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }),
+      'wasmMemory',
+    ],
+  ] as const)('instantiates asynchronously on %s, and computes there', async (_, memory, where) => {
+    // Non-threaded wasm exports its memory (asm.memory); threaded wasm's is Module.wasmMemory.
+    const fake = {
+      wasm: where === 'asm' ? { asm: { memory } } : { asm: {}, wasmMemory: memory },
+    } as unknown as WasmHeap;
+    await instantiateSimdKernels(fake);
+    const heap = new Float32Array(memory.buffer);
+    heap.set([1, 2, 3, 4, 5, 6], 0); // x: [3, 2] at byte 0
+    simdKernels(fake)!.sumRows(0, 64, 128, 3, 2, 0.5); // out at 64, float64 scratch at 128
+    expect([...heap.subarray(16, 18)]).toEqual([4.5, 6]);
   });
 
-  it('stays under 4 KiB, the most browsers compile synchronously on their main thread', () => {
-    expect(bytes().length).toBeLessThan(4096);
-  });
-
-  it('runs on wasm’s own memory, and not on a shared (threaded) one', async () => {
+  it('runs on the wasm backend’s memory', async () => {
     await tf.setBackend('wasm');
-    const backend = tf.backend() as unknown as WasmHeap;
-    expect(simdKernels(backend)).toBeDefined();
-    const shared = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-    expect(simdKernels({ ...backend, wasm: { asm: { memory: shared } } } as WasmHeap)).toBe(
-      undefined,
-    );
-    expect(simdKernels({ ...backend, wasm: { wasmMemory: shared } } as WasmHeap)).toBe(undefined);
+    expect(simdKernels(tf.backend() as unknown as WasmHeap)).toBeDefined();
   });
 });
 

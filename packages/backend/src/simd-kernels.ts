@@ -7,13 +7,16 @@
  * a tensor the caller allocates. Heap growth replaces the memory's buffer, not
  * the memory, and addresses stay valid, so nothing here can go stale.
  *
+ * wasm with threads has a shared memory, which only a module declaring a
+ * shared memory can import: a second build of the same source. Our kernels
+ * run on the calling thread only, between wasm's own kernels.
+ *
  * Where they cannot run, `simdKernels` returns undefined and callers keep
- * their JavaScript or XNNPACK versions: a shared memory (wasm with threads;
- * importing it would need a second, shared-memory build of the module) or an
- * engine without wasm SIMD (tfjs then runs its non-SIMD build too).
+ * their JavaScript or XNNPACK versions: an engine without wasm SIMD (tfjs then
+ * runs its non-SIMD build too).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { KERNELS_WASM } from './generated/kernels-wasm';
+import { KERNELS_WASM, KERNELS_WASM_SHARED } from './generated/kernels-wasm';
 
 /** The exports of assembly/kernels.ts; pointers are byte addresses in wasm's heap. */
 export interface SimdKernels {
@@ -44,6 +47,7 @@ export interface SimdKernels {
     n: number,
     accumulate: boolean,
   ): void;
+  matmulTN(a: number, b: number, c: number, m: number, k: number, n: number): void;
   col2imAdd(
     col: number,
     dx: number,
@@ -92,7 +96,10 @@ export interface WasmHeap {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
   disposeData(dataId: tf.DataId): boolean;
-  /** The emscripten module: `asm` is its instance's exports (with `memory` unless threaded). */
+  /**
+   * The emscripten module: `asm` is its instance's exports, with `memory`
+   * unless threaded; threaded, the (shared) memory is `wasmMemory`.
+   */
   wasm: { asm?: { memory?: unknown }; wasmMemory?: unknown };
 }
 
@@ -100,44 +107,62 @@ export interface WasmHeap {
 export const address = (backend: WasmHeap, info: tf.TensorInfo): number =>
   backend.getMemoryOffset(info.dataId);
 
-let compiled: WebAssembly.Module | null | undefined;
-const instances = new WeakMap<WebAssembly.Memory, SimdKernels>();
+const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
 let disabled = false;
 
-/**
- * The module, compiled on first use. Synchronous compiles of modules over 4 KiB
- * are refused on browsers' main threads; a test keeps ours below that.
- */
-function compiledModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    try {
-      compiled = new WebAssembly.Module(
-        Uint8Array.from(atob(KERNELS_WASM), (c) => c.charCodeAt(0)),
-      );
-    } catch {
-      compiled = null; // no wasm SIMD here
-    }
-  }
-  return compiled;
+const decode = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+/** wasm's memory, and our module's bytes for it. */
+function memoryOf(
+  backend: WasmHeap,
+): { memory: WebAssembly.Memory; bytes: () => Uint8Array<ArrayBuffer> } | undefined {
+  const memory = backend.wasm.asm?.memory ?? backend.wasm.wasmMemory;
+  if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  const shared =
+    typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  return { memory, bytes: () => decode(shared ? KERNELS_WASM_SHARED : KERNELS_WASM) };
 }
 
-/** The kernels on `backend`'s heap, or undefined where they cannot run (see above). */
+/**
+ * Instantiates the module on `backend`'s memory, asynchronously: browsers
+ * refuse synchronous compiles of larger modules on their main thread
+ * (Chromium: over 4 KiB in older versions, 8 MiB in recent ones). `initBackend('wasm')`
+ * awaits this. An engine without wasm SIMD fails to compile it: the fallbacks
+ * run there.
+ */
+export async function instantiateSimdKernels(backend: WasmHeap): Promise<void> {
+  const { memory, bytes } = memoryOf(backend) ?? {};
+  if (memory === undefined || bytes === undefined || instances.has(memory)) return;
+  try {
+    const { instance } = await WebAssembly.instantiate(bytes(), { env: { memory } });
+    instances.set(memory, instance.exports as unknown as SimdKernels);
+  } catch {
+    instances.set(memory, null);
+  }
+}
+
+/**
+ * The kernels on `backend`'s heap, or undefined where they cannot run (see
+ * above). Without `instantiateSimdKernels` first (wasm started by other means
+ * than `initBackend`) this instantiates synchronously, where the engine allows.
+ */
 export function simdKernels(backend: WasmHeap): SimdKernels | undefined {
   if (disabled) return undefined;
-  const memory = backend.wasm.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return undefined; // threaded build: imported, shared
-  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) {
-    return undefined;
-  }
+  const { memory, bytes } = memoryOf(backend) ?? {};
+  if (memory === undefined || bytes === undefined) return undefined;
   let kernels = instances.get(memory);
   if (kernels === undefined) {
-    const module = compiledModule();
-    if (module === null) return undefined;
-    kernels = new WebAssembly.Instance(module, { env: { memory } })
-      .exports as unknown as SimdKernels;
+    try {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes()), {
+        env: { memory },
+      });
+      kernels = instance.exports as unknown as SimdKernels;
+    } catch {
+      kernels = null;
+    }
     instances.set(memory, kernels);
   }
-  return kernels;
+  return kernels ?? undefined;
 }
 
 /** Runs `body` with the SIMD kernels switched off, so tests can check the fallbacks. */
