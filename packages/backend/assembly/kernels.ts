@@ -207,14 +207,18 @@ const KC = 256;
 const MC = 64;
 
 /**
- * c[m, n] (+)= Σ_k a[m, k] · b[k, n] (row-major [m, k], [k, n], [m, n]); c is
- * overwritten unless `accumulate`. b is read as it is, unpacked: 4×8 register
- * blocks broadcast 4 rows of a against 8 columns of b. k and m are split into
- * blocks of KC and MC so that an 8-column panel of b stays in L1 while a block of
- * a (MC × KC) is read from L2. Sums run in float32, in order of k.
+ * c[m, n] (+)= Σ_k a(m, k) · b[k, n], b and c row-major ([k, n], [m, n]), a(m, k)
+ * at a + m·aM + k·aK bytes: a row-major [m, k] (aM = 4k, aK = 4), or its
+ * transpose read in place (aM = 4, aK = 4m; the weight gradient xᵀ·dy of a
+ * dense layer). c is overwritten unless `accumulate`. b is read as it is,
+ * unpacked: 4×8 register blocks broadcast 4 values of a against 8 columns of
+ * b. k and m are split into blocks of KC and MC so that an 8-column panel of b
+ * stays in L1 while a block of a is read from L2. Sums run in float32, in order of k.
  */
-export function matmulRows(
+export function matmul(
   a: usize,
+  aM: usize,
+  aK: usize,
   b: usize,
   c: usize,
   m: i32,
@@ -225,66 +229,48 @@ export function matmulRows(
   if (!accumulate) memory.fill(c, 0, (<usize>m * <usize>n) << 2);
   const m4 = m & ~3;
   const n8 = n & ~7;
-  const aRow = (<usize>k) << 2;
   const bRow = (<usize>n) << 2;
   for (let k0 = 0; k0 < k; k0 += KC) {
-    const k1 = min(k, k0 + KC);
+    const depth = min(k, k0 + KC) - k0;
+    const a0 = a + <usize>k0 * aK;
+    const b0 = b + <usize>k0 * bRow;
     for (let i0 = 0; i0 < m4; i0 += MC) {
       const i1 = min(m4, i0 + MC);
       for (let j = 0; j < n8; j += 8) {
-        const b0 = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
         for (let i = i0; i < i1; i += 4) {
-          block4x8(
-            a + <usize>i * aRow + ((<usize>k0) << 2),
-            b0,
-            c + ((<usize>i * <usize>n + <usize>j) << 2),
-            k1 - k0,
-            aRow,
-            bRow,
-          );
+          const at = c + ((<usize>i * <usize>n + <usize>j) << 2);
+          block4x8(a0 + <usize>i * aM, aM, aK, b0 + ((<usize>j) << 2), at, depth, bRow);
         }
       }
     }
-    // Rows past the last block of 4, then columns past the last block of 8.
-    for (let i = m4; i < m; i++) {
-      const a0 = a + <usize>i * aRow;
-      for (let j = 0; j < n8; j += 8) {
-        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
-        let s0 = v128.load(c0);
-        let s1 = v128.load(c0, 16);
-        let pa = a0 + ((<usize>k0) << 2);
-        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
-        for (let kk = k0; kk < k1; kk++) {
-          const x = v128.load32_splat(pa);
-          s0 = f32x4.add(s0, f32x4.mul(x, v128.load(pb)));
-          s1 = f32x4.add(s1, f32x4.mul(x, v128.load(pb, 16)));
-          pa += 4;
-          pb += bRow;
-        }
-        v128.store(c0, s0);
-        v128.store(c0, s1, 16);
-      }
-    }
+    // Rows past the last block of 4 (all columns), and the other rows' columns past the last block of 8.
     for (let i = 0; i < m; i++) {
-      const a0 = a + <usize>i * aRow;
-      for (let j = n8; j < n; j++) {
-        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
-        let s = load<f32>(c0);
-        let pa = a0 + ((<usize>k0) << 2);
-        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
-        for (let kk = k0; kk < k1; kk++) {
+      for (let j = i < m4 ? n8 : 0; j < n; j++) {
+        const at = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s = load<f32>(at);
+        let pa = a0 + <usize>i * aM;
+        let pb = b0 + ((<usize>j) << 2);
+        for (let kk = 0; kk < depth; kk++) {
           s += load<f32>(pa) * load<f32>(pb);
-          pa += 4;
+          pa += aK;
           pb += bRow;
         }
-        store<f32>(c0, s);
+        store<f32>(at, s);
       }
     }
   }
 }
 
-/** c[0..4, 0..8] += a[0..4, 0..depth] · b[0..depth, 0..8] (row strides aRow, bRow; c's is bRow). */
-function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: usize): void {
+/** c[0..4, 0..8] += a(0..4, 0..depth) · b[0..depth, 0..8] (strides as `matmul`'s; c's rows bRow apart). */
+function block4x8(
+  a: usize,
+  aM: usize,
+  aK: usize,
+  b: usize,
+  c: usize,
+  depth: i32,
+  bRow: usize,
+): void {
   let s00 = v128.load(c);
   let s01 = v128.load(c, 16);
   let s10 = v128.load(c + bRow);
@@ -299,9 +285,9 @@ function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: u
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     const x0 = v128.load32_splat(pa);
-    const x1 = v128.load32_splat(pa + aRow);
-    const x2 = v128.load32_splat(pa + 2 * aRow);
-    const x3 = v128.load32_splat(pa + 3 * aRow);
+    const x1 = v128.load32_splat(pa + aM);
+    const x2 = v128.load32_splat(pa + 2 * aM);
+    const x3 = v128.load32_splat(pa + 3 * aM);
     s00 = f32x4.add(s00, f32x4.mul(x0, b0));
     s01 = f32x4.add(s01, f32x4.mul(x0, b1));
     s10 = f32x4.add(s10, f32x4.mul(x1, b0));
@@ -310,7 +296,7 @@ function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: u
     s21 = f32x4.add(s21, f32x4.mul(x2, b1));
     s30 = f32x4.add(s30, f32x4.mul(x3, b0));
     s31 = f32x4.add(s31, f32x4.mul(x3, b1));
-    pa += 4;
+    pa += aK;
     pb += bRow;
   }
   v128.store(c, s00);
@@ -321,83 +307,6 @@ function block4x8(a: usize, b: usize, c: usize, depth: i32, aRow: usize, bRow: u
   v128.store(c + 2 * bRow, s21, 16);
   v128.store(c + 3 * bRow, s30);
   v128.store(c + 3 * bRow, s31, 16);
-}
-
-/**
- * c[m, n] = Σ_k a[k, m] · b[k, n] (row-major [k, m], [k, n], [m, n]): aᵀ·b
- * without transposing a, as the weight gradient of a dense layer (xᵀ·dy)
- * needs. The 4×8 register blocks load 4 consecutive values of a row of a and
- * broadcast each; blocked over k and m as `matmulRows`.
- */
-export function matmulTN(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
-  memory.fill(c, 0, (<usize>m * <usize>n) << 2);
-  const m4 = m & ~3;
-  const n8 = n & ~7;
-  const aRow = (<usize>m) << 2;
-  const bRow = (<usize>n) << 2;
-  for (let k0 = 0; k0 < k; k0 += KC) {
-    const k1 = min(k, k0 + KC);
-    for (let i0 = 0; i0 < m4; i0 += MC) {
-      const i1 = min(m4, i0 + MC);
-      for (let j = 0; j < n8; j += 8) {
-        for (let i = i0; i < i1; i += 4) {
-          const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
-          let s00 = v128.load(c0);
-          let s01 = v128.load(c0, 16);
-          let s10 = v128.load(c0 + bRow);
-          let s11 = v128.load(c0 + bRow, 16);
-          let s20 = v128.load(c0 + 2 * bRow);
-          let s21 = v128.load(c0 + 2 * bRow, 16);
-          let s30 = v128.load(c0 + 3 * bRow);
-          let s31 = v128.load(c0 + 3 * bRow, 16);
-          let pa = a + <usize>k0 * aRow + ((<usize>i) << 2);
-          let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
-          for (let kk = k0; kk < k1; kk++) {
-            const av = v128.load(pa);
-            const b0 = v128.load(pb);
-            const b1 = v128.load(pb, 16);
-            const x0 = i32x4.shuffle(av, av, 0, 0, 0, 0);
-            const x1 = i32x4.shuffle(av, av, 1, 1, 1, 1);
-            const x2 = i32x4.shuffle(av, av, 2, 2, 2, 2);
-            const x3 = i32x4.shuffle(av, av, 3, 3, 3, 3);
-            s00 = f32x4.add(s00, f32x4.mul(x0, b0));
-            s01 = f32x4.add(s01, f32x4.mul(x0, b1));
-            s10 = f32x4.add(s10, f32x4.mul(x1, b0));
-            s11 = f32x4.add(s11, f32x4.mul(x1, b1));
-            s20 = f32x4.add(s20, f32x4.mul(x2, b0));
-            s21 = f32x4.add(s21, f32x4.mul(x2, b1));
-            s30 = f32x4.add(s30, f32x4.mul(x3, b0));
-            s31 = f32x4.add(s31, f32x4.mul(x3, b1));
-            pa += aRow;
-            pb += bRow;
-          }
-          v128.store(c0, s00);
-          v128.store(c0, s01, 16);
-          v128.store(c0 + bRow, s10);
-          v128.store(c0 + bRow, s11, 16);
-          v128.store(c0 + 2 * bRow, s20);
-          v128.store(c0 + 2 * bRow, s21, 16);
-          v128.store(c0 + 3 * bRow, s30);
-          v128.store(c0 + 3 * bRow, s31, 16);
-        }
-      }
-    }
-    // Rows past the last block of 4 (all columns), then the other rows' columns past the last block of 8.
-    for (let i = 0; i < m; i++) {
-      for (let j = i < m4 ? n8 : 0; j < n; j++) {
-        const c0 = c + ((<usize>i * <usize>n + <usize>j) << 2);
-        let s = load<f32>(c0);
-        let pa = a + <usize>k0 * aRow + ((<usize>i) << 2);
-        let pb = b + ((<usize>k0 * <usize>n + <usize>j) << 2);
-        for (let kk = k0; kk < k1; kk++) {
-          s += load<f32>(pa) * load<f32>(pb);
-          pa += aRow;
-          pb += bRow;
-        }
-        store<f32>(c0, s);
-      }
-    }
-  }
 }
 
 /**

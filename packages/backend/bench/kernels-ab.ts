@@ -27,7 +27,9 @@ interface Case {
 
 const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
 
-function convFilter(
+/** A conv gradient kernel (filter or input gradient) on the gradient of x ⊛ [k, k, Cin, cout]. */
+function convGradient(
+  kernel: 'Conv2DBackpropFilter' | 'Conv2DBackpropInput',
   name: string,
   x: Shape4,
   k: number,
@@ -36,62 +38,32 @@ function convFilter(
   pad: 'same' | 'valid',
 ): Case {
   return {
-    name: `Conv2DBackpropFilter ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
+    name: `${kernel} ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
     setup() {
       const filterShape: Shape4 = [k, k, x[3], cout];
       const info = tf.backend_util.computeConv2DInfo(x, filterShape, stride, 1, pad);
-      const xs = rand(x);
+      const other = kernel === 'Conv2DBackpropFilter' ? rand(x) : rand(filterShape);
       const dy = rand(info.outShape);
+      const attrs = { strides: stride, pad, dataFormat: 'NHWC', filterShape, inputShape: x };
       return {
         // A fresh dy each call, as in training: XNNPACK caches packed operands by tensor id.
         prepare: () => tf.mul(dy, 1),
-        run: (fresh) =>
-          (
-            tf
-              .engine()
-              .runKernel(
-                'Conv2DBackpropFilter',
-                { x: xs, dy: fresh! },
-                { strides: stride, pad, dataFormat: 'NHWC', filterShape },
-              ) as tf.Tensor
-          ).dispose(),
-        dispose: () => tf.dispose([xs, dy]),
+        run: (fresh) => {
+          const inputs: tf.NamedTensorMap =
+            kernel === 'Conv2DBackpropFilter'
+              ? { x: other, dy: fresh! }
+              : { dy: fresh!, filter: other };
+          (tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor).dispose();
+        },
+        dispose: () => tf.dispose([other, dy]),
       };
     },
   };
 }
-
-function convInput(
-  name: string,
-  x: Shape4,
-  k: number,
-  cout: number,
-  stride: number,
-  pad: 'same' | 'valid',
-): Case {
-  return {
-    name: `Conv2DBackpropInput ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
-    setup() {
-      const filter = rand([k, k, x[3], cout]);
-      const info = tf.backend_util.computeConv2DInfo(x, [k, k, x[3], cout], stride, 1, pad);
-      const dy = rand(info.outShape);
-      return {
-        prepare: () => tf.mul(dy, 1),
-        run: (fresh) =>
-          (
-            tf
-              .engine()
-              .runKernel(
-                'Conv2DBackpropInput',
-                { dy: fresh!, filter },
-                { strides: stride, pad, dataFormat: 'NHWC', inputShape: x },
-              ) as tf.Tensor
-          ).dispose(),
-        dispose: () => tf.dispose([filter, dy]),
-      };
-    },
-  };
-}
+const convFilter = (...args: [string, Shape4, number, number, number, 'same' | 'valid']) =>
+  convGradient('Conv2DBackpropFilter', ...args);
+const convInput = (...args: [string, Shape4, number, number, number, 'same' | 'valid']) =>
+  convGradient('Conv2DBackpropInput', ...args);
 
 function poolGrad(x: Shape4): Case {
   return {

@@ -10,7 +10,7 @@
  * itself on the small CNNs (bench/kernels-ab.ts; see the package's notes).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { address, type SimdKernels, type WasmHeap } from './simd-kernels';
+import { address, convGeometry, type SimdKernels, type WasmHeap } from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
 
 export function filterGradientBySimd(
@@ -22,32 +22,18 @@ export function filterGradientBySimd(
   filterShape: Shape4,
 ): tf.TensorInfo {
   const [kh, kw, cin, cout] = filterShape;
-  const [n, h, w] = x.shape as Shape4;
+  const [n] = x.shape as Shape4;
   const [, ho, wo] = dy.shape as Shape4;
   const pixels = n * ho * wo;
   const backend = s.backend as unknown as WasmHeap;
   const col = s.alloc([kh * kw * cin, pixels]);
-  simd.im2colT(
-    address(backend, x),
-    address(backend, col),
-    n,
-    h,
-    w,
-    cin,
-    ho,
-    wo,
-    kh,
-    kw,
-    info.strideHeight,
-    info.strideWidth,
-    info.dilationHeight,
-    info.dilationWidth,
-    info.padInfo.top,
-    info.padInfo.left,
-  );
+  simd.im2colT(address(backend, x), address(backend, col), ...convGeometry(info, [ho, wo]));
   const dw = s.alloc(filterShape);
-  simd.matmulRows(
+  // dw = col · dy: col [kh·kw·Cin, pixels] row-major, dy [pixels, Cout].
+  simd.matmul(
     address(backend, col),
+    pixels * 4,
+    4,
     address(backend, dy),
     address(backend, dw),
     kh * kw * cin,

@@ -7,7 +7,7 @@
  * im2col). The pixels go in chunks so that col stays a few MiB.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { address, type SimdKernels, type WasmHeap } from './simd-kernels';
+import { address, convGeometry, type SimdKernels, type WasmHeap } from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
 
 /** Floats in a chunk of col (8 MiB). */
@@ -22,7 +22,7 @@ export function inputGradientBySimd(
   inputShape: Shape4,
 ): tf.TensorInfo {
   const [kh, kw, cin, cout] = filter.shape as Shape4;
-  const [n, h, w] = inputShape;
+  const [n] = inputShape;
   const [, ho, wo] = dy.shape as Shape4;
   const patch = kh * kw * cin;
   const pixels = n * ho * wo;
@@ -31,10 +31,14 @@ export function inputGradientBySimd(
   const dx = s.alloc(inputShape);
   const chunk = Math.min(pixels, Math.max(4, Math.floor(CHUNK / patch)));
   const col = s.alloc([chunk, patch]);
+  const geometry = convGeometry(info, [ho, wo]);
   for (let p0 = 0; p0 < pixels; p0 += chunk) {
     const p1 = Math.min(pixels, p0 + chunk);
-    simd.matmulRows(
+    // col = dy[p0..p1] · Wᵀ: dy rows [pixels, Cout], Wᵀ [Cout, kh·kw·Cin].
+    simd.matmul(
       address(backend, dy) + p0 * cout * 4,
+      cout * 4,
+      4,
       address(backend, filterT),
       address(backend, col),
       p1 - p0,
@@ -42,27 +46,7 @@ export function inputGradientBySimd(
       patch,
       false,
     );
-    simd.col2imAdd(
-      address(backend, col),
-      address(backend, dx),
-      n,
-      h,
-      w,
-      cin,
-      ho,
-      wo,
-      kh,
-      kw,
-      info.strideHeight,
-      info.strideWidth,
-      info.dilationHeight,
-      info.dilationWidth,
-      info.padInfo.top,
-      info.padInfo.left,
-      p0,
-      p1,
-      p0 === 0,
-    );
+    simd.col2imAdd(address(backend, col), address(backend, dx), ...geometry, p0, p1, p0 === 0);
   }
   return dx;
 }

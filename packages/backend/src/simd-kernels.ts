@@ -18,6 +18,45 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { KERNELS_WASM, KERNELS_WASM_SHARED } from './generated/kernels-wasm';
 
+/** A convolution's sizes as the module's conv kernels take them (NHWC). */
+export type ConvGeometry = [
+  batch: number,
+  h: number,
+  w: number,
+  cin: number,
+  ho: number,
+  wo: number,
+  kh: number,
+  kw: number,
+  sh: number,
+  sw: number,
+  rh: number,
+  rw: number,
+  top: number,
+  left: number,
+];
+
+/** `info`'s geometry, with dy's spatial size (the convolution that produced dy). */
+export const convGeometry = (
+  info: tf.backend_util.Conv2DInfo,
+  [ho, wo]: [number, number],
+): ConvGeometry => [
+  info.batchSize,
+  info.inHeight,
+  info.inWidth,
+  info.inChannels,
+  ho,
+  wo,
+  info.filterHeight,
+  info.filterWidth,
+  info.strideHeight,
+  info.strideWidth,
+  info.dilationHeight,
+  info.dilationWidth,
+  info.padInfo.top,
+  info.padInfo.left,
+];
+
 /** The exports of assembly/kernels.ts; pointers are byte addresses in wasm's heap. */
 export interface SimdKernels {
   maxPoolGrad(
@@ -37,9 +76,13 @@ export interface SimdKernels {
     top: number,
     left: number,
   ): void;
-  addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
-  matmulRows(
+  sumRows(x: number, out: number, acc: number, rows: number, cols: number, scale: number): void;
+  im2colT(x: number, out: number, ...geometry: ConvGeometry): void;
+  /** c (+)= a·b, a(m, k) at byte a + m·aM + k·aK (see assembly/kernels.ts). */
+  matmul(
     a: number,
+    aM: number,
+    aK: number,
     b: number,
     c: number,
     m: number,
@@ -47,47 +90,12 @@ export interface SimdKernels {
     n: number,
     accumulate: boolean,
   ): void;
-  matmulTN(a: number, b: number, c: number, m: number, k: number, n: number): void;
   col2imAdd(
     col: number,
     dx: number,
-    batch: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    rh: number,
-    rw: number,
-    top: number,
-    left: number,
-    p0: number,
-    p1: number,
-    zero: boolean,
+    ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
   ): void;
-  sumRows(x: number, out: number, acc: number, rows: number, cols: number, scale: number): void;
-  im2colT(
-    x: number,
-    out: number,
-    batch: number,
-    h: number,
-    w: number,
-    cin: number,
-    ho: number,
-    wo: number,
-    kh: number,
-    kw: number,
-    sh: number,
-    sw: number,
-    rh: number,
-    rw: number,
-    top: number,
-    left: number,
-  ): void;
+  addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
 }
 
 /** What these kernels need of tfjs-backend-wasm's BackendWasm (not exported as a type). */

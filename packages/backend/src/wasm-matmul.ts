@@ -76,6 +76,17 @@ function transposedLeft(
   const n = b.shape.at(-1)!;
   const rank = Math.max(a.shape.length, b.shape.length);
   const out = backend.makeOutput([...Array(rank - 2).fill(1), m, n], 'float32');
-  simd.matmulTN(address(backend, a), address(backend, b), address(backend, out), m, k, n);
+  // a [k, m] read as its transpose: a(i, kk) at i·4 + kk·4m.
+  simd.matmul(
+    address(backend, a),
+    4,
+    m * 4,
+    address(backend, b),
+    address(backend, out),
+    m,
+    k,
+    n,
+    false,
+  );
   return out;
 }
