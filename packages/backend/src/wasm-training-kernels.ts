@@ -393,7 +393,13 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     ['the depth of dy', dyc, cout],
   ]);
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
-  const simd = nchw ? undefined : simdKernels(args.backend as unknown as WasmHeap);
+  // Ours where XNNPACK's way wastes work (the phase split's zero taps at stride
+  // > 1) or runs below its speed (fewer than 64 output channels, Cin); XNNPACK
+  // was as fast or faster otherwise (bench/kernels-ab.ts).
+  const simd =
+    nchw || (sh === 1 && sw === 1 && cin >= 64)
+      ? undefined
+      : simdKernels(args.backend as unknown as WasmHeap);
   if (simd !== undefined) {
     return withScratch(args.backend as tf.KernelBackend, (s) =>
       inputGradientBySimd(s, simd, dy, filter, info, inputShape),
