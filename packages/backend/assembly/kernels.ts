@@ -143,10 +143,12 @@ export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, 
 }
 
 /**
- * The patches of a convolution's input, transposed: out[(ky, kx, ci), (n, i, j)] =
+ * The patches of a convolution's input, transposed, for the output rows
+ * r0 ≤ r < r1 (r = n·ho + i): out[(ky, kx, ci), (r − r0, j)] =
  * x[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci], zero outside x. A
- * [kh·kw·cin, n·ho·wo] matrix, so that its product with dy as [n·ho·wo, cout]
- * is the filter gradient in tfjs's [kh, kw, cin, cout] layout.
+ * [kh·kw·cin, (r1 − r0)·wo] matrix, so that its product with those rows of dy
+ * ([pixels, cout]) is their part of the filter gradient, in tfjs's
+ * [kh, kw, cin, cout] layout.
  */
 export function im2colT(
   x: usize,
@@ -165,8 +167,10 @@ export function im2colT(
   rw: i32,
   top: i32,
   left: i32,
+  r0: i32,
+  r1: i32,
 ): void {
-  const pixels = <usize>batch * <usize>ho * <usize>wo;
+  const pixels = <usize>(r1 - r0) * <usize>wo;
   const rowBytes = pixels << 2;
   for (let ky = 0; ky < kh; ky++) {
     for (let kx = 0; kx < kw; kx++) {
@@ -174,28 +178,27 @@ export function im2colT(
       const j0 = min(wo, max(0, ceilDiv(-shift, sw)));
       const j1 = max(j0, min(wo, ceilDiv(w - shift, sw)));
       const rows = out + <usize>((ky * kw + kx) * cin) * rowBytes;
-      for (let n = 0; n < batch; n++) {
-        for (let i = 0; i < ho; i++) {
-          const iy = i * sh + ky * rh - top;
-          const pix = (<usize>(n * ho + i) * <usize>wo) << 2;
-          if (iy < 0 || iy >= h) {
-            for (let ci = 0; ci < cin; ci++) {
-              memory.fill(rows + <usize>ci * rowBytes + pix, 0, (<usize>wo) << 2);
-            }
-            continue;
-          }
-          const src = x + ((<usize>((n * h + iy) * w + j0 * sw + shift) * <usize>cin) << 2);
-          const step = (<usize>sw * <usize>cin) << 2;
+      for (let r = r0; r < r1; r++) {
+        const n = r / ho;
+        const iy = (r % ho) * sh + ky * rh - top;
+        const pix = (<usize>(r - r0) * <usize>wo) << 2;
+        if (iy < 0 || iy >= h) {
           for (let ci = 0; ci < cin; ci++) {
-            const dst = rows + <usize>ci * rowBytes + pix;
-            memory.fill(dst, 0, (<usize>j0) << 2);
-            let p = src + ((<usize>ci) << 2);
-            for (let j = j0; j < j1; j++) {
-              store<f32>(dst + ((<usize>j) << 2), load<f32>(p));
-              p += step;
-            }
-            memory.fill(dst + ((<usize>j1) << 2), 0, (<usize>(wo - j1)) << 2);
+            memory.fill(rows + <usize>ci * rowBytes + pix, 0, (<usize>wo) << 2);
           }
+          continue;
+        }
+        const src = x + ((<usize>((n * h + iy) * w + j0 * sw + shift) * <usize>cin) << 2);
+        const step = (<usize>sw * <usize>cin) << 2;
+        for (let ci = 0; ci < cin; ci++) {
+          const dst = rows + <usize>ci * rowBytes + pix;
+          memory.fill(dst, 0, (<usize>j0) << 2);
+          let p = src + ((<usize>ci) << 2);
+          for (let j = j0; j < j1; j++) {
+            store<f32>(dst + ((<usize>j) << 2), load<f32>(p));
+            p += step;
+          }
+          memory.fill(dst + ((<usize>j1) << 2), 0, (<usize>(wo - j1)) << 2);
         }
       }
     }

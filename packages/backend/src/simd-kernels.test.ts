@@ -222,7 +222,8 @@ describe('SIMD Conv2DBackpropFilter', () => {
    * float32 sums of N·Ho·Wo ≤ 300 products of values in [-1, 1] against cpu's
    * float64, while a wrong index or padding gives errors of order 1. The shapes
    * exercise the 4×8 register blocks and their tails (rows kh·kw·Cin and Cout
-   * not multiples of 4 and 8) and the split of the pixels into blocks of 256.
+   * not multiples of 4 and 8), the split of the pixels into blocks of 256, and
+   * into chunks of col (2²¹ floats: 80 rows of 45 pixels × 576 in the last case).
    */
   const CASES: [Shape4, Shape4, number | [number, number], Pad, number][] = [
     [[3, 9, 10, 5], [3, 3, 5, 13], 1, 'same', 1],
@@ -242,6 +243,7 @@ describe('SIMD Conv2DBackpropFilter', () => {
     [[2, 12, 11, 4], [3, 3, 4, 9], 1, 'same', 2], // dilation
     [[2, 8, 8, 7], [1, 1, 7, 17], 2, 'same', 1],
     [[1, 6, 6, 1], [3, 3, 1, 8], 1, 'valid', 1],
+    [[2, 47, 47, 64], [3, 3, 64, 8], 1, 'valid', 1], // 90 output rows, chunks of 80
   ];
   for (const [xShape, filterShape, strides, pad, dilations] of CASES) {
     it(`equals cpu: x [${xShape}], filter [${filterShape}], strides ${strides}, pad ${JSON.stringify(pad)}, dilation ${dilations}`, async () => {

@@ -77,7 +77,11 @@ export interface SimdKernels {
     left: number,
   ): void;
   sumRows(x: number, out: number, acc: number, rows: number, cols: number, scale: number): void;
-  im2colT(x: number, out: number, ...geometry: ConvGeometry): void;
+  im2colT(
+    x: number,
+    out: number,
+    ...args: [...geometry: ConvGeometry, r0: number, r1: number]
+  ): void;
   /** c (+)= a·b, a(m, k) at byte a + m·aM + k·aK (see assembly/kernels.ts). */
   matmul(
     a: number,
