@@ -153,7 +153,7 @@ export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, 
 export function im2colT(
   x: usize,
   out: usize,
-  batch: i32,
+  _batch: i32, // part of the shared geometry; r0, r1 say which rows
   h: i32,
   w: i32,
   cin: i32,
