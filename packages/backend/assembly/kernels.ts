@@ -388,3 +388,31 @@ export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32)
     }
   }
 }
+
+/**
+ * out[taps − 1 − t, co, ci] = w[t, ci, co] for a filter read as [taps, cin, cout]
+ * (taps = kh·kw): the filter flipped in both spatial axes with its channel
+ * axes swapped, as the input gradient's convolution takes it. In 16×16 tiles,
+ * so that both sides stay in cache.
+ */
+export function flipSwapFilter(w: usize, out: usize, taps: i32, cin: i32, cout: i32): void {
+  const tap = (<usize>cin * <usize>cout) << 2;
+  for (let t = 0; t < taps; t++) {
+    const src = w + <usize>t * tap;
+    const dst = out + <usize>(taps - 1 - t) * tap;
+    for (let i0 = 0; i0 < cin; i0 += 16) {
+      const i1 = min(cin, i0 + 16);
+      for (let o0 = 0; o0 < cout; o0 += 16) {
+        const o1 = min(cout, o0 + 16);
+        for (let i = i0; i < i1; i++) {
+          for (let o = o0; o < o1; o++) {
+            store<f32>(
+              dst + ((<usize>o * <usize>cin + <usize>i) << 2),
+              load<f32>(src + ((<usize>i * <usize>cout + <usize>o) << 2)),
+            );
+          }
+        }
+      }
+    }
+  }
+}

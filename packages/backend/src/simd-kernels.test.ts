@@ -281,7 +281,7 @@ describe('SIMD Conv2DBackpropInput', () => {
    * Tolerance 1e-4 of the largest entry: each dx entry sums kh·kw·Cout ≤ 600
    * float32 products of values in [-1, 1] (cpu: float64). The 4×45×45 case has
    * more pixels than one chunk of col holds (2²¹ floats / 288 per pixel), so
-   * it also checks that chunks add up. (Stride 1 with Cin ≥ 64 stays on XNNPACK.)
+   * it also checks that chunks add up.
    */
   const CASES: [Shape4, Shape4, number | [number, number], Pad][] = [
     [[3, 9, 10, 5], [3, 3, 5, 13], 1, 'same'],
@@ -301,6 +301,9 @@ describe('SIMD Conv2DBackpropInput', () => {
     [[1, 6, 7, 9], [4, 4, 9, 6], 3, 'same'],
     [[4, 45, 45, 32], [3, 3, 32, 8], 1, 'same'],
     [[2, 7, 7, 64], [3, 3, 64, 8], 2, 'same'],
+    // Stride 1, Cin ≥ 64: XNNPACK with our flipped, channel-swapped filter (16×16 tiles + tails).
+    [[2, 6, 7, 64], [3, 3, 64, 5], 1, 'same'],
+    [[1, 5, 6, 66], [3, 2, 66, 19], 1, 'valid'],
   ];
   for (const [inputShape, filterShape, strides, pad] of CASES) {
     it(`equals cpu: x [${inputShape}], filter [${filterShape}], strides ${strides}, pad ${JSON.stringify(pad)}`, async () => {

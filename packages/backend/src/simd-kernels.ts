@@ -100,6 +100,7 @@ export interface SimdKernels {
     ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
   ): void;
   addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
+  flipSwapFilter(w: number, out: number, taps: number, cin: number, cout: number): void;
 }
 
 /** What these kernels need of tfjs-backend-wasm's BackendWasm (not exported as a type). */
