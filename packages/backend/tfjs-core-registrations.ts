@@ -1,4 +1,4 @@
-import type { Plugin } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 /**
  * For bundling tfjs-core's gradient and chained-op registrations for Node
@@ -16,3 +16,32 @@ export const tfjsCorePublicApi: Plugin = {
     );
   },
 };
+
+/**
+ * Bundles `entry` (a file of this package) for a plain `node` as the build
+ * bundles src/node.ts: tfjs-core's registration files are bundled, our imports
+ * of packages stay imports. For tests and benches that run outside vitest.
+ */
+export async function bundleForNode(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile,
+    logLevel: 'silent',
+    plugins: [
+      tfjsCorePublicApi,
+      {
+        name: 'packages-external',
+        setup(b) {
+          b.onResolve({ filter: /^[@a-z]/ }, (args) =>
+            args.importer.includes('node_modules') || /register_all_\w+\.js$/.test(args.path)
+              ? undefined
+              : { path: args.path, external: true },
+          );
+        },
+      },
+    ],
+  });
+}

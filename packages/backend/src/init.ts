@@ -17,6 +17,8 @@ export interface BackendCandidate {
   load(): Promise<void>;
   /** One line telling a user how to get this backend. */
   readonly howToGet: string;
+  /** Runs once the backend has started (and before `initBackend` resolves). */
+  started?(): Promise<void>;
 }
 
 /** The `.wasm` file names tfjs-backend-wasm picks from (SIMD, threads, neither). */
@@ -101,6 +103,7 @@ export function makeInitBackend(
         }
         await tf.ready();
         if (typeof started === 'function') started();
+        await candidate.started?.();
         return { name: candidate.name, skipped };
       } catch (error) {
         const reason = firstLine(error);

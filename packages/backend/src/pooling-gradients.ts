@@ -11,15 +11,13 @@
  * once (NHWC: channels are contiguous), and adds each window's dy to its
  * argmax: dx = Σ_w dy_w · e_argmax(w). Ties go to the first maximum in
  * row-major window order, as on the cpu backend; overlapping windows add up.
+ *
+ * The pass runs in our wasm SIMD kernel (four channels at a time, on wasm's
+ * heap; simd-kernels.ts), or as JavaScript where that cannot run.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { address, simdKernels, type WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
-
-/** What this kernel needs of tfjs-backend-wasm's BackendWasm (not exported as a type). */
-export interface WasmHeap {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-}
 
 interface PoolAttrs {
   filterSize: number | [number, number];
@@ -47,13 +45,34 @@ export function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
   }
   const backend = args.backend as unknown as WasmHeap;
   const dxInfo = backend.makeOutput([...input.shape], 'float32');
+  const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
+  const { top, left } = info.padInfo;
+  const simd = simdKernels(backend);
+  if (simd !== undefined) {
+    simd.maxPoolGrad(
+      address(backend, input),
+      address(backend, dy),
+      address(backend, dxInfo),
+      batchSize,
+      inHeight,
+      inWidth,
+      channels,
+      outHeight,
+      outWidth,
+      filterHeight,
+      filterWidth,
+      strideHeight,
+      strideWidth,
+      top,
+      left,
+    );
+    return dxInfo;
+  }
   // Views after makeOutput: allocating may grow (and so detach) the heap.
   const x = backend.typedArrayFromHeap(input);
   const g = backend.typedArrayFromHeap(dy);
   const dx = backend.typedArrayFromHeap(dxInfo);
   dx.fill(0);
-  const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
-  const { top, left } = info.padInfo;
   const best = new Float32Array(channels);
   const at = new Int32Array(channels);
   let gOffset = 0;

@@ -3,9 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { build } from 'esbuild';
 import { expect } from 'vitest';
-import { tfjsCorePublicApi } from '../tfjs-core-registrations';
+import { bundleForNode } from '../tfjs-core-registrations';
 import { type BackendName, initBackend } from './node';
 
 /** Deterministic values in [-1, 1), so both backends get identical inputs. */
@@ -55,27 +54,6 @@ export async function bundledNodeEntry(): Promise<string> {
   const dir = fileURLToPath(new URL('../node_modules/.usam-test/', import.meta.url));
   mkdirSync(dir, { recursive: true });
   const outfile = join(dir, `node-${process.pid}.mjs`);
-  await build({
-    entryPoints: [fileURLToPath(new URL('./node.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    outfile,
-    logLevel: 'silent',
-    plugins: [
-      tfjsCorePublicApi,
-      {
-        name: 'packages-external',
-        setup(b) {
-          // Our imports of packages stay imports; tfjs-core's own files and theirs are bundled.
-          b.onResolve({ filter: /^[@a-z]/ }, (args) =>
-            args.importer.includes('node_modules') || /register_all_\w+\.js$/.test(args.path)
-              ? undefined
-              : { path: args.path, external: true },
-          );
-        },
-      },
-    ],
-  });
+  await bundleForNode(fileURLToPath(new URL('./node.ts', import.meta.url)), outfile);
   return outfile;
 }

@@ -11,6 +11,7 @@
  * flags. The result is the same product, up to float32 summation order.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { address, type SimdKernels, simdKernels, type WasmHeap } from './simd-kernels';
 import { type KernelArgs, withScratch } from './wasm-scratch';
 
 interface MatMulAttrs {
@@ -42,6 +43,13 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
       batchSize(a.shape) === 1 &&
       batchSize(b.shape) === 1;
     if (!(transposeA || transposeB) || !onXnnpack) return original(args);
+    const plain =
+      transposeA &&
+      !transposeB &&
+      args.inputs.bias === undefined &&
+      ((args.attrs as { activation?: string }).activation ?? 'linear') === 'linear';
+    const simd = plain ? simdKernels(args.backend as unknown as WasmHeap) : undefined;
+    if (simd !== undefined) return transposedLeft(args.backend as unknown as WasmHeap, simd, a, b);
     return withScratch(args.backend as tf.KernelBackend, (s) => {
       const inputs = {
         ...args.inputs,
@@ -52,4 +60,33 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
       return s.call(original, inputs, attrs);
     });
   };
+}
+
+/**
+ * aᵀ·b for a [.., k, m] and b [.., k, n] (batch 1) in our SIMD module, which
+ * reads a as it is: no transpose, and no XNNPACK packing of a fresh b.
+ */
+function transposedLeft(
+  backend: WasmHeap,
+  simd: SimdKernels,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.TensorInfo {
+  const [k, m] = a.shape.slice(-2) as [number, number];
+  const n = b.shape.at(-1)!;
+  const rank = Math.max(a.shape.length, b.shape.length);
+  const out = backend.makeOutput([...Array(rank - 2).fill(1), m, n], 'float32');
+  // a [k, m] read as its transpose: a(i, kk) at i·4 + kk·4m.
+  simd.matmul(
+    address(backend, a),
+    4,
+    m * 4,
+    address(backend, b),
+    address(backend, out),
+    m,
+    k,
+    n,
+    false,
+  );
+  return out;
 }

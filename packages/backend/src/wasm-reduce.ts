@@ -6,10 +6,12 @@
  * (bias and BatchNorm gradients: Σ over N, H, W of an [N, H, W, C] tensor) the
  * transpose is most of the cost. Read as an [R, C] matrix, the sum over its
  * rows is one streaming pass that adds each row into C accumulators (float64,
- * so at least as exact as wasm's float32 sums).
+ * so at least as exact as wasm's float32 sums): our wasm SIMD kernel
+ * (simd-kernels.ts; float32 blocks of 16 rows into float64), or JavaScript
+ * where that cannot run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { WasmHeap } from './pooling-gradients';
+import { address, simdKernels, type WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
 /**
@@ -33,13 +35,27 @@ export const leadingAxesByRows =
       : x.shape.filter((_, i) => !axes.includes(i));
     const backend = args.backend as unknown as WasmHeap;
     const out = backend.makeOutput(outShape, 'float32');
+    const scale = mean ? 1 / rows : 1;
+    const simd = simdKernels(backend);
+    if (simd !== undefined) {
+      const acc = backend.makeOutput([2 * columns], 'float32'); // float64 accumulators
+      simd.sumRows(
+        address(backend, x),
+        address(backend, out),
+        address(backend, acc),
+        rows,
+        columns,
+        scale,
+      );
+      backend.disposeData(acc.dataId);
+      return out;
+    }
     // Views after makeOutput: allocating may grow (and so detach) the heap.
     const values = backend.typedArrayFromHeap(x);
     const acc = new Float64Array(columns);
     for (let r = 0, i = 0; r < rows; r++) {
       for (let c = 0; c < columns; c++, i++) acc[c]! += values[i];
     }
-    const scale = mean ? 1 / rows : 1;
     const result = backend.typedArrayFromHeap(out);
     for (let c = 0; c < columns; c++) result[c] = acc[c]! * scale;
     return out;

@@ -5,6 +5,7 @@
  * `backend.disposeData` before returning.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmHeap } from './simd-kernels';
 
 export const BACKEND = 'wasm';
 
@@ -29,6 +30,13 @@ export class Scratch {
   /** Runs a given kernel function (e.g. the one a kernel of ours wraps). */
   call(kernelFunc: tf.KernelFunc, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) {
     const out = kernelFunc({ inputs, backend: this.backend, attrs }) as tf.TensorInfo;
+    this.made.push(out);
+    return out;
+  }
+
+  /** A new float32 tensor on wasm's heap, uninitialised (for our SIMD kernels to fill). */
+  alloc(shape: number[]): tf.TensorInfo {
+    const out = (this.backend as unknown as WasmHeap).makeOutput(shape, 'float32');
     this.made.push(out);
     return out;
   }

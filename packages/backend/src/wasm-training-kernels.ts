@@ -10,7 +10,11 @@
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { filterGradientBySimd } from './conv-filter-gradient';
+import { inputGradientBySimd } from './conv-input-gradient';
 import { maxPoolGrad } from './pooling-gradients';
+import { address, simdKernels, type WasmHeap } from './simd-kernels';
+import { biasAddByRows } from './wasm-bias-add';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
@@ -109,6 +113,12 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
+  const simd = simdKernels(args.backend as unknown as WasmHeap);
+  if (simd !== undefined) {
+    return withScratch(args.backend as tf.KernelBackend, (s) =>
+      filterGradientBySimd(s, simd, x, dy, info, filterShape),
+    );
+  }
   const [padH, padW] = filterGradPaddings(info, [h, w], [ho, wo], [kh, kw]);
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const xT = s.transpose(x, [3, 1, 2, 0]); // [Cin, H, W, N]
@@ -233,6 +243,24 @@ function stuffedGradient(
       [0, 0],
     ],
   };
+}
+
+/**
+ * The filter [kh, kw, Cin, Cout] flipped in both spatial axes, its channel axes
+ * swapped: in our SIMD module, or as wasm's Reverse (≈ 70 ms for 3×3×512×512,
+ * several times the rest of the input gradient's overhead) and Transpose.
+ */
+function flippedSwapped(s: Scratch, filter: tf.TensorInfo): tf.TensorInfo {
+  const [kh, kw, cin, cout] = filter.shape as Shape4;
+  const backend = s.backend as unknown as WasmHeap;
+  const simd = simdKernels(backend);
+  if (simd === undefined) {
+    const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
+    return s.transpose(flipped, [0, 1, 3, 2]);
+  }
+  const out = s.alloc([kh, kw, cout, cin]);
+  simd.flipSwapFilter(address(backend, filter), address(backend, out), kh * kw, cin, cout);
+  return out;
 }
 
 /**
@@ -384,15 +412,26 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     ['the depth of dy', dyc, cout],
   ]);
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
+  // Ours where XNNPACK's way wastes work (the phase split's zero taps at stride
+  // > 1) or runs below its speed (fewer than 64 output channels, Cin); XNNPACK
+  // was as fast or faster otherwise (bench/kernels-ab.ts).
+  const simd =
+    nchw || (sh === 1 && sw === 1 && cin >= 64)
+      ? undefined
+      : simdKernels(args.backend as unknown as WasmHeap);
+  if (simd !== undefined) {
+    return withScratch(args.backend as tf.KernelBackend, (s) =>
+      inputGradientBySimd(s, simd, dy, filter, info, inputShape),
+    );
+  }
   return withScratch(args.backend as tf.KernelBackend, (s) => {
     const dyNhwc = nchw ? s.transpose(dy, [0, 2, 3, 1]) : dy;
     let dx: tf.TensorInfo;
     if (sh === 1 && sw === 1) {
       const { up, pad } = stuffedGradient(s, dyNhwc, info, [h, w], [kh, kw]);
-      const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
       dx = s.run(
         'Conv2D',
-        { x: up, filter: s.transpose(flipped, [0, 1, 3, 2]) },
+        { x: up, filter: flippedSwapped(s, filter) },
         {
           strides: 1,
           dilations: [info.dilationHeight, info.dilationWidth],
@@ -484,6 +523,8 @@ const KERNELS: readonly Ours[] = [
   // Slices read the input in place instead of copying all of it first (wasm-slice.ts).
   wrap(tf.Slice, sliceWithoutCopy),
   wrap(tf.SplitV, splitWithoutCopy),
+  // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
+  wrap(tf.Add, biasAddByRows),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */

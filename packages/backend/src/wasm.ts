@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { type BackendCandidate, BackendError, type InitBackendOptions } from './init';
+import { instantiateSimdKernels, type WasmHeap } from './simd-kernels';
 import { registerWasmTrainingKernels } from './wasm-training-kernels';
 
 /** The wasm backend plus the training kernels it lacks (SPEC §8). */
@@ -9,6 +11,9 @@ export const wasmCandidate: BackendCandidate = {
   async load() {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmTrainingKernels();
+  },
+  async started() {
+    await instantiateSimdKernels(tf.backend() as unknown as WasmHeap);
   },
 };
 

@@ -1,0 +1,418 @@
+/**
+ * wasm SIMD kernels that run on tfjs-backend-wasm's own heap (src/simd-kernels.ts
+ * instantiates this module with wasm's memory as `env.memory`). Every buffer is a
+ * byte address in that heap, passed in by the caller; the module owns no memory
+ * of its own there: no data, no allocations, no globals. Compiled by
+ * scripts/generate-kernels.ts into src/generated/kernels-wasm.ts.
+ *
+ * Layouts are tfjs's: NHWC, row-major, float32.
+ */
+
+/** Lane offsets 0, 1, 2, 3 (built from splats: a v128 literal would be fine too). */
+function lanes(): v128 {
+  return i32x4(0, 1, 2, 3);
+}
+
+function ceilDiv(a: i32, b: i32): i32 {
+  return a <= 0 ? -(-a / b) : (a + b - 1) / b;
+}
+
+/**
+ * dx of a max pool (NHWC): every window's dy goes to the first maximum of its
+ * window (row-major order), channel by channel; overlapping windows add up.
+ * Windows start from −∞, so windows whose values are all ≤ 0 pass their
+ * gradient too; a window of only NaN passes none (as `v > best` never holds).
+ */
+export function maxPoolGrad(
+  x: usize,
+  dy: usize,
+  dx: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  c: i32,
+  ho: i32,
+  wo: i32,
+  fh: i32,
+  fw: i32,
+  sh: i32,
+  sw: i32,
+  top: i32,
+  left: i32,
+): void {
+  memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
+  const c4 = c & ~3;
+  let g = dy;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < ho; oy++) {
+      const y0 = oy * sh - top;
+      const yStart = max(0, y0);
+      const yEnd = min(h, y0 + fh);
+      for (let ox = 0; ox < wo; ox++) {
+        const x0 = ox * sw - left;
+        const xStart = max(0, x0);
+        const xEnd = min(w, x0 + fw);
+        for (let ch = 0; ch < c4; ch += 4) {
+          let best = f32x4.splat(-Infinity);
+          let at = i32x4.splat(-1);
+          for (let iy = yStart; iy < yEnd; iy++) {
+            for (let ix = xStart; ix < xEnd; ix++) {
+              const e = ((n * h + iy) * w + ix) * c + ch;
+              const v = v128.load(x + ((<usize>e) << 2));
+              const more = f32x4.gt(v, best);
+              best = v128.bitselect(v, best, more);
+              at = v128.bitselect(i32x4.add(i32x4.splat(e), lanes()), at, more);
+            }
+          }
+          addAt(dx, i32x4.extract_lane(at, 0), load<f32>(g + ((<usize>ch) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 1), load<f32>(g + ((<usize>(ch + 1)) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 2), load<f32>(g + ((<usize>(ch + 2)) << 2)));
+          addAt(dx, i32x4.extract_lane(at, 3), load<f32>(g + ((<usize>(ch + 3)) << 2)));
+        }
+        for (let ch = c4; ch < c; ch++) {
+          let best = -Infinity as f32;
+          let at = -1;
+          for (let iy = yStart; iy < yEnd; iy++) {
+            for (let ix = xStart; ix < xEnd; ix++) {
+              const e = ((n * h + iy) * w + ix) * c + ch;
+              const v = load<f32>(x + ((<usize>e) << 2));
+              if (v > best) {
+                best = v;
+                at = e;
+              }
+            }
+          }
+          addAt(dx, at, load<f32>(g + ((<usize>ch) << 2)));
+        }
+        g += (<usize>c) << 2;
+      }
+    }
+  }
+}
+
+function addAt(dx: usize, at: i32, value: f32): void {
+  if (at >= 0) {
+    const p = dx + ((<usize>at) << 2);
+    store<f32>(p, load<f32>(p) + value);
+  }
+}
+
+/** Rows summed in float32 before they go into the float64 accumulators. */
+const BLOCK = 16;
+
+/**
+ * out[c] = scale · Σ_r x[r, c] for x read as [rows, cols]. Blocks of up to 16
+ * rows are summed in float32 lanes, each block's sum then added into float64
+ * accumulators `acc` (cols float64 values, scratch). Error: each block sum is
+ * off by at most 15·2⁻²⁴·Σ|x| over its rows, so the total by about
+ * 2⁻²⁰·Σ_r |x[r, c]| (plus float64 rounding and the final rounding to float32).
+ */
+export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, scale: f64): void {
+  memory.fill(acc, 0, (<usize>cols) << 3);
+  const c4 = cols & ~3;
+  const stride = (<usize>cols) << 2;
+  for (let r0 = 0; r0 < rows; r0 += BLOCK) {
+    const r1 = min(rows, r0 + BLOCK);
+    const base = x + <usize>r0 * stride;
+    for (let c = 0; c < c4; c += 4) {
+      let p = base + ((<usize>c) << 2);
+      let s = v128.load(p);
+      for (let r = r0 + 1; r < r1; r++) {
+        p += stride;
+        s = f32x4.add(s, v128.load(p));
+      }
+      const a = acc + ((<usize>c) << 3);
+      v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(s)));
+      const high = v128.shuffle<f32>(s, s, 2, 3, 2, 3);
+      v128.store(a, f64x2.add(v128.load(a, 16), f64x2.promote_low_f32x4(high)), 16);
+    }
+    for (let c = c4; c < cols; c++) {
+      let p = base + ((<usize>c) << 2);
+      let s: f64 = 0;
+      for (let r = r0; r < r1; r++) {
+        s += <f64>load<f32>(p);
+        p += stride;
+      }
+      const a = acc + ((<usize>c) << 3);
+      store<f64>(a, load<f64>(a) + s);
+    }
+  }
+  for (let c = 0; c < cols; c++) {
+    store<f32>(out + ((<usize>c) << 2), <f32>(load<f64>(acc + ((<usize>c) << 3)) * scale));
+  }
+}
+
+/**
+ * The patches of a convolution's input, transposed, for the output rows
+ * r0 ≤ r < r1 (r = n·ho + i): out[(ky, kx, ci), (r − r0, j)] =
+ * x[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci], zero outside x. A
+ * [kh·kw·cin, (r1 − r0)·wo] matrix, so that its product with those rows of dy
+ * ([pixels, cout]) is their part of the filter gradient, in tfjs's
+ * [kh, kw, cin, cout] layout.
+ */
+export function im2colT(
+  x: usize,
+  out: usize,
+  _batch: i32, // part of the shared geometry; r0, r1 say which rows
+  h: i32,
+  w: i32,
+  cin: i32,
+  ho: i32,
+  wo: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  rh: i32,
+  rw: i32,
+  top: i32,
+  left: i32,
+  r0: i32,
+  r1: i32,
+): void {
+  const pixels = <usize>(r1 - r0) * <usize>wo;
+  const rowBytes = pixels << 2;
+  for (let ky = 0; ky < kh; ky++) {
+    for (let kx = 0; kx < kw; kx++) {
+      const shift = kx * rw - left;
+      const j0 = min(wo, max(0, ceilDiv(-shift, sw)));
+      const j1 = max(j0, min(wo, ceilDiv(w - shift, sw)));
+      const rows = out + <usize>((ky * kw + kx) * cin) * rowBytes;
+      for (let r = r0; r < r1; r++) {
+        const n = r / ho;
+        const iy = (r % ho) * sh + ky * rh - top;
+        const pix = (<usize>(r - r0) * <usize>wo) << 2;
+        if (iy < 0 || iy >= h) {
+          for (let ci = 0; ci < cin; ci++) {
+            memory.fill(rows + <usize>ci * rowBytes + pix, 0, (<usize>wo) << 2);
+          }
+          continue;
+        }
+        const src = x + ((<usize>((n * h + iy) * w + j0 * sw + shift) * <usize>cin) << 2);
+        const step = (<usize>sw * <usize>cin) << 2;
+        for (let ci = 0; ci < cin; ci++) {
+          const dst = rows + <usize>ci * rowBytes + pix;
+          memory.fill(dst, 0, (<usize>j0) << 2);
+          let p = src + ((<usize>ci) << 2);
+          for (let j = j0; j < j1; j++) {
+            store<f32>(dst + ((<usize>j) << 2), load<f32>(p));
+            p += step;
+          }
+          memory.fill(dst + ((<usize>j1) << 2), 0, (<usize>(wo - j1)) << 2);
+        }
+      }
+    }
+  }
+}
+
+/** Rows of b per pass (k), and rows of a per pass (m): blocks that stay in cache. */
+const KC = 256;
+const MC = 64;
+
+/**
+ * c[m, n] (+)= Σ_k a(m, k) · b[k, n], b and c row-major ([k, n], [m, n]), a(m, k)
+ * at a + m·aM + k·aK bytes: a row-major [m, k] (aM = 4k, aK = 4), or its
+ * transpose read in place (aM = 4, aK = 4m; the weight gradient xᵀ·dy of a
+ * dense layer). c is overwritten unless `accumulate`. b is read as it is,
+ * unpacked: 4×8 register blocks broadcast 4 values of a against 8 columns of
+ * b. k and m are split into blocks of KC and MC so that an 8-column panel of b
+ * stays in L1 while a block of a is read from L2. Sums run in float32, in order of k.
+ */
+export function matmul(
+  a: usize,
+  aM: usize,
+  aK: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  k: i32,
+  n: i32,
+  accumulate: bool,
+): void {
+  if (!accumulate) memory.fill(c, 0, (<usize>m * <usize>n) << 2);
+  const m4 = m & ~3;
+  const n8 = n & ~7;
+  const bRow = (<usize>n) << 2;
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const depth = min(k, k0 + KC) - k0;
+    const a0 = a + <usize>k0 * aK;
+    const b0 = b + <usize>k0 * bRow;
+    for (let i0 = 0; i0 < m4; i0 += MC) {
+      const i1 = min(m4, i0 + MC);
+      for (let j = 0; j < n8; j += 8) {
+        for (let i = i0; i < i1; i += 4) {
+          const at = c + ((<usize>i * <usize>n + <usize>j) << 2);
+          block4x8(a0 + <usize>i * aM, aM, aK, b0 + ((<usize>j) << 2), at, depth, bRow);
+        }
+      }
+    }
+    // Rows past the last block of 4 (all columns), and the other rows' columns past the last block of 8.
+    for (let i = 0; i < m; i++) {
+      for (let j = i < m4 ? n8 : 0; j < n; j++) {
+        const at = c + ((<usize>i * <usize>n + <usize>j) << 2);
+        let s = load<f32>(at);
+        let pa = a0 + <usize>i * aM;
+        let pb = b0 + ((<usize>j) << 2);
+        for (let kk = 0; kk < depth; kk++) {
+          s += load<f32>(pa) * load<f32>(pb);
+          pa += aK;
+          pb += bRow;
+        }
+        store<f32>(at, s);
+      }
+    }
+  }
+}
+
+/** c[0..4, 0..8] += a(0..4, 0..depth) · b[0..depth, 0..8] (strides as `matmul`'s; c's rows bRow apart). */
+function block4x8(
+  a: usize,
+  aM: usize,
+  aK: usize,
+  b: usize,
+  c: usize,
+  depth: i32,
+  bRow: usize,
+): void {
+  let s00 = v128.load(c);
+  let s01 = v128.load(c, 16);
+  let s10 = v128.load(c + bRow);
+  let s11 = v128.load(c + bRow, 16);
+  let s20 = v128.load(c + 2 * bRow);
+  let s21 = v128.load(c + 2 * bRow, 16);
+  let s30 = v128.load(c + 3 * bRow);
+  let s31 = v128.load(c + 3 * bRow, 16);
+  let pa = a;
+  let pb = b;
+  for (let kk = 0; kk < depth; kk++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    const x0 = v128.load32_splat(pa);
+    const x1 = v128.load32_splat(pa + aM);
+    const x2 = v128.load32_splat(pa + 2 * aM);
+    const x3 = v128.load32_splat(pa + 3 * aM);
+    s00 = f32x4.add(s00, f32x4.mul(x0, b0));
+    s01 = f32x4.add(s01, f32x4.mul(x0, b1));
+    s10 = f32x4.add(s10, f32x4.mul(x1, b0));
+    s11 = f32x4.add(s11, f32x4.mul(x1, b1));
+    s20 = f32x4.add(s20, f32x4.mul(x2, b0));
+    s21 = f32x4.add(s21, f32x4.mul(x2, b1));
+    s30 = f32x4.add(s30, f32x4.mul(x3, b0));
+    s31 = f32x4.add(s31, f32x4.mul(x3, b1));
+    pa += aK;
+    pb += bRow;
+  }
+  v128.store(c, s00);
+  v128.store(c, s01, 16);
+  v128.store(c + bRow, s10);
+  v128.store(c + bRow, s11, 16);
+  v128.store(c + 2 * bRow, s20);
+  v128.store(c + 2 * bRow, s21, 16);
+  v128.store(c + 3 * bRow, s30);
+  v128.store(c + 3 * bRow, s31, 16);
+}
+
+/**
+ * The adjoint of im2col, for the input gradient: for the output pixels
+ * p0 ≤ p < p1, with p = (n, i, j), adds col[p − p0, (ky, kx, ci)] into
+ * dx[n, i·sh + ky·rh − top, j·sw + kx·rw − left, ci] where that is inside dx.
+ * `zero`: clear dx first.
+ */
+export function col2imAdd(
+  col: usize,
+  dx: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  cin: i32,
+  ho: i32,
+  wo: i32,
+  kh: i32,
+  kw: i32,
+  sh: i32,
+  sw: i32,
+  rh: i32,
+  rw: i32,
+  top: i32,
+  left: i32,
+  p0: i32,
+  p1: i32,
+  zero: bool,
+): void {
+  if (zero) memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>cin) << 2);
+  const c4 = cin & ~3;
+  let src = col;
+  for (let p = p0; p < p1; p++) {
+    const j = p % wo;
+    const i = (p / wo) % ho;
+    const n = p / (wo * ho);
+    for (let ky = 0; ky < kh; ky++) {
+      const iy = i * sh + ky * rh - top;
+      if (iy < 0 || iy >= h) {
+        src += (<usize>(kw * cin)) << 2;
+        continue;
+      }
+      for (let kx = 0; kx < kw; kx++) {
+        const ix = j * sw + kx * rw - left;
+        if (ix >= 0 && ix < w) {
+          const dst = dx + ((<usize>((n * h + iy) * w + ix) * <usize>cin) << 2);
+          for (let c = 0; c < c4; c += 4) {
+            const at = (<usize>c) << 2;
+            v128.store(dst + at, f32x4.add(v128.load(dst + at), v128.load(src + at)));
+          }
+          for (let c = c4; c < cin; c++) {
+            const at = (<usize>c) << 2;
+            store<f32>(dst + at, load<f32>(dst + at) + load<f32>(src + at));
+          }
+        }
+        src += (<usize>cin) << 2;
+      }
+    }
+  }
+}
+
+/** out[r, c] = x[r, c] + bias[c] for x read as [rows, cols]: a bias add. */
+export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32): void {
+  const c4 = cols & ~3;
+  const stride = (<usize>cols) << 2;
+  for (let r = 0; r < rows; r++) {
+    const from = x + <usize>r * stride;
+    const to = out + <usize>r * stride;
+    for (let c = 0; c < c4; c += 4) {
+      const at = (<usize>c) << 2;
+      v128.store(to + at, f32x4.add(v128.load(from + at), v128.load(bias + at)));
+    }
+    for (let c = c4; c < cols; c++) {
+      const at = (<usize>c) << 2;
+      store<f32>(to + at, load<f32>(from + at) + load<f32>(bias + at));
+    }
+  }
+}
+
+/**
+ * out[taps − 1 − t, co, ci] = w[t, ci, co] for a filter read as [taps, cin, cout]
+ * (taps = kh·kw): the filter flipped in both spatial axes with its channel
+ * axes swapped, as the input gradient's convolution takes it. In 16×16 tiles,
+ * so that both sides stay in cache.
+ */
+export function flipSwapFilter(w: usize, out: usize, taps: i32, cin: i32, cout: i32): void {
+  const tap = (<usize>cin * <usize>cout) << 2;
+  for (let t = 0; t < taps; t++) {
+    const src = w + <usize>t * tap;
+    const dst = out + <usize>(taps - 1 - t) * tap;
+    for (let i0 = 0; i0 < cin; i0 += 16) {
+      const i1 = min(cin, i0 + 16);
+      for (let o0 = 0; o0 < cout; o0 += 16) {
+        const o1 = min(cout, o0 + 16);
+        for (let i = i0; i < i1; i++) {
+          for (let o = o0; o < o1; o++) {
+            store<f32>(
+              dst + ((<usize>o * <usize>cin + <usize>i) << 2),
+              load<f32>(src + ((<usize>i * <usize>cout + <usize>o) << 2)),
+            );
+          }
+        }
+      }
+    }
+  }
+}

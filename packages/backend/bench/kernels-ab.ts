@@ -1,0 +1,209 @@
+/**
+ * Same-process A/B of our wasm SIMD kernels (src/simd-kernels.ts) against the
+ * versions they replace (`withoutSimdKernels`: MaxPoolGrad and Sum as
+ * JavaScript loops, Conv2DBackpropFilter as an XNNPACK convolution of
+ * transposed operands), on the shapes of bench:peer's CNNs and ResNet-18 at
+ * batch 32. Rounds alternate old, new (order rotating); the figure is the
+ * median over rounds of old ms / new ms. Usage: `pnpm bench:kernels`
+ * (AB_ONLY=substring filters cases, AB_ROUNDS sets the rounds). Prints JSON lines.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/node';
+import { withoutSimdKernels } from '../src/simd-kernels';
+
+await initBackend('wasm');
+
+type Shape4 = [number, number, number, number];
+interface Case {
+  readonly name: string;
+  /** Makes the inputs, returns a function running the kernel once (output disposed). */
+  readonly setup: () => {
+    /** Untimed, before each run: a fresh input, disposed after the run. */
+    prepare?: () => tf.Tensor;
+    run: (fresh?: tf.Tensor) => void;
+    dispose: () => void;
+  };
+}
+
+const rand = (shape: number[]) => tf.randomUniform(shape, -1, 1);
+
+/** A conv gradient kernel (filter or input gradient) on the gradient of x ⊛ [k, k, Cin, cout]. */
+function convGradient(
+  kernel: 'Conv2DBackpropFilter' | 'Conv2DBackpropInput',
+  name: string,
+  x: Shape4,
+  k: number,
+  cout: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Case {
+  return {
+    name: `${kernel} ${name} x[${x}] ${k}×${k}→${cout} s${stride} ${pad}`,
+    setup() {
+      const filterShape: Shape4 = [k, k, x[3], cout];
+      const info = tf.backend_util.computeConv2DInfo(x, filterShape, stride, 1, pad);
+      const other = kernel === 'Conv2DBackpropFilter' ? rand(x) : rand(filterShape);
+      const dy = rand(info.outShape);
+      const attrs = { strides: stride, pad, dataFormat: 'NHWC', filterShape, inputShape: x };
+      return {
+        // A fresh dy each call, as in training: XNNPACK caches packed operands by tensor id.
+        prepare: () => tf.mul(dy, 1),
+        run: (fresh) => {
+          const inputs: tf.NamedTensorMap =
+            kernel === 'Conv2DBackpropFilter'
+              ? { x: other, dy: fresh! }
+              : { dy: fresh!, filter: other };
+          (tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor).dispose();
+        },
+        dispose: () => tf.dispose([other, dy]),
+      };
+    },
+  };
+}
+const convFilter = (...args: [string, Shape4, number, number, number, 'same' | 'valid']) =>
+  convGradient('Conv2DBackpropFilter', ...args);
+const convInput = (...args: [string, Shape4, number, number, number, 'same' | 'valid']) =>
+  convGradient('Conv2DBackpropInput', ...args);
+
+function poolGrad(x: Shape4): Case {
+  return {
+    name: `MaxPoolGrad x[${x}] 2×2 s2`,
+    setup() {
+      const input = rand(x);
+      const dy = rand([x[0], Math.floor(x[1] / 2), Math.floor(x[2] / 2), x[3]]);
+      return {
+        run: () =>
+          (
+            tf
+              .engine()
+              .runKernel(
+                'MaxPoolGrad',
+                { dy, input, output: dy },
+                { filterSize: 2, strides: 2, pad: 'valid' },
+              ) as tf.Tensor
+          ).dispose(),
+        dispose: () => tf.dispose([input, dy]),
+      };
+    },
+  };
+}
+
+function sum(x: number[]): Case {
+  return {
+    name: `Sum x[${x}] over leading axes`,
+    setup() {
+      const input = rand(x);
+      const axis = x.slice(0, -1).map((_, i) => i);
+      return {
+        run: () => tf.sum(input, axis).dispose(),
+        dispose: () => input.dispose(),
+      };
+    },
+  };
+}
+
+function biasAdd(x: number[]): Case {
+  return {
+    name: `Add x[${x}] + bias[${x.at(-1)}]`,
+    setup() {
+      const input = rand(x);
+      const bias = rand([x.at(-1)!]);
+      return {
+        run: () => tf.add(input, bias).dispose(),
+        dispose: () => tf.dispose([input, bias]),
+      };
+    },
+  };
+}
+
+/** dW = xᵀ·dy of a dense layer: BatchMatMul with transposeA. */
+function denseWeightGrad(batch: number, inputs: number, units: number): Case {
+  return {
+    name: `BatchMatMul xᵀ[${batch},${inputs}]·dy[${batch},${units}]`,
+    setup() {
+      const x = rand([batch, inputs]);
+      const dy = rand([batch, units]);
+      return {
+        prepare: () => tf.mul(dy, 1),
+        run: (fresh) => tf.matMul(x, fresh!, true, false).dispose(),
+        dispose: () => tf.dispose([x, dy]),
+      };
+    },
+  };
+}
+
+const CASES: Case[] = [
+  convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
+  convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
+  convFilter('cnn32 conv1', [128, 32, 32, 3], 3, 32, 1, 'valid'),
+  convFilter('cnn32 conv2', [128, 15, 15, 32], 3, 64, 1, 'valid'),
+  convFilter('resnet 3×3', [32, 32, 32, 64], 3, 64, 1, 'same'),
+  convFilter('resnet 3×3 s2', [32, 32, 32, 64], 3, 128, 2, 'same'),
+  convFilter('resnet 3×3 deep', [32, 8, 8, 256], 3, 256, 1, 'same'),
+  convFilter('resnet 1×1 s2', [32, 16, 16, 128], 1, 256, 2, 'same'),
+  convInput('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
+  convInput('cnn32 conv2', [128, 15, 15, 32], 3, 64, 1, 'valid'),
+  convInput('resnet 3×3', [32, 32, 32, 64], 3, 64, 1, 'same'),
+  convInput('resnet 3×3 s2', [32, 32, 32, 64], 3, 128, 2, 'same'),
+  convInput('resnet 3×3 16²', [32, 16, 16, 128], 3, 128, 1, 'same'),
+  convInput('resnet 3×3 deep', [32, 8, 8, 256], 3, 256, 1, 'same'),
+  convInput('resnet 3×3 4²', [32, 4, 4, 512], 3, 512, 1, 'same'),
+  convInput('resnet 1×1 s2', [32, 32, 32, 64], 1, 128, 2, 'same'),
+  poolGrad([128, 26, 26, 32]),
+  poolGrad([128, 11, 11, 64]),
+  poolGrad([128, 30, 30, 32]),
+  sum([128, 26, 26, 32]),
+  sum([128, 11, 11, 64]),
+  sum([32, 32, 32, 64]),
+  denseWeightGrad(128, 784, 128),
+  denseWeightGrad(128, 128, 128),
+  denseWeightGrad(128, 128, 10),
+  denseWeightGrad(128, 1600, 128),
+  biasAdd([128, 26, 26, 32]),
+  biasAdd([128, 11, 11, 64]),
+  biasAdd([128, 128]),
+];
+
+const only = process.env.AB_ONLY;
+const rounds = Number(process.env.AB_ROUNDS ?? 9);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function time(prepare: (() => tf.Tensor) | undefined, run: (fresh?: tf.Tensor) => void): number {
+  const fresh = prepare?.();
+  const start = performance.now();
+  run(fresh);
+  const ms = performance.now() - start;
+  fresh?.dispose();
+  return ms;
+}
+
+for (const c of CASES) {
+  if (only !== undefined && !c.name.includes(only)) continue;
+  const { prepare, run, dispose } = c.setup();
+  const old = (fresh?: tf.Tensor) => withoutSimdKernels(() => run(fresh));
+  time(prepare, old);
+  time(prepare, run);
+  const ratios: number[] = [];
+  const olds: number[] = [];
+  const news: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Alternating order, so a trend in the machine's load hits both alike.
+    if (r % 2 === 0) {
+      olds.push(time(prepare, old));
+      news.push(time(prepare, run));
+    } else {
+      news.push(time(prepare, run));
+      olds.push(time(prepare, old));
+    }
+    ratios.push(olds.at(-1)! / news.at(-1)!);
+  }
+  dispose();
+  console.log(
+    JSON.stringify({
+      case: c.name,
+      oldMs: +median(olds).toFixed(2),
+      newMs: +median(news).toFixed(2),
+      speedup: +median(ratios).toFixed(2),
+    }),
+  );
+}

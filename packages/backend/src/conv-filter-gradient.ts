@@ -1,0 +1,57 @@
+/**
+ * Conv2DBackpropFilter in our wasm SIMD module (simd-kernels.ts):
+ * dW[(ky, kx, ci), co] = Σ_p col[(ky, kx, ci), p] · dy[p, co] over the pixels
+ * p = (n, i, j), where col holds the input's patches, written transposed by
+ * `im2colT`, and `matmul` multiplies it with dy read in place. The result is
+ * already in tfjs's [kh, kw, Cin, Cout] layout, so no transposes. The pixels go
+ * in chunks of whole output rows, so that col stays a few MiB.
+ *
+ * Not wasm's BatchMatMul (XNNPACK): it packs its right operand, here dy with
+ * N·Ho·Wo rows, anew for every fresh dy, which cost more than the product
+ * itself on the small CNNs (bench/kernels-ab.ts; see the package's notes).
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import { address, convGeometry, type SimdKernels, type WasmHeap } from './simd-kernels';
+import type { Scratch, Shape4 } from './wasm-scratch';
+
+/** Floats in a chunk of col (8 MiB). */
+const CHUNK = 1 << 21;
+
+export function filterGradientBySimd(
+  s: Scratch,
+  simd: SimdKernels,
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  filterShape: Shape4,
+): tf.TensorInfo {
+  const [kh, kw, cin, cout] = filterShape;
+  const [n] = x.shape as Shape4;
+  const [, ho, wo] = dy.shape as Shape4;
+  const backend = s.backend as unknown as WasmHeap;
+  const patch = kh * kw * cin;
+  // Whole output rows (n, i) per chunk, so that col stays a few MiB.
+  const rows = n * ho;
+  const chunk = Math.min(rows, Math.max(1, Math.floor(CHUNK / (patch * wo))));
+  const col = s.alloc([patch, chunk * wo]);
+  const dw = s.alloc(filterShape);
+  const geometry = convGeometry(info, [ho, wo]);
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const r1 = Math.min(rows, r0 + chunk);
+    const pixels = (r1 - r0) * wo;
+    simd.im2colT(address(backend, x), address(backend, col), ...geometry, r0, r1);
+    // dw += col · dy[rows r0..r1]: col [kh·kw·Cin, pixels] row-major, dy [pixels, Cout].
+    simd.matmul(
+      address(backend, col),
+      pixels * 4,
+      4,
+      address(backend, dy) + r0 * wo * cout * 4,
+      address(backend, dw),
+      patch,
+      pixels,
+      cout,
+      r0 > 0,
+    );
+  }
+  return dw;
+}
