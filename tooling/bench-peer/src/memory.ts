@@ -1,0 +1,139 @@
+/**
+ * `pnpm --filter @usam/bench-peer bench:memory`: the memory of a ResNet-18
+ * (width 1, 32×32×3) SGD step on wasm, with @usam/backend's lean backward pass
+ * and with tfjs's own (issue 16). The wasm heap only grows, so each batch size
+ * and variant runs in a fresh process: its heap after warm-up and 2 steps is
+ * the step's high-water mark. Also reports tf.profile's peakBytes (the bytes of
+ * the tensors tfjs tracks; saved clones count again even where they share
+ * memory). Then times both variants at batch 32 in one process, interleaved.
+ *
+ *     MEMORY_BATCHES=32,64,128 pnpm --filter @usam/bench-peer bench:memory
+ *
+ * Writes tooling/bench-peer/bench-results/memory.json and prints a table.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@usam/backend';
+import { createModel } from '@usam/models';
+import { plain } from '@usam/optimizer';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+type Variant = 'lean' | 'tfjs';
+
+/** Switches between the lean backward pass `initBackend` installed and tfjs's own. */
+function useBackward(variant: Variant, lean: unknown): void {
+  const engine = tf.engine() as unknown as { gradients: unknown };
+  if (variant === 'lean') engine.gradients = lean;
+  else delete engine.gradients; // tfjs's own is the prototype's method
+}
+
+async function setUp(n: number) {
+  await initBackend('wasm');
+  const lean = (tf.engine() as unknown as { gradients: unknown }).gradients;
+  const model = createModel('resnet18', { seed: 1 });
+  const xs = tf.randomUniform([n, 32, 32, 3], 0, 1, 'float32', 1);
+  const ys = tf.tidy(() =>
+    tf.cast(tf.oneHot(tf.randomUniform([n], 0, 10, 'int32', 2), 10), 'float32'),
+  );
+  const opt = plain({ params: model, base: tf.train.sgd(0.01) });
+  const loss = () =>
+    tf.tidy(
+      () =>
+        tf.losses.softmaxCrossEntropy(
+          ys,
+          model.apply(xs, { training: true }) as tf.Tensor,
+        ) as tf.Scalar,
+    );
+  const step = async () => {
+    await opt.step(loss);
+  };
+  return { lean, step };
+}
+
+const heapMiB = () => {
+  const wasm = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm;
+  return Math.round(wasm.HEAPU8.buffer.byteLength / 2 ** 20);
+};
+
+/** One batch size and variant, in this (fresh) process. */
+async function child(n: number, variant: Variant) {
+  const { lean, step } = await setUp(n);
+  useBackward(variant, lean);
+  const tensors = tf.memory().numTensors;
+  await step(); // warm-up
+  const { peakBytes } = await tf.profile(step);
+  await step();
+  const leaked = tf.memory().numTensors - tensors;
+  return { batch: n, variant, peakTensorMiB: Math.round(peakBytes / 2 ** 20), heapMiB: heapMiB(), leaked };
+}
+
+/** Both variants at batch `n`, interleaved; median of per-round time ratios lean / tfjs. */
+async function timing(n: number, rounds: number) {
+  const { lean, step } = await setUp(n);
+  const ms: Record<Variant, number[]> = { lean: [], tfjs: [] };
+  await step();
+  for (let r = 0; r < rounds; r++) {
+    const order: Variant[] = r % 2 === 0 ? ['lean', 'tfjs'] : ['tfjs', 'lean'];
+    for (const variant of order) {
+      useBackward(variant, lean);
+      const start = performance.now();
+      await step();
+      ms[variant].push(performance.now() - start);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  return {
+    batch: n,
+    rounds,
+    leanMs: Math.round(median(ms.lean)),
+    tfjsMs: Math.round(median(ms.tfjs)),
+    ratio: Number(median(ms.lean.map((x, i) => x / ms.tfjs[i]!)).toFixed(3)),
+  };
+}
+
+const [mode, batchArg, variantArg] = process.argv.slice(2);
+if (mode === 'child' || mode === 'timing') {
+  const result =
+    mode === 'child'
+      ? await child(Number(batchArg), variantArg as Variant)
+      : await timing(Number(batchArg), Number(variantArg));
+  console.log(JSON.stringify(result));
+} else {
+  const batches = (process.env.MEMORY_BATCHES ?? '32,64,128').split(',').map(Number);
+  const rounds = Number(process.env.MEMORY_ROUNDS ?? 5);
+  const run = (...args: string[]) => {
+    const out = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+      encoding: 'utf8',
+    });
+    const last = out.stdout.trim().split('\n').at(-1);
+    if (out.status === 0 && last) return JSON.parse(last) as Record<string, unknown>;
+    const reason = `${out.stderr}`.split('\n').find((l) => /error|abort|memory/i.test(l));
+    return { args, error: (reason ?? `exit ${out.status}`).trim().slice(0, 200) };
+  };
+  const memory = batches.flatMap((n) =>
+    (['tfjs', 'lean'] as const).map((variant) => {
+      const row = run('child', String(n), variant);
+      console.error(JSON.stringify(row));
+      return row;
+    }),
+  );
+  const time = rounds > 0 ? run('timing', '32', String(rounds)) : null;
+  console.error(JSON.stringify(time));
+  const report = { benchmark: 'ResNet-18 w1 SGD step on wasm: lean backward vs tfjs own', date: new Date().toISOString(), memory, time };
+  const out = join(HERE, '..', 'bench-results', 'memory.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log('| batch | backward | peak tensors MiB (tf.profile) | wasm heap MiB |');
+  console.log('|---|---|---|---|');
+  for (const row of memory) {
+    console.log(
+      'error' in row
+        ? `| ${row.args} | – | failed: ${row.error} | – |`
+        : `| ${row.batch} | ${row.variant} | ${row.peakTensorMiB} | ${row.heapMiB} |`,
+    );
+  }
+  if (time) console.log(`\nbatch 32 step: lean ${time.leanMs} ms, tfjs ${time.tfjsMs} ms, lean/tfjs ${time.ratio}`);
+}
