@@ -67,7 +67,13 @@ async function child(n: number, variant: Variant) {
   const { peakBytes } = await tf.profile(step);
   await step();
   const leaked = tf.memory().numTensors - tensors;
-  return { batch: n, variant, peakTensorMiB: Math.round(peakBytes / 2 ** 20), heapMiB: heapMiB(), leaked };
+  return {
+    batch: n,
+    variant,
+    peakTensorMiB: Math.round(peakBytes / 2 ** 20),
+    heapMiB: heapMiB(),
+    leaked,
+  };
 }
 
 /** Both variants at batch `n`, interleaved; median of per-round time ratios lean / tfjs. */
@@ -105,9 +111,13 @@ if (mode === 'child' || mode === 'timing') {
   const batches = (process.env.MEMORY_BATCHES ?? '32,64,128').split(',').map(Number);
   const rounds = Number(process.env.MEMORY_ROUNDS ?? 5);
   const run = (...args: string[]) => {
-    const out = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
-      encoding: 'utf8',
-    });
+    const out = spawnSync(
+      process.execPath,
+      [...process.execArgv, fileURLToPath(import.meta.url), ...args],
+      {
+        encoding: 'utf8',
+      },
+    );
     const last = out.stdout.trim().split('\n').at(-1);
     if (out.status === 0 && last) return JSON.parse(last) as Record<string, unknown>;
     const reason = `${out.stderr}`.split('\n').find((l) => /error|abort|memory/i.test(l));
@@ -122,7 +132,12 @@ if (mode === 'child' || mode === 'timing') {
   );
   const time = rounds > 0 ? run('timing', '32', String(rounds)) : null;
   console.error(JSON.stringify(time));
-  const report = { benchmark: 'ResNet-18 w1 SGD step on wasm: lean backward vs tfjs own', date: new Date().toISOString(), memory, time };
+  const report = {
+    benchmark: 'ResNet-18 w1 SGD step on wasm: lean backward vs tfjs own',
+    date: new Date().toISOString(),
+    memory,
+    time,
+  };
   const out = join(HERE, '..', 'bench-results', 'memory.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
@@ -135,5 +150,8 @@ if (mode === 'child' || mode === 'timing') {
         : `| ${row.batch} | ${row.variant} | ${row.peakTensorMiB} | ${row.heapMiB} |`,
     );
   }
-  if (time) console.log(`\nbatch 32 step: lean ${time.leanMs} ms, tfjs ${time.tfjsMs} ms, lean/tfjs ${time.ratio}`);
+  if (time)
+    console.log(
+      `\nbatch 32 step: lean ${time.leanMs} ms, tfjs ${time.tfjsMs} ms, lean/tfjs ${time.ratio}`,
+    );
 }
