@@ -1,13 +1,15 @@
 /**
  * `pnpm --filter @usam/bench-peer bench:memory`: the memory of a ResNet-18
- * (width 1, 32×32×3) SGD step on wasm, with @usam/backend's lean backward pass
- * and with tfjs's own (issue 16). The wasm heap only grows, so each batch size
+ * (width 1, 32×32×3) SGD step on wasm, with and without @usam/backend's lean
+ * backward pass and shared clones (issue 16). The wasm heap only grows, so each batch size
  * and variant runs in a fresh process: its heap after warm-up and 2 steps is
  * the step's high-water mark. Also reports tf.profile's peakBytes (the bytes of
  * the tensors tfjs tracks; saved clones count again even where they share
- * memory). Then times both variants at batch 32 in one process, interleaved.
+ * memory). Then times `after` against `before` at batch 32 in one process,
+ * interleaved rounds.
  *
- *     MEMORY_BATCHES=32,64,128 pnpm --filter @usam/bench-peer bench:memory
+ *     pnpm --filter @usam/bench-peer bench:memory      (after the build, as bench:peer)
+ *     MEMORY_BATCHES=32,64 MEMORY_VARIANTS=before,after MEMORY_ROUNDS=0 …
  *
  * Writes tooling/bench-peer/bench-results/memory.json and prints a table.
  */
@@ -21,18 +23,32 @@ import { createModel } from '@usam/models';
 import { plain } from '@usam/optimizer';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-type Variant = 'lean' | 'tfjs';
 
-/** Switches between the lean backward pass `initBackend` installed and tfjs's own. */
-function useBackward(variant: Variant, lean: unknown): void {
-  const engine = tf.engine() as unknown as { gradients: unknown };
-  if (variant === 'lean') engine.gradients = lean;
+/**
+ * `after`: @usam/backend as `initBackend` sets it up (lean backward pass, wasm
+ * clones sharing their buffer); `before`: tfjs's own backward pass and Identity;
+ * `lean-only` and `share-only`: one of the two changes.
+ */
+const VARIANTS = ['before', 'lean-only', 'share-only', 'after'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+// tfjs's own Identity on wasm, captured before initBackend wraps it.
+await import('@tensorflow/tfjs-backend-wasm');
+const tfjsIdentity = tf.getKernel('Identity', 'wasm')!;
+const engine = tf.engine() as unknown as { gradients: unknown };
+
+function use(variant: Variant, ours: { gradients: unknown; identity: tf.KernelConfig }): void {
+  const lean = variant === 'after' || variant === 'lean-only';
+  const share = variant === 'after' || variant === 'share-only';
+  if (lean) engine.gradients = ours.gradients;
   else delete engine.gradients; // tfjs's own is the prototype's method
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel(share ? ours.identity : tfjsIdentity);
 }
 
 async function setUp(n: number) {
   await initBackend('wasm');
-  const lean = (tf.engine() as unknown as { gradients: unknown }).gradients;
+  const ours = { gradients: engine.gradients, identity: tf.getKernel('Identity', 'wasm')! };
   const model = createModel('resnet18', { seed: 1 });
   const xs = tf.randomUniform([n, 32, 32, 3], 0, 1, 'float32', 1);
   const ys = tf.tidy(() =>
@@ -50,7 +66,7 @@ async function setUp(n: number) {
   const step = async () => {
     await opt.step(loss);
   };
-  return { lean, step };
+  return { ours, step };
 }
 
 const heapMiB = () => {
@@ -60,8 +76,8 @@ const heapMiB = () => {
 
 /** One batch size and variant, in this (fresh) process. */
 async function child(n: number, variant: Variant) {
-  const { lean, step } = await setUp(n);
-  useBackward(variant, lean);
+  const { ours, step } = await setUp(n);
+  use(variant, ours);
   const tensors = tf.memory().numTensors;
   await step(); // warm-up
   const { peakBytes } = await tf.profile(step);
@@ -76,15 +92,15 @@ async function child(n: number, variant: Variant) {
   };
 }
 
-/** Both variants at batch `n`, interleaved; median of per-round time ratios lean / tfjs. */
+/** `after` and `before` at batch `n`, interleaved; median of per-round time ratios. */
 async function timing(n: number, rounds: number) {
-  const { lean, step } = await setUp(n);
-  const ms: Record<Variant, number[]> = { lean: [], tfjs: [] };
+  const { ours, step } = await setUp(n);
+  const ms: Record<'after' | 'before', number[]> = { after: [], before: [] };
   await step();
   for (let r = 0; r < rounds; r++) {
-    const order: Variant[] = r % 2 === 0 ? ['lean', 'tfjs'] : ['tfjs', 'lean'];
+    const order = r % 2 === 0 ? (['after', 'before'] as const) : (['before', 'after'] as const);
     for (const variant of order) {
-      useBackward(variant, lean);
+      use(variant, ours);
       const start = performance.now();
       await step();
       ms[variant].push(performance.now() - start);
@@ -94,9 +110,9 @@ async function timing(n: number, rounds: number) {
   return {
     batch: n,
     rounds,
-    leanMs: Math.round(median(ms.lean)),
-    tfjsMs: Math.round(median(ms.tfjs)),
-    ratio: Number(median(ms.lean.map((x, i) => x / ms.tfjs[i]!)).toFixed(3)),
+    afterMs: Math.round(median(ms.after)),
+    beforeMs: Math.round(median(ms.before)),
+    ratio: Number(median(ms.after.map((x, i) => x / ms.before[i]!)).toFixed(3)),
   };
 }
 
@@ -124,7 +140,7 @@ if (mode === 'child' || mode === 'timing') {
     return { args, error: (reason ?? `exit ${out.status}`).trim().slice(0, 200) };
   };
   const memory = batches.flatMap((n) =>
-    (['tfjs', 'lean'] as const).map((variant) => {
+    (process.env.MEMORY_VARIANTS?.split(',') ?? VARIANTS).map((variant) => {
       const row = run('child', String(n), variant);
       console.error(JSON.stringify(row));
       return row;
@@ -133,7 +149,8 @@ if (mode === 'child' || mode === 'timing') {
   const time = rounds > 0 ? run('timing', '32', String(rounds)) : null;
   console.error(JSON.stringify(time));
   const report = {
-    benchmark: 'ResNet-18 w1 SGD step on wasm: lean backward vs tfjs own',
+    benchmark:
+      'ResNet-18 w1 SGD step on wasm: peak memory with and without the lean backward pass and shared clones',
     date: new Date().toISOString(),
     memory,
     time,
@@ -141,7 +158,7 @@ if (mode === 'child' || mode === 'timing') {
   const out = join(HERE, '..', 'bench-results', 'memory.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-  console.log('| batch | backward | peak tensors MiB (tf.profile) | wasm heap MiB |');
+  console.log('| batch | variant | peak tensors MiB (tf.profile) | wasm heap MiB |');
   console.log('|---|---|---|---|');
   for (const row of memory) {
     console.log(
@@ -150,8 +167,9 @@ if (mode === 'child' || mode === 'timing') {
         : `| ${row.batch} | ${row.variant} | ${row.peakTensorMiB} | ${row.heapMiB} |`,
     );
   }
-  if (time)
+  if (time && !('error' in time)) {
     console.log(
-      `\nbatch 32 step: lean ${time.leanMs} ms, tfjs ${time.tfjsMs} ms, lean/tfjs ${time.ratio}`,
+      `\nbatch 32 step: after ${time.afterMs} ms, before ${time.beforeMs} ms, after/before ${time.ratio}`,
     );
+  }
 }
