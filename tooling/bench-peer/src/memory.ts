@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { createModel } from '@usam/models';
 import { plain } from '@usam/optimizer';
+import { batch, trainingLoss } from './training';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -50,19 +51,9 @@ async function setUp(n: number) {
   await initBackend('wasm');
   const ours = { gradients: engine.gradients, identity: tf.getKernel('Identity', 'wasm')! };
   const model = createModel('resnet18', { seed: 1 });
-  const xs = tf.randomUniform([n, 32, 32, 3], 0, 1, 'float32', 1);
-  const ys = tf.tidy(() =>
-    tf.cast(tf.oneHot(tf.randomUniform([n], 0, 10, 'int32', 2), 10), 'float32'),
-  );
+  const { xs, ys } = batch([32, 32, 3], n);
   const opt = plain({ params: model, base: tf.train.sgd(0.01) });
-  const loss = () =>
-    tf.tidy(
-      () =>
-        tf.losses.softmaxCrossEntropy(
-          ys,
-          model.apply(xs, { training: true }) as tf.Tensor,
-        ) as tf.Scalar,
-    );
+  const loss = trainingLoss(model, xs, ys);
   const step = async () => {
     await opt.step(loss);
   };
@@ -136,7 +127,7 @@ if (mode === 'child' || mode === 'timing') {
     );
     const last = out.stdout.trim().split('\n').at(-1);
     if (out.status === 0 && last) return JSON.parse(last) as Record<string, unknown>;
-    const reason = `${out.stderr}`.split('\n').find((l) => /error|abort|memory/i.test(l));
+    const reason = `${out.stderr}`.split('\n').find((l) => /Aborted\(|RangeError|Error:/.test(l));
     return { args, error: (reason ?? `exit ${out.status}`).trim().slice(0, 200) };
   };
   const memory = batches.flatMap((n) =>

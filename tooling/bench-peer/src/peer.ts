@@ -38,9 +38,9 @@ import {
 } from '@usam/estimators';
 import { createModel } from '@usam/models';
 import { frobSam, plain, type SharpnessAwareOptimizer, sam } from '@usam/optimizer';
+import { BATCH, batch, trainingLoss } from './training';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BATCH = 128;
 const THREADS = Number(process.env.PEER_THREADS ?? 1);
 const PROFILE = process.env.PEER_PROFILE === '1';
 const ONLY = process.env.PEER_ONLY?.split(',');
@@ -69,20 +69,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 1));
-
-function batch(inputShape: number[], n = BATCH, seed = 1) {
-  const xs = tf.randomUniform([n, ...inputShape], 0, 1, 'float32', seed);
-  const ys = tf.tidy(() =>
-    tf.cast(tf.oneHot(tf.randomUniform([n], 0, 10, 'int32', seed + 1), 10), 'float32'),
-  );
-  return { xs, ys };
-}
-
-/** Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch statistics). */
-function trainingLoss(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor) {
-  const logits = () => model.apply(xs, { training: true }) as tf.Tensor;
-  return () => tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, logits()) as tf.Scalar);
-}
 
 /** A step of `optimizer(model)` on one random batch. */
 function stepWorkload(
