@@ -16,8 +16,10 @@
  * Mirrors tfjs-core 4.22.0's `Engine.gradients`, `getFilteredNodesXToY` and
  * `backpropagateGradients`, and uses the engine's private `startTape`,
  * `endTape`, `scopedRun`, `state.{gradientDepth,activeTape,activeScope}` and
- * tensors' `scopeId`/`kept`. lean-backward.test.ts fails when tfjs's source of
- * those changes; without the internals, the engine is left as it is.
+ * tensors' `scopeId`/`kept`. lean-backward.test.ts fails on any other
+ * tfjs-core version (compare the mirror with its engine.ts and tape.ts, then
+ * update the version there); without these internals (or on tfjs-core other
+ * than 4.x) the engine is left as it is.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -55,7 +57,7 @@ interface EngineInternals {
 /** Marks the lean `gradients` and holds tfjs's own. */
 const ORIGINAL = Symbol('usam.originalGradients');
 
-/** Whether the engine has the methods and state the mirror uses (`activeTape` and `activeScope` appear later). */
+/** Whether the engine has what the mirror uses (`activeTape`, `activeScope` appear later). */
 function hasInternals(engine: EngineInternals): boolean {
   const { state } = engine;
   return (
