@@ -26,6 +26,26 @@ it('a clone on wasm shares its buffer until the last tensor on it goes', () => {
   expect(buffers()).toBe(start - 1);
 });
 
+it('a cast to the same dtype shares the buffer; other casts convert', () => {
+  const x = tf.tensor1d([1.5, -2, 0]);
+  const start = buffers();
+  const same = tf.cast(x, 'float32');
+  expect(buffers()).toBe(start);
+  x.dispose();
+  expect(Array.from(same.dataSync())).toEqual([1.5, -2, 0]);
+  const ints = tf.cast(same, 'int32');
+  const back = tf.cast(ints, 'float32');
+  expect(buffers()).toBe(start + 2);
+  expect([ints.dtype, back.dtype]).toEqual(['int32', 'float32']);
+  expect(Array.from(ints.dataSync())).toEqual([1, -2, 0]);
+  expect(Array.from(back.dataSync())).toEqual([1, -2, 0]);
+  const sameInts = tf.cast(ints, 'int32');
+  expect(buffers()).toBe(start + 2);
+  expect(Array.from(sameInts.dataSync())).toEqual([1, -2, 0]);
+  tf.dispose([same, ints, back, sameInts]);
+  expect(buffers()).toBe(start - 1);
+});
+
 it('clones of int32, bool and string tensors keep their values', () => {
   const tensors = [
     tf.tensor1d([7, -8], 'int32'),

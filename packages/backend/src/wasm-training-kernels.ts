@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { maxPoolGrad } from './pooling-gradients';
-import { shareBuffer } from './wasm-identity';
+import { castSameShares, shareBuffer } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -477,8 +477,10 @@ const KERNELS: readonly Ours[] = [
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
   wrap(tf.Sum, leadingAxesByRows(false)),
   wrap(tf.Mean, leadingAxesByRows(true)),
-  // Clones (the tensors saved for gradients) share their buffer (wasm-identity.ts).
+  // Clones (the tensors saved for gradients) and same-dtype casts share their buffer
+  // (wasm-identity.ts).
   wrap(tf.Identity, shareBuffer),
+  wrap(tf.Cast, castSameShares),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */

@@ -27,29 +27,39 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 /**
  * `after`: @usam/backend as `initBackend` sets it up (lean backward pass, wasm
- * clones sharing their buffer); `before`: tfjs's own backward pass and Identity;
+ * clones and same-dtype casts sharing their buffer); `before`: tfjs's own
+ * backward pass, Identity and Cast;
  * `lean-only` and `share-only`: one of the two changes.
  */
 const VARIANTS = ['before', 'lean-only', 'share-only', 'after'] as const;
 type Variant = (typeof VARIANTS)[number];
 
-// tfjs's own Identity on wasm, captured before initBackend wraps it.
+// tfjs's own Identity and Cast on wasm (both copy), captured before initBackend wraps them.
 await import('@tensorflow/tfjs-backend-wasm');
-const tfjsIdentity = tf.getKernel('Identity', 'wasm')!;
+const SHARING = ['Identity', 'Cast'];
+const captureSharing = () => SHARING.map((name) => tf.getKernel(name, 'wasm')!);
+const tfjsKernels = captureSharing();
 const engine = tf.engine() as unknown as { gradients: unknown };
 
-function use(variant: Variant, ours: { gradients: unknown; identity: tf.KernelConfig }): void {
+interface Ours {
+  gradients: unknown;
+  kernels: tf.KernelConfig[];
+}
+
+function use(variant: Variant, ours: Ours): void {
   const lean = variant === 'after' || variant === 'lean-only';
   const share = variant === 'after' || variant === 'share-only';
   if (lean) engine.gradients = ours.gradients;
   else delete engine.gradients; // tfjs's own is the prototype's method
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel(share ? ours.identity : tfjsIdentity);
+  for (const kernel of share ? ours.kernels : tfjsKernels) {
+    tf.unregisterKernel(kernel.kernelName, 'wasm');
+    tf.registerKernel(kernel);
+  }
 }
 
 async function setUp(n: number) {
   await initBackend('wasm');
-  const ours = { gradients: engine.gradients, identity: tf.getKernel('Identity', 'wasm')! };
+  const ours: Ours = { gradients: engine.gradients, kernels: captureSharing() };
   const model = createModel('resnet18', { seed: 1 });
   const { xs, ys } = batch([32, 32, 3], n);
   const opt = plain({ params: model, base: tf.train.sgd(0.01) });

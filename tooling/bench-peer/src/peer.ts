@@ -328,7 +328,15 @@ async function profile(runner: Runner) {
 // captured before initBackend does, for the in-process baseline (PEER_BASELINE=1).
 await import('@tensorflow/tfjs'); // tfjs's gradients, as @usam/backend's Node entry loads them
 await import('@tensorflow/tfjs-backend-wasm');
-const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity'];
+const REPLACED_KERNELS = [
+  'BatchMatMul',
+  '_FusedMatMul',
+  'MaxPoolGrad',
+  'Sum',
+  'Mean',
+  'Identity',
+  'Cast',
+];
 const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
 // The engine's backward pass, which initBackend makes lean.
 const engine = tf.engine() as unknown as { gradients: unknown };
