@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { installLeanBackward } from './lean-backward';
 import { registerSecondOrderGradients } from './second-order-gradients';
 
 /**
@@ -68,7 +69,8 @@ export const firstLine = (error: unknown): string =>
  * Builds `initBackend` over a platform's candidates (Node and browsers differ in
  * what can exist). `registerGradients` runs once, before any backend is set:
  * tfjs-core registers no gradients on its own (SPEC §8). The second-order
- * gradients go on top of them, so they replace tfjs's versions.
+ * gradients go on top of them, so they replace tfjs's versions. The engine's
+ * backward pass is made lean (lean-backward.ts) at the same time.
  */
 export function makeInitBackend(
   candidates: readonly BackendCandidate[],
@@ -90,7 +92,10 @@ export function makeInitBackend(
       const got = typeof name === 'string' ? `'${name}'` : String(name);
       throw new BackendError(`Unknown backend ${got}. Valid backends: ${valid.join(', ')}.`);
     }
-    gradients ??= registerGradients().then(registerSecondOrderGradients);
+    gradients ??= registerGradients().then(() => {
+      registerSecondOrderGradients();
+      installLeanBackward();
+    });
     await gradients;
     const tried = name === 'auto' ? candidates : candidates.filter((c) => c.name === name);
     const skipped: { name: BackendName; reason: string }[] = [];

@@ -84,4 +84,32 @@ describe('Identity and same-dtype Cast on wasm share data', () => {
     expect(allocated).toBe(3);
     tf.dispose([value, grads, x, w]);
   });
+  it('clones of int32, bool and string tensors keep their values', () => {
+    const tensors = [
+      tf.tensor1d([7, -8], 'int32'),
+      tf.tensor1d([1, 0], 'bool'),
+      tf.tensor1d(['a', 'bc']),
+    ];
+    const start = wasm().numDataIds();
+    for (const x of tensors) {
+      const y = tf.clone(x);
+      expect(y.dtype).toBe(x.dtype);
+      expect(y.dataSync()).toEqual(x.dataSync());
+      y.dispose();
+    }
+    expect(wasm().numDataIds()).toBe(start);
+    tf.dispose(tensors);
+  });
+
+  it('a saved clone outlives the tensor it was taken of, and the gradient is right', () => {
+    const x = tf.tensor1d([0.5, -1, 2]);
+    const start = tf.memory().numTensors;
+    // tanh's gradient reads the saved input after the forward's tensors are gone.
+    const g = tf.grad((x: tf.Tensor) => tf.sum(tf.tanh(tf.mul(x, 2))))(x);
+    const want = [0.5, -1, 2].map((v) => 2 * (1 - Math.tanh(2 * v) ** 2));
+    for (const [i, v] of g.dataSync().entries()) expect(v).toBeCloseTo(want[i]!, 6);
+    g.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+    x.dispose();
+  });
 });

@@ -9,7 +9,7 @@
  * rows the slice keeps. Strings keep wasm's path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { WasmHeap } from './pooling-gradients';
+import type { WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
 /** Copies x[begin : begin + size] (already parsed: no −1 sizes) into a new tensor. */

@@ -11,9 +11,10 @@
  *     PEER_THREADS=2 pnpm bench:peer           (PyTorch and wasm threads)
  *     PEER_PROFILE=1 pnpm bench:peer           (per-kernel profile of the usam side)
  *     USAM_PEER_PYTHON=/usr/bin/python3 …      (which Python has torch)
- *     PEER_BASELINE=1 pnpm bench:peer          (also tfjs 4.22's own kernels and
- *                                               gradients for what @usam/backend replaces,
- *                                               same process, same rounds)
+ *     PEER_BASELINE=1 pnpm bench:peer          (also tfjs 4.22's own kernels,
+ *                                               gradients and backward pass for what
+ *                                               @usam/backend replaces, same process,
+ *                                               same rounds)
  *
  * Without a Python that imports torch (Debian: `apt install python3-torch`,
  * and `libopenblas0-pthread`, without which its matmuls use the reference
@@ -37,9 +38,9 @@ import {
 } from '@usam/estimators';
 import { createModel } from '@usam/models';
 import { frobSam, plain, type SharpnessAwareOptimizer, sam } from '@usam/optimizer';
+import { BATCH, batch, trainingLoss } from './training';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const BATCH = 128;
 const THREADS = Number(process.env.PEER_THREADS ?? 1);
 const PROFILE = process.env.PEER_PROFILE === '1';
 const ONLY = process.env.PEER_ONLY?.split(',');
@@ -68,20 +69,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const round = (x: number, digits = 2) => Number(x.toPrecision(digits + 1));
-
-function batch(inputShape: number[], n = BATCH, seed = 1) {
-  const xs = tf.randomUniform([n, ...inputShape], 0, 1, 'float32', seed);
-  const ys = tf.tidy(() =>
-    tf.cast(tf.oneHot(tf.randomUniform([n], 0, 10, 'int32', seed + 1), 10), 'float32'),
-  );
-  return { xs, ys };
-}
-
-/** Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch statistics). */
-function trainingLoss(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor) {
-  const logits = () => model.apply(xs, { training: true }) as tf.Tensor;
-  return () => tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, logits()) as tf.Scalar);
-}
 
 /** A step of `optimizer(model)` on one random batch. */
 function stepWorkload(
@@ -387,20 +374,32 @@ async function profile(runner: Runner) {
 // captured before initBackend does, for the in-process baseline (PEER_BASELINE=1).
 await import('@tensorflow/tfjs'); // tfjs's gradients, as @usam/backend's Node entry loads them
 await import('@tensorflow/tfjs-backend-wasm');
-const REPLACED_KERNELS = ['BatchMatMul', '_FusedMatMul', 'MaxPoolGrad', 'Sum', 'Mean'];
+const REPLACED_KERNELS = [
+  'BatchMatMul',
+  '_FusedMatMul',
+  'MaxPoolGrad',
+  'Sum',
+  'Mean',
+  'Identity',
+  'Cast',
+];
 const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
+// The engine's backward pass, which initBackend makes lean.
+const engine = tf.engine() as unknown as { gradients: unknown };
 const capture = () => ({
   kernels: REPLACED_KERNELS.map((name) => tf.getKernel(name, 'wasm')!),
   gradients: REPLACED_GRADIENTS.map((name) => tf.getGradient(name)!),
+  backward: engine.gradients,
 });
 const tfjsOwn = capture();
 const { name: backend } = await initBackend('wasm', { threads: THREADS });
 const usamOwn = capture();
 
 type Variant = 'usam' | 'tfjs';
-/** Registers our kernels and gradients, or tfjs's own. */
+/** Registers our kernels, gradients and backward pass, or tfjs's own. */
 function use(variant: Variant): void {
-  const { kernels, gradients } = variant === 'usam' ? usamOwn : tfjsOwn;
+  const { kernels, gradients, backward } = variant === 'usam' ? usamOwn : tfjsOwn;
+  engine.gradients = backward;
   for (const kernel of kernels) {
     tf.unregisterKernel(kernel.kernelName, 'wasm');
     tf.registerKernel(kernel);
@@ -440,7 +439,8 @@ for (const workload of WORKLOADS) {
     const torchMs: number[] = [];
     const ratios: number[] = [];
     const tfjsRatios: number[] = [];
-    // tfjs's own ResNet-18 step at batch 128 runs out of wasm memory, which kills the module.
+    // tfjs's own ResNet-18 step at batch 128 runs out of wasm memory, which kills the module
+    // (bench:memory measures both in separate processes).
     const baseline = BASELINE && workload.name !== 'resnet18-b128';
     const timeVariant = async (variant: Variant, into: number[]) => {
       use(variant);
