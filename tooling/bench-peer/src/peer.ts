@@ -157,8 +157,7 @@ function matmulWorkload(): Runner {
 function convWorkload(): Runner {
   const x = tf.randomUniform([32, 32, 32, 64], 0, 1, 'float32', 1) as tf.Tensor4D;
   const w = tf.randomNormal([3, 3, 64, 64], 0, 1, 'float32', 2) as tf.Tensor4D;
-  const f = (x: tf.Tensor4D, w: tf.Tensor4D) => tf.conv2d(x, w, 1, 'same');
-  const grads = tf.grads(f);
+  const grads = tf.grads((x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'));
   return {
     run: async () => {
       const [dx, dw] = grads([x, w]);
