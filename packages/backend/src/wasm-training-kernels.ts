@@ -5,7 +5,9 @@
  * wasm's own, a plain C++ loop up to 12× slower. Each is rewritten as
  * convolutions and layout changes that wasm does have (XNNPACK Conv2D /
  * DepthwiseConv2dNative, Transpose, PadV2, Slice, Sum, Reverse), so the heavy
- * part runs in XNNPACK.
+ * part runs in XNNPACK. Where our wasm SIMD module runs (simd-kernels.ts), the
+ * filter gradient, and the input gradient at strides > 1 or under 64 input
+ * channels, run there instead (conv-filter-gradient.ts, conv-input-gradient.ts).
  *
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
@@ -532,8 +534,9 @@ export const WASM_TRAINING_KERNELS: readonly string[] = KERNELS.map((k) => k.ker
 
 /**
  * Registers the training kernels the wasm backend lacks, our faster
- * Conv2DBackpropInput in place of wasm's, and wrappers that put wasm's
- * transposed matrix products on XNNPACK. Idempotent: a kernel already ours
+ * Conv2DBackpropInput and MaxPoolGrad in place of wasm's, and wrappers around
+ * wasm's BatchMatMul, _FusedMatMul, Sum, Mean, Identity, Cast and Add that take
+ * their slow cases (see KERNELS). Idempotent: a kernel already ours
  * (from this or another copy of this module) stays, so nothing is registered
  * twice. Any other kernel wasm already has (a later tfjs-backend-wasm may add
  * the missing ones) is left alone, except the replaced and wrapped ones: those
