@@ -381,6 +381,9 @@ const REPLACED_KERNELS = [
   'Mean',
   'Identity',
   'Cast',
+  'Add',
+  'Slice',
+  'SplitV',
 ];
 const REPLACED_GRADIENTS = ['FusedBatchNorm', 'Mean', 'Sum'];
 // The engine's backward pass, which initBackend makes lean.
