@@ -109,6 +109,8 @@ export interface WasmHeap {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
   getMemoryOffset(dataId: tf.DataId): number;
   disposeData(dataId: tf.DataId): boolean;
+  /** One more reference to a tensor's buffer (how Reshape shares data). */
+  incRef(dataId: tf.DataId): void;
   /**
    * The emscripten module: `asm` is its instance's exports, with `memory`
    * unless threaded; threaded, the (shared) memory is `wasmMemory`.

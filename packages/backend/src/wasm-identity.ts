@@ -15,17 +15,11 @@
  * bool stored each number modulo 256 (−2.7 → 254, 0.5 → 0) instead of x ≠ 0.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
-/** The part of tfjs-backend-wasm's BackendWasm this needs (not exported as a type). */
-interface WasmBackend {
-  incRef(dataId: tf.DataId): void;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
-
 function share(args: KernelArgs, x: tf.TensorInfo): tf.TensorInfo {
-  (args.backend as unknown as WasmBackend).incRef(x.dataId);
+  (args.backend as unknown as WasmHeap).incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
@@ -39,7 +33,7 @@ export const sharedIdentity =
 
 /** x ≠ 0, as the cpu backend casts numbers to bool. */
 function nonZero(args: KernelArgs, x: tf.TensorInfo): tf.TensorInfo {
-  const backend = args.backend as unknown as WasmBackend;
+  const backend = args.backend as unknown as WasmHeap;
   const out = backend.makeOutput([...x.shape], 'bool');
   // Views after makeOutput: allocating may grow (and so detach) the heap.
   const from = backend.typedArrayFromHeap(x);
