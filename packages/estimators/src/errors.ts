@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs-core';
+
 /**
  * Thrown for invalid input to the estimators. The message is one line that
  * names the problem and the fix.
@@ -56,4 +58,18 @@ export function requirePositive(where: string, what: string, value: number): num
     );
   }
   return value;
+}
+
+/** What a value is, for error messages: strings quoted, tensors by shape and dtype. */
+export function describe(value: unknown): string {
+  if (value instanceof tf.Tensor) {
+    const article = /^[aeiou]/.test(value.dtype) ? 'an' : 'a';
+    return `${article} ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
+  }
+  if (typeof value === 'string') return `'${value}'`;
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'function') return 'a function';
+  return String(value);
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Measure } from '@usam/measures';
 import { type Batch, firstBatches } from './data';
-import { EstimatorError, requireInteger, requireOptions } from './errors';
+import { describe, EstimatorError, requireInteger, requireOptions } from './errors';
 import {
   type FrobeniusOptions,
   frobeniusNormSquared,
@@ -14,7 +14,6 @@ import {
   type MeasureMonteCarloOptions,
   measureMonteCarlo,
 } from './measure';
-import { describe } from './operator';
 import { type TopEigenvalues, type TopEigenvaluesOptions, topEigenvalues } from './power-iteration';
 import type { Seed } from './rng';
 import { type SpectralDensity, type SpectralDensityOptions, spectralDensity } from './slq';

@@ -1,6 +1,6 @@
 import { tensorList } from '@usam/measures';
 import { requireInteger, requireOptions } from './errors';
-import type { HessianOperator } from './hvp';
+import type { HessianOperator } from './operator';
 import { partShapes, productOfParts, requireOperator } from './operator';
 import {
   type ProbeDistribution,

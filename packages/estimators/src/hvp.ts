@@ -1,24 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dimensionOf, tensorList } from '@usam/measures';
 import { type DataSource, defaultBatchSize, openData } from './data';
-import { EstimatorError, requireOptions, requirePositive } from './errors';
-import { describe } from './operator';
+import { describe, EstimatorError, requireOptions, requirePositive } from './errors';
+import type { HessianOperator } from './operator';
 import { customGradsOnPath, secondOrderGradientsRegistered, tapeLength } from './second-order';
-
-/**
- * A symmetric linear operator v ↦ Hv on R^d: what every estimator needs.
- * `createHvp` builds one from a loss and data; tests and users can also wrap
- * an explicit matrix.
- */
-export interface HessianOperator {
-  /** d, the number of parameters. */
-  readonly dimension: number;
-  /**
-   * Hv for a flat v of length d (the parameters concatenated in order, each
-   * flattened row-major). The caller owns, and disposes, both v and the result.
-   */
-  apply(v: tf.Tensor1D): Promise<tf.Tensor1D>;
-}
 
 /**
  * How Hv is computed.
@@ -146,6 +131,22 @@ const WHERE = 'createHvp';
  * loss throws). For a tfjs-layers model, `hessian(model, …)` builds this for you.
  */
 export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
+  return new DataHessian(checkHvpOptions(options));
+}
+
+/** `HvpOptions` checked, with defaults filled in. */
+interface CheckedHvpOptions<B> {
+  readonly variables: readonly tf.Variable[];
+  readonly loss: (batch: B) => tf.Scalar;
+  readonly method: HvpMethod;
+  readonly preserve: readonly tf.Variable[];
+  readonly epsilon: number | undefined;
+  readonly epsilonScale: number;
+  readonly open: () => AsyncIterable<B> | Iterable<B>;
+  readonly weightOf: (batch: B) => number;
+}
+
+function checkHvpOptions<B>(options: HvpOptions<B>): CheckedHvpOptions<B> {
   if (options === null || typeof options !== 'object') {
     throw new EstimatorError(
       `${WHERE}: options must be an object { variables, loss, data? }, got ${describe(options)}; e.g. createHvp({ variables, loss: (batch) => tf.Scalar, data }).`,
@@ -201,114 +202,122 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
     );
   }
   if (options.epsilon !== undefined) requirePositive(WHERE, 'epsilon', options.epsilon);
-  const scale = requirePositive(WHERE, 'epsilonScale', options.epsilonScale ?? EPSILON_SCALE);
-  const open = openData(WHERE, options.data);
-  const weightOf = options.batchSize ?? defaultBatchSize;
+  return {
+    variables,
+    loss,
+    method,
+    preserve,
+    epsilon: options.epsilon,
+    epsilonScale: requirePositive(WHERE, 'epsilonScale', options.epsilonScale ?? EPSILON_SCALE),
+    open: openData(WHERE, options.data),
+    weightOf: options.batchSize ?? defaultBatchSize,
+  };
+}
 
-  const shapes = tensorList.shapesOf(variables);
-  const dimension = dimensionOf(shapes);
-  let gradientEvaluations = 0;
-  let products = 0;
-  let lastEpsilon = Number.NaN;
+/** A batch's weighted gradient: the loss, and n_b·g_b per variable (undefined: not connected, zero). */
+type WeightedGradient<B> = (
+  batch: B,
+  weight: number,
+) => { value: tf.Scalar; grads: (tf.Tensor | undefined)[] };
 
-  const split = (flat: tf.Tensor1D): tf.Tensor[] => tensorList.split(flat, shapes);
-  const { flatten } = tensorList;
+/** `createHvp`'s operator: one data pass per gradient point, accumulated in batch-size-weighted sums. */
+class DataHessian<B> implements HvpOperator {
+  readonly method: HvpMethod;
+  readonly dimension: number;
+  readonly shapes: tensorList.Shapes;
+  #gradientEvaluations = 0;
+  #products = 0;
+  #lastEpsilon = Number.NaN;
 
-  /**
-   * One pass over the data: sums[i] += Σ_b g_b[i], where `gradient(batch, n_b)`
-   * gives g_b already weighted by the batch's n_b (undefined where the loss does
-   * not read a variable: a zero gradient). An undefined entry of `sums` is zero
-   * and takes the first gradient as it is (0 + g would be the same bits). The
-   * caller owns `sums`, also when this throws. Returns the total weight Σ_b n_b.
-   */
-  async function pass(
-    sums: (tf.Tensor | undefined)[],
-    point: string,
-    gradient: (batch: B, weight: number) => { value: tf.Scalar; grads: (tf.Tensor | undefined)[] },
-  ): Promise<number> {
-    let total = 0;
-    let index = 0;
-    const losses: tf.Scalar[] = [];
+  constructor(private readonly options: CheckedHvpOptions<B>) {
+    this.method = options.method;
+    this.shapes = tensorList.shapesOf(options.variables);
+    this.dimension = dimensionOf(this.shapes);
+  }
+
+  get gradientEvaluations(): number {
+    return this.#gradientEvaluations;
+  }
+
+  get products(): number {
+    return this.#products;
+  }
+
+  get lastEpsilon(): number {
+    return this.#lastEpsilon;
+  }
+
+  async apply(v: tf.Tensor1D): Promise<tf.Tensor1D> {
+    const { dimension } = this;
+    if (
+      !(v instanceof tf.Tensor) ||
+      v.rank !== 1 ||
+      v.size !== dimension ||
+      v.dtype !== 'float32'
+    ) {
+      throw new EstimatorError(
+        `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
+      );
+    }
+    const parts = tensorList.split(v, this.shapes);
     try {
-      for await (const batch of open()) {
-        const weight = weightOf(batch);
-        if (!(Number.isFinite(weight) && weight > 0)) {
-          throw new EstimatorError(
-            `${WHERE}: batch ${index} has weight ${weight}; batchSize(batch) must return a positive number of examples.`,
-          );
-        }
-        const { value, grads } = gradient(batch, weight);
-        gradientEvaluations++;
-        losses.push(value);
-        grads.forEach((g, i) => {
-          const old = sums[i];
-          if (g === undefined || old === undefined) {
-            sums[i] ??= g;
-            return;
-          }
-          sums[i] = tf.add(old, g);
-          tf.dispose([old, g]);
-        });
-        total += weight;
-        index++;
-      }
-      if (index === 0) {
-        throw new EstimatorError(
-          `${WHERE}: data yielded no batches; pass at least one batch (e.g. firstBatches(xs, ys)).`,
-        );
-      }
-      const stacked = tf.stack(losses);
-      const values = await stacked.data();
-      stacked.dispose();
-      const bad = values.findIndex((l) => !Number.isFinite(l));
-      if (bad >= 0) {
-        throw new EstimatorError(
-          `${WHERE}: the loss is ${values[bad]} on batch ${bad} at ${point}; check the model and data for overflow${method === 'central' ? ', or pass a smaller epsilon' : ''}.`,
-        );
-      }
-      return total;
+      const [hv] = await this.product(parts, () => tf.norm(v) as tf.Scalar, true);
+      return hv as tf.Tensor1D;
     } finally {
-      tf.dispose(losses);
+      tf.dispose(parts);
     }
   }
 
-  /** sums/divisor, as one flat vector or split like the parameters (the same bits either way). */
-  const finish = (sums: (tf.Tensor | undefined)[], divisor: number, flat: boolean) =>
-    tf.tidy(() => {
-      const full = variables.map((x, i) => sums[i] ?? tf.zeros(x.shape));
-      if (flat) return [tf.div(flatten(full), divisor)];
-      const d = tf.scalar(divisor); // uploaded once, not per tensor
-      return full.map((t) => tf.div(t, d));
-    });
+  async applyToParts(v: readonly tf.Tensor[]): Promise<tf.Tensor[]> {
+    const { shapes } = this;
+    if (!tensorList.hasShapes(v, shapes) || v.some((t) => t.dtype !== 'float32')) {
+      throw new EstimatorError(
+        `${WHERE}: applyToParts(v) needs one float32 tensor per variable, shaped [${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}], got ${describe(v)}.`,
+      );
+    }
+    return this.product(v, () => tensorList.norm(v), false);
+  }
 
-  /** sign·n_b·∇L_b as a list aligned with `variables` (undefined where not connected). */
-  const scaledGradient = (sign: number) => (batch: B, weight: number) => {
-    const { value, grads } = withClearErrors(() =>
-      tf.variableGrads(() => checkScalar(loss(batch)), [...variables]),
-    );
-    const parts = variables.map((v) => grads[v.name]);
-    const read = parts.filter((g) => g !== undefined);
-    const scaled = tensorList.scale(read, sign * weight);
-    tf.dispose(read);
-    let k = 0;
-    return { value, grads: parts.map((g) => (g === undefined ? undefined : scaled[k++])) };
-  };
+  /** Hv for v given flat or as parts, in the same form; weights and `preserve` restored. */
+  private async product(
+    parts: readonly tf.Tensor[],
+    vNorm: () => tf.Scalar,
+    flat: boolean,
+  ): Promise<tf.Tensor[]> {
+    const { preserve } = this.options;
+    const saved = preserve.map((x) => tf.clone(x));
+    try {
+      const hv =
+        this.method === 'central'
+          ? await this.central(parts, vNorm, flat)
+          : await this.exact(parts, flat);
+      this.#products++;
+      return hv;
+    } finally {
+      preserve.forEach((x, i) => {
+        x.assign(saved[i]!);
+      });
+      tf.dispose(saved);
+    }
+  }
 
   /**
    * (∇L(x + εv) − ∇L(x − εv))/(2ε) over the data, as `finish` returns it;
    * `vNorm` is ‖v‖ (from the form v was given in).
    */
-  async function central(
+  private async central(
     parts: readonly tf.Tensor[],
     vNorm: () => tf.Scalar,
     flat: boolean,
   ): Promise<tf.Tensor[]> {
+    const { variables } = this.options;
     const norms = tf.tidy(() => tf.stack([tensorList.norm(variables), vNorm()]));
     const [xNorm, normOfV] = await norms.data();
     norms.dispose();
-    if (normOfV === 0) return finish([], 1, flat);
-    const epsilon = options.epsilon ?? centralDifferenceEpsilon(xNorm!, normOfV!, scale);
-    lastEpsilon = epsilon;
+    if (normOfV === 0) return this.finish([], 1, flat);
+    const epsilon =
+      this.options.epsilon ?? centralDifferenceEpsilon(xNorm!, normOfV!, this.options.epsilonScale);
+    this.#lastEpsilon = epsilon;
     // Keep the current values; assigning them back is exact (no x + εv − εv drift).
     const saved = variables.map((x) => tf.clone(x));
     const sums: (tf.Tensor | undefined)[] = [];
@@ -320,11 +329,11 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           });
         });
       assignShifted(1);
-      const plus = await pass(sums, 'x + εv', scaledGradient(1));
+      const plus = await this.pass(sums, 'x + εv', this.scaledGradient(1));
       assignShifted(-1);
-      const minus = await pass(sums, 'x − εv', scaledGradient(-1));
+      const minus = await this.pass(sums, 'x − εv', this.scaledGradient(-1));
       if (plus !== minus) throw changedData(plus, minus);
-      return finish(sums, 2 * epsilon * plus, flat);
+      return this.finish(sums, 2 * epsilon * plus, flat);
     } finally {
       variables.forEach((x, i) => {
         x.assign(saved[i]!);
@@ -334,11 +343,12 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
   }
 
   /** Σ_b n_b ∇(v · ∇L_b) / Σ_b n_b, as `finish` returns it. */
-  async function exact(parts: readonly tf.Tensor[], flat: boolean): Promise<tf.Tensor[]> {
+  private async exact(parts: readonly tf.Tensor[], flat: boolean): Promise<tf.Tensor[]> {
+    const { variables, loss } = this.options;
     const sums: (tf.Tensor | undefined)[] = [];
     try {
       // Hv = ∇(v · ∇L): the inner gradient is recorded on the tape and differentiated again.
-      const total = await pass(sums, 'x', (batch, weight) => {
+      const total = await this.pass(sums, 'x', (batch, weight) => {
         let value: tf.Scalar | undefined;
         let inLoss = false; // errors from the user's loss pass through unchanged
         try {
@@ -377,73 +387,97 @@ export function createHvp<B = void>(options: HvpOptions<B>): HvpOperator {
           );
         }
       });
-      return finish(sums, total, flat);
+      return this.finish(sums, total, flat);
     } finally {
       tf.dispose(sums.filter((t) => t !== undefined));
     }
   }
 
-  /** Hv for v given flat or as parts, in the same form; weights and `preserve` restored. */
-  async function product(
-    parts: readonly tf.Tensor[],
-    vNorm: () => tf.Scalar,
-    flat: boolean,
-  ): Promise<tf.Tensor[]> {
-    const saved = preserve.map((x) => tf.clone(x));
+  /** sign·n_b·∇L_b as a list aligned with the variables (undefined where not connected). */
+  private scaledGradient(sign: number): WeightedGradient<B> {
+    const { variables, loss } = this.options;
+    return (batch, weight) => {
+      const { value, grads } = withClearErrors(() =>
+        tf.variableGrads(() => checkScalar(loss(batch)), [...variables]),
+      );
+      const parts = variables.map((v) => grads[v.name]);
+      const read = parts.filter((g) => g !== undefined);
+      const scaled = tensorList.scale(read, sign * weight);
+      tf.dispose(read);
+      let k = 0;
+      return { value, grads: parts.map((g) => (g === undefined ? undefined : scaled[k++])) };
+    };
+  }
+
+  /**
+   * One pass over the data: sums[i] += Σ_b g_b[i], where `gradient(batch, n_b)`
+   * gives g_b already weighted by the batch's n_b (undefined where the loss does
+   * not read a variable: a zero gradient). An undefined entry of `sums` is zero
+   * and takes the first gradient as it is (0 + g would be the same bits). The
+   * caller owns `sums`, also when this throws. Returns the total weight Σ_b n_b.
+   */
+  private async pass(
+    sums: (tf.Tensor | undefined)[],
+    point: string,
+    gradient: WeightedGradient<B>,
+  ): Promise<number> {
+    const { open, weightOf, method } = this.options;
+    let total = 0;
+    let index = 0;
+    const losses: tf.Scalar[] = [];
     try {
-      const hv =
-        method === 'central' ? await central(parts, vNorm, flat) : await exact(parts, flat);
-      products++;
-      return hv;
+      for await (const batch of open()) {
+        const weight = weightOf(batch);
+        if (!(Number.isFinite(weight) && weight > 0)) {
+          throw new EstimatorError(
+            `${WHERE}: batch ${index} has weight ${weight}; batchSize(batch) must return a positive number of examples.`,
+          );
+        }
+        const { value, grads } = gradient(batch, weight);
+        this.#gradientEvaluations++;
+        losses.push(value);
+        grads.forEach((g, i) => {
+          const old = sums[i];
+          if (g === undefined || old === undefined) {
+            sums[i] ??= g;
+            return;
+          }
+          sums[i] = tf.add(old, g);
+          tf.dispose([old, g]);
+        });
+        total += weight;
+        index++;
+      }
+      if (index === 0) {
+        throw new EstimatorError(
+          `${WHERE}: data yielded no batches; pass at least one batch (e.g. firstBatches(xs, ys)).`,
+        );
+      }
+      const stacked = tf.stack(losses);
+      const values = await stacked.data();
+      stacked.dispose();
+      const bad = values.findIndex((l) => !Number.isFinite(l));
+      if (bad >= 0) {
+        throw new EstimatorError(
+          `${WHERE}: the loss is ${values[bad]} on batch ${bad} at ${point}; check the model and data for overflow${method === 'central' ? ', or pass a smaller epsilon' : ''}.`,
+        );
+      }
+      return total;
     } finally {
-      preserve.forEach((x, i) => {
-        x.assign(saved[i]!);
-      });
-      tf.dispose(saved);
+      tf.dispose(losses);
     }
   }
 
-  return {
-    method,
-    dimension,
-    shapes,
-    async apply(v) {
-      if (
-        !(v instanceof tf.Tensor) ||
-        v.rank !== 1 ||
-        v.size !== dimension ||
-        v.dtype !== 'float32'
-      ) {
-        throw new EstimatorError(
-          `${WHERE}: apply(v) needs a float32 tensor of shape [${dimension}] (the parameters, flattened), got ${describe(v)}.`,
-        );
-      }
-      const parts = split(v);
-      try {
-        const [hv] = await product(parts, () => tf.norm(v) as tf.Scalar, true);
-        return hv as tf.Tensor1D;
-      } finally {
-        tf.dispose(parts);
-      }
-    },
-    async applyToParts(v) {
-      if (!tensorList.hasShapes(v, shapes) || v.some((t) => t.dtype !== 'float32')) {
-        throw new EstimatorError(
-          `${WHERE}: applyToParts(v) needs one float32 tensor per variable, shaped [${shapes.map((s) => `[${s.join(', ')}]`).join(', ')}], got ${describe(v)}.`,
-        );
-      }
-      return product(v, () => tensorList.norm(v), false);
-    },
-    get gradientEvaluations() {
-      return gradientEvaluations;
-    },
-    get products() {
-      return products;
-    },
-    get lastEpsilon() {
-      return lastEpsilon;
-    },
-  };
+  /** sums/divisor, as one flat vector or split like the parameters (the same bits either way). */
+  private finish(sums: (tf.Tensor | undefined)[], divisor: number, flat: boolean): tf.Tensor[] {
+    const { variables } = this.options;
+    return tf.tidy(() => {
+      const full = variables.map((x, i) => sums[i] ?? tf.zeros(x.shape));
+      if (flat) return [tf.div(tensorList.flatten(full), divisor)];
+      const d = tf.scalar(divisor); // uploaded once, not per tensor
+      return full.map((t) => tf.div(t, d));
+    });
+  }
 }
 
 /**

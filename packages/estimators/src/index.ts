@@ -31,7 +31,6 @@ export {
   createHvp,
   EPSILON_SCALE,
   FLOAT32_EPSILON,
-  type HessianOperator,
   type HvpMethod,
   type HvpOperator,
   type HvpOptions,
@@ -41,6 +40,7 @@ export {
   type MeasureMonteCarloOptions,
   measureMonteCarlo,
 } from './measure';
+export type { HessianOperator } from './operator';
 export { type TopEigenvalues, type TopEigenvaluesOptions, topEigenvalues } from './power-iteration';
 export type { ProbeDistribution, Seed } from './rng';
 export {

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { type Measure, monteCarlo, type Probe } from '@usam/measures';
 import { requireInteger, requireOptions } from './errors';
 import { NEEDS_TWO } from './hutchinson';
-import type { HessianOperator } from './hvp';
+import type { HessianOperator } from './operator';
 import { partShapes, productOfParts, requireOperator } from './operator';
 import type { Seed } from './rng';
 import type { Estimate } from './stats';

@@ -1,7 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tensorList } from '@usam/measures';
-import { EstimatorError } from './errors';
-import type { HessianOperator } from './hvp';
+import { describe, EstimatorError } from './errors';
+
+/**
+ * A symmetric linear operator v ↦ Hv on R^d: what every estimator needs.
+ * `createHvp` builds one from a loss and data; tests and users can also wrap
+ * an explicit matrix.
+ */
+export interface HessianOperator {
+  /** d, the number of parameters. */
+  readonly dimension: number;
+  /**
+   * Hv for a flat v of length d (the parameters concatenated in order, each
+   * flattened row-major). The caller owns, and disposes, both v and the result.
+   */
+  apply(v: tf.Tensor1D): Promise<tf.Tensor1D>;
+}
 
 /** Rejects anything that is not a `HessianOperator` with a one-line fix. */
 export function requireOperator(where: string, H: HessianOperator): HessianOperator {
@@ -92,18 +106,4 @@ async function requireFinite(where: string, hv: readonly tf.Tensor[]): Promise<v
       `${where}: a Hessian-vector product has NaN or infinite entries; check the loss and data for overflow (the loss itself is finite only if every batch's is), or the operator's apply.`,
     );
   }
-}
-
-/** What a value is, for error messages: strings quoted, tensors by shape and dtype. */
-export function describe(value: unknown): string {
-  if (value instanceof tf.Tensor) {
-    const article = /^[aeiou]/.test(value.dtype) ? 'an' : 'a';
-    return `${article} ${value.dtype} tensor of shape [${value.shape.join(', ')}]`;
-  }
-  if (typeof value === 'string') return `'${value}'`;
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return `an array of length ${value.length}`;
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'function') return 'a function';
-  return String(value);
 }

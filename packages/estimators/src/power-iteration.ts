@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
-import type { HessianOperator } from './hvp';
+import type { HessianOperator } from './operator';
 import { product, requireOperator } from './operator';
 import { probeVector, type Seed, seededRng } from './rng';
 import type { Estimate } from './stats';

@@ -1,7 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { createRng, gaussian, type Rng, rademacher } from '@usam/measures';
-import { EstimatorError } from './errors';
-import { describe } from './operator';
+import { describe, EstimatorError } from './errors';
 
 /** A seed for an estimator's probe vectors: same seed, same probes, same result (cpu). */
 export type Seed = number | string;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
-import type { HessianOperator } from './hvp';
+import type { HessianOperator } from './operator';
 import { product, requireOperator } from './operator';
 import {
   type ProbeDistribution,

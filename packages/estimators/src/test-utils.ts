@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
-import type { HessianOperator } from './hvp';
+import type { HessianOperator } from './operator';
 import { seededRng } from './rng';
 import { twiceDifferentiableSoftmaxCrossEntropy } from './twice-differentiable';
 

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
 import { createRng, gaussian, hypercube, tensorList } from '@usam/measures';
-import { readNumbers } from '../src/sharpness-aware';
+import { readNumbers } from '../src/composite';
 import { Snapshot } from '../src/variables';
 import { mlpProblem } from './mlp';
 

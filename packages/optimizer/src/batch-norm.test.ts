@@ -4,7 +4,8 @@ import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { detSam, frobSam, plain, traceSam } from './instances';
 import { asam, sam } from './sam';
-import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
+import type { SharpnessAwareOptimizer } from './sharpness-aware';
+import type { OptimizerOptions } from './types';
 
 /**
  * SPEC §4: perturbed passes leave BatchNorm running statistics untouched. A

@@ -4,8 +4,8 @@ import { determinant, fixed, frobenius, tensorList } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { detSam, plain, sharpnessAware, traceSam, universalSam } from './instances';
 import { ascent, sam } from './sam';
-import type { BatchPart } from './sharpness-aware';
 import { add, flat, problemFactory, relativeError } from './test-helpers';
+import type { BatchPart } from './types';
 
 const make = problemFactory();
 const LR = 0.1;

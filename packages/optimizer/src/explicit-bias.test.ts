@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { detSam, frobSam, plain, traceSam } from './instances';
-import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
+import type { SharpnessAwareOptimizer } from './sharpness-aware';
+import type { OptimizerOptions } from './types';
 
 /**
  * Explicit bias (Theorem 3) on the paper's scale-invariant toy loss

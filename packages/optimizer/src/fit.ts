@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { OptimizerError } from './errors';
-import type { Perturbation, SharpnessAwareOptimizer, StepStats } from './sharpness-aware';
+import type { SharpnessAwareOptimizer } from './sharpness-aware';
+import type { Perturbation, StepStats } from './types';
 
 /**
  * A real `tf.Optimizer` around a sharpness-aware optimizer, for

@@ -39,6 +39,14 @@ export {
   multiStepSchedule,
   type Schedule,
 } from './schedules';
+export type { SharpnessAwareOptimizer } from './sharpness-aware';
+export {
+  decodeOptimizerState,
+  disposeOptimizerState,
+  encodeOptimizerState,
+  type NamedState,
+  type OptimizerState,
+} from './state';
 export type {
   BatchPart,
   Counters,
@@ -50,14 +58,6 @@ export type {
   PerturbationState,
   PerturbedResult,
   PrepareContext,
-  SharpnessAwareOptimizer,
   StepStats,
-} from './sharpness-aware';
-export {
-  decodeOptimizerState,
-  disposeOptimizerState,
-  encodeOptimizerState,
-  type NamedState,
-  type OptimizerState,
-} from './state';
+} from './types';
 export type { LayerVariableLike, ModelLike, Parameter, Parameters } from './variables';

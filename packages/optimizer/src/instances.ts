@@ -14,12 +14,8 @@ import {
   trace,
 } from '@usam/measures';
 import { checkOptions, describe, OptimizerError, requireNumber } from './errors';
-import {
-  ENGINE_OPTIONS,
-  type OptimizerOptions,
-  type Perturbation,
-  SharpnessAwareOptimizer,
-} from './sharpness-aware';
+import { SharpnessAwareOptimizer } from './sharpness-aware';
+import { ENGINE_OPTIONS, type OptimizerOptions, type Perturbation } from './types';
 
 /** What every (φ, ψ, μ) instance takes besides the engine's options; each has the paper's defaults. */
 export interface InstanceOptions extends OptimizerOptions {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tensorList } from '@usam/measures';
 import { checkOptions, describe, OptimizerError, requireInteger, requireNumber } from './errors';
+import { SharpnessAwareOptimizer } from './sharpness-aware';
 import {
   ENGINE_OPTIONS,
   type LossClosure,
@@ -8,8 +9,7 @@ import {
   type Perturbation,
   type PerturbationState,
   type PrepareContext,
-  SharpnessAwareOptimizer,
-} from './sharpness-aware';
+} from './types';
 
 /** Added to the norms SAM-type perturbations divide by (SPEC §3). */
 export const NORM_EPSILON = 1e-12;
@@ -219,11 +219,8 @@ function fisherMask(options: {
     }
   }
 
-  const direction: Ascent = (_x, g) =>
-    tensorList.mul(
-      tensorList.scale(g, tf.div(rho, tf.add(tensorList.norm(g), NORM_EPSILON)) as tf.Scalar),
-      mask!,
-    );
+  const sam = samDirection(rho);
+  const direction: Ascent = (x, g) => tensorList.mul(sam(x, g), mask!);
   const perturbation = ascent('ssamF', direction, rho === 0);
   return {
     ...perturbation,

@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
-import type { OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
+import type { SharpnessAwareOptimizer } from './sharpness-aware';
 import { flat, type Problem, problemFactory } from './test-helpers';
+import type { OptimizerOptions } from './types';
 
 const make = problemFactory();
 

@@ -1,7 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type SeededRng, tensorList } from '@usam/measures';
+import { batchPart } from './batch-part';
+import { clipAndDecay, readNumbers, regularised, takeOver } from './composite';
 import { OptimizerError, requireInteger, requireNumber } from './errors';
-import { checkState, type NamedState, type OptimizerState } from './state';
+import {
+  checkState,
+  decodeBaseSlots,
+  decodePerturbationTensors,
+  encodeBaseSlots,
+  encodePerturbationTensors,
+  type OptimizerState,
+} from './state';
+import type {
+  Counters,
+  Evaluation,
+  LossClosure,
+  OptimizerOptions,
+  Perturbation,
+  StepStats,
+} from './types';
 import {
   alignSlots,
   hold,
@@ -10,192 +27,6 @@ import {
   resolveParameters,
   Snapshot,
 } from './variables';
-
-/**
- * One part of the minibatch (m-sharpness, Foret et al. §4: the batch is split
- * into m parts, each with its own perturbation). `slice` cuts a tensor's first
- * axis into `count` contiguous parts, sizes ⌊(i + 1)N/m⌋ − ⌊iN/m⌋, and returns
- * part `index`; with `count` = 1 it returns the tensor itself.
- */
-export interface BatchPart {
-  readonly index: number;
-  readonly count: number;
-  slice<T extends tf.Tensor>(batch: T): T;
-}
-
-/**
- * The minibatch loss L(x): evaluated 1 + n·m times per step on the same
- * minibatch. With `mSharpness` = m > 1 it receives the part to evaluate and
- * must compute the loss of `part.slice(xs)` and `part.slice(ys)` only; with the
- * default m = 1 it may ignore its argument.
- */
-export type LossClosure = (part: BatchPart) => tf.Scalar;
-
-/** Options every variant takes (SPEC §4). */
-export interface OptimizerOptions {
-  /**
-   * What to train: `tf.Variable`s, tfjs-layers weights, or a tfjs-layers model.
-   * A model's trainable weights are read at every step, so freezing a layer
-   * stops its training and unfreezing restarts it.
-   */
-  readonly params: Parameters;
-  /**
-   * Non-trainable state the loss closure writes (BatchNorm running statistics).
-   * Perturbed passes must not change it, so it is snapshotted and restored.
-   * Defaults to a model's current `nonTrainableWeights`, or none for a list.
-   */
-  readonly state?: readonly Parameter[];
-  /** The base optimizer that takes the composite gradient: any tfjs optimizer (SGD, momentum, Adam, …). */
-  readonly base: tf.Optimizer;
-  /**
-   * Coupled L2 weight decay: `weightDecay·x` is added to the composite gradient
-   * before the base step (PyTorch SGD's convention, the paper's 5e-4), and is
-   * not part of the losses L_i. Default 0.
-   */
-  readonly weightDecay?: number;
-  /**
-   * λ ≥ 0, the weight of the sharpness term: g = ∇L + λ·r with r the variant's
-   * regulariser gradient (L + λρ²R_ρ for the (φ, ψ, μ) family, SPEC §3;
-   * (1 − λ)∇L(x) + λ∇L(x + e) for SAM's family). λ = 0 is the base optimizer.
-   */
-  readonly lambda?: number;
-  /** Seed of the perturbation draws; the same seed gives the same trajectory on cpu. Default 0. */
-  readonly seed?: number | string;
-  /**
-   * m ≥ 1 (Foret et al.'s m-sharpness, Keras's `num_batch_splits`): the batch
-   * is split into m parts, each with its own clean pass and perturbation, and
-   * the m composite gradients are averaged (equal weights: the batch mean when
-   * m divides the batch size). The loss closure receives the part (see
-   * `LossClosure`). Costs the same number of examples' gradients as m = 1,
-   * in m times as many passes. Default 1.
-   */
-  readonly mSharpness?: number;
-  /**
-   * Clips the composite gradient (before weight decay) to this global norm,
-   * as PyTorch's clip_grad_norm_: g ← g·min(1, c/‖g‖). Default none.
-   */
-  readonly clipNorm?: number;
-}
-
-/** The option names every factory accepts, besides its own. */
-export const ENGINE_OPTIONS = [
-  'params',
-  'state',
-  'base',
-  'weightDecay',
-  'lambda',
-  'seed',
-  'mSharpness',
-  'clipNorm',
-] as const;
-
-/** Per-step statistics (SPEC §4). */
-export interface StepStats {
-  /** 1-based index of this step. */
-  readonly step: number;
-  /** The clean minibatch loss L(x) (the mean over the m parts with m-sharpness). */
-  readonly loss: number;
-  /** L at each perturbed point, in draw order (part by part). */
-  readonly perturbedLosses: number[];
-  /**
-   * This step's estimate of the sharpness term: R_ρ(x) = φ(t) for the (φ, ψ, μ)
-   * family (Definition 2); the loss gap L(x + e) − L(x) for SAM, ASAM and SSAM
-   * (means over the parts); null for the plain base optimizer.
-   */
-  readonly sharpness: number | null;
-  /** Gradients computed in this step (1 + n·m for Algorithm 3, 2 for SAM; times the parts). */
-  readonly gradientEvaluations: number;
-  /** False when the step was refused: the weights and state were left as they were. */
-  readonly applied: boolean;
-  /** Coefficients clipped this step so that the update stays inside float32 (Det-SAM's guard). */
-  readonly clipped: number;
-  /** True when a loss or the composite gradient was NaN or ±∞ (the step is then refused). */
-  readonly nonFinite: boolean;
-  /** Why the step was refused, when it was. */
-  readonly reason?: string;
-}
-
-/** Running totals over all steps. */
-export interface Counters {
-  steps: number;
-  applied: number;
-  refused: number;
-  nonFinite: number;
-  clipped: number;
-  gradientEvaluations: number;
-}
-
-/** One gradient evaluation: L and ∇L (one tensor per variable). */
-export interface Evaluation {
-  readonly loss: tf.Scalar;
-  readonly gradient: tf.Tensor[];
-}
-
-/** What a perturbation sees while it makes its passes on one part of the batch. */
-export interface PassContext {
-  /** The point x of this step (saved values; the variables move during passes). */
-  readonly origin: readonly tf.Tensor[];
-  /** L(x) and ∇L(x) on this part, computed once. */
-  readonly clean: Evaluation;
-  /** The variables' shapes, for samplers. */
-  readonly shapes: number[][];
-  /** The optimizer's seeded stream (its position is part of the saved state). */
-  readonly rng: SeededRng;
-  /**
-   * Sets the variables to x + e (non-trainable state as after the clean pass)
-   * and evaluates L and ∇L there. The engine owns the result: don't dispose it.
-   */
-  evaluateAt(e: readonly tf.Tensor[]): Evaluation;
-  /** L(x) and L at every point evaluated so far, read back in one download. */
-  losses(): { clean: number; perturbed: number[] };
-}
-
-/**
- * What a perturbation gives: the regulariser gradient r = Σ_j c_j(∇L(x + e_j) − ∇L(x))
- * as one coefficient per `evaluateAt` call, in call order. The engine forms
- * g = ∇L + λr, keeps it inside float32 and steps.
- */
-export interface PerturbedResult {
-  readonly coefficients: readonly number[];
-  /** This part's estimate of the sharpness term (see `StepStats.sharpness`). */
-  readonly sharpness: number;
-  /** Why no gradient can be formed (non-finite losses or coefficients); the step is refused. */
-  readonly problem?: string;
-}
-
-/** What a perturbation sees before a step. */
-export interface PrepareContext {
-  readonly variables: readonly tf.Variable[];
-  readonly epoch: number | undefined;
-  /** L and ∇L for a loss closure at the current variables (not counted as a step's evaluation). The caller disposes it. */
-  gradient(loss: () => tf.Scalar): Evaluation;
-}
-
-/**
- * A sharpness-aware perturbation: the strategy that says where the extra
- * gradients are taken and how they are weighed. SAM, ASAM, SSAM-F and every
- * (φ, ψ, μ) measure are each one of these; `SharpnessAwareOptimizer` is the one
- * step engine around them.
- */
-export interface Perturbation {
-  readonly name: string;
-  /** True when the perturbed passes are a no-op (ρ = 0): the step is the base optimizer's. */
-  readonly idle?: boolean;
-  perturb(context: PassContext): PerturbedResult;
-  /** Work before a step (SSAM-F's mask refresh). */
-  prepare?(context: PrepareContext): void;
-  /** JSON and tensors that make up its state (SSAM-F's mask and epoch); tensors are copies the caller owns. */
-  getState?(): PerturbationState;
-  /** Restores `getState`'s output (tensors are copied, the caller keeps its own). */
-  setState?(state: PerturbationState): void;
-  dispose?(): void;
-}
-
-/** A perturbation's saved state. */
-export interface PerturbationState {
-  readonly json: Record<string, unknown>;
-  readonly tensors: readonly tf.Tensor[];
-}
 
 /** The composite terms of one part and what to dispose with them. */
 interface Part {
@@ -210,11 +41,6 @@ interface Part {
   readonly problem?: string;
   readonly probes: tf.Scalar[];
 }
-
-/** |λc| above this makes the engine check the update against float32's range. */
-const LARGE_WEIGHT = 1e4;
-/** float32's largest finite value. */
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * The one step engine (SPEC §4) every variant runs on: for each part of the
@@ -241,7 +67,6 @@ export class SharpnessAwareOptimizer<
     steps: 0,
     applied: 0,
     refused: 0,
-    nonFinite: 0,
     clipped: 0,
     gradientEvaluations: 0,
   };
@@ -381,7 +206,9 @@ export class SharpnessAwareOptimizer<
         composite = next;
         if (done.problem) break;
       }
-      if (this.clipNorm !== undefined) composite = this.clip(composite!, x);
+      if (this.clipNorm !== undefined) {
+        composite = clipAndDecay(composite!, x, this.clipNorm, this.weightDecay);
+      }
       const problem = parts.find((p) => p.problem)?.problem;
       const probe = tf.tidy(() =>
         tf.addN([tensorList.sum(composite!), ...parts.flatMap((p) => p.probes)]),
@@ -486,14 +313,11 @@ export class SharpnessAwareOptimizer<
           return evaluation;
         },
         losses: () => {
-          if (!read) {
-            const [c, ...p] = readNumbers([clean.loss, ...evaluations.map((e) => e.loss)]);
-            read = { clean: c!, perturbed: p };
-          }
+          read ??= readLosses(clean, evaluations);
           return read;
         },
       });
-      const { clean: cleanValue, perturbed: losses } = read ?? this.readLosses(clean, evaluations);
+      const { clean: cleanValue, perturbed: losses } = read ?? readLosses(clean, evaluations);
       const { coefficients, sharpness } = result;
       let problem = result.problem;
       if (problem === undefined && ![cleanValue, ...losses].every(Number.isFinite)) {
@@ -510,7 +334,7 @@ export class SharpnessAwareOptimizer<
         }
         return { terms: [], owned, cleanLoss, losses, sharpness, clipped: 0, problem, probes: [] };
       }
-      const combined = this.regularised(clean, evaluations, coefficients, owned);
+      const combined = regularised(this.lambda, clean, evaluations, coefficients, owned);
       // Where ∇L(x) is not in g (SAM: weight 1 − λ = 0), its finiteness is checked on its own.
       const cleanInG = combined.terms.some((t) => t.tensors === clean.gradient && t.weight !== 0);
       const probes = cleanInG ? [] : [tf.keep(tensorList.sum(clean.gradient))];
@@ -528,63 +352,6 @@ export class SharpnessAwareOptimizer<
     }
   }
 
-  private readLosses(clean: Evaluation, evaluations: readonly Evaluation[]) {
-    const [c, ...p] = readNumbers([clean.loss, ...evaluations.map((e) => e.loss)]);
-    return { clean: c!, perturbed: p };
-  }
-
-  /**
-   * The terms of g = ∇L + λΣ_j c_j(∇L_j − ∇L) = (1 − λΣc)∇L + Σ_j λc_j∇L_j. Where
-   * some |λc_j| is large, in the difference form, with each λc_j clipped (and
-   * counted) only as far as keeps |λc_j|·max|∇L_j − ∇L| inside float32.
-   */
-  private regularised(
-    clean: Evaluation,
-    evaluations: readonly Evaluation[],
-    coefficients: readonly number[],
-    owned: tf.Tensor[],
-  ): { terms: tensorList.Term[]; clipped: number } {
-    const weights = coefficients.map((c) => this.lambda * c);
-    if (weights.every((w) => Math.abs(w) <= LARGE_WEIGHT)) {
-      return {
-        terms: [
-          { tensors: clean.gradient, weight: 1 - weights.reduce((a, b) => a + b, 0) },
-          ...evaluations.map((e, j) => ({ tensors: e.gradient, weight: weights[j]! })),
-        ],
-        clipped: 0,
-      };
-    }
-    const differences = evaluations.map((e) => tensorList.sub(e.gradient, clean.gradient));
-    owned.push(...differences.flat());
-    const maxima = readNumbers(differences.map((d) => tensorList.maxAbs(d)));
-    // Each of the J + 1 terms at most FLOAT32_MAX/(J + 1) (less a margin for rounding), so their sum stays finite.
-    const room = (FLOAT32_MAX / (weights.length + 1)) * (1 - 1e-6);
-    let clipped = 0;
-    const terms = weights.map((w, j) => {
-      const most = maxima[j]! === 0 ? Number.POSITIVE_INFINITY : room / maxima[j]!;
-      if (Math.abs(w) <= most) return { tensors: differences[j]!, weight: w };
-      clipped++;
-      return { tensors: differences[j]!, weight: maxima[j]! === 0 ? 0 : Math.sign(w) * most };
-    });
-    return { terms: [{ tensors: clean.gradient, weight: 1 }, ...terms], clipped };
-  }
-
-  /** g·min(1, c/‖g‖), then + wd·x. */
-  private clip(g: tf.Tensor[], origin: readonly tf.Tensor[]): tf.Tensor[] {
-    const c = this.clipNorm!;
-    const out = tf.tidy(() => {
-      const factor = tf.div(c, tf.maximum(tensorList.norm(g), c)) as tf.Scalar;
-      return g.map((gk, k) => {
-        const scaled = tf.mul(gk, factor);
-        return this.weightDecay === 0
-          ? scaled
-          : tf.add(scaled, tf.mul(origin[k]!, this.weightDecay));
-      });
-    });
-    tensorList.dispose(g);
-    return out;
-  }
-
   /**
    * A copy of everything needed to continue bit for bit (`OptimizerState`):
    * the base optimizer's slots, the stream's position, the perturbation's
@@ -595,18 +362,9 @@ export class SharpnessAwareOptimizer<
     const names = this.variables.map((v) => v.name);
     // Slots in position order, with no holes (tfjs's getWeights reads them all).
     alignSlots(this.base, names, true);
-    const weights = await this.base.getWeights();
-    const tensors: NamedState[] = weights.map(({ name, tensor }) => {
-      if (name === 'iter') return { name: 'base/iter', tensor }; // a fresh scalar: ours
-      const cut = name.lastIndexOf('/');
-      const i = names.indexOf(name.slice(0, cut));
-      const key = i >= 0 ? `base/${i}/${name.slice(cut + 1)}` : `base/@${name}`;
-      return { name: key, tensor: tensor.clone() };
-    });
+    const tensors = encodeBaseSlots(await this.base.getWeights(), names);
     const own = this.perturbation?.getState?.();
-    tensors.push(
-      ...(own?.tensors ?? []).map((tensor, k) => ({ name: `perturbation/${k}`, tensor })),
-    );
+    tensors.push(...encodePerturbationTensors(own?.tensors ?? []));
     return {
       format: 'usam-optimizer-state',
       version: 1,
@@ -634,36 +392,21 @@ export class SharpnessAwareOptimizer<
       );
     }
     const names = this.variables.map((v) => v.name);
-    const base: { name: string; tensor: tf.Tensor }[] = [];
-    for (const { name, tensor } of state.tensors) {
-      if (!name.startsWith('base/')) continue;
-      const key = name.slice('base/'.length);
-      if (key === 'iter') base.unshift({ name: 'iter', tensor });
-      else if (key.startsWith('@')) base.push({ name: key.slice(1), tensor });
-      else {
-        const cut = key.indexOf('/');
-        const owner = names[Number(key.slice(0, cut))];
-        if (owner === undefined) {
-          throw new OptimizerError(
-            `${where}: the state has slots for variable ${key.slice(0, cut)} but ${names.length} variables are trained; restore into the same architecture.`,
-          );
-        }
-        base.push({ name: `${owner}/${key.slice(cut + 1)}`, tensor });
-      }
-    }
+    const base = decodeBaseSlots(state, names, where);
     const old = await this.base.getWeights();
     await this.base.setWeights(base);
     // tfjs's setWeights copies into new slot variables and keeps the old ones alive.
     for (const { tensor } of old) tensor.dispose();
-    Object.assign(this.counters, state.counters);
+    for (const key of Object.keys(this.counters) as (keyof Counters)[]) {
+      // Only the counters kept now (older states also carry `nonFinite`, always equal to `refused`).
+      if (typeof state.counters[key] === 'number') this.counters[key] = state.counters[key];
+    }
     this.rng.setState(state.rng);
     if (state.learningRate !== null) this.setLearningRate(state.learningRate);
     if (this.perturbation?.setState && state.perturbation !== null) {
       this.perturbation.setState({
         json: state.perturbation,
-        tensors: state.tensors
-          .filter((t) => t.name.startsWith('perturbation/'))
-          .map((t) => t.tensor),
+        tensors: decodePerturbationTensors(state),
       });
     }
   }
@@ -717,58 +460,12 @@ export class SharpnessAwareOptimizer<
     c.steps++;
     if (stats.applied) c.applied++;
     else c.refused++;
-    if (stats.nonFinite) c.nonFinite++;
     c.clipped += stats.clipped;
   }
 }
 
-/**
- * The tensors of the one live term when g is exactly one gradient the step
- * owns (a plain step without weight decay, SAM with λ = 1): taken over as g
- * instead of copied (a clone copies the data on wasm). Undefined otherwise.
- */
-function takeOver(
-  terms: readonly tensorList.Term[],
-  owned: readonly tf.Tensor[],
-): tf.Tensor[] | undefined {
-  const live = terms.filter((t) => t.weight !== 0);
-  const only = live.length === 1 && live[0]!.weight === 1 ? live[0]!.tensors : undefined;
-  return only?.every((t) => owned.includes(t)) ? [...only] : undefined;
-}
-
-/** Reads scalars back in one download (one sync point). */
-export function readNumbers(scalars: readonly tf.Scalar[]): number[] {
-  if (scalars.length === 0) return [];
-  if (scalars.length === 1) return [scalars[0]!.dataSync()[0]!];
-  const stacked = tf.stack(scalars as tf.Scalar[]);
-  try {
-    return Array.from(stacked.dataSync());
-  } finally {
-    stacked.dispose();
-  }
-}
-
-/** Part `index` of `count` of a batch, cut along its first axis. */
-export function batchPart(index: number, count: number): BatchPart {
-  return {
-    index,
-    count,
-    slice<T extends tf.Tensor>(batch: T): T {
-      if (count === 1) return batch;
-      if (!(batch instanceof tf.Tensor) || batch.rank < 1) {
-        throw new OptimizerError(
-          `mSharpness: part.slice needs a tensor whose first axis is the batch, got ${batch instanceof tf.Tensor ? `a scalar` : typeof batch}.`,
-        );
-      }
-      const n = batch.shape[0]!;
-      if (n < count) {
-        throw new OptimizerError(
-          `mSharpness: a batch of ${n} cannot be split into ${count} parts; use a batch of at least mSharpness examples.`,
-        );
-      }
-      const start = Math.floor((index * n) / count);
-      const end = Math.floor(((index + 1) * n) / count);
-      return tf.slice(batch, start, end - start) as T;
-    },
-  };
+/** L(x) and L at every perturbed point, in one download. */
+function readLosses(clean: Evaluation, evaluations: readonly Evaluation[]) {
+  const [c, ...p] = readNumbers([clean.loss, ...evaluations.map((e) => e.loss)]);
+  return { clean: c!, perturbed: p };
 }

@@ -5,9 +5,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
-import type { BatchPart, OptimizerOptions, SharpnessAwareOptimizer } from './sharpness-aware';
+import type { SharpnessAwareOptimizer } from './sharpness-aware';
 import { decodeOptimizerState, disposeOptimizerState, encodeOptimizerState } from './state';
 import { batchNormModel } from './test-helpers';
+import type { BatchPart, OptimizerOptions } from './types';
 
 beforeAll(async () => {
   await initBackend('cpu');

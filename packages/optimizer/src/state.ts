@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { RngState } from '@usam/measures';
 import { describe, OptimizerError } from './errors';
-import type { Counters } from './sharpness-aware';
+import type { Counters } from './types';
 
 /**
  * Everything an optimizer needs to continue a run bit for bit (`getState`,
@@ -38,6 +38,63 @@ export interface NamedState {
   readonly name: string;
   readonly tensor: tf.Tensor;
 }
+
+/**
+ * The base optimizer's weights (tfjs's `getWeights`, slots named
+ * `<variable>/<slot>`) as the state's tensors: keyed by the position of their
+ * variable among the trained `names`, as documented on `OptimizerState`.
+ * Slot tensors are cloned, the fresh `iter` scalar is taken as it is.
+ */
+export function encodeBaseSlots(
+  weights: readonly NamedState[],
+  names: readonly string[],
+): NamedState[] {
+  return weights.map(({ name, tensor }) => {
+    if (name === 'iter') return { name: 'base/iter', tensor }; // a fresh scalar: ours
+    const cut = name.lastIndexOf('/');
+    const i = names.indexOf(name.slice(0, cut));
+    const key = i >= 0 ? `base/${i}/${name.slice(cut + 1)}` : `base/@${name}`;
+    return { name: key, tensor: tensor.clone() };
+  });
+}
+
+/**
+ * The inverse of `encodeBaseSlots` for the variables trained now: the state's
+ * `base/…` tensors renamed for tfjs's `setWeights` (`iter` first). Fails when
+ * the state has slots for more variables than are trained.
+ */
+export function decodeBaseSlots(
+  state: OptimizerState,
+  names: readonly string[],
+  where: string,
+): NamedState[] {
+  const base: NamedState[] = [];
+  for (const { name, tensor } of state.tensors) {
+    if (!name.startsWith('base/')) continue;
+    const key = name.slice('base/'.length);
+    if (key === 'iter') base.unshift({ name: 'iter', tensor });
+    else if (key.startsWith('@')) base.push({ name: key.slice(1), tensor });
+    else {
+      const cut = key.indexOf('/');
+      const owner = names[Number(key.slice(0, cut))];
+      if (owner === undefined) {
+        throw new OptimizerError(
+          `${where}: the state has slots for variable ${key.slice(0, cut)} but ${names.length} variables are trained; restore into the same architecture.`,
+        );
+      }
+      base.push({ name: `${owner}/${key.slice(cut + 1)}`, tensor });
+    }
+  }
+  return base;
+}
+
+/** The perturbation's tensors as the state names them (`perturbation/<k>`). */
+export const encodePerturbationTensors = (tensors: readonly tf.Tensor[]): NamedState[] =>
+  tensors.map((tensor, k) => ({ name: `perturbation/${k}`, tensor }));
+
+/** The perturbation's tensors of a state, in order. */
+export const decodePerturbationTensors = (state: OptimizerState): tf.Tensor[] =>
+  state.tensors.filter((t) => t.name.startsWith('perturbation/')).map((t) => t.tensor);
 
 /** Disposes a state's tensors. */
 export function disposeOptimizerState(state: OptimizerState): void {
