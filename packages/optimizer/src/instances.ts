@@ -14,6 +14,7 @@ import {
   trace,
 } from '@usam/measures';
 import { checkOptions, describe, OptimizerError, requireNumber } from './errors';
+import { remember } from './recipe';
 import { SharpnessAwareOptimizer } from './sharpness-aware';
 import { ENGINE_OPTIONS, type OptimizerOptions, type Perturbation } from './types';
 
@@ -188,7 +189,7 @@ export function universalSam(
   options: UniversalSamOptions,
 ): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('universalSam', options, [...INSTANCE_OPTIONS, 'measure']);
-  return instance('universalSam', o, { lambda: 1 });
+  return remember(instance('universalSam', o, { lambda: 1 }), 'universalSam', o);
 }
 
 /**
@@ -200,7 +201,7 @@ export function universalSam(
  */
 export function frobSam(options: InstanceOptions): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('frobSam', options, INSTANCE_OPTIONS);
-  return instance(
+  const optimizer = instance(
     'frobSam',
     { ...o, measure: frobenius(), rho: o.rho ?? 0.005 },
     {
@@ -208,6 +209,7 @@ export function frobSam(options: InstanceOptions): SharpnessAwareOptimizer<Measu
       lambda: 0.00125,
     },
   );
+  return remember(optimizer, 'frobSam', o);
 }
 
 /**
@@ -222,7 +224,8 @@ export function traceSam(
   const o = checkOptions('traceSam', options, [...INSTANCE_OPTIONS, 'mu']);
   const { mu, ...rest } = o;
   const measure = asOptimizerError('traceSam', () => trace(mu ?? 'gaussian'));
-  return instance('traceSam', { ...rest, measure, rho: o.rho ?? 0.01 }, { lambda: 1 });
+  const optimizer = instance('traceSam', { ...rest, measure, rho: o.rho ?? 0.01 }, { lambda: 1 });
+  return remember(optimizer, 'traceSam', o);
 }
 
 /**
@@ -244,11 +247,12 @@ export function detSam(
   const o = checkOptions('detSam', options, [...INSTANCE_OPTIONS, 'halfWidth']);
   const { halfWidth, ...rest } = o;
   const h = requireNumber('detSam', 'halfWidth (h)', halfWidth ?? 0.01, { min: 0, strict: true });
-  return instance(
+  const optimizer = instance(
     'detSam',
     { ...rest, measure: hypercubeDeterminant(h), rho: o.rho ?? 1 },
     { lambda: 0.5 },
   );
+  return remember(optimizer, 'detSam', o);
 }
 
 /**
@@ -269,7 +273,7 @@ export function plain(
     'mSharpness',
     'clipNorm',
   ]);
-  return new SharpnessAwareOptimizer('plain', o, undefined);
+  return remember(new SharpnessAwareOptimizer('plain', o, undefined), 'plain', o);
 }
 
 /**

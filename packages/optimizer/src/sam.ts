@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tensorList } from '@usam/measures';
 import { checkOptions, describe, OptimizerError, requireInteger, requireNumber } from './errors';
+import { remember } from './recipe';
 import { SharpnessAwareOptimizer } from './sharpness-aware';
 import {
   ENGINE_OPTIONS,
@@ -62,7 +63,12 @@ const SAM_OPTIONS = [...ENGINE_OPTIONS, 'rho'];
 export function sam(options: AscentOptions): SharpnessAwareOptimizer {
   const o = checkOptions('sam', options, SAM_OPTIONS);
   const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? 0.05, { min: 0 });
-  return new SharpnessAwareOptimizer('sam', o, ascent('sam', samDirection(rho), rho === 0));
+  const optimizer = new SharpnessAwareOptimizer(
+    'sam',
+    o,
+    ascent('sam', samDirection(rho), rho === 0),
+  );
+  return remember(optimizer, 'sam', o);
 }
 
 /** Options of ASAM. */
@@ -85,7 +91,11 @@ export function asam(options: AsamOptions): SharpnessAwareOptimizer {
     const scale = tf.div(rho, tf.add(tensorList.norm(tg), NORM_EPSILON)) as tf.Scalar;
     return tensorList.scale(tensorList.mul(t, tg), scale);
   };
-  return new SharpnessAwareOptimizer('asam', o, ascent('asam', direction, rho === 0));
+  return remember(
+    new SharpnessAwareOptimizer('asam', o, ascent('asam', direction, rho === 0)),
+    'asam',
+    o,
+  );
 }
 
 /**
@@ -150,11 +160,12 @@ export function ssamF(options: SsamOptions): SharpnessAwareOptimizer<FisherMaskP
   }
   const numSamples = requireInteger(where, 'numSamples', o.numSamples ?? 16, 1);
   const updateFreq = requireInteger(where, 'updateFreq', o.updateFreq ?? 1, 1);
-  return new SharpnessAwareOptimizer(
+  const optimizer = new SharpnessAwareOptimizer(
     where,
     o,
     fisherMask({ rho, sparsity, numSamples, updateFreq, fisherLosses: o.fisherLosses }),
   );
+  return remember(optimizer, where, o);
 }
 
 function fisherMask(options: {

@@ -397,6 +397,16 @@ export class SharpnessAwareOptimizer<
     await this.base.setWeights(base);
     // tfjs's setWeights copies into new slot variables and keeps the old ones alive.
     for (const { tensor } of old) tensor.dispose();
+    this.setRunState(state);
+  }
+
+  /**
+   * `setState` less the base optimizer's slots, synchronously: the counters,
+   * the stream's position, the learning rate and the perturbation's state.
+   * For `asTfOptimizer`'s adapter rebuilt by tf.loadLayersModel, which restores
+   * the slots before the variables are known (docs/optimizer-persistence.md).
+   */
+  setRunState(state: OptimizerState): void {
     for (const key of Object.keys(this.counters) as (keyof Counters)[]) {
       // Only the counters kept now (older states also carry `nonFinite`, always equal to `refused`).
       if (typeof state.counters[key] === 'number') this.counters[key] = state.counters[key];

@@ -140,6 +140,24 @@ export function alignSlots(base: tf.Optimizer, names: readonly string[], compact
 }
 
 /**
+ * Renames the owners of a tfjs optimizer's slots (`<owner>/<slot>`, as
+ * `alignSlots` reads them): a checkpoint's slots are restored before the
+ * variables they belong to are known, under placeholder owners, and renamed
+ * when they are (docs/optimizer-persistence.md).
+ */
+export function renameSlotOwners(base: tf.Optimizer, rename: (owner: string) => string): void {
+  const record = base as unknown as Record<string, unknown>;
+  for (const slots of Object.values(record)) {
+    if (!Array.isArray(slots)) continue;
+    for (const s of slots as ({ originalName?: unknown } | null)[]) {
+      if (typeof s?.originalName !== 'string') continue;
+      const cut = s.originalName.lastIndexOf('/');
+      s.originalName = `${rename(s.originalName.slice(0, cut))}${s.originalName.slice(cut)}`;
+    }
+  }
+}
+
+/**
  * Saved values of some variables, restored by assignment (never by
  * subtracting a perturbation, so nothing drifts: the bits come back exactly).
  */
