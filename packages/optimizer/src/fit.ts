@@ -156,7 +156,8 @@ class StateTrace {
   clean<T>(f: () => T): T {
     const proto = tf.Variable.prototype;
     const assign = proto.assign;
-    const { before, trained } = this;
+    const before = this.before;
+    const trained = this.trained;
     proto.assign = function (this: tf.Variable, value: tf.Tensor) {
       if (!trained.has(this) && !before.has(this)) before.set(this, tf.keep(tf.clone(this)));
       return assign.call(this, value);
