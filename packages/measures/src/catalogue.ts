@@ -1,6 +1,7 @@
 import { covarianceRule, withRule } from './algorithm3.js';
 import { MeasureError, show } from './errors.js';
 import { checkDegree, phi, psi } from './functions.js';
+import { symmetricEigenvalues } from './linalg.js';
 import { defineMeasure } from './measure.js';
 import {
   gaussian,
@@ -10,6 +11,7 @@ import {
   randomDirection,
   sphere,
 } from './samplers.js';
+import { scaleInvariant } from './scale-invariant.js';
 import type { Measure } from './types.js';
 
 /**
@@ -128,6 +130,98 @@ export function determinant(dimension: number, options: LebesgueOptions = {}): M
     },
     dimension,
   });
+}
+
+/** What `dampedDeterminant` takes: the damping c and the proposal μ is sampled through. */
+export type DampedDeterminantOptions = LebesgueOptions & {
+  /** c ≥ 0 in f(p) = exp(−c·p²) (default 1); c = 0 is the determinant. */
+  readonly strength?: number;
+};
+
+/**
+ * The damped determinant, a member of the workshop paper's scale-invariant
+ * family (Theorem 1, eq. 8) beyond the determinant: φ(t) = (2π)^d/t²,
+ * ψ(t) = exp(−t), dμ(v) = f(v₁⋯v_d)dv with f(p) = exp(−c·p²):
+ *
+ *     S(H) = (2π)^d · ( ∫ exp(−½vᵀHv − c(v₁⋯v_d)²) dv )^{−2}
+ *
+ * S(D⁻¹HD⁻¹) = S(H) for every diagonal D with det D = 1 (so S at Dx equals S
+ * at x for a loss with L(Dx) = L(x), Theorem 1), c = 0 gives det H, and
+ * S ≥ det H. Unlike det H it is finite on Hessians that are not positive
+ * definite: for c > 0 and d ≥ 2 the integral converges exactly when every
+ * principal (d−1)×(d−1) submatrix of H is positive definite (d = 1: when
+ * H + 2c > 0, and then S = H + 2c); `matrixDivergence` says which fails. On
+ * Example 2's zero-loss manifold, where det H = 0, it is finite and the same
+ * at every (k, 1/k). `exact` integrates numerically (d ≤ 3); Monte Carlo
+ * samples the Lebesgue part through `lebesgue`'s proposal (default N(0, I))
+ * with log weights log f(∏v) − log q(v). See docs/scale-invariant.md.
+ */
+export function dampedDeterminant(
+  dimension: number,
+  options: DampedDeterminantOptions = {},
+): Measure {
+  if (!(Number.isInteger(dimension) && dimension >= 1)) {
+    throw new MeasureError(
+      `dampedDeterminant: dimension d must be an integer ≥ 1 (φ = (2π)^d/t² depends on it), got ${show(dimension)}.`,
+    );
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new MeasureError(
+      `dampedDeterminant: options must be an object { strength, proposal, scale }, got ${show(options)}.`,
+    );
+  }
+  const { strength: c = 1, ...proposal } = options;
+  if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) {
+    throw new MeasureError(
+      `dampedDeterminant: strength c (f(p) = exp(−c·p²)) must be a finite number ≥ 0, got ${show(c)}.`,
+    );
+  }
+  const name = c === 1 ? 'damped determinant' : `damped determinant (c=${show(c)})`;
+  return scaleInvariant({
+    name,
+    density: {
+      name: `exp(−${c === 1 ? '' : show(c)}p²)`,
+      value: (p) => Math.exp(-c * p * p),
+      log: (p) => -c * p * p,
+    },
+    psi: psi.exp(-1),
+    phi: { ...phi.inverseSquare(dimension * Math.log(2 * Math.PI)), name: '(2π)^d/t²' },
+    proposal: proposal as LebesgueOptions,
+    dimension,
+    divergence: (H) => dampedDivergence(H, c, name),
+  });
+}
+
+/** Smallest eigenvalue of a symmetric matrix given by rows (ml-matrix, via linalg). */
+const smallestEigenvalue = (rows: readonly (readonly number[])[]) =>
+  rows.length === 0 ? Number.POSITIVE_INFINITY : symmetricEigenvalues(rows as number[][])[0]!;
+
+/** Where ∫exp(−½vᵀHv − c(∏v)²)dv diverges (docs/scale-invariant.md has the proof). */
+function dampedDivergence(
+  H: readonly (readonly number[])[],
+  c: number,
+  name: string,
+): string | undefined {
+  const d = H.length;
+  const scale = Math.max(...H.map((row) => Math.max(...row.map(Math.abs))));
+  // Within round-off of 0 (d·ε·max|H|, as for the determinant) counts as 0.
+  const floor = d * Number.EPSILON * scale;
+  if (c === 0 || d === 1) {
+    const lambda = smallestEigenvalue(H);
+    const shift = d === 1 ? 2 * c : 0;
+    if (lambda + shift > floor) return undefined;
+    return d === 1
+      ? `${name}: H + 2c = ${show(lambda + shift)} ≤ 0 in d = 1, so ∫exp(−½Hv² − cv²)dv diverges`
+      : `${name}: H is not positive definite (eigenvalue λ = ${show(lambda)} ≤ 0 up to round-off), so ∫exp(−½vᵀHv)dv diverges (c = 0 is the determinant)`;
+  }
+  for (let i = 0; i < d; i++) {
+    const minor = H.filter((_, r) => r !== i).map((row) => row.filter((_, k) => k !== i));
+    const lambda = smallestEigenvalue(minor);
+    if (!(lambda > floor)) {
+      return `${name}: H without row and column ${i} is not positive definite (eigenvalue ${show(lambda)} ≤ 0 up to round-off), so ∫exp(−½vᵀHv − c(v₁⋯v_d)²)dv diverges near the hyperplane v_${i + 1} = 0, where the damping f(v₁⋯v_d) = 1`;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -15,6 +15,8 @@ export {
   summarizeDraws,
 } from './algorithm3.js';
 export {
+  type DampedDeterminantOptions,
+  dampedDeterminant,
   determinant,
   frobenius,
   hypercubeDeterminant,
@@ -26,11 +28,16 @@ export {
 } from './catalogue.js';
 export { MeasureError } from './errors.js';
 export type { MeasureEstimate, Probe, SamplingOptions } from './estimate.js';
-export { type ExactOptions, exact } from './exact.js';
+export { divergenceOf, type ExactOptions, exact } from './exact.js';
 export { phi, psi } from './functions.js';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
 export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure.js';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
+export {
+  integrateProductDensity,
+  type QuadratureOptions,
+  type QuadratureResult,
+} from './quadrature.js';
 export { createRng, type RngState, type SeededRng } from './rng.js';
 export {
   type FixedVector,
@@ -43,6 +50,14 @@ export {
   randomDirection,
   sphere,
 } from './samplers.js';
+export {
+  type ProductDensity,
+  type ProductDensitySampler,
+  productDensity,
+  productOf,
+  type ScaleInvariantDefinition,
+  scaleInvariant,
+} from './scale-invariant.js';
 export * as tensorList from './tensor-list.js';
 export { dimensionOf, type Shapes, type TensorList } from './tensor-list.js';
 export type {

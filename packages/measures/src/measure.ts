@@ -15,6 +15,8 @@ export interface MeasureDefinition {
   readonly sharedSamples?: boolean;
   readonly closedForm?: Measure['closedForm'];
   readonly divergence?: Measure['divergence'];
+  readonly matrixForm?: Measure['matrixForm'];
+  readonly matrixDivergence?: Measure['matrixDivergence'];
   readonly dimension?: number;
   /**
    * The fewest draws per μ_ℓ (see `Measure.minSamples`). Defaults to 2 when
@@ -39,7 +41,8 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
       `defineMeasure: give a measure { name, components, phi }, e.g. frobenius() or defineMeasure({ … }), got ${show(definition)}.`,
     );
   }
-  const { name, components, phi, closedForm, divergence, dimension } = definition;
+  const { name, components, phi, closedForm, divergence, matrixForm, matrixDivergence, dimension } =
+    definition;
   const where = `defineMeasure(${typeof name === 'string' ? `'${name}'` : '?'})`;
   if (typeof name !== 'string' || name.length === 0) {
     throw new MeasureError('defineMeasure: give the measure a non-empty name.');
@@ -86,6 +89,12 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
   if (divergence !== undefined && !isFunction(divergence)) {
     throw new MeasureError(`${where}: divergence must be a function of the eigenvalues.`);
   }
+  if (matrixForm !== undefined && !isFunction(matrixForm)) {
+    throw new MeasureError(`${where}: matrixForm must be a function of the Hessian matrix.`);
+  }
+  if (matrixDivergence !== undefined && !isFunction(matrixDivergence)) {
+    throw new MeasureError(`${where}: matrixDivergence must be a function of the Hessian matrix.`);
+  }
   if (dimension !== undefined && !(Number.isInteger(dimension) && dimension >= 1)) {
     throw new MeasureError(`${where}: dimension must be an integer ≥ 1, got ${show(dimension)}.`);
   }
@@ -101,6 +110,8 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     sharedSamples,
     ...(closedForm && { closedForm }),
     ...(divergence && { divergence }),
+    ...(matrixForm && { matrixForm }),
+    ...(matrixDivergence && { matrixDivergence }),
     ...(dimension !== undefined && { dimension }),
   });
 }

@@ -88,7 +88,7 @@ export function hypercube(halfWidth: number): Sampler {
 
 /** How `lebesgue` draws its points; see there. */
 export type LebesgueOptions =
-  | { readonly proposal?: 'gaussian'; readonly scale?: number }
+  | { readonly proposal?: 'gaussian'; readonly scale?: number | ArrayLike<number> }
   | { readonly proposal: 'hypercube'; readonly halfWidth: number };
 
 /**
@@ -103,7 +103,10 @@ export type LebesgueOptions =
  *   when s is too large, and infinite once s² ≤ 1/(2λ_min) (the weights' tails
  *   are then too heavy for any standard error to mean anything). Pick s ≈ λ^{−1/2}
  *   for the typical eigenvalue λ. The weights contain (2πs²)^{d/2}, so doubles
- *   overflow past d ≈ 700/log(2πs²); this is for small d.
+ *   overflow past d ≈ 700/log(2πs²); this is for small d. `scale` may also be
+ *   one s_i per coordinate (length d, q = N(0, diag(s_i²))): a proposal that
+ *   follows a diagonal rescaling v → Dv (s_i → D_i·s_i) draws exactly Dv from
+ *   the same seed, with the same weight when det D = 1 (docs/scale-invariant.md).
  * - `proposal: 'hypercube'`, q = Uniform([−h, h]^d), w = (2h)^d: the
  *   truncated integral over the cube (SPEC §2), biased low unless the cube
  *   covers where ψ(½vᵀHv) is not negligible (h ≫ λ_min^{−1/2}).
@@ -138,6 +141,7 @@ export function lebesgue(options: LebesgueOptions = {}): Sampler {
     };
   }
   const scale = options.scale ?? 1;
+  if (typeof scale === 'object' && scale !== null) return perCoordinateLebesgue(scale);
   positive(scale, 'the proposal scale s', 'lebesgue');
   const normal = gaussian(scale);
   return {
@@ -146,6 +150,43 @@ export function lebesgue(options: LebesgueOptions = {}): Sampler {
     // log 1/q(v) for q = N(0, s²I).
     logWeight: (v, d) =>
       (d / 2) * Math.log(2 * Math.PI * scale * scale) + normSquared(v) / (2 * scale * scale),
+  };
+}
+
+/** `lebesgue` with q = N(0, diag(s_i²)), one scale per coordinate. */
+function perCoordinateLebesgue(scales: ArrayLike<number>): Sampler {
+  const s = Array.from(scales ?? []);
+  if (s.length === 0 || !s.every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0)) {
+    throw new MeasureError(
+      `lebesgue: scale must be a finite number > 0 or a non-empty list of them (one per coordinate), got ${show(scales)}.`,
+    );
+  }
+  const d = s.length;
+  const check = (total: number) => {
+    if (total !== d) {
+      throw new MeasureError(
+        `lebesgue: the proposal has ${d} per-coordinate scales but the shapes hold ${total} entries; give one scale per coordinate.`,
+      );
+    }
+  };
+  // log 1/q(v) = Σ log(√(2π)·s_i) + Σ v_i²/(2s_i²).
+  const logNormaliser = s.reduce((a, si) => a + 0.5 * Math.log(2 * Math.PI * si * si), 0);
+  return {
+    name: `lebesgue(gaussian s=[${s.slice(0, 3).map(show).join(', ')}${d > 3 ? ', …' : ''}])`,
+    sample: (shapes, rng) => {
+      const total = checkShapes(shapes, 'lebesgue');
+      check(total);
+      const z = normals(d, rng);
+      for (let i = 0; i < d; i++) z[i]! *= s[i];
+      return fromFlat(z, shapes);
+    },
+    logWeight: (v, dimension) => {
+      check(dimension);
+      const x = concatenate(v.map((t) => t.dataSync() as Float32Array));
+      let quadratic = 0;
+      for (let i = 0; i < d; i++) quadratic += (x[i]! * x[i]!) / (2 * s[i]! * s[i]!);
+      return logNormaliser + quadratic;
+    },
   };
 }
 

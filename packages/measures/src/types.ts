@@ -106,6 +106,20 @@ export interface Measure {
    */
   readonly divergence?: (eigenvalues: readonly number[]) => string | undefined;
   /**
+   * S from the Hessian matrix itself, for measures whose S is not a function of
+   * the eigenvalues alone: a μ that is not rotation invariant, as the
+   * scale-invariant family's f(v₁⋯v_d)dv (workshop paper, Theorem 1). Numerical
+   * quadrature for small d, or a closed form. `exact` uses it where
+   * `closedForm` is absent. H arrives checked and symmetrised.
+   */
+  readonly matrixForm?: (H: readonly (readonly number[])[]) => number;
+  /**
+   * Like `divergence`, for measures whose integrals converge or not depending
+   * on more than the spectrum (the scale-invariant family: on H's principal
+   * submatrices). A one-line reason, or undefined where they converge.
+   */
+  readonly matrixDivergence?: (H: readonly (readonly number[])[]) => string | undefined;
+  /**
    * The d this measure is built for, where φ or μ depends on it (the
    * determinant's (2π)^d). Evaluators check it against H or the shapes.
    * Absent for measures that work in any dimension.
