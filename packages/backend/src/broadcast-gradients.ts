@@ -86,9 +86,36 @@ const sumGrad: tf.GradConfig = {
   }),
 };
 
+/**
+ * BatchMatMul's gradient, summed over the batch axes an operand was broadcast
+ * along. tfjs-core 4.22's returns the broadcast shape (a [1, 1, 3] times a
+ * [8, 3, 2] gets an [8, 1, 3] gradient), which the engine rejects: training
+ * through a broadcast matMul threw on every backend.
+ */
+const batchMatMulGrad: tf.GradConfig = {
+  kernelName: tf.BatchMatMul,
+  inputsToSave: ['a', 'b'],
+  gradFunc: (dy, saved, attrs) => {
+    const [a, b] = saved as [Tensor, Tensor];
+    const g = dy as Tensor;
+    const { transposeA: ta, transposeB: tb } = attrs as unknown as tf.BatchMatMulAttrs;
+    const mm = (x: Tensor, y: Tensor, tx: boolean, ty: boolean) => tf.matMul(x, y, tx, ty);
+    // d(a·b) for each combination of flags, as tfjs-core's (and TensorFlow's math_grad.py).
+    const [da, db] = !ta
+      ? !tb
+        ? [() => mm(g, b, false, true), () => mm(a, g, true, false)]
+        : [() => mm(g, b, false, false), () => mm(g, a, true, false)]
+      : !tb
+        ? [() => mm(b, g, false, true), () => mm(a, g, false, false)]
+        : [() => mm(b, g, true, true), () => mm(g, a, true, true)];
+    return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
+  },
+};
+
 /** The gradient configs this module provides (registered by `registerSecondOrderGradients`). */
 export const BROADCAST_GRADIENTS: readonly tf.GradConfig[] = [
   fusedBatchNormGrad,
   meanGrad,
   sumGrad,
+  batchMatMulGrad,
 ];

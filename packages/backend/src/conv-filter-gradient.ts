@@ -11,11 +11,14 @@
  * itself on the small CNNs (bench/kernels-ab.ts; see the package's notes).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { address, convGeometry, type SimdKernels, type WasmHeap } from './simd-kernels';
+import {
+  address,
+  CONV_CHUNKING,
+  convGeometry,
+  type SimdKernels,
+  type WasmHeap,
+} from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
-
-/** Floats in a chunk of col (8 MiB). */
-const CHUNK = 1 << 21;
 
 export function filterGradientBySimd(
   s: Scratch,
@@ -32,7 +35,7 @@ export function filterGradientBySimd(
   const patch = kh * kw * cin;
   // Whole output rows (n, i) per chunk, so that col stays a few MiB.
   const rows = n * ho;
-  const chunk = Math.min(rows, Math.max(1, Math.floor(CHUNK / (patch * wo))));
+  const chunk = Math.min(rows, Math.max(1, Math.floor(CONV_CHUNKING.floats / (patch * wo))));
   const col = s.alloc([patch, chunk * wo]);
   const dw = s.alloc(filterShape);
   const geometry = convGeometry(info, [ho, wo]);

@@ -7,11 +7,14 @@
  * im2col). The pixels go in chunks so that col stays a few MiB.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { address, convGeometry, type SimdKernels, type WasmHeap } from './simd-kernels';
+import {
+  address,
+  CONV_CHUNKING,
+  convGeometry,
+  type SimdKernels,
+  type WasmHeap,
+} from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
-
-/** Floats in a chunk of col (8 MiB). */
-const CHUNK = 1 << 21;
 
 export function inputGradientBySimd(
   s: Scratch,
@@ -29,7 +32,7 @@ export function inputGradientBySimd(
   const backend = s.backend as unknown as WasmHeap;
   const filterT = s.transpose(s.reshape(filter, [patch, cout]), [1, 0]); // [Cout, kh·kw·Cin]
   const dx = s.alloc(inputShape);
-  const chunk = Math.min(pixels, Math.max(4, Math.floor(CHUNK / patch)));
+  const chunk = Math.min(pixels, Math.max(4, Math.floor(CONV_CHUNKING.floats / patch)));
   const col = s.alloc([chunk, patch]);
   const geometry = convGeometry(info, [ho, wo]);
   for (let p0 = 0; p0 < pixels; p0 += chunk) {

@@ -18,6 +18,13 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { KERNELS_WASM, KERNELS_WASM_SHARED } from './generated/kernels-wasm';
 
+/**
+ * Floats in a chunk of the conv gradients' scratch (conv-filter-gradient.ts,
+ * conv-input-gradient.ts): 8 MiB. Mutable only so that the differential
+ * harness can cross chunk boundaries with small tensors.
+ */
+export const CONV_CHUNKING = { floats: 1 << 21 };
+
 /** A convolution's sizes as the module's conv kernels take them (NHWC). */
 export type ConvGeometry = [
   batch: number,

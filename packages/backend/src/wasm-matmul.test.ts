@@ -142,7 +142,7 @@ describe('matMul with transpose flags on wasm', () => {
 
 describe('transposeFirst', () => {
   /** Calls the wrapper around a stand-in for wasm's kernel that records what it gets. */
-  function wrapped(aShape: number[], bShape: number[], ta: boolean, tb: boolean) {
+  function wrapped(aShape: number[], bShape: number[], ta: boolean, tb: boolean, withBias = true) {
     const seen: { a: number[]; b: number[]; attrs: tf.NamedAttrMap; extra: unknown }[] = [];
     const backend = tf.backend();
     const original: tf.KernelFunc = ({ inputs, attrs }) => {
@@ -155,10 +155,11 @@ describe('transposeFirst', () => {
     };
     const a = tf.tensor(values(aShape, 8), aShape);
     const b = tf.tensor(values(bShape, 9), bShape);
-    const bias = tf.tensor1d([1]);
+    // One bias value per output column, the bias wasm's fused kernel takes as it is.
+    const bias = tf.tensor1d(values([tb ? bShape.at(-2)! : bShape.at(-1)!], 10));
     const attrs = { transposeA: ta, transposeB: tb, activation: 'linear' };
     const out = transposeFirst(original)({
-      inputs: { a, b, bias },
+      inputs: withBias ? { a, b, bias } : { a, b },
       backend,
       attrs: attrs as unknown as tf.NamedAttrMap,
     }) as tf.TensorInfo;
@@ -189,9 +190,10 @@ describe('transposeFirst', () => {
 
   it('leaves batched products and untransposed ones alone', async () => {
     await tf.setBackend('wasm');
-    const batched = wrapped([2, 6, 4], [2, 5, 6], true, true).seen;
+    // Without a bias: wasm gets a batched product's bias wrong, so that one is unfused (see wasm-matmul.ts).
+    const batched = wrapped([2, 6, 4], [2, 5, 6], true, true, false).seen;
     expect(batched.attrs).toMatchObject({ transposeA: true, transposeB: true });
-    const plain = wrapped([4, 6], [6, 5], false, false).seen;
+    const plain = wrapped([4, 6], [6, 5], false, false, false).seen;
     expect(plain.a).toEqual([...values([4, 6], 8)]);
   });
 });

@@ -1,22 +1,37 @@
 /**
- * Matrix products with a transpose flag on XNNPACK.
+ * BatchMatMul and _FusedMatMul for wasm: wrappers around tfjs-backend-wasm
+ * 4.22's kernels that take the products it is slow at, and the ones it gets
+ * wrong (docs/kernels.md lists each, with the test that holds it).
  *
- * tfjs-backend-wasm 4.22 runs BatchMatMul and _FusedMatMul on XNNPACK only
- * when neither operand is transposed and both have batch size 1; every other
- * product goes to a scalar triple loop, about 15× slower. The backward pass of
- * every dense layer is such a product (dW = xᵀ·dy, dx = dy·Wᵀ), so gradients,
- * SAM steps and Hessian-vector products spent most of their time there. These
- * wrappers transpose the flagged operand first (wasm's Transpose, O(size) against
- * the product's O(m·k·n)) and hand the product to wasm's own kernel without
- * flags. The result is the same product, up to float32 summation order.
+ * Slow: wasm runs a product on XNNPACK only when neither operand is
+ * transposed and both have batch size 1; every other product goes to a
+ * scalar triple loop, about 15× slower. The backward pass of every dense
+ * layer is such a product (dW = xᵀ·dy, dx = dy·Wᵀ). Here the flagged operand
+ * is transposed first (wasm's Transpose, O(size) against the product's
+ * O(m·k·n)), or aᵀ·b runs in our SIMD module, which reads a in place.
+ *
+ * Wrong in wasm's kernel, so never handed to it:
+ * - XNNPACK caches its packed weights by b's tensor id alone, not its shape;
+ *   a reshape shares the id, so a [16, 1] weight that was multiplied once and
+ *   is then multiplied as its free [1, 16] transpose (every dense layer with
+ *   one output: dx = dy·Wᵀ) reuses the old operator: wrong values, or writes
+ *   past the output (`memory access out of bounds`, then a poisoned heap).
+ *   Each b is handed to XNNPACK under one shape only; another shape gets a copy.
+ * - A fused bias other than one value per column ([1], or [m, n]), a bias on a
+ *   batched product, activations other than relu and relu6, products with a
+ *   zero-sized dimension (uninitialised output), and batch shapes that
+ *   broadcast other than by a batch of 1. These run as our product (or wasm's
+ *   unfused one) followed by wasm's Add and activation kernels.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { address, type SimdKernels, simdKernels, type WasmHeap } from './simd-kernels';
-import { type KernelArgs, withScratch } from './wasm-scratch';
+import { type KernelArgs, type Scratch, withScratch } from './wasm-scratch';
 
 interface MatMulAttrs {
   transposeA: boolean;
   transposeB: boolean;
+  activation?: string;
+  leakyreluAlpha?: number;
 }
 
 /** [0, …, r−3, r−1, r−2]: swaps the two innermost axes. */
@@ -26,38 +41,224 @@ const swapInner = (rank: number) => [
   rank - 2,
 ];
 
-const batchSize = (shape: number[]) => shape.slice(0, -2).reduce((a, b) => a * b, 1);
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Left-pads a batch shape with 1s to `rank` axes. */
+const padded = (shape: number[], rank: number) => [
+  ...Array<number>(rank - shape.length).fill(1),
+  ...shape,
+];
+
+/** The operands' sizes, checked against each other (one-line errors naming both shapes). */
+function geometry(a: tf.TensorInfo, b: tf.TensorInfo, { transposeA, transposeB }: MatMulAttrs) {
+  const where = `matMul of a [${a.shape}] (transposeA ${transposeA}) and b [${b.shape}] (transposeB ${transposeB})`;
+  if (a.shape.length < 2 || b.shape.length < 2) {
+    throw new Error(`@usam/backend: ${where}: both operands need rank ≥ 2.`);
+  }
+  const [a0, a1] = a.shape.slice(-2) as [number, number];
+  const [b0, b1] = b.shape.slice(-2) as [number, number];
+  const [m, k] = transposeA ? [a1, a0] : [a0, a1];
+  const [kb, n] = transposeB ? [b1, b0] : [b0, b1];
+  if (k !== kb) {
+    throw new Error(`@usam/backend: ${where}: inner dimensions ${k} and ${kb} differ.`);
+  }
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const rank = Math.max(batchA.length, batchB.length);
+  const [pa, pb] = [padded(batchA, rank), padded(batchB, rank)];
+  const batch = pa.map((d, i) => {
+    const e = pb[i]!;
+    if (d !== e && d !== 1 && e !== 1) {
+      throw new Error(`@usam/backend: ${where}: batch dimensions do not broadcast.`);
+    }
+    return d === 1 ? e : d;
+  });
+  return { m, k, n, batch, pa, pb };
+}
+
+/**
+ * Per output batch index, the batch index into a and into b (broadcasting
+ * size-1 axes), for batch shapes padded to the same rank.
+ */
+function batchIndices(batch: number[], pa: number[], pb: number[]): [number, number][] {
+  const out: [number, number][] = [];
+  const index = batch.map(() => 0);
+  for (let t = 0; t < sizeOf(batch); t++) {
+    let ia = 0;
+    let ib = 0;
+    for (let d = 0; d < batch.length; d++) {
+      ia = ia * pa[d]! + (pa[d] === 1 ? 0 : index[d]!);
+      ib = ib * pb[d]! + (pb[d] === 1 ? 0 : index[d]!);
+    }
+    out.push([ia, ib]);
+    for (let d = batch.length - 1; d >= 0; d--) {
+      if (++index[d]! < batch[d]!) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Each b is handed to XNNPACK under one [k, n] only (see above): the shape it
+ * first had there, by its data (which reshapes share).
+ */
+const xnnpackShapes = new WeakMap<object, string>();
+
+function forXnnpack(s: Scratch, b: tf.TensorInfo): tf.TensorInfo {
+  const key = b.shape.slice(-2).join('x');
+  const seen = xnnpackShapes.get(b.dataId);
+  if (seen === undefined) xnnpackShapes.set(b.dataId, key);
+  if (seen === undefined || seen === key) return b;
+  const copy = s.alloc([...b.shape]);
+  const heap = s.backend as unknown as WasmHeap;
+  // Views after alloc: allocating may grow (and so detach) the heap.
+  heap.typedArrayFromHeap(copy).set(heap.typedArrayFromHeap(b));
+  return copy;
+}
+
+/**
+ * The product for any batch shapes, sizes (zero included) and flags, batch by
+ * batch: in our SIMD module where it runs (b transposed first if flagged), in
+ * JavaScript otherwise.
+ */
+function product(
+  s: Scratch,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  attrs: MatMulAttrs,
+): tf.TensorInfo {
+  const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
+  const heap = s.backend as unknown as WasmHeap;
+  const simd = simdKernels(heap);
+  const bRowMajor =
+    attrs.transposeB && simd
+      ? s.run('Transpose', { x: b }, { perm: swapInner(b.shape.length) })
+      : b;
+  const out = s.alloc([...batch, m, n]);
+  const pairs = batchIndices(batch, pa, pb);
+  if (m * n === 0 || pairs.length === 0) return out;
+  const [aM, aK] = attrs.transposeA ? [1, m] : [k, 1];
+  if (simd !== undefined) {
+    for (let t = 0; t < pairs.length; t++) {
+      const [ia, ib] = pairs[t]!;
+      simd.matmul(
+        address(heap, a) + ia * m * k * 4,
+        aM * 4,
+        aK * 4,
+        address(heap, bRowMajor) + ib * k * n * 4,
+        address(heap, out) + t * m * n * 4,
+        m,
+        k,
+        n,
+        false,
+      );
+    }
+    return out;
+  }
+  // Views after alloc: allocating may grow (and so detach) the heap.
+  const [x, y, z] = [
+    heap.typedArrayFromHeap(a),
+    heap.typedArrayFromHeap(b),
+    heap.typedArrayFromHeap(out),
+  ];
+  const [bK, bN] = attrs.transposeB ? [1, k] : [n, 1];
+  for (let t = 0; t < pairs.length; t++) {
+    const [ia, ib] = pairs[t]!;
+    const [oa, ob, oc] = [ia * m * k, ib * k * n, t * m * n];
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += x[oa + i * aM + p * aK]! * y[ob + p * bK + j * bN]!;
+        z[oc + i * n + j] = sum;
+      }
+    }
+  }
+  return out;
+}
+
+/** Kernel names of the activations tf.fused.matMul takes. */
+const ACTIVATIONS: Record<string, string> = {
+  relu: 'Relu',
+  relu6: 'Relu6',
+  elu: 'Elu',
+  sigmoid: 'Sigmoid',
+  leakyrelu: 'LeakyRelu',
+  prelu: 'Prelu',
+};
+
+/** _FusedMatMul's bias and activation after an unfused product, as wasm's own kernels. */
+function epilogue(s: Scratch, y: tf.TensorInfo, args: KernelArgs): tf.TensorInfo {
+  const { bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const { activation = 'linear', leakyreluAlpha } = args.attrs as unknown as MatMulAttrs;
+  let out = bias === undefined ? y : s.run('Add', { a: y, b: bias }, {});
+  if (activation === 'linear') return out;
+  const kernel = ACTIVATIONS[activation];
+  if (kernel === undefined) {
+    throw new Error(
+      `@usam/backend: fused matMul: unknown activation '${activation}'; expected one of linear, ${Object.keys(ACTIVATIONS).join(', ')}.`,
+    );
+  }
+  if (activation === 'prelu') {
+    out = s.run(kernel, { x: out, alpha: preluActivationWeights! }, {});
+  } else {
+    out = s.run(
+      kernel,
+      { x: out },
+      activation === 'leakyrelu' ? { alpha: leakyreluAlpha ?? 0.2 } : {},
+    );
+  }
+  return out;
+}
 
 /**
  * Wraps wasm's BatchMatMul or _FusedMatMul (same inputs `a`, `b` and flags;
- * _FusedMatMul's bias and activation pass through untouched). Products with a
- * batch larger than 1 stay on wasm's kernel: its XNNPACK path does not take them.
+ * _FusedMatMul's bias and activation are kept).
  */
 export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
   return (args: KernelArgs) => {
-    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-    const { transposeA, transposeB } = args.attrs as unknown as MatMulAttrs;
-    const onXnnpack =
-      a.dtype === 'float32' &&
-      b.dtype === 'float32' &&
-      batchSize(a.shape) === 1 &&
-      batchSize(b.shape) === 1;
-    if (!(transposeA || transposeB) || !onXnnpack) return original(args);
-    const plain =
-      transposeA &&
-      !transposeB &&
-      args.inputs.bias === undefined &&
-      ((args.attrs as { activation?: string }).activation ?? 'linear') === 'linear';
-    const simd = plain ? simdKernels(args.backend as unknown as WasmHeap) : undefined;
-    if (simd !== undefined) return transposedLeft(args.backend as unknown as WasmHeap, simd, a, b);
-    return withScratch(args.backend as tf.KernelBackend, (s) => {
-      const inputs = {
-        ...args.inputs,
-        a: transposeA ? s.transpose(a, swapInner(a.shape.length)) : a,
-        b: transposeB ? s.transpose(b, swapInner(b.shape.length)) : b,
-      } as tf.NamedTensorInfoMap;
-      const attrs = { ...args.attrs, transposeA: false, transposeB: false };
-      return s.call(original, inputs, attrs);
+    const { a, b, bias } = args.inputs as {
+      a: tf.TensorInfo;
+      b: tf.TensorInfo;
+      bias?: tf.TensorInfo;
+    };
+    const attrs = args.attrs as unknown as MatMulAttrs;
+    const { transposeA, transposeB, activation = 'linear' } = attrs;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
+    const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
+    const backend = args.backend as tf.KernelBackend;
+    const fused = bias !== undefined || activation !== 'linear';
+    const batch1 = sizeOf(pa) === 1 && sizeOf(pb) === 1;
+    const wasmBatches = pa.join() === pb.join() || sizeOf(pa) === 1 || sizeOf(pb) === 1;
+    if (m * n * k === 0 || sizeOf(batch) === 0 || !wasmBatches) {
+      return withScratch(backend, (s) => epilogue(s, product(s, a, b, attrs), args));
+    }
+    const fusable =
+      batch1 &&
+      (bias === undefined || (bias.shape.length === 1 && bias.shape[0] === n)) &&
+      ['linear', 'relu', 'relu6'].includes(activation);
+    if (fused && !fusable) {
+      return withScratch(backend, (s) => {
+        const plain = {
+          ...args,
+          inputs: { a, b },
+          attrs: { transposeA, transposeB, activation: 'linear' },
+        };
+        return epilogue(s, s.call(transposeFirst(original), plain.inputs, plain.attrs), args);
+      });
+    }
+    if (!batch1) return original(args);
+    const simd =
+      transposeA && !transposeB && !fused
+        ? simdKernels(args.backend as unknown as WasmHeap)
+        : undefined;
+    if (simd !== undefined)
+      return transposedLeft(args.backend as unknown as WasmHeap, simd, a, b, batch);
+    return withScratch(backend, (s) => {
+      const a2 = transposeA ? s.transpose(a, swapInner(a.shape.length)) : a;
+      const b2 = transposeB ? s.transpose(b, swapInner(b.shape.length)) : b;
+      const inputs = { ...args.inputs, a: a2, b: forXnnpack(s, b2) } as tf.NamedTensorInfoMap;
+      return s.call(original, inputs, { ...args.attrs, transposeA: false, transposeB: false });
     });
   };
 }
@@ -71,11 +272,11 @@ function transposedLeft(
   simd: SimdKernels,
   a: tf.TensorInfo,
   b: tf.TensorInfo,
+  batch: number[],
 ): tf.TensorInfo {
   const [k, m] = a.shape.slice(-2) as [number, number];
   const n = b.shape.at(-1)!;
-  const rank = Math.max(a.shape.length, b.shape.length);
-  const out = backend.makeOutput([...Array(rank - 2).fill(1), m, n], 'float32');
+  const out = backend.makeOutput([...batch, m, n], 'float32');
   // a [k, m] read as its transpose: a(i, kk) at i·4 + kk·4m.
   simd.matmul(
     address(backend, a),

@@ -29,11 +29,17 @@ export const leadingAxesByRows =
     const rows = axes.reduce((n, a) => n * x.shape[a]!, 1);
     const columns = tf.util.sizeFromShape(x.shape) / rows;
     const prefix = axes.every((a, i) => a === i);
-    if (x.dtype !== 'float32' || !prefix || rows < 2 || columns < 2) return original(args);
     const outShape = keepDims
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : x.shape.filter((_, i) => !axes.includes(i));
     const backend = args.backend as unknown as WasmHeap;
+    if (x.dtype === 'float32' && rows === 0) {
+      // wasm leaves the output uninitialised; the cpu backend gives 0 (for a mean too).
+      const out = backend.makeOutput(outShape, 'float32');
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
+    if (x.dtype !== 'float32' || !prefix || rows < 2 || columns < 2) return original(args);
     const out = backend.makeOutput(outShape, 'float32');
     const scale = mean ? 1 / rows : 1;
     const simd = simdKernels(backend);

@@ -17,6 +17,7 @@ import { inputGradientBySimd } from './conv-input-gradient';
 import { maxPoolGrad } from './pooling-gradients';
 import { address, simdKernels, type WasmHeap } from './simd-kernels';
 import { biasAddByRows } from './wasm-bias-add';
+import { explicitSamePadding } from './wasm-conv-padding';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import { leadingAxesByRows } from './wasm-reduce';
@@ -525,6 +526,11 @@ const KERNELS: readonly Ours[] = [
   // Slices read the input in place instead of copying all of it first (wasm-slice.ts).
   wrap(tf.Slice, sliceWithoutCopy),
   wrap(tf.SplitV, splitWithoutCopy),
+  // 'same' padding as explicit pads: XNNPACK's own 'same' gives zeros at strides past the input.
+  wrap(tf.Conv2D, explicitSamePadding(false)),
+  wrap(tf.FusedConv2D, explicitSamePadding(false)),
+  wrap(tf.DepthwiseConv2dNative, explicitSamePadding(true)),
+  wrap(tf.FusedDepthwiseConv2D, explicitSamePadding(true)),
   // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
   wrap(tf.Add, biasAddByRows),
 ];

@@ -1,0 +1,35 @@
+/**
+ * Runs differential cases in this process and prints one JSON line per case
+ * that fails (and a last line with the count run), for the supervisor in
+ * differential-runner.ts. Usage: `node worker.mjs SEED FROM TO`. It stops at
+ * the first failure: a kernel that wrote outside its buffers may have
+ * corrupted wasm's heap, so the supervisor goes on in a fresh process.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { compare, makeCase, reproduction, runCase } from './differential';
+import { initBackend } from './node';
+
+const [seed, from, to] = process.argv.slice(2).map(Number) as [number, number, number];
+await initBackend('cpu');
+await initBackend('wasm');
+for (let index = from; index < to; index++) {
+  const c = makeCase(seed, index);
+  await tf.setBackend('cpu');
+  const want = runCase(c, seed, index);
+  await tf.setBackend('wasm');
+  let failure: string | undefined;
+  try {
+    failure = compare(runCase(c, seed, index), want);
+  } catch (error) {
+    failure = `crashes: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  if (failure === undefined) {
+    process.stdout.write(`${JSON.stringify({ index })}\n`);
+  } else {
+    process.stdout.write(
+      `${JSON.stringify({ index, failure, reproduction: reproduction(c, seed, index) })}\n`,
+    );
+    process.exit(1);
+  }
+}
+process.exit(0);

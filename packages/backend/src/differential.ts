@@ -1,0 +1,562 @@
+/**
+ * The differential harness (docs/kernels.md): random cases of every kernel and
+ * gradient this package replaces or adds, run on wasm and on the cpu backend,
+ * compared entry by entry. A case is a pure function of (seed, index), so any
+ * failure is reproduced by its one-line description alone. Not part of the
+ * package's API: differential-worker.ts runs it in child processes, for the
+ * tests (differential.test.ts) and `pnpm fuzz` (scripts/fuzz.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CONV_CHUNKING } from './simd-kernels';
+
+type Tensor = tf.Tensor;
+
+/** A seeded generator (mulberry32). */
+export class Rng {
+  private state: number;
+
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+}
+
+/** Sizes that straddle the SIMD widths (4, 8), sumRows' 16-row blocks and matmul's 64-row blocks. */
+const DIMS = [1, 1, 1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 31, 64, 65] as const;
+const SMALL = [1, 1, 2, 3, 4, 5, 7, 8] as const;
+
+/** One input: its shape and how its values are drawn. */
+interface Input {
+  readonly shape: number[];
+  /** 'signed': [−1, 1); 'positive': [0.5, 2). */
+  readonly kind?: 'signed' | 'positive';
+}
+
+/** A case: inputs, the function of them, and what to compare. */
+export interface Case {
+  readonly op: string;
+  readonly description: string;
+  readonly inputs: Record<string, Input>;
+  /** The op, on tensors of `inputs` (names as there). */
+  readonly fn: (x: Record<string, Tensor>) => Tensor;
+  /** Inputs to differentiate with respect to (first and, if `secondOrder`, second order). */
+  readonly wrt: string[];
+  readonly secondOrder: boolean;
+  /** Floats per chunk of the SIMD conv gradients' scratch (small values cross chunk boundaries). */
+  readonly chunk?: number;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** A shape of `rank` dims from `dims`, redrawn until its size is at most `cap`. */
+function shapeOf(rng: Rng, rank: number, cap: number, dims: readonly number[] = DIMS): number[] {
+  for (;;) {
+    const shape = Array.from({ length: rank }, () => rng.pick(dims));
+    if (size(shape) <= cap) return shape;
+  }
+}
+
+function matMulCase(rng: Rng, fused: boolean): Case {
+  let m: number;
+  let k: number;
+  let n: number;
+  for (;;) {
+    [m, k, n] = [rng.pick(DIMS), rng.pick(DIMS), rng.pick(DIMS)];
+    // k across matmul's 256-deep blocks now and then.
+    if (rng.chance(0.05)) k = rng.pick([255, 256, 257, 300]);
+    if (!fused && rng.chance(0.03)) [m, k, n] = [m, k, n].map((d) => (rng.chance(0.5) ? 0 : d));
+    if (m * k * n <= 40_000) break;
+  }
+  const ta = rng.chance(0.5);
+  const tb = rng.chance(0.5);
+  // Batch dims: none, equal, or one side all 1s (the broadcasts tfjs's cpu kernel gets right).
+  const batchRank = rng.pick([0, 0, 1, 1, 2]);
+  const batchA = Array.from({ length: batchRank }, () => rng.pick([1, 2, 3, 4]));
+  const how = rng.int(0, 2);
+  const batchB = batchA.map((d) => (how === 0 ? d : how === 1 ? 1 : d));
+  if (how === 2) batchA.fill(1);
+  if (batchRank > 0 && rng.chance(0.2)) batchA.shift(); // a of lower rank
+  const a = [...batchA, ...(ta ? [k, m] : [m, k])];
+  const b = [...batchB, ...(tb ? [n, k] : [k, n])];
+  const inputs: Record<string, Input> = { a: { shape: a }, b: { shape: b } };
+  let activation = 'linear';
+  let bias: number[] | undefined;
+  if (fused) {
+    activation = rng.pick(['linear', 'relu', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmoid']);
+    bias = rng.pick([[n], [n], [1], undefined]);
+    if (bias) inputs.bias = { shape: bias };
+  }
+  const describe = `a=[${a}] b=[${b}] transposeA=${ta} transposeB=${tb}${
+    fused ? ` bias=${bias ? `[${bias}]` : 'none'} activation=${activation}` : ''
+  }`;
+  return {
+    op: fused ? 'fused.matMul' : 'matMul',
+    description: describe,
+    inputs,
+    fn: fused
+      ? (x) =>
+          tf.fused.matMul({
+            a: x.a!,
+            b: x.b!,
+            transposeA: ta,
+            transposeB: tb,
+            bias: x.bias,
+            activation: activation as tf.fused.Activation,
+          })
+      : (x) => tf.matMul(x.a!, x.b!, ta, tb),
+    wrt: Object.keys(inputs),
+    // tfjs's fused matMul gradient is a customGrad (not twice differentiable through activations).
+    secondOrder: !fused && m * k * n <= 4000,
+  };
+}
+
+type Pad = 'valid' | 'same' | [[0, 0], [number, number], [number, number], [0, 0]];
+
+function convGeometry(rng: Rng, depthwise: boolean) {
+  for (;;) {
+    const n = rng.pick(SMALL);
+    const h = rng.pick([1, 2, 3, 4, 5, 7, 8, 13, 16]);
+    const w = rng.pick([1, 2, 3, 4, 5, 7, 8, 13, 16]);
+    const cin = rng.pick(DIMS);
+    const cout = depthwise ? rng.pick([1, 1, 2, 3]) : rng.pick(DIMS);
+    const kh = rng.pick([1, 1, 2, 3, 5]);
+    const kw = rng.pick([1, 1, 2, 3, 5]);
+    const stride: [number, number] = [rng.pick([1, 1, 2, 3]), rng.pick([1, 1, 2, 3])];
+    // tfjs's conv gradients refuse dilation > 1 together with stride > 1.
+    const dilation: [number, number] =
+      stride[0] === 1 && stride[1] === 1 && rng.chance(0.3)
+        ? [rng.pick([1, 2]), rng.pick([1, 2, 3])]
+        : [1, 1];
+    const pad: Pad = rng.pick<'valid' | 'same' | 'explicit'>(['valid', 'same', 'explicit']) as Pad;
+    const padding: Pad =
+      (pad as string) === 'explicit'
+        ? [
+            [0, 0],
+            [rng.int(0, 2), rng.int(0, 2)],
+            [rng.int(0, 2), rng.int(0, 2)],
+            [0, 0],
+          ]
+        : pad;
+    const effH = (kh - 1) * dilation[0] + 1;
+    const effW = (kw - 1) * dilation[1] + 1;
+    const padH = Array.isArray(padding) ? padding[1][0] + padding[1][1] : 0;
+    const padW = Array.isArray(padding) ? padding[2][0] + padding[2][1] : 0;
+    // A valid (or explicit) convolution needs the filter to fit.
+    if (padding !== 'same' && (effH > h + padH || effW > w + padW)) continue;
+    const work = n * h * w * cin * cout * kh * kw * (depthwise ? 1 : 1);
+    if (n * h * w * cin > 20_000 || work > (depthwise ? 200_000 : 400_000)) continue;
+    return { n, h, w, cin, cout, kh, kw, stride, dilation, padding };
+  }
+}
+
+const padText = (p: Pad) => (Array.isArray(p) ? JSON.stringify(p) : p);
+
+function convCase(rng: Rng, depthwise: boolean): Case {
+  const g = convGeometry(rng, depthwise);
+  const x = [g.n, g.h, g.w, g.cin];
+  const f = [g.kh, g.kw, g.cin, g.cout];
+  const chunk = rng.chance(0.5) ? rng.pick([1, 7, 64, 500, 4096]) : undefined;
+  return {
+    op: depthwise ? 'depthwiseConv2d' : 'conv2d',
+    description: `x=[${x}] filter=[${f}] strides=[${g.stride}] pad=${padText(g.padding)} dilations=[${g.dilation}]${chunk ? ` chunk=${chunk}` : ''}`,
+    inputs: { x: { shape: x }, filter: { shape: f } },
+    fn: depthwise
+      ? (t) =>
+          tf.depthwiseConv2d(
+            t.x as tf.Tensor4D,
+            t.filter as tf.Tensor4D,
+            g.stride,
+            g.padding,
+            'NHWC',
+            g.dilation,
+          )
+      : (t) =>
+          tf.conv2d(
+            t.x as tf.Tensor4D,
+            t.filter as tf.Tensor4D,
+            g.stride,
+            g.padding,
+            'NHWC',
+            g.dilation,
+          ),
+    wrt: ['x', 'filter'],
+    secondOrder: g.n * g.h * g.w * g.cin * g.cout * g.kh * g.kw <= 60_000,
+    chunk,
+  };
+}
+
+function poolCase(rng: Rng, max: boolean): Case {
+  for (;;) {
+    const x = [rng.pick(SMALL), rng.pick(DIMS), rng.pick(DIMS), rng.pick(DIMS)];
+    if (size(x) > 20_000) continue;
+    const filter: [number, number] = [rng.pick([1, 2, 3, 4]), rng.pick([1, 2, 3, 4])];
+    const strides: [number, number] = [rng.pick([1, 2, 3]), rng.pick([1, 2, 3])];
+    const pad = rng.pick(['valid', 'same'] as const);
+    if (pad === 'valid' && (filter[0] > x[1]! || filter[1] > x[2]!)) continue;
+    return {
+      op: max ? 'maxPool' : 'avgPool',
+      description: `x=[${x}] filterSize=[${filter}] strides=[${strides}] pad=${pad}`,
+      inputs: { x: { shape: x } },
+      fn: (t) => (max ? tf.maxPool : tf.avgPool)(t.x as tf.Tensor4D, filter, strides, pad),
+      wrt: ['x'],
+      secondOrder: size(x) <= 4000,
+    };
+  }
+}
+
+function reduceCase(rng: Rng, mean: boolean): Case {
+  const rank = rng.int(1, 4);
+  const x = shapeOf(rng, rank, 20_000);
+  if (rng.chance(0.03)) x[rng.int(0, rank - 1)] = 0;
+  const axes = [...Array(rank).keys()].filter(() => rng.chance(0.5));
+  // Leading axes (the fast path) half the time.
+  const axis = rng.chance(0.5) ? [...Array(rng.int(1, rank)).keys()] : axes;
+  const keepDims = rng.chance(0.3);
+  const negative = axis.map((a) => (rng.chance(0.2) ? a - rank : a));
+  return {
+    op: mean ? 'mean' : 'sum',
+    description: `x=[${x}] axis=[${negative}] keepDims=${keepDims}`,
+    inputs: { x: { shape: x } },
+    fn: (t) => (mean ? tf.mean : tf.sum)(t.x!, negative, keepDims),
+    wrt: ['x'],
+    secondOrder: size(x) <= 4000 && size(x) > 0,
+  };
+}
+
+function addCase(rng: Rng): Case {
+  const rank = rng.int(1, 4);
+  const x = shapeOf(rng, rank, 20_000);
+  if (rng.chance(0.03)) x[0] = 0;
+  // A bias ([C] or [1, …, 1, C]) most of the time, otherwise any broadcast.
+  let y: number[];
+  if (rng.chance(0.7)) {
+    y = [...Array(rng.int(0, rank - 1)).fill(1), x[rank - 1]!];
+  } else {
+    y = x.map((d) => (rng.chance(0.5) ? 1 : d));
+    if (rng.chance(0.3)) y.unshift(rng.pick([1, 2]));
+  }
+  const swap = rng.chance(0.5);
+  const [a, b] = swap ? [y, x] : [x, y];
+  return {
+    op: 'add',
+    description: `a=[${a}] b=[${b}]`,
+    inputs: { a: { shape: a }, b: { shape: b } },
+    fn: (t) => tf.add(t.a!, t.b!),
+    wrt: ['a', 'b'],
+    secondOrder: false,
+  };
+}
+
+function sliceCase(rng: Rng): Case {
+  const rank = rng.int(1, 4);
+  const x = shapeOf(rng, rank, 20_000);
+  if (rng.chance(0.5)) {
+    const begin = x.map((d) => rng.int(0, d));
+    const sizes = x.map((d, i) => (rng.chance(0.2) ? -1 : rng.int(0, d - begin[i]!)));
+    return {
+      op: 'slice',
+      description: `x=[${x}] begin=[${begin}] size=[${sizes}]`,
+      inputs: { x: { shape: x } },
+      fn: (t) => tf.slice(t.x!, begin, sizes),
+      wrt: ['x'],
+      secondOrder: false,
+    };
+  }
+  const axis = rng.int(0, rank - 1);
+  const d = x[axis]!;
+  const parts: number[] = [];
+  let left = d;
+  while (left > 0) {
+    const p = rng.int(1, left);
+    parts.push(p);
+    left -= p;
+  }
+  if (parts.length === 0) parts.push(0);
+  return {
+    op: 'split',
+    description: `x=[${x}] sizes=[${parts}] axis=${axis}`,
+    inputs: { x: { shape: x } },
+    // Weighted so every part's gradient matters.
+    fn: (t) =>
+      tf.concat(
+        tf.split(t.x!, parts, axis).map((p, i) => tf.mul(p, i + 1)),
+        axis,
+      ),
+    wrt: ['x'],
+    secondOrder: false,
+  };
+}
+
+function batchNormCase(rng: Rng): Case {
+  for (;;) {
+    const rank = rng.pick([2, 4, 4]);
+    const x = shapeOf(rng, rank, 8000);
+    const c = x[rank - 1]!;
+    const axes = [...Array(rank - 1).keys()];
+    if (size(x) / c < 2) continue;
+    const scale = rng.chance(0.8);
+    const epsilon = rng.pick([1e-3, 1e-5]);
+    return {
+      op: 'moments+batchNorm',
+      description: `x=[${x}] scale=${scale} epsilon=${epsilon}`,
+      inputs: scale
+        ? { x: { shape: x }, gamma: { shape: [c] }, beta: { shape: [c] } }
+        : { x: { shape: x }, beta: { shape: [c] } },
+      fn: (t) => {
+        const { mean, variance } = tf.moments(t.x!, axes);
+        return tf.batchNorm(t.x!, mean, variance, t.beta, t.gamma, epsilon);
+      },
+      wrt: scale ? ['x', 'gamma', 'beta'] : ['x', 'beta'],
+      secondOrder: size(x) <= 2000,
+    };
+  }
+}
+
+const ELEMENTWISE: Record<string, (x: Record<string, Tensor>) => Tensor> = {
+  exp: (t) => tf.exp(t.x!),
+  tanh: (t) => tf.tanh(t.x!),
+  sigmoid: (t) => tf.sigmoid(t.x!),
+  elu: (t) => tf.elu(t.x!),
+  softmax: (t) => tf.softmax(t.x!),
+  pow: (t) => tf.pow(t.base!, t.x!),
+  lrn: (t) =>
+    tf.localResponseNormalization(tf.reshape(t.x!, [1, 1, -1, t.x!.shape.at(-1)!]) as tf.Tensor4D),
+};
+
+function elementwiseCase(rng: Rng): Case {
+  const op = rng.pick(Object.keys(ELEMENTWISE));
+  const x = shapeOf(rng, rng.int(1, 3), 2000);
+  const inputs: Record<string, Input> = { x: { shape: x } };
+  if (op === 'pow') inputs.base = { shape: x, kind: 'positive' };
+  return {
+    op,
+    description: `x=[${x}]`,
+    inputs,
+    fn: ELEMENTWISE[op]!,
+    wrt: Object.keys(inputs),
+    secondOrder: true,
+  };
+}
+
+function castCase(rng: Rng): Case {
+  const x = shapeOf(rng, rng.int(1, 3), 5000);
+  const to = rng.pick(['float32', 'int32', 'bool'] as const);
+  return {
+    op: 'cast/clone',
+    description: `x=[${x}] dtype=${to}`,
+    inputs: { x: { shape: x } },
+    // Scaled so that int32 and bool casts see values of both signs and zeros.
+    fn: (t) => tf.add(tf.cast(tf.cast(tf.mul(t.x!, 3), to), 'float32'), tf.clone(t.x!)) as Tensor,
+    wrt: [],
+    secondOrder: false,
+  };
+}
+
+const KINDS: [weight: number, make: (rng: Rng) => Case][] = [
+  [5, (r) => matMulCase(r, false)],
+  [3, (r) => matMulCase(r, true)],
+  [4, (r) => convCase(r, false)],
+  [2, (r) => convCase(r, true)],
+  [2, (r) => poolCase(r, true)],
+  [1, (r) => poolCase(r, false)],
+  [2, (r) => reduceCase(r, false)],
+  [1, (r) => reduceCase(r, true)],
+  [2, addCase],
+  [2, sliceCase],
+  [2, batchNormCase],
+  [1, elementwiseCase],
+  [1, castCase],
+];
+const TOTAL = KINDS.reduce((s, [w]) => s + w, 0);
+
+/** The case with this index under this seed. */
+export function makeCase(seed: number, index: number): Case {
+  const rng = new Rng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
+  let pick = rng.next() * TOTAL;
+  for (const [weight, make] of KINDS) {
+    pick -= weight;
+    if (pick < 0) return make(rng);
+  }
+  return KINDS[0]![1](rng);
+}
+
+/** Input values, the same on every backend: a function of the case's seed, index and name. */
+function inputValues(input: Input, seed: number, index: number, name: string): Float32Array {
+  let h = Math.imul(seed ^ 0x2545f491, index + 7);
+  for (const ch of name) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
+  const rng = new Rng(h);
+  const out = new Float32Array(size(input.shape));
+  for (let i = 0; i < out.length; i++) {
+    out[i] = input.kind === 'positive' ? 0.5 + 1.5 * rng.next() : 2 * rng.next() - 1;
+  }
+  return out;
+}
+
+/** One stage of a case (value, gradients, second order): labelled outputs, or why it threw. */
+export type Stage = { ok: true; outputs: [string, Float32Array][] } | { ok: false; error: string };
+
+const message = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+
+/** Reads the tensors `body` returns (inside a tidy), or the error it throws. */
+function stage(body: () => [string, Tensor][]): Stage {
+  try {
+    let labels: string[] = [];
+    const tensors = tf.tidy(() => {
+      const named = body();
+      labels = named.map(([label]) => label);
+      return named.map(([, t]) => t);
+    });
+    const outputs = tensors.map(
+      (t, i) => [labels[i]!, Float32Array.from(t.dataSync())] as [string, Float32Array],
+    );
+    tf.dispose(tensors);
+    return { ok: true, outputs };
+  } catch (error) {
+    return { ok: false, error: message(error) };
+  }
+}
+
+/**
+ * Runs a case on the current backend, in three stages: the value; the
+ * gradient of Σ y·r (r fixed random weights) with respect to each input in
+ * `wrt`; and where `secondOrder`, the gradient of Σ_i ⟨gradient_i, v_i⟩ (a
+ * Hessian-vector product). Each stage is compared on its own, so that an op
+ * whose tfjs gradient refuses a shape still has its value compared.
+ */
+export function runCase(c: Case, seed: number, index: number): Stage[] {
+  const saved = CONV_CHUNKING.floats;
+  if (c.chunk !== undefined) CONV_CHUNKING.floats = c.chunk;
+  const xs = (): Record<string, Tensor> => {
+    const out: Record<string, Tensor> = {};
+    for (const [name, input] of Object.entries(c.inputs)) {
+      out[name] = tf.tensor(inputValues(input, seed, index, name), input.shape);
+    }
+    return out;
+  };
+  const fixed = (name: string, shape: number[]) =>
+    tf.tensor(inputValues({ shape }, seed, index, name), shape);
+  /** Σ f(x)·r as a function of the `wrt` inputs, the others held at `x`. */
+  const loss =
+    (x: Record<string, Tensor>, r: Tensor) =>
+    (...ts: Tensor[]) => {
+      const named = { ...x };
+      c.wrt.forEach((name, i) => {
+        named[name] = ts[i]!;
+      });
+      return tf.sum(tf.mul(c.fn(named), r));
+    };
+  try {
+    const stages: Stage[] = [stage(() => [['value', c.fn(xs())]])];
+    const first = stages[0]!;
+    const outSize = first.ok ? first.outputs[0]![1].length : 0;
+    if (!first.ok || c.wrt.length === 0 || outSize === 0) return stages;
+    stages.push(
+      stage(() => {
+        const x = xs();
+        const y = c.fn(x);
+        const grads = tf.grads(loss(x, fixed('#r', y.shape)))(c.wrt.map((n) => x[n]!));
+        return grads.map((g, i) => [`d/d${c.wrt[i]}`, g]);
+      }),
+    );
+    if (c.secondOrder) {
+      stages.push(
+        stage(() => {
+          const x = xs();
+          const y = c.fn(x);
+          const l = loss(x, fixed('#r', y.shape));
+          const wrt = c.wrt.map((n) => x[n]!);
+          const vs = wrt.map((t, i) => fixed(`#v${i}`, t.shape));
+          const hvp = tf.grads((...ts: Tensor[]) =>
+            tf.addN([
+              ...tf
+                .grads(l)(ts)
+                .map((g, i) => tf.sum(tf.mul(g, vs[i]!))),
+              // 0·Σ x keeps every input on the path where the gradient is constant in it.
+              ...ts.map((t) => tf.mul(tf.sum(t), 0)),
+            ]),
+          )(wrt);
+          return hvp.map((h, i) => [`Hv/d${c.wrt[i]}`, h]);
+        }),
+      );
+    }
+    return stages;
+  } finally {
+    CONV_CHUNKING.floats = saved;
+  }
+}
+
+/**
+ * Tolerance, relative to the largest entry of the reference: both backends
+ * sum in float32 in different orders (wasm's blocks, XNNPACK's, the cpu's
+ * loops). A sum of K terms of size ≤ s errs by at most about K·2⁻²⁴·s on each
+ * side; with K ≤ 10⁴ terms (the largest reductions drawn) that is 6·10⁻⁴·s, and
+ * the largest entry is at least s·√K/… in these random cases; 2·10⁻³ of the
+ * largest entry leaves margin, while a wrong index, a missed term or garbage
+ * from outside a buffer is of the order of the entries themselves.
+ */
+export const TOLERANCE = 2e-3;
+
+/** How `got` differs from `want` (the cpu's), or undefined when every stage cpu runs agrees. */
+export function compare(got: Stage[], want: Stage[]): string | undefined {
+  for (let s = 0; s < want.length; s++) {
+    const w = want[s]!;
+    const g = got[s];
+    // The reference refuses (a tfjs limitation, e.g. its gradient of a broadcast): nothing to compare.
+    if (!w.ok) return undefined;
+    if (g === undefined) return 'stops where cpu goes on';
+    if (!g.ok) return `throws where cpu does not: ${g.error}`;
+    const d = compareOutputs(g.outputs, w.outputs);
+    if (d !== undefined) return d;
+  }
+  return undefined;
+}
+
+function compareOutputs(got: [string, Float32Array][], want: [string, Float32Array][]) {
+  if (got.length !== want.length) return `gives ${got.length} outputs, cpu ${want.length}`;
+  for (let o = 0; o < want.length; o++) {
+    const [label, w] = want[o]!;
+    const g = got[o]![1];
+    if (g.length !== w.length) return `${label}: ${g.length} entries, cpu ${w.length}`;
+    let scale = 0;
+    for (const v of w) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+    let worst = 0;
+    let at = -1;
+    for (let i = 0; i < w.length; i++) {
+      const [a, b] = [g[i]!, w[i]!];
+      if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
+      const err = Math.abs(a - b);
+      if (!(err <= worst)) {
+        worst = Number.isNaN(err) ? Number.POSITIVE_INFINITY : err;
+        at = i;
+      }
+    }
+    if (worst > TOLERANCE * scale || (scale === 0 && worst > 0)) {
+      return `${label}: entry ${at} is ${g[at]}, cpu ${w[at]} (error ${(worst / (scale || 1)).toExponential(1)} of the largest entry, ${scale.toPrecision(3)})`;
+    }
+  }
+  return undefined;
+}
+
+/** A case's one-line reproduction. */
+export const reproduction = (c: Case, seed: number, index: number) =>
+  `${c.op} ${c.description} — pnpm --filter @usam/backend fuzz --seed ${seed} --from ${index} --cases 1`;
