@@ -1,4 +1,5 @@
 import {
+  dampedDeterminant,
   determinant,
   frobenius,
   type Measure,
@@ -10,9 +11,11 @@ import {
 import { UsageError } from './cli/errors';
 
 /**
- * The catalogue of Table 1 by the names the command line takes. `polynomial`
- * and `product` take a parameter after a colon (degree n, σ); the determinant
- * needs the dimension d.
+ * The catalogue of Table 1 by the names the command line takes, and the
+ * scale-invariant family's damped determinant (workshop paper, Theorem 1;
+ * docs/scale-invariant.md). `polynomial`, `product` and `damped-determinant`
+ * take a parameter after a colon (degree n, σ, damping c); the determinants
+ * need the dimension d.
  */
 export const MEASURE_NAMES = [
   'trace',
@@ -23,10 +26,20 @@ export const MEASURE_NAMES = [
   'polynomial:2',
   'polynomial:3',
   'product:0.2',
+  'damped-determinant',
 ] as const;
 
-/** The catalogue measure called `name` (see `MEASURE_NAMES`) for dimension d. */
-export function catalogueMeasure(name: string, dimension: number): Measure {
+/**
+ * The catalogue measure called `name` (see `MEASURE_NAMES`) for dimension d.
+ * `proposalScale` (one s_i per coordinate) is the proposal N(0, diag(s_i²)) the
+ * damped determinant's f(v₁⋯v_d)·Lebesgue is sampled through, where the caller
+ * knows a good one (H_ii^{−1/2} for an explicit H); default N(0, I).
+ */
+export function catalogueMeasure(
+  name: string,
+  dimension: number,
+  proposalScale?: readonly number[],
+): Measure {
   const [kind, parameter] = name.split(':');
   const value = Number(parameter);
   switch (kind) {
@@ -51,8 +64,19 @@ export function catalogueMeasure(name: string, dimension: number): Measure {
     case 'product':
       if (parameter !== undefined && Number.isFinite(value)) return product(value);
       break;
+    case 'damped-determinant':
+      if (
+        parameter === undefined ||
+        (Number.isFinite(value) && value >= 0 && parameter.trim() !== '')
+      ) {
+        return dampedDeterminant(dimension, {
+          ...(parameter !== undefined && { strength: value }),
+          ...(proposalScale && { scale: proposalScale }),
+        });
+      }
+      break;
   }
   throw new UsageError(
-    `unknown measure '${name}'; valid names are ${MEASURE_NAMES.map((n) => `'${n}'`).join(', ')} (polynomial:N for any degree N ≥ 1, product:σ for any σ).`,
+    `unknown measure '${name}'; valid names are ${MEASURE_NAMES.map((n) => `'${n}'`).join(', ')} (polynomial:N for any degree N ≥ 1, product:σ for any σ, damped-determinant:c for any damping c ≥ 0).`,
   );
 }

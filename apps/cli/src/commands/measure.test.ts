@@ -28,11 +28,62 @@ describe('usam measure', () => {
       for (const e of [row.monteCarlo, row.zerothOrder]) {
         if (e === null || row.measure === 'max-eigenvalue') continue; // a lower bound, not unbiased
         // |z| ≤ 5 fails by chance with probability ~6e-7 per estimate.
-        expect(Math.abs(e.estimate - row.exact), row.measure).toBeLessThanOrEqual(
+        expect(Math.abs(e.estimate - row.exact!), row.measure).toBeLessThanOrEqual(
           5 * e.standardError + 1e-9,
         );
       }
     }
+  });
+
+  it('damped-determinant (Theorem 1) is the same at every (k, 1/k) of example2, where det H = 0; the trace is not', async () => {
+    const at = async (k: number) => {
+      const { code, stdout } = await usam([
+        'measure',
+        'example2',
+        '--k',
+        String(k),
+        '--measures',
+        'damped-determinant,trace-gaussian',
+        '--samples',
+        '1000',
+        '--json',
+      ]);
+      expect(code).toBe(0);
+      const [damped, tr] = (JSON.parse(stdout) as MeasureReport).rows;
+      return { damped: damped!, tr: tr! };
+    };
+    const [a, b] = [await at(0.5), await at(3)];
+    // Quadrature at both Hessians (D⁻¹HD⁻¹ of each other, D = diag(6, 1/6)): equal to its
+    // 1e-8 tolerance, and (2π)²/(∫e^{−(a+b)² − a²b²})² = 3.42113 in the rescaled variables.
+    expect(Math.abs(a.damped.exact! - b.damped.exact!)).toBeLessThan(1e-8 * a.damped.exact!);
+    expect(a.damped.exact!).toBeCloseTo(3.42113, 4);
+    // The proposal N(0, diag(1/H_ii)) follows D, so the same seed draws D·v: equal estimates.
+    expect(b.damped.monteCarlo!.estimate).toBeCloseTo(a.damped.monteCarlo!.estimate, 4);
+    for (const e of [a.damped.monteCarlo!, a.damped.zerothOrder!]) {
+      expect(Math.abs(e.estimate - a.damped.exact!)).toBeLessThan(5 * e.standardError);
+    }
+    // tr H/2 = 1/k² + k²: 4.25 at k = ½, 9.11 at k = 3.
+    expect(a.tr.exact).toBeCloseTo(4.25, 10);
+    expect(b.tr.exact).toBeCloseTo(9 + 1 / 9, 10);
+  });
+
+  it('damped-determinant says which principal submatrix makes it diverge, and checks its damping', async () => {
+    const { code, stdout } = await usam([
+      'measure',
+      'example1',
+      '--measures',
+      'damped-determinant:0.5',
+      '--samples',
+      '10',
+    ]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/damped-determinant:0.5\s*│\s*—\s*│ diverges/);
+    expect(stdout).toContain('H without row and column 0 is not positive definite');
+    const bad = await usam(['measure', 'example1', '--measures', 'damped-determinant:-1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /unknown measure 'damped-determinant:-1'.*damped-determinant:c for any damping c ≥ 0/,
+    );
   });
 
   it('reads JSON and CSV matrices, which give the same exact values', async () => {

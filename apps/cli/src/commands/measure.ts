@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@usam/backend';
 import {
+  divergenceOf,
   exact,
   explicitHvp,
   type MeasureEstimate,
@@ -90,7 +91,11 @@ export async function readMatrix(path: string): Promise<number[][]> {
 /** One catalogue measure of H three ways (SPEC §2); a divergent one has no sampled values. */
 export interface MeasureRow {
   readonly measure: string;
-  readonly exact: number;
+  /**
+   * The closed form, or the quadrature of a measure without one (the scale-invariant
+   * family, d ≤ 3); null where neither exists (such a measure at a divergent H, or d > 3).
+   */
+  readonly exact: number | null;
   readonly monteCarlo: { estimate: number; standardError: number } | null;
   readonly zerothOrder: { estimate: number; standardError: number } | null;
   /** Why the measure has no (φ, ψ, μ) value at this H (the closed form is still given). */
@@ -120,10 +125,18 @@ export async function measureHessianMatrix(
   const d = H.length;
   const shapes = [[d]];
   const rows: MeasureRow[] = [];
+  // The damped determinant's proposal N(0, diag(1/H_ii)) follows H's scale per coordinate
+  // (and any rescaling D⁻¹HD⁻¹ exactly); N(0, I) has infinite variance once some H_ii < ½.
+  const proposalScale = H.map((row, i) => (row[i]! > 0 ? 1 / Math.sqrt(row[i]!) : 1));
   for (const name of options.measures) {
-    const measure = catalogueMeasure(name, d);
-    const divergent = measure.divergence?.(eigenvalues);
-    const closed = exact(measure, H, { allowDivergent: true });
+    const measure = catalogueMeasure(name, d, proposalScale);
+    const divergent = divergenceOf(measure, H);
+    // A measure without a closed form in the eigenvalues is integrated (d ≤ 3) where it converges.
+    const closed = measure.closedForm
+      ? exact(measure, H, { allowDivergent: true })
+      : divergent || d > 3
+        ? null
+        : exact(measure, H);
     if (divergent) {
       rows.push({ measure: name, exact: closed, monteCarlo: null, zerothOrder: null, divergent });
       continue;
@@ -231,7 +244,7 @@ export function measureCommand(output: ProgramOutput): Command {
         for (const row of report.rows) {
           table.push([
             row.measure,
-            fmt(row.exact),
+            row.exact === null ? '—' : fmt(row.exact),
             row.divergent ? 'diverges' : pm(row.monteCarlo),
             row.divergent ? 'diverges' : pm(row.zerothOrder),
           ]);
