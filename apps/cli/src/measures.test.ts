@@ -20,7 +20,16 @@ describe('catalogue names: the scale-invariant damped determinant', () => {
     expect(exact(catalogueMeasure('damped-determinant:0.25', 1), [[1.5]])).toBeCloseTo(2, 10);
     expect(exact(catalogueMeasure('damped-determinant:0', 2), H)).toBeCloseTo(1.75, 9);
     expect(catalogueMeasure('damped-determinant', 7).dimension).toBe(7);
-    for (const bad of ['damped-determinant:', 'damped-determinant:-1', 'damped-determinant:x']) {
+    // log-damped-determinant is log S: log 3.5 in d = 1.
+    expect(exact(catalogueMeasure('log-damped-determinant', 1), [[1.5]])).toBeCloseTo(
+      Math.log(3.5),
+      10,
+    );
+    for (const bad of [
+      'damped-determinant:',
+      'damped-determinant:-1',
+      'log-damped-determinant:x',
+    ]) {
       expect(() => catalogueMeasure(bad, 2)).toThrow(/unknown measure .*damped-determinant:c/);
     }
   });

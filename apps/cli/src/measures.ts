@@ -13,9 +13,9 @@ import { UsageError } from './cli/errors';
 /**
  * The catalogue of Table 1 by the names the command line takes, and the
  * scale-invariant family's damped determinant (workshop paper, Theorem 1;
- * docs/scale-invariant.md). `polynomial`, `product` and `damped-determinant`
- * take a parameter after a colon (degree n, σ, damping c); the determinants
- * need the dimension d.
+ * docs/scale-invariant.md) and its logarithm (the form to train with, λ < ½).
+ * `polynomial`, `product` and the damped determinants take a parameter after
+ * a colon (degree n, σ, damping c); the determinants need the dimension d.
  */
 export const MEASURE_NAMES = [
   'trace',
@@ -27,6 +27,7 @@ export const MEASURE_NAMES = [
   'polynomial:3',
   'product:0.2',
   'damped-determinant',
+  'log-damped-determinant',
 ] as const;
 
 /**
@@ -65,18 +66,20 @@ export function catalogueMeasure(
       if (parameter !== undefined && Number.isFinite(value)) return product(value);
       break;
     case 'damped-determinant':
+    case 'log-damped-determinant':
       if (
         parameter === undefined ||
         (Number.isFinite(value) && value >= 0 && parameter.trim() !== '')
       ) {
         return dampedDeterminant(dimension, {
           ...(parameter !== undefined && { strength: value }),
+          ...(kind === 'log-damped-determinant' && { logarithm: true }),
           ...(proposalScale && { scale: proposalScale }),
         });
       }
       break;
   }
   throw new UsageError(
-    `unknown measure '${name}'; valid names are ${MEASURE_NAMES.map((n) => `'${n}'`).join(', ')} (polynomial:N for any degree N ≥ 1, product:σ for any σ, damped-determinant:c for any damping c ≥ 0).`,
+    `unknown measure '${name}'; valid names are ${MEASURE_NAMES.map((n) => `'${n}'`).join(', ')} (polynomial:N for any degree N ≥ 1, product:σ for any σ, damped-determinant:c and log-damped-determinant:c for any damping c ≥ 0).`,
   );
 }

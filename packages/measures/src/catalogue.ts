@@ -12,7 +12,7 @@ import {
   sphere,
 } from './samplers.js';
 import { scaleInvariant } from './scale-invariant.js';
-import type { Measure } from './types.js';
+import type { Measure, OuterFunction } from './types.js';
 
 /**
  * The catalogue of Table 1 (SPEC §2): each factory returns a `Measure` (data)
@@ -136,6 +136,16 @@ export function determinant(dimension: number, options: LebesgueOptions = {}): M
 export type DampedDeterminantOptions = LebesgueOptions & {
   /** c ≥ 0 in f(p) = exp(−c·p²) (default 1); c = 0 is the determinant. */
   readonly strength?: number;
+  /**
+   * φ(t) = d·log 2π − 2·log t, so S is the logarithm of the damped determinant
+   * (default false). The same invariance (Theorem 1 holds for every φ), and the
+   * form to train with: Algorithm 3's coefficients become self-normalised
+   * importance weights, 2·w_iψ_i/Σ_j w_jψ_j ∈ [0, 2], where (2π)^d/t² gives
+   * 2φ(t̂)·w_iψ_i/(n·t̂), unbounded as t̂ → 0. As an objective,
+   * L + λρ²·log S = (1 − 2λ)·L(x) + 2λ·(−ρ² log ∫e^{−L(x+ρv)/ρ²}dμ) + const,
+   * so train with λ < ½ (docs/scale-invariant.md).
+   */
+  readonly logarithm?: boolean;
 };
 
 /**
@@ -170,13 +180,27 @@ export function dampedDeterminant(
       `dampedDeterminant: options must be an object { strength, proposal, scale }, got ${show(options)}.`,
     );
   }
-  const { strength: c = 1, ...proposal } = options;
+  const { strength: c = 1, logarithm = false, ...proposal } = options;
+  if (typeof logarithm !== 'boolean') {
+    throw new MeasureError(
+      `dampedDeterminant: logarithm must be true or false, got ${show(logarithm)}.`,
+    );
+  }
   if (!(typeof c === 'number' && Number.isFinite(c) && c >= 0)) {
     throw new MeasureError(
       `dampedDeterminant: strength c (f(p) = exp(−c·p²)) must be a finite number ≥ 0, got ${show(c)}.`,
     );
   }
-  const name = c === 1 ? 'damped determinant' : `damped determinant (c=${show(c)})`;
+  const base = c === 1 ? 'damped determinant' : `damped determinant (c=${show(c)})`;
+  const name = logarithm ? `log ${base}` : base;
+  const logTwoPi = dimension * Math.log(2 * Math.PI);
+  const outer: OuterFunction = logarithm
+    ? {
+        name: 'd·log 2π − 2·log t',
+        value: ([t]) => logTwoPi - 2 * Math.log(t!),
+        gradient: ([t]) => [-2 / t!],
+      }
+    : { ...phi.inverseSquare(logTwoPi), name: '(2π)^d/t²' };
   return scaleInvariant({
     name,
     density: {
@@ -185,7 +209,7 @@ export function dampedDeterminant(
       log: (p) => -c * p * p,
     },
     psi: psi.exp(-1),
-    phi: { ...phi.inverseSquare(dimension * Math.log(2 * Math.PI)), name: '(2π)^d/t²' },
+    phi: outer,
     proposal: proposal as LebesgueOptions,
     dimension,
     divergence: (H) => dampedDivergence(H, c, name),

@@ -44,6 +44,7 @@ const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(a
 const members: Record<string, (d: number) => Measure> = {
   'damped determinant, f = exp(−p²)': (d) => dampedDeterminant(d),
   'damped determinant, f = exp(−0.3p²)': (d) => dampedDeterminant(d, { strength: 0.3 }),
+  'log damped determinant': (d) => dampedDeterminant(d, { logarithm: true }),
   'f = (1 + p²)e^{−p²}, ψ = exp(−t), φ = log t': () =>
     scaleInvariant({
       name: 'bump-log',
@@ -77,6 +78,15 @@ describe('the quadrature behind exact() (d ≤ 3) against closed forms', () => {
       // The quadrature's error estimate is ~1e-11; 1e-10 leaves room for its round-off.
       expect(relative(exact(lebesgueMember, H), exact(determinant(d), H))).toBeLessThan(1e-10);
     }
+  });
+
+  it('the logarithm option is log S', () => {
+    const H = withSpectrum([0.6, 1.7], 2);
+    const S = exact(dampedDeterminant(2), H);
+    expect(exact(dampedDeterminant(2, { logarithm: true }), H)).toBeCloseTo(Math.log(S), 9);
+    expect(() => dampedDeterminant(2, { logarithm: 1 as never })).toThrow(
+      /logarithm must be true or false, got 1/,
+    );
   });
 
   it('d = 1: the damped determinant is H + 2c (∫e^{−½Hv² − cv²}dv = √(2π/(H + 2c)))', () => {
