@@ -211,7 +211,7 @@ const cases: [string, () => unknown, string][] = [
   [
     "hessian loss: 'hinge'",
     () => hessian(model(), { data: data(), loss: 'hinge' as Loose }),
-    "hessian: loss must be 'softmaxCrossEntropy' or 'meanSquaredError' or a function (labels, logits) => tf.Scalar, got 'hinge'",
+    "hessian: loss must be 'softmaxCrossEntropy', 'sigmoidCrossEntropy', 'meanSquaredError' or a function (labels, outputs) => tf.Scalar, got 'hinge'",
   ],
   [
     'hessian unknown option',

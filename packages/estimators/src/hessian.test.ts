@@ -24,11 +24,20 @@ beforeAll(async () => {
 const K = 4; // standard errors allowed, as in hutchinson.test.ts
 
 /** The tiny MLP of test-utils as a tfjs-layers model with the same weights (θ order = layer weight order). */
-function layersMlp(m: TinyMlp, theta: readonly number[]) {
+function layersMlp(
+  m: TinyMlp,
+  theta: readonly number[],
+  head: 'softmax' | 'sigmoid' | 'softmaxLayer' | 'activationLayer' | undefined = undefined,
+) {
   const model = tfl.sequential({
     layers: [
       tfl.layers.dense({ units: m.hidden, activation: m.activation, inputShape: [m.inputs] }),
-      tfl.layers.dense({ units: m.outputs }),
+      tfl.layers.dense({
+        units: m.outputs,
+        ...((head === 'softmax' || head === 'sigmoid') && { activation: head }),
+      }),
+      ...(head === 'softmaxLayer' ? [tfl.layers.softmax()] : []),
+      ...(head === 'activationLayer' ? [tfl.layers.activation({ activation: 'softmax' })] : []),
     ],
   });
   let at = 0;
@@ -201,5 +210,79 @@ describe('hessian(model, { data })', () => {
     expect(tf.memory().numTensors).toBe(steady);
     H.dispose();
     expect(tf.memory().numTensors).toBe(start);
+  });
+});
+
+describe('hessian() on a model that ends in a softmax or sigmoid activation', () => {
+  // The reference is the float64 Hessian of the cross-entropy on the logits of
+  // the same MLP without the activation; agreement to 1e-4 relative is float32
+  // rounding (as in the first test above), while reading the probabilities as
+  // logits gives a different matrix altogether (a negative trace in the issue).
+  async function hvpError(
+    head: Parameters<typeof layersMlp>[2],
+    loss: 'crossEntropy' | 'binaryCrossEntropy',
+    options: { loss?: 'softmaxCrossEntropy' | 'sigmoidCrossEntropy' } = {},
+  ) {
+    const { model: m, theta } = tinyMlp({
+      activation: 'tanh',
+      loss,
+      examples: 7,
+      seed: `head-${loss}`,
+    });
+    const model = layersMlp(m, theta, head);
+    const xs = tf.tensor2d(m.xs);
+    const H = hessian(model, { data: { xs, ys: tf.tensor2d(m.ys) }, ...options });
+    const v = theta.map(gaussians(`head-${loss}-v`));
+    const hv = await H.operator.apply(tf.tensor1d(v));
+    const error = relativeError(await hv.data(), matVec(mlpHessian(m, theta), v));
+    // The model still ends in its activation afterwards: its outputs are probabilities.
+    const p = model.predict(xs) as tf.Tensor;
+    const rowSums = (await tf.sum(p, -1).data()) as Float32Array;
+    const inUnit = (await p.data()).every((x) => x > 0 && x < 1);
+    H.dispose();
+    return { error, rowSums: Array.from(rowSums), inUnit };
+  }
+
+  it('softmax (a Dense activation, an Activation layer, a Softmax layer): the default loss is the cross-entropy on the pre-activation', async () => {
+    for (const head of ['softmax', 'activationLayer', 'softmaxLayer'] as const) {
+      const run = await hvpError(head, 'crossEntropy');
+      expect(run.error).toBeLessThan(1e-4);
+      for (const s of run.rowSums) expect(s).toBeCloseTo(1, 5);
+    }
+    expect(
+      (await hvpError('softmax', 'crossEntropy', { loss: 'softmaxCrossEntropy' })).error,
+    ).toBeLessThan(1e-4);
+  });
+
+  it('sigmoid: the default loss is the sigmoid cross-entropy on the pre-activation', async () => {
+    const run = await hvpError('sigmoid', 'binaryCrossEntropy');
+    expect(run.error).toBeLessThan(1e-4);
+    expect(run.inUnit).toBe(true);
+    expect(
+      (await hvpError('sigmoid', 'binaryCrossEntropy', { loss: 'sigmoidCrossEntropy' })).error,
+    ).toBeLessThan(1e-4);
+    // Without the activation, 'sigmoidCrossEntropy' is taken on the outputs as logits.
+    expect(
+      (await hvpError(undefined, 'binaryCrossEntropy', { loss: 'sigmoidCrossEntropy' })).error,
+    ).toBeLessThan(1e-4);
+  });
+
+  it('a cross-entropy that does not match the activation is refused with the fix', () => {
+    const { model: m, theta } = tinyMlp({
+      activation: 'tanh',
+      loss: 'crossEntropy',
+      examples: 4,
+      seed: 'x',
+    });
+    const data = { xs: tf.tensor2d(m.xs), ys: tf.tensor2d(m.ys) };
+    expect(() =>
+      hessian(layersMlp(m, theta, 'sigmoid'), { data, loss: 'softmaxCrossEntropy' }),
+    ).toThrow(
+      /ends in a sigmoid activation, so its outputs are probabilities.*pass loss: 'sigmoidCrossEntropy' \(evaluated on the pre-activation\)/,
+    );
+    expect(() =>
+      hessian(layersMlp(m, theta, 'softmax'), { data, loss: 'sigmoidCrossEntropy' }),
+    ).toThrow(/ends in a softmax activation.*pass loss: 'softmaxCrossEntropy'/);
+    tf.dispose([data.xs, data.ys]);
   });
 });

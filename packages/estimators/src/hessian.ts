@@ -18,7 +18,10 @@ import { type TopEigenvalues, type TopEigenvaluesOptions, topEigenvalues } from 
 import type { Seed } from './rng';
 import { type SpectralDensity, type SpectralDensityOptions, spectralDensity } from './slq';
 import type { Estimate } from './stats';
-import { twiceDifferentiableSoftmaxCrossEntropy } from './twice-differentiable';
+import {
+  twiceDifferentiableSigmoidCrossEntropy,
+  twiceDifferentiableSoftmaxCrossEntropy,
+} from './twice-differentiable';
 
 /**
  * What `hessian` needs of a model; a tfjs-layers `LayersModel` (Sequential or
@@ -31,13 +34,18 @@ export interface HessianModel {
   readonly trainableWeights: readonly { read(): tf.Tensor }[];
   /** BatchNorm moving statistics and the like: left bit-identical. */
   readonly nonTrainableWeights: readonly { read(): tf.Tensor }[];
+  /** The layers (tfjs-layers): the last one's activation is checked (see `HessianOptions.loss`). */
+  readonly layers?: readonly unknown[];
+  /** The output layers (tfjs-layers' functional models). */
+  readonly outputLayers?: readonly unknown[];
 }
 
-/** A loss by name, or `(labels, logits) => mean loss over the batch`. */
+/** A loss by name, or `(labels, outputs) => mean loss over the batch`. */
 export type HessianLoss =
   | 'softmaxCrossEntropy'
+  | 'sigmoidCrossEntropy'
   | 'meanSquaredError'
-  | ((labels: tf.Tensor, logits: tf.Tensor) => tf.Scalar);
+  | ((labels: tf.Tensor, outputs: tf.Tensor) => tf.Scalar);
 
 export interface HessianOptions {
   /**
@@ -47,7 +55,15 @@ export interface HessianOptions {
    * rows, or integer class indices (int32, rank 1) for softmaxCrossEntropy.
    */
   readonly data: { readonly xs: tf.Tensor; readonly ys: tf.Tensor } | readonly Batch[];
-  /** Default `'softmaxCrossEntropy'` (on the model's outputs as logits). */
+  /**
+   * The cross-entropies take logits. A model whose last layer ends in a
+   * softmax (or sigmoid) activation outputs probabilities, so there they are
+   * evaluated on the pre-activation, the same loss as Keras's cross-entropy
+   * on the probabilities (and twice differentiable); a cross-entropy that does
+   * not match the activation is an error. Default: the cross-entropy matching
+   * the model's last activation, `'softmaxCrossEntropy'` for a linear one.
+   * `'meanSquaredError'` and functions see the model's outputs as they are.
+   */
   readonly loss?: HessianLoss;
   /** Examples per batch when `data` is `{ xs, ys }`; default 128. Does not change H. */
   readonly batchSize?: number;
@@ -86,7 +102,7 @@ export interface ModelHessian {
 
 const WHERE = 'hessian';
 const OPTIONS = ['data', 'loss', 'batchSize', 'seed'];
-const LOSSES = ['softmaxCrossEntropy', 'meanSquaredError'];
+const LOSSES = ['softmaxCrossEntropy', 'sigmoidCrossEntropy', 'meanSquaredError'];
 
 /**
  * The Hessian of `model`'s loss over `options.data` with respect to its
@@ -119,7 +135,9 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
     );
   }
   requireOptions(WHERE, options, OPTIONS);
-  const lossOf = resolveLoss(options.loss);
+  const head = headOf(model);
+  const lossOf = resolveLoss(options.loss, head);
+  const preActivation = head !== undefined && lossOf.onLogits;
   const variables = model.trainableWeights.map((w) => w.read());
   if (variables.length === 0) {
     throw new EstimatorError(
@@ -135,7 +153,9 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
     data: batches,
     loss: (batch: Batch) =>
       tf.tidy(() => {
-        const output = model.apply(batch.xs, { training: false });
+        const output = preActivation
+          ? head.withoutActivation(() => model.apply(batch.xs, { training: false }))
+          : model.apply(batch.xs, { training: false });
         if (!(output instanceof tf.Tensor)) {
           throw new EstimatorError(
             `${WHERE}: the model returned ${describe(output)}; hessian needs a model with one output tensor.`,
@@ -163,25 +183,113 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
   };
 }
 
-function resolveLoss(
-  loss: HessianLoss | undefined,
-): (labels: tf.Tensor, logits: tf.Tensor) => tf.Scalar {
+/** A last activation whose outputs are probabilities, and a way to evaluate the model without it. */
+interface Head {
+  readonly kind: 'softmax' | 'sigmoid';
+  /** Runs `f` with the activation replaced by the identity (restored after, also on a throw). */
+  withoutActivation<T>(f: () => T): T;
+}
+
+/** tfjs-layers' linear activation, as a layer's `activation` field holds one. */
+const IDENTITY = { apply: (x: tf.Tensor) => x, getClassName: () => 'linear' };
+
+/**
+ * The model's last activation where it is a softmax or sigmoid: a layer's
+ * `activation` (Dense, Conv, Activation layers) or tfjs-layers' Softmax layer
+ * over the last axis, looked up through nested models.
+ */
+function headOf(model: unknown): Head | undefined {
+  type LayerLike = {
+    activation?: { getClassName?: () => string };
+    softmax?: unknown;
+    axis?: unknown;
+    getClassName?: () => string;
+    layers?: readonly unknown[];
+    outputLayers?: readonly unknown[];
+  };
+  let layer = model as LayerLike | undefined;
+  for (let depth = 0; depth < 100 && layer != null; depth++) {
+    const outputs = layer.outputLayers;
+    const inner = outputs?.length === 1 ? outputs[0] : layer.layers?.at(-1);
+    if (inner == null || inner === layer) break;
+    layer = inner as LayerLike;
+    if (!Array.isArray(layer.layers)) break;
+  }
+  if (layer == null || layer === model) return undefined;
+  const swap =
+    <K extends keyof LayerLike>(key: K, value: unknown) =>
+    <T>(f: () => T): T => {
+      const target = layer as Record<string, unknown>;
+      const saved = target[key];
+      target[key] = value;
+      try {
+        return f();
+      } finally {
+        target[key] = saved;
+      }
+    };
+  const name = layer.activation?.getClassName?.();
+  if (name === 'softmax' || name === 'sigmoid') {
+    return { kind: name, withoutActivation: swap('activation', IDENTITY) };
+  }
+  if (layer.getClassName?.() === 'Softmax' && typeof layer.softmax === 'function') {
+    if (layer.axis !== -1 && layer.axis !== 1) {
+      throw new EstimatorError(
+        `${WHERE}: the model ends in a Softmax layer over axis ${describe(layer.axis)}; hessian's cross-entropies take the last axis, so pass your own loss function.`,
+      );
+    }
+    const axis = layer.axis;
+    const identity = (x: tf.Tensor) => {
+      // tfjs's default axis is 1: the last one only for [batch, classes] outputs.
+      if (axis === 1 && x.rank !== 2) {
+        throw new EstimatorError(
+          `${WHERE}: the model ends in a Softmax layer over axis 1 of a rank-${x.rank} output; hessian's cross-entropies take the last axis, so pass your own loss function.`,
+        );
+      }
+      return x;
+    };
+    return { kind: 'softmax', withoutActivation: swap('softmax', identity) };
+  }
+  return undefined;
+}
+
+type LossOf = ((labels: tf.Tensor, outputs: tf.Tensor) => tf.Scalar) & { onLogits?: boolean };
+
+function resolveLoss(loss: HessianLoss | undefined, head: Head | undefined): LossOf {
   if (typeof loss === 'function') return loss;
-  if (loss === undefined || loss === 'softmaxCrossEntropy') {
-    return (labels, logits) => {
+  const named = loss ?? (head?.kind === 'sigmoid' ? 'sigmoidCrossEntropy' : 'softmaxCrossEntropy');
+  const mismatch =
+    (named === 'softmaxCrossEntropy' && head?.kind === 'sigmoid') ||
+    (named === 'sigmoidCrossEntropy' && head?.kind === 'softmax');
+  if (mismatch) {
+    const match = head!.kind === 'softmax' ? 'softmaxCrossEntropy' : 'sigmoidCrossEntropy';
+    throw new EstimatorError(
+      `${WHERE}: the model ends in a ${head!.kind} activation, so its outputs are probabilities, and '${named}' is the loss of the other kind of head; pass loss: '${match}' (evaluated on the pre-activation), or end the model in a linear layer.`,
+    );
+  }
+  if (named === 'softmaxCrossEntropy') {
+    const lossOf: LossOf = (labels, logits) => {
       const oneHot =
         labels.rank === 1 && labels.dtype === 'int32'
           ? tf.oneHot(labels as tf.Tensor1D, logits.shape.at(-1)!)
           : labels;
       return twiceDifferentiableSoftmaxCrossEntropy(oneHot, logits);
     };
+    lossOf.onLogits = true;
+    return lossOf;
   }
-  if (loss === 'meanSquaredError') {
+  if (named === 'sigmoidCrossEntropy') {
+    const lossOf: LossOf = (labels, logits) =>
+      twiceDifferentiableSigmoidCrossEntropy(tf.cast(labels, 'float32'), logits);
+    lossOf.onLogits = true;
+    return lossOf;
+  }
+  if (named === 'meanSquaredError') {
     // Mean over examples and outputs, like tf.losses.meanSquaredError.
     return (labels, predictions) => tf.mean(tf.square(tf.sub(predictions, labels))) as tf.Scalar;
   }
   throw new EstimatorError(
-    `${WHERE}: loss must be ${LOSSES.map((l) => `'${l}'`).join(' or ')} or a function (labels, logits) => tf.Scalar, got ${describe(loss)}.`,
+    `${WHERE}: loss must be ${LOSSES.map((l) => `'${l}'`).join(', ')} or a function (labels, outputs) => tf.Scalar, got ${describe(loss)}.`,
   );
 }
 

@@ -52,5 +52,6 @@ export {
 export type { Estimate } from './stats';
 export {
   twiceDifferentiableExp,
+  twiceDifferentiableSigmoidCrossEntropy,
   twiceDifferentiableSoftmaxCrossEntropy,
 } from './twice-differentiable';

@@ -6,7 +6,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import type { HessianOperator } from './operator';
 import { seededRng } from './rng';
-import { twiceDifferentiableSoftmaxCrossEntropy } from './twice-differentiable';
+import {
+  twiceDifferentiableSigmoidCrossEntropy,
+  twiceDifferentiableSoftmaxCrossEntropy,
+} from './twice-differentiable';
 
 /** A variable holding `initial`'s values; `initial` itself is disposed (no stray tensor). */
 export function ownedVariable(initial: tf.Tensor): tf.Variable {
@@ -75,7 +78,8 @@ export interface TinyMlp {
   readonly hidden: number;
   readonly outputs: number;
   readonly activation: 'tanh' | 'softplus' | 'relu';
-  readonly loss: 'crossEntropy' | 'mse';
+  /** Softmax or sigmoid (binary, per output) cross-entropy on the logits, or squared error. */
+  readonly loss: 'crossEntropy' | 'binaryCrossEntropy' | 'mse';
   readonly xs: number[][];
   /** One-hot labels (cross-entropy) or regression targets (mse). */
   readonly ys: number[][];
@@ -134,6 +138,9 @@ export function mlpGradient(
       const e = z2.map((z) => Math.exp(z - top));
       const sum = e.reduce((s, t) => s + t, 0);
       dz2 = e.map((t, k) => (t / sum - y[k]!) / N);
+    } else if (m.loss === 'binaryCrossEntropy') {
+      // d/dz of softplus(z) − yz is σ(z) − y; the mean is over N·K entries.
+      dz2 = z2.map((z, k) => (1 / (1 + Math.exp(-z)) - y[k]!) / (N * K));
     } else {
       dz2 = z2.map((z, k) => (2 * (z - y[k]!)) / (N * K));
     }
@@ -215,7 +222,9 @@ export function tfMlp(m: TinyMlp, theta: readonly number[]) {
       return (
         m.loss === 'crossEntropy'
           ? twiceDifferentiableSoftmaxCrossEntropy(batch.ys, z2)
-          : tf.mean(tf.square(tf.sub(z2, batch.ys)))
+          : m.loss === 'binaryCrossEntropy'
+            ? twiceDifferentiableSigmoidCrossEntropy(batch.ys, z2)
+            : tf.mean(tf.square(tf.sub(z2, batch.ys)))
       ) as tf.Scalar;
     });
   const batch = (rows: readonly number[]) => ({
@@ -235,7 +244,7 @@ export function tinyMlp(
   const outputs = 2;
   const xs = Array.from({ length: options.examples }, () => Array.from({ length: inputs }, g));
   const ys = xs.map((_, n) =>
-    options.loss === 'crossEntropy'
+    options.loss !== 'mse'
       ? Array.from({ length: outputs }, (_, k) => (k === n % outputs ? 1 : 0))
       : Array.from({ length: outputs }, g),
   );

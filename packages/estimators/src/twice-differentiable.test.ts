@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHvp } from './hvp';
 import {
   twiceDifferentiableExp,
+  twiceDifferentiableSigmoidCrossEntropy,
   twiceDifferentiableSoftmaxCrossEntropy,
 } from './twice-differentiable';
 
@@ -75,6 +76,38 @@ describe('twiceDifferentiableSoftmaxCrossEntropy', () => {
     (hu.arraySync() as number[][]).forEach((row, n) => {
       row.forEach((h, k) => {
         expect(h).toBeCloseTo(want[n]![k]!, 6);
+      });
+    });
+  });
+});
+
+describe('twiceDifferentiableSigmoidCrossEntropy', () => {
+  it('equals tf.losses.sigmoidCrossEntropy, stays finite at |z| = 100, and has the Hessian diag(σ(1 − σ))/(NK)', () => {
+    const logits = tf.tensor2d([
+      [1, -2, 0.5],
+      [100, -100, 0],
+    ]);
+    const labels = tf.tensor2d([
+      [0, 1, 1],
+      [1, 0, 0],
+    ]);
+    const ours = twiceDifferentiableSigmoidCrossEntropy(labels, logits).dataSync()[0]!;
+    expect(ours).toBeCloseTo(tf.losses.sigmoidCrossEntropy(labels, logits).dataSync()[0]!, 5);
+    const u = tf.tensor2d([
+      [1, -1, 0.5],
+      [0.2, 0.3, -2],
+    ]);
+    const hu = tf.grad((z: tf.Tensor) => {
+      const g = tf.grad((w: tf.Tensor) => twiceDifferentiableSigmoidCrossEntropy(labels, w))(z);
+      return tf.sum(tf.mul(g, u));
+    })(logits);
+    const z = logits.arraySync();
+    const uu = u.arraySync();
+    // The mean runs over N·K = 6 entries; σ(±100)(1 − σ(±100)) underflows to 0 in float32.
+    (hu.arraySync() as number[][]).forEach((row, n) => {
+      row.forEach((h, k) => {
+        const s = 1 / (1 + Math.exp(-z[n]![k]!));
+        expect(h).toBeCloseTo((s * (1 - s) * uu[n]![k]!) / 6, 6);
       });
     });
   });

@@ -67,3 +67,33 @@ export function twiceDifferentiableSoftmaxCrossEntropy(
     return tf.neg(tf.mean(tf.sum(tf.mul(labels, logSoftmax), -1))) as tf.Scalar;
   });
 }
+
+/** max(x, 0) elementwise as a constant (zero gradient), for the softplus shift below. */
+const positivePart: (x: tf.Tensor) => tf.Tensor = inOurScope(
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    return { value: tf.relu(x), gradFunc: () => tf.zeros(x.shape) };
+  }) as (x: tf.Tensor) => tf.Tensor,
+);
+
+/**
+ * Mean sigmoid (binary) cross-entropy over every entry, mean of softplus(z) − y·z,
+ * equal to `tf.losses.sigmoidCrossEntropy(labels, logits)` (no label smoothing,
+ * mean reduction) but usable with `method: 'exact'`. softplus(z) is written
+ * m + log(e^{−m} + e^{z−m}) with the constant m = max(z, 0): exact for any m (so
+ * no second-order term is lost), and no exponent is positive.
+ */
+export function twiceDifferentiableSigmoidCrossEntropy(
+  labels: tf.Tensor,
+  logits: tf.Tensor,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const m = positivePart(logits);
+    const sum = tf.add(
+      twiceDifferentiableExp(tf.neg(m)),
+      twiceDifferentiableExp(tf.sub(logits, m)),
+    );
+    const softplus = tf.add(m, tf.log(sum));
+    return tf.mean(tf.sub(softplus, tf.mul(labels, logits))) as tf.Scalar;
+  });
+}
