@@ -11,6 +11,7 @@ import { tfjsCorePublicApi } from './tfjs-core-registrations';
 export default mergeConfig(
   base,
   defineConfig({
+    test: { setupFiles: ['./src/test-setup.ts'] },
     plugins: [
       {
         name: 'bundle-node-registrations',

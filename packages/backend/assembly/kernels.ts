@@ -8,6 +8,55 @@
  * Layouts are tfjs's: NHWC, row-major, float32.
  */
 
+// Bounds checks, compiled in only with `--use BOUNDS=1` (the debug build that the tests
+// run against, scripts/compile-kernels.ts; docs/kernels.md). Each kernel first asks the
+// caller how many bytes each buffer it was given reaches (`extent`), keeps that range
+// per buffer in a global, and checks every load and store against it; `outOfBounds`
+// throws. Without BOUNDS, `given` and `inside` compile to nothing: the release build is
+// the same module, byte for byte, as without them.
+
+// Imported (debug build only) as kernels.extent and kernels.outOfBounds: AssemblyScript
+// names an import's module after the file that declares it.
+declare function extent(base: usize): usize;
+
+declare function outOfBounds(buffer: i32, at: usize, bytes: usize, low: usize, high: usize): void;
+
+let low0: usize = 0;
+let high0: usize = 0;
+let low1: usize = 0;
+let high1: usize = 0;
+let low2: usize = 0;
+let high2: usize = 0;
+
+/** Debug build: buffer `slot` (0, 1, 2) of this call starts at `base`. */
+function given(slot: i32, base: usize): void {
+  if (isDefined(BOUNDS)) {
+    const high = base + extent(base);
+    if (slot === 0) {
+      low0 = base;
+      high0 = high;
+    } else if (slot === 1) {
+      low1 = base;
+      high1 = high;
+    } else {
+      low2 = base;
+      high2 = high;
+    }
+  }
+}
+
+/** Debug build: traps unless `bytes` bytes at `at` lie inside buffer `slot`. */
+function inside(slot: i32, at: usize, bytes: usize): void {
+  if (isDefined(BOUNDS)) {
+    const low = slot === 0 ? low0 : slot === 1 ? low1 : low2;
+    const high = slot === 0 ? high0 : slot === 1 ? high1 : high2;
+    if (bytes > 0 && (at < low || at + bytes > high)) {
+      outOfBounds(slot, at, bytes, low, high);
+      unreachable();
+    }
+  }
+}
+
 /** Lane offsets 0, 1, 2, 3 (built from splats: a v128 literal would be fine too). */
 function lanes(): v128 {
   return i32x4(0, 1, 2, 3);
@@ -40,6 +89,10 @@ export function maxPoolGrad(
   top: i32,
   left: i32,
 ): void {
+  given(0, x);
+  given(1, dy);
+  given(2, dx);
+  inside(2, dx, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
   memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
   const c4 = c & ~3;
   let g = dy;
@@ -58,12 +111,14 @@ export function maxPoolGrad(
           for (let iy = yStart; iy < yEnd; iy++) {
             for (let ix = xStart; ix < xEnd; ix++) {
               const e = ((n * h + iy) * w + ix) * c + ch;
+              inside(0, x + ((<usize>e) << 2), 16);
               const v = v128.load(x + ((<usize>e) << 2));
               const more = f32x4.gt(v, best);
               best = v128.bitselect(v, best, more);
               at = v128.bitselect(i32x4.add(i32x4.splat(e), lanes()), at, more);
             }
           }
+          inside(1, g + ((<usize>ch) << 2), 16);
           addAt(dx, i32x4.extract_lane(at, 0), load<f32>(g + ((<usize>ch) << 2)));
           addAt(dx, i32x4.extract_lane(at, 1), load<f32>(g + ((<usize>(ch + 1)) << 2)));
           addAt(dx, i32x4.extract_lane(at, 2), load<f32>(g + ((<usize>(ch + 2)) << 2)));
@@ -75,6 +130,7 @@ export function maxPoolGrad(
           for (let iy = yStart; iy < yEnd; iy++) {
             for (let ix = xStart; ix < xEnd; ix++) {
               const e = ((n * h + iy) * w + ix) * c + ch;
+              inside(0, x + ((<usize>e) << 2), 4);
               const v = load<f32>(x + ((<usize>e) << 2));
               if (v > best) {
                 best = v;
@@ -82,6 +138,7 @@ export function maxPoolGrad(
               }
             }
           }
+          inside(1, g + ((<usize>ch) << 2), 4);
           addAt(dx, at, load<f32>(g + ((<usize>ch) << 2)));
         }
         g += (<usize>c) << 2;
@@ -93,6 +150,7 @@ export function maxPoolGrad(
 function addAt(dx: usize, at: i32, value: f32): void {
   if (at >= 0) {
     const p = dx + ((<usize>at) << 2);
+    inside(2, p, 4);
     store<f32>(p, load<f32>(p) + value);
   }
 }
@@ -108,6 +166,10 @@ const BLOCK = 16;
  * 2⁻²⁰·Σ_r |x[r, c]| (plus float64 rounding and the final rounding to float32).
  */
 export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, scale: f64): void {
+  given(0, x);
+  given(1, out);
+  given(2, acc);
+  inside(2, acc, (<usize>cols) << 3);
   memory.fill(acc, 0, (<usize>cols) << 3);
   const c4 = cols & ~3;
   const stride = (<usize>cols) << 2;
@@ -116,12 +178,15 @@ export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, 
     const base = x + <usize>r0 * stride;
     for (let c = 0; c < c4; c += 4) {
       let p = base + ((<usize>c) << 2);
+      inside(0, p, 16);
       let s = v128.load(p);
       for (let r = r0 + 1; r < r1; r++) {
         p += stride;
+        inside(0, p, 16);
         s = f32x4.add(s, v128.load(p));
       }
       const a = acc + ((<usize>c) << 3);
+      inside(2, a, 32);
       v128.store(a, f64x2.add(v128.load(a), f64x2.promote_low_f32x4(s)));
       const high = v128.shuffle<f32>(s, s, 2, 3, 2, 3);
       v128.store(a, f64x2.add(v128.load(a, 16), f64x2.promote_low_f32x4(high)), 16);
@@ -130,14 +195,17 @@ export function sumRows(x: usize, out: usize, acc: usize, rows: i32, cols: i32, 
       let p = base + ((<usize>c) << 2);
       let s: f64 = 0;
       for (let r = r0; r < r1; r++) {
+        inside(0, p, 4);
         s += <f64>load<f32>(p);
         p += stride;
       }
       const a = acc + ((<usize>c) << 3);
+      inside(2, a, 8);
       store<f64>(a, load<f64>(a) + s);
     }
   }
   for (let c = 0; c < cols; c++) {
+    inside(1, out + ((<usize>c) << 2), 4);
     store<f32>(out + ((<usize>c) << 2), <f32>(load<f64>(acc + ((<usize>c) << 3)) * scale));
   }
 }
@@ -170,6 +238,8 @@ export function im2colT(
   r0: i32,
   r1: i32,
 ): void {
+  given(0, x);
+  given(1, out);
   const pixels = <usize>(r1 - r0) * <usize>wo;
   const rowBytes = pixels << 2;
   for (let ky = 0; ky < kh; ky++) {
@@ -184,6 +254,7 @@ export function im2colT(
         const pix = (<usize>(r - r0) * <usize>wo) << 2;
         if (iy < 0 || iy >= h) {
           for (let ci = 0; ci < cin; ci++) {
+            inside(1, rows + <usize>ci * rowBytes + pix, (<usize>wo) << 2);
             memory.fill(rows + <usize>ci * rowBytes + pix, 0, (<usize>wo) << 2);
           }
           continue;
@@ -192,9 +263,11 @@ export function im2colT(
         const step = (<usize>sw * <usize>cin) << 2;
         for (let ci = 0; ci < cin; ci++) {
           const dst = rows + <usize>ci * rowBytes + pix;
+          inside(1, dst, (<usize>wo) << 2);
           memory.fill(dst, 0, (<usize>j0) << 2);
           let p = src + ((<usize>ci) << 2);
           for (let j = j0; j < j1; j++) {
+            inside(0, p, 4);
             store<f32>(dst + ((<usize>j) << 2), load<f32>(p));
             p += step;
           }
@@ -229,6 +302,10 @@ export function matmul(
   n: i32,
   accumulate: bool,
 ): void {
+  given(0, a);
+  given(1, b);
+  given(2, c);
+  inside(2, c, (<usize>m * <usize>n) << 2);
   if (!accumulate) memory.fill(c, 0, (<usize>m * <usize>n) << 2);
   const m4 = m & ~3;
   const n8 = n & ~7;
@@ -242,6 +319,13 @@ export function matmul(
       for (let j = 0; j < n8; j += 8) {
         for (let i = i0; i < i1; i += 4) {
           const at = c + ((<usize>i * <usize>n + <usize>j) << 2);
+          // The block's first and last bytes of each operand (its addresses only grow).
+          inside(2, at, 32);
+          inside(2, at + 3 * bRow, 32);
+          inside(0, a0 + <usize>i * aM, 4);
+          inside(0, a0 + <usize>(i + 3) * aM + <usize>(depth - 1) * aK, 4);
+          inside(1, b0 + ((<usize>j) << 2), 32);
+          inside(1, b0 + ((<usize>j) << 2) + <usize>(depth - 1) * bRow, 32);
           block4x8(a0 + <usize>i * aM, aM, aK, b0 + ((<usize>j) << 2), at, depth, bRow);
         }
       }
@@ -254,6 +338,8 @@ export function matmul(
         let pa = a0 + <usize>i * aM;
         let pb = b0 + ((<usize>j) << 2);
         for (let kk = 0; kk < depth; kk++) {
+          inside(0, pa, 4);
+          inside(1, pb, 4);
           s += load<f32>(pa) * load<f32>(pb);
           pa += aK;
           pb += bRow;
@@ -339,6 +425,9 @@ export function col2imAdd(
   p1: i32,
   zero: bool,
 ): void {
+  given(0, col);
+  given(1, dx);
+  inside(1, dx, (<usize>batch * <usize>h * <usize>w * <usize>cin) << 2);
   if (zero) memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>cin) << 2);
   const c4 = cin & ~3;
   let src = col;
@@ -356,6 +445,8 @@ export function col2imAdd(
         const ix = j * sw + kx * rw - left;
         if (ix >= 0 && ix < w) {
           const dst = dx + ((<usize>((n * h + iy) * w + ix) * <usize>cin) << 2);
+          inside(1, dst, (<usize>cin) << 2);
+          inside(0, src, (<usize>cin) << 2);
           for (let c = 0; c < c4; c += 4) {
             const at = (<usize>c) << 2;
             v128.store(dst + at, f32x4.add(v128.load(dst + at), v128.load(src + at)));
@@ -373,11 +464,17 @@ export function col2imAdd(
 
 /** out[r, c] = x[r, c] + bias[c] for x read as [rows, cols]: a bias add. */
 export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32): void {
+  given(0, x);
+  given(1, bias);
+  given(2, out);
+  inside(1, bias, (<usize>cols) << 2);
   const c4 = cols & ~3;
   const stride = (<usize>cols) << 2;
   for (let r = 0; r < rows; r++) {
     const from = x + <usize>r * stride;
     const to = out + <usize>r * stride;
+    inside(0, from, stride);
+    inside(2, to, stride);
     for (let c = 0; c < c4; c += 4) {
       const at = (<usize>c) << 2;
       v128.store(to + at, f32x4.add(v128.load(from + at), v128.load(bias + at)));
@@ -396,10 +493,14 @@ export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32)
  * so that both sides stay in cache.
  */
 export function flipSwapFilter(w: usize, out: usize, taps: i32, cin: i32, cout: i32): void {
+  given(0, w);
+  given(1, out);
   const tap = (<usize>cin * <usize>cout) << 2;
   for (let t = 0; t < taps; t++) {
     const src = w + <usize>t * tap;
     const dst = out + <usize>(taps - 1 - t) * tap;
+    inside(0, src, tap);
+    inside(1, dst, tap);
     for (let i0 = 0; i0 < cin; i0 += 16) {
       const i1 = min(cin, i0 + 16);
       for (let o0 = 0; o0 < cout; o0 += 16) {

@@ -1,21 +1,27 @@
 /**
  * The long differential run before a release (docs/kernels.md):
- * `pnpm --filter @usam/backend fuzz [--cases 100000] [--seed 1] [--from 0] [--parallel 2]`.
+ * `pnpm --filter @usam/backend fuzz [--cases 100000] [--seed 1] [--from 0] [--parallel 2] [--release]`
+ * (against the bounds-checked debug build of the SIMD module, or with `--release` the committed one).
  * Prints every failure's one-line reproduction and a JSON summary; exits 1 on any failure.
  */
 import { parseArgs } from 'node:util';
 import { runDifferential } from '../src/differential-runner';
 
-const integer = (name: string, value: string | undefined, fallback: number, min: number) => {
+const integer = (
+  name: string,
+  value: string | boolean | undefined,
+  fallback: number,
+  min: number,
+) => {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < min) {
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || Number(value) < min) {
     console.error(`fuzz: --${name} must be an integer ≥ ${min}, got '${value}'.`);
     process.exit(2);
   }
   return Number(value);
 };
 
-let values: Record<string, string | undefined>;
+let values: Record<string, string | boolean | undefined>;
 try {
   ({ values } = parseArgs({
     options: {
@@ -23,11 +29,12 @@ try {
       seed: { type: 'string' },
       from: { type: 'string' },
       parallel: { type: 'string' },
+      release: { type: 'boolean' },
     },
-  }) as { values: Record<string, string | undefined> });
+  }) as { values: Record<string, string | boolean | undefined> });
 } catch (error) {
   console.error(
-    `fuzz: ${(error as Error).message} Options: --cases N, --seed S, --from I, --parallel P.`,
+    `fuzz: ${(error as Error).message} Options: --cases N, --seed S, --from I, --parallel P, --release.`,
   );
   process.exit(2);
 }
@@ -43,6 +50,7 @@ const summary = await runDifferential({
   cases,
   from,
   parallel,
+  release: values.release === true,
   onProgress: (done) => {
     if (done - reported >= 1000 || done === cases) {
       reported = done;
@@ -60,6 +68,7 @@ console.log(
     seed,
     from,
     cases,
+    build: values.release === true ? 'release' : 'debug',
     failures: summary.failures.length,
     seconds: Math.round((Date.now() - started) / 1000),
   }),

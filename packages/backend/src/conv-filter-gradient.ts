@@ -11,13 +11,7 @@
  * itself on the small CNNs (bench/kernels-ab.ts; see the package's notes).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  address,
-  CONV_CHUNKING,
-  convGeometry,
-  type SimdKernels,
-  type WasmHeap,
-} from './simd-kernels';
+import { CONV_CHUNKING, convGeometry, type SimdKernels } from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
 
 export function filterGradientBySimd(
@@ -31,7 +25,6 @@ export function filterGradientBySimd(
   const [kh, kw, cin, cout] = filterShape;
   const [n] = x.shape as Shape4;
   const [, ho, wo] = dy.shape as Shape4;
-  const backend = s.backend as unknown as WasmHeap;
   const patch = kh * kw * cin;
   // Whole output rows (n, i) per chunk, so that col stays a few MiB.
   const rows = n * ho;
@@ -42,19 +35,9 @@ export function filterGradientBySimd(
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const r1 = Math.min(rows, r0 + chunk);
     const pixels = (r1 - r0) * wo;
-    simd.im2colT(address(backend, x), address(backend, col), ...geometry, r0, r1);
+    simd.im2colT(x, col, ...geometry, r0, r1);
     // dw += col · dy[rows r0..r1]: col [kh·kw·Cin, pixels] row-major, dy [pixels, Cout].
-    simd.matmul(
-      address(backend, col),
-      pixels * 4,
-      4,
-      address(backend, dy) + r0 * wo * cout * 4,
-      address(backend, dw),
-      patch,
-      pixels,
-      cout,
-      r0 > 0,
-    );
+    simd.matmul(col, pixels * 4, 4, [dy, r0 * wo * cout], dw, patch, pixels, cout, r0 > 0);
   }
   return dw;
 }

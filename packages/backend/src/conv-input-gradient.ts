@@ -7,13 +7,7 @@
  * im2col). The pixels go in chunks so that col stays a few MiB.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  address,
-  CONV_CHUNKING,
-  convGeometry,
-  type SimdKernels,
-  type WasmHeap,
-} from './simd-kernels';
+import { CONV_CHUNKING, convGeometry, type SimdKernels } from './simd-kernels';
 import type { Scratch, Shape4 } from './wasm-scratch';
 
 export function inputGradientBySimd(
@@ -29,7 +23,6 @@ export function inputGradientBySimd(
   const [, ho, wo] = dy.shape as Shape4;
   const patch = kh * kw * cin;
   const pixels = n * ho * wo;
-  const backend = s.backend as unknown as WasmHeap;
   const filterT = s.transpose(s.reshape(filter, [patch, cout]), [1, 0]); // [Cout, kh·kw·Cin]
   const dx = s.alloc(inputShape);
   const chunk = Math.min(pixels, Math.max(4, Math.floor(CONV_CHUNKING.floats / patch)));
@@ -38,18 +31,8 @@ export function inputGradientBySimd(
   for (let p0 = 0; p0 < pixels; p0 += chunk) {
     const p1 = Math.min(pixels, p0 + chunk);
     // col = dy[p0..p1] · Wᵀ: dy rows [pixels, Cout], Wᵀ [Cout, kh·kw·Cin].
-    simd.matmul(
-      address(backend, dy) + p0 * cout * 4,
-      cout * 4,
-      4,
-      address(backend, filterT),
-      address(backend, col),
-      p1 - p0,
-      cout,
-      patch,
-      false,
-    );
-    simd.col2imAdd(address(backend, col), address(backend, dx), ...geometry, p0, p1, p0 === 0);
+    simd.matmul([dy, p0 * cout], cout * 4, 4, filterT, col, p1 - p0, cout, patch, false);
+    simd.col2imAdd(col, dx, ...geometry, p0, p1, p0 === 0);
   }
   return dx;
 }

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { debugKernelsFile } from '../scripts/compile-kernels';
 import { bundleForNode } from '../tfjs-core-registrations';
 
 export interface Failure {
@@ -42,6 +43,12 @@ function bundledWorker(): Promise<string> {
   return worker;
 }
 
+/** The bundled worker, and the debug build of the SIMD module for it (release if undefined). */
+interface Worker {
+  file: string;
+  debug?: string;
+}
+
 interface Line {
   index: number;
   failure?: string;
@@ -50,7 +57,7 @@ interface Line {
 
 /** Runs cases from…to−1 in one worker: the last index it finished, and its failure if any. */
 function runWorker(
-  file: string,
+  { file, debug }: Worker,
   seed: number,
   from: number,
   to: number,
@@ -59,6 +66,7 @@ function runWorker(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [file, String(seed), String(from), String(to)], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, USAM_SIMD_DEBUG_MODULE: debug ?? '' },
     });
     let last = from - 1;
     let failed: Line | undefined;
@@ -93,7 +101,7 @@ const lastLine = (text: string) =>
 
 /** One slice of cases, restarted after each failure. */
 async function runSlice(
-  file: string,
+  file: Worker,
   seed: number,
   from: number,
   to: number,
@@ -135,15 +143,21 @@ export async function runDifferential({
   cases,
   from = 0,
   parallel = 2,
+  release = false,
   onProgress,
 }: {
   seed: number;
   cases: number;
   from?: number;
   parallel?: number;
+  /** Against the release build of the SIMD module, not the bounds-checked debug build. */
+  release?: boolean;
   onProgress?: (done: number) => void;
 }): Promise<RunSummary> {
-  const file = await bundledWorker();
+  const file: Worker = {
+    file: await bundledWorker(),
+    debug: release ? undefined : await debugKernelsFile(),
+  };
   let done = 0;
   const onCase = () => onProgress?.(++done);
   const slices = Math.max(1, Math.min(parallel, cases));

@@ -5,11 +5,23 @@
  * the first failure: a kernel that wrote outside its buffers may have
  * corrupted wasm's heap, so the supervisor goes on in a fresh process.
  */
+
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { compare, makeCase, reproduction, runCase } from './differential';
 import { initBackend } from './node';
+import { useDebugSimdModule } from './simd-kernels';
 
 const [seed, from, to] = process.argv.slice(2).map(Number) as [number, number, number];
+// The debug build of our SIMD module (bounds checks), as the runner compiled it.
+const debug = process.env.USAM_SIMD_DEBUG_MODULE;
+if (debug) {
+  const { plain, shared } = JSON.parse(readFileSync(debug, 'utf8')) as Record<string, string>;
+  useDebugSimdModule({
+    plain: Buffer.from(plain!, 'base64'),
+    shared: Buffer.from(shared!, 'base64'),
+  });
+}
 await initBackend('cpu');
 await initBackend('wasm');
 for (let index = from; index < to; index++) {

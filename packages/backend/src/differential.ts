@@ -49,6 +49,8 @@ interface Input {
   readonly shape: number[];
   /** 'signed': [−1, 1); 'positive': [0.5, 2). */
   readonly kind?: 'signed' | 'positive';
+  /** int32 inputs hold round(10·v) (values only: int32 has no gradients). */
+  readonly dtype?: 'float32' | 'int32';
 }
 
 /** A case: inputs, the function of them, and what to compare. */
@@ -296,11 +298,11 @@ function sliceCase(rng: Rng): Case {
     description: `x=[${x}] sizes=[${parts}] axis=${axis}`,
     inputs: { x: { shape: x } },
     // Weighted so every part's gradient matters.
-    fn: (t) =>
-      tf.concat(
-        tf.split(t.x!, parts, axis).map((p, i) => tf.mul(p, i + 1)),
-        axis,
-      ),
+    // (tfjs's concat gradient throws for a single part.)
+    fn: (t) => {
+      const split = tf.split(t.x!, parts, axis).map((p, i) => tf.mul(p, i + 1));
+      return split.length === 1 ? split[0]! : tf.concat(split, axis);
+    },
     wrt: ['x'],
     secondOrder: false,
   };
@@ -313,6 +315,8 @@ function batchNormCase(rng: Rng): Case {
     const c = x[rank - 1]!;
     const axes = [...Array(rank - 1).keys()];
     if (size(x) / c < 2) continue;
+    // Without a scale, tfjs's FusedBatchNorm gradient (and ours) cannot save the missing
+    // input: tf.batchNorm without one is not differentiable on any backend (docs/kernels.md).
     const scale = rng.chance(0.8);
     const epsilon = rng.pick([1e-3, 1e-5]);
     return {
@@ -371,7 +375,139 @@ function castCase(rng: Rng): Case {
   };
 }
 
+/** Two dense layers (often with one output, as a regression head), plain or fused. */
+function mlpCase(rng: Rng): Case {
+  const [b, d0, d1] = [rng.pick(DIMS), rng.pick(DIMS), rng.pick(DIMS)];
+  const d2 = rng.pick([1, 1, ...DIMS]);
+  const fused = rng.chance(0.5);
+  const activation = rng.pick(['relu', 'elu', 'sigmoid'] as const);
+  const act = { relu: tf.relu, elu: tf.elu, sigmoid: tf.sigmoid }[activation];
+  return {
+    op: 'mlp',
+    description: `x=[${b},${d0}] w1=[${d0},${d1}] w2=[${d1},${d2}] ${fused ? 'fused ' : ''}${activation}`,
+    inputs: {
+      x: { shape: [b, d0] },
+      w1: { shape: [d0, d1] },
+      b1: { shape: [d1] },
+      w2: { shape: [d1, d2] },
+      b2: { shape: [d2] },
+    },
+    fn: (t) => {
+      const h = fused
+        ? tf.fused.matMul({ a: t.x!, b: t.w1!, bias: t.b1, activation })
+        : act(tf.add(tf.matMul(t.x!, t.w1!), t.b1!));
+      return fused
+        ? tf.fused.matMul({ a: h, b: t.w2!, bias: t.b2 })
+        : tf.add(tf.matMul(h, t.w2!), t.b2!);
+    },
+    wrt: ['x', 'w1', 'b1', 'w2', 'b2'],
+    // tfjs's fused matMul gradient is a customGrad, which is not twice differentiable.
+    secondOrder: !fused && b * d0 * d1 <= 8000 && b * d1 * d2 <= 8000,
+  };
+}
+
+/** conv → relu → max pool → dense: a small CNN's step. */
+function cnnCase(rng: Rng): Case {
+  for (;;) {
+    const [n, h, w, c] = [
+      rng.pick(SMALL),
+      rng.pick([2, 3, 4, 5, 7, 8]),
+      rng.pick([2, 3, 4, 5, 7, 8]),
+      rng.pick(DIMS),
+    ];
+    const c2 = rng.pick([1, 2, 3, 4, 5, 8, 16]);
+    const k = rng.pick([1, 2, 3]);
+    const stride = rng.pick([1, 1, 2]);
+    const out = rng.pick([1, 1, 3, 10]);
+    const [ho, wo] = [Math.ceil(h / stride), Math.ceil(w / stride)];
+    if (ho < 2 || wo < 2 || n * h * w * c * c2 * k * k > 300_000) continue;
+    const flat = Math.floor(ho / 2) * Math.floor(wo / 2) * c2;
+    return {
+      op: 'cnn',
+      description: `x=[${n},${h},${w},${c}] filter=[${k},${k},${c},${c2}] stride=${stride} dense=[${flat},${out}]`,
+      inputs: {
+        x: { shape: [n, h, w, c] },
+        f: { shape: [k, k, c, c2] },
+        w: { shape: [flat, out] },
+      },
+      fn: (t) => {
+        const y = tf.relu(tf.conv2d(t.x as tf.Tensor4D, t.f as tf.Tensor4D, stride, 'same'));
+        const p = tf.maxPool(y, 2, 2, 'valid');
+        return tf.matMul(tf.reshape(p, [n, flat]), t.w!);
+      },
+      wrt: ['x', 'f', 'w'],
+      secondOrder: n * h * w * c * c2 * k * k <= 30_000,
+    };
+  }
+}
+
+function fusedConvCase(rng: Rng): Case {
+  const g = convGeometry(rng, false);
+  const x = [g.n, g.h, g.w, g.cin];
+  const f = [g.kh, g.kw, g.cin, g.cout];
+  const activation = rng.pick(['linear', 'relu', 'relu6', 'elu', 'sigmoid'] as const);
+  const bias = rng.chance(0.7);
+  return {
+    op: 'fused.conv2d',
+    description: `x=[${x}] filter=[${f}] strides=[${g.stride}] pad=${padText(g.padding)} dilations=[${g.dilation}] bias=${bias} activation=${activation}`,
+    inputs: bias
+      ? { x: { shape: x }, filter: { shape: f }, bias: { shape: [g.cout] } }
+      : { x: { shape: x }, filter: { shape: f } },
+    fn: (t) =>
+      tf.fused.conv2d({
+        x: t.x as tf.Tensor4D,
+        filter: t.filter as tf.Tensor4D,
+        strides: g.stride,
+        pad: g.padding,
+        dilations: g.dilation,
+        bias: t.bias,
+        activation,
+      }),
+    // tfjs's fused conv gradient takes linear or relu only, and never dilations.
+    wrt:
+      ['linear', 'relu'].includes(activation) && g.dilation.join() === '1,1'
+        ? Object.keys(bias ? { x, filter: f, bias } : { x, filter: f })
+        : [],
+    secondOrder: false,
+  };
+}
+
+/** int32 values through the kernels that take any dtype (values only). */
+function int32Case(rng: Rng): Case {
+  const rank = rng.int(1, 4);
+  const x = shapeOf(rng, rank, 10_000);
+  const which = rng.pick(['sum', 'add', 'slice', 'cast'] as const);
+  const axis = [...Array(rng.int(1, rank)).keys()];
+  const bias = [...Array(rank - 1).fill(1), x[rank - 1]!];
+  const begin = x.map((d) => rng.int(0, d - 1));
+  return {
+    op: `int32 ${which}`,
+    description: `x=[${x}]${which === 'sum' ? ` axis=[${axis}]` : which === 'add' ? ` bias=[${bias}]` : which === 'slice' ? ` begin=[${begin}]` : ''}`,
+    inputs:
+      which === 'add'
+        ? { x: { shape: x, dtype: 'int32' }, y: { shape: bias, dtype: 'int32' } }
+        : { x: { shape: x, dtype: 'int32' } },
+    fn: (t) => {
+      const out =
+        which === 'sum'
+          ? tf.sum(t.x!, axis)
+          : which === 'add'
+            ? tf.add(t.x!, t.y!)
+            : which === 'slice'
+              ? tf.slice(t.x!, begin)
+              : tf.cast(t.x!, 'int32');
+      return tf.cast(out, 'float32');
+    },
+    wrt: [],
+    secondOrder: false,
+  };
+}
+
 const KINDS: [weight: number, make: (rng: Rng) => Case][] = [
+  [2, mlpCase],
+  [2, cnnCase],
+  [1, fusedConvCase],
+  [1, int32Case],
   [5, (r) => matMulCase(r, false)],
   [3, (r) => matMulCase(r, true)],
   [4, (r) => convCase(r, false)],
@@ -449,7 +585,15 @@ export function runCase(c: Case, seed: number, index: number): Stage[] {
   const xs = (): Record<string, Tensor> => {
     const out: Record<string, Tensor> = {};
     for (const [name, input] of Object.entries(c.inputs)) {
-      out[name] = tf.tensor(inputValues(input, seed, index, name), input.shape);
+      const v = inputValues(input, seed, index, name);
+      out[name] =
+        input.dtype === 'int32'
+          ? tf.tensor(
+              Int32Array.from(v, (e) => Math.round(10 * e)),
+              input.shape,
+              'int32',
+            )
+          : tf.tensor(v, input.shape);
     }
     return out;
   };

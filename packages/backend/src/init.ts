@@ -42,6 +42,14 @@ export interface InitBackendOptions {
    * wasm starts, so pass it to the first `initBackend('wasm')` call.
    */
   readonly threads?: number;
+  /**
+   * Which kernels run on wasm: 'usam' (default), this package's faster and
+   * corrected replacements of tfjs-backend-wasm's kernels and its SIMD module;
+   * or 'tfjs', tfjs-backend-wasm's own kernel wherever it has one (what
+   * tfjs-backend-wasm 4.22 gets wrong then stays wrong: docs/kernels.md). For
+   * bisecting a suspect result in one line. Under Node also `USAM_KERNELS`.
+   */
+  readonly kernels?: 'usam' | 'tfjs';
 }
 
 /** What `initBackend` started, and what `auto` tried before it and why that failed. */

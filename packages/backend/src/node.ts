@@ -26,6 +26,18 @@ const threadsFromEnv = () => {
   return Number(value);
 };
 
+/** `USAM_KERNELS` ('usam' or 'tfjs'), or undefined when unset. */
+const kernelsFromEnv = () => {
+  const value = env.USAM_KERNELS;
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'usam' && value !== 'tfjs') {
+    throw new BackendError(
+      `USAM_KERNELS must be 'usam' or 'tfjs', got '${value}'; set USAM_KERNELS=tfjs to run tfjs-backend-wasm's own kernels, or unset it.`,
+    );
+  }
+  return value;
+};
+
 /** Imports a package by a computed name, so bundlers and tsc leave optional peers alone. */
 const importOptional = (specifier: string): Promise<unknown> =>
   import(/* @vite-ignore */ specifier);
@@ -72,7 +84,11 @@ export const initBackend: InitBackend = makeInitBackend(
   (candidate, options) =>
     candidate === wasmCandidate
       ? prepareWasm(
-          { ...options, threads: options.threads ?? threadsFromEnv() },
+          {
+            ...options,
+            threads: options.threads ?? threadsFromEnv(),
+            kernels: options.kernels ?? kernelsFromEnv(),
+          },
           allowWasmThreadsInNode,
         )
       : Promise.resolve(undefined),

@@ -16,7 +16,7 @@
  * heap; simd-kernels.ts), or as JavaScript where that cannot run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { address, simdKernels, type WasmHeap } from './simd-kernels';
+import { simdKernels, type WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
 interface PoolAttrs {
@@ -50,9 +50,9 @@ export function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
   const simd = simdKernels(backend);
   if (simd !== undefined) {
     simd.maxPoolGrad(
-      address(backend, input),
-      address(backend, dy),
-      address(backend, dxInfo),
+      input,
+      dy,
+      dxInfo,
       batchSize,
       inHeight,
       inWidth,

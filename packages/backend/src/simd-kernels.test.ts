@@ -1,12 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compileKernels } from '../scripts/compile-kernels';
+import { compileKernels, debugKernels } from '../scripts/compile-kernels';
 import { KERNELS_WASM, KERNELS_WASM_SHARED } from './generated/kernels-wasm';
 import { initBackend } from './node';
 import {
   instantiateSimdKernels,
+  rawSimdKernels,
   simdKernels,
+  useDebugSimdModule,
   type WasmHeap,
+  withGivenBuffers,
   withoutSimdKernels,
 } from './simd-kernels';
 import { on, relativeError, values } from './test-helpers';
@@ -95,11 +98,47 @@ describe('the SIMD module', () => {
     const fake = {
       wasm: where === 'asm' ? { asm: { memory } } : { asm: {}, wasmMemory: memory },
     } as unknown as WasmHeap;
-    await instantiateSimdKernels(fake);
-    const heap = new Float32Array(memory.buffer);
-    heap.set([1, 2, 3, 4, 5, 6], 0); // x: [3, 2] at byte 0
-    simdKernels(fake)!.sumRows(0, 64, 128, 3, 2, 0.5); // out at 64, float64 scratch at 128
-    expect([...heap.subarray(16, 18)]).toEqual([4.5, 6]);
+    // The release build: raw addresses into a bare memory are no tensors the debug build knows.
+    useDebugSimdModule(undefined);
+    try {
+      await instantiateSimdKernels(fake);
+      const heap = new Float32Array(memory.buffer);
+      heap.set([1, 2, 3, 4, 5, 6], 0); // x: [3, 2] at byte 0
+      rawSimdKernels(fake)!.sumRows(0, 64, 128, 3, 2, 0.5); // out at 64, float64 scratch at 128
+      expect([...heap.subarray(16, 18)]).toEqual([4.5, 6]);
+    } finally {
+      useDebugSimdModule(await debugKernels());
+    }
+  });
+
+  it('in the debug build the tests run against, traps on any access outside its buffers', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as WasmHeap;
+    const [x, out, acc] = [tf.ones([3, 2]), tf.zeros([2]), tf.zeros([4])];
+    const infos = [x, out, acc].map((t) => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }));
+    // In bounds: sums x's 3 rows.
+    withGivenBuffers(backend, infos, (raw, [px, po, pa]) => raw.sumRows(px!, po!, pa!, 3, 2, 1));
+    expect([...out.dataSync()]).toEqual([3, 3]);
+    // One row more than x holds: the module throws before reading it.
+    expect(() =>
+      withGivenBuffers(backend, infos, (raw, [px, po, pa]) => raw.sumRows(px!, po!, pa!, 4, 2, 1)),
+    ).toThrow(/outside its buffer 0/);
+    tf.dispose([x, out, acc]);
+  });
+
+  it('checks each buffer against the sizes it is called with, before writing', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend() as unknown as WasmHeap;
+    const [a, b, c] = [tf.ones([4, 3]), tf.ones([3, 5]), tf.fill([4, 4], 7)];
+    const info = (t: tf.Tensor) => ({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+    // c is [4, 4], too small for a [4, 5] product.
+    expect(() =>
+      simdKernels(backend)!.matmul(info(a), 12, 4, info(b), info(c), 4, 3, 5, false),
+    ).toThrow(
+      /SIMD matmul: c needs 20 float32 values from element 0, but its tensor is float32 \[4, 4\]/,
+    );
+    expect([...c.dataSync()]).toEqual(Array(16).fill(7));
+    tf.dispose([a, b, c]);
   });
 
   it('runs on the wasm backend’s memory', async () => {

@@ -65,7 +65,7 @@ export const convGeometry = (
 ];
 
 /** The exports of assembly/kernels.ts; pointers are byte addresses in wasm's heap. */
-export interface SimdKernels {
+export interface RawKernels {
   maxPoolGrad(
     x: number,
     dy: number,
@@ -110,6 +110,58 @@ export interface SimdKernels {
   flipSwapFilter(w: number, out: number, taps: number, cin: number, cout: number): void;
 }
 
+/**
+ * A float32 tensor's data, or its data from element `offset` on: what a
+ * kernel is given to read or write.
+ */
+export type Buf = tf.TensorInfo | readonly [info: tf.TensorInfo, offset: number];
+
+/**
+ * The kernels, each checking first that every buffer it is given holds the
+ * floats its sizes imply (one-line error otherwise: nothing is read or
+ * written), then calling the module with the buffers' addresses. Arguments as
+ * RawKernels' (matmul's strides aM, aK in bytes), with `Buf`s for pointers.
+ */
+export interface SimdKernels {
+  maxPoolGrad(
+    x: Buf,
+    dy: Buf,
+    dx: Buf,
+    batch: number,
+    h: number,
+    w: number,
+    c: number,
+    ho: number,
+    wo: number,
+    fh: number,
+    fw: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
+  ): void;
+  sumRows(x: Buf, out: Buf, acc: Buf, rows: number, cols: number, scale: number): void;
+  im2colT(x: Buf, out: Buf, ...args: [...geometry: ConvGeometry, r0: number, r1: number]): void;
+  matmul(
+    a: Buf,
+    aM: number,
+    aK: number,
+    b: Buf,
+    c: Buf,
+    m: number,
+    k: number,
+    n: number,
+    accumulate: boolean,
+  ): void;
+  col2imAdd(
+    col: Buf,
+    dx: Buf,
+    ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
+  ): void;
+  addRows(x: Buf, bias: Buf, out: Buf, rows: number, cols: number): void;
+  flipSwapFilter(w: Buf, out: Buf, taps: number, cin: number, cout: number): void;
+}
+
 /** What these kernels need of tfjs-backend-wasm's BackendWasm (not exported as a type). */
 export interface WasmHeap {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -129,10 +181,45 @@ export interface WasmHeap {
 export const address = (backend: WasmHeap, info: tf.TensorInfo): number =>
   backend.getMemoryOffset(info.dataId);
 
-const instances = new WeakMap<WebAssembly.Memory, SimdKernels | null>();
+/** Instantiated modules by memory: raw exports and the checked kernels over them. */
+interface Instance {
+  readonly raw: RawKernels;
+  readonly checked: (backend: WasmHeap) => SimdKernels;
+}
+
+let instances = new WeakMap<WebAssembly.Memory, Instance | null>();
 let disabled = false;
 
 const decode = (base64: string) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+
+/** The debug build's bytes (own memory, shared memory) while tests run against it. */
+let debugBuild: { plain: Uint8Array; shared: Uint8Array } | undefined;
+
+/**
+ * Runs every later instantiation on the debug build of the module (bounds
+ * checks on every load and store, scripts/compile-kernels.ts), or back on the
+ * release build (undefined). For tests; modules already instantiated are dropped.
+ */
+export function useDebugSimdModule(build: { plain: Uint8Array; shared: Uint8Array } | undefined) {
+  debugBuild = build;
+  instances = new WeakMap();
+}
+
+/** The byte ranges the current debug call was given ([start, end) of each buffer's tensor). */
+let given: [start: number, end: number][] = [];
+
+/** What the debug build imports besides the memory: where its buffers end, and a throw. */
+const debugImports = {
+  extent(base: number): number {
+    const range = given.find(([start, end]) => base >= start && base < end);
+    return range === undefined ? 0 : range[1] - base;
+  },
+  outOfBounds(buffer: number, at: number, bytes: number, low: number, high: number): never {
+    throw new Error(
+      `@usam/backend: a SIMD kernel read or wrote ${bytes} bytes at ${at}, outside its buffer ${buffer} ([${low}, ${high})).`,
+    );
+  },
+};
 
 /** wasm's memory, and our module's bytes for it. */
 function memoryOf(
@@ -142,8 +229,18 @@ function memoryOf(
   if (!(memory instanceof WebAssembly.Memory)) return undefined;
   const shared =
     typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  return { memory, bytes: () => decode(shared ? KERNELS_WASM_SHARED : KERNELS_WASM) };
+  const debug = debugBuild && (shared ? debugBuild.shared : debugBuild.plain);
+  return {
+    memory,
+    bytes: () =>
+      debug ? new Uint8Array(debug) : decode(shared ? KERNELS_WASM_SHARED : KERNELS_WASM),
+  };
 }
+
+const imports = (memory: WebAssembly.Memory) => ({
+  env: { memory },
+  ...(debugBuild ? { kernels: debugImports } : {}),
+});
 
 /**
  * Instantiates the module on `backend`'s memory, asynchronously: browsers
@@ -156,43 +253,216 @@ export async function instantiateSimdKernels(backend: WasmHeap): Promise<void> {
   const { memory, bytes } = memoryOf(backend) ?? {};
   if (memory === undefined || bytes === undefined || instances.has(memory)) return;
   try {
-    const { instance } = await WebAssembly.instantiate(bytes(), { env: { memory } });
-    instances.set(memory, instance.exports as unknown as SimdKernels);
+    const { instance } = await WebAssembly.instantiate(bytes(), imports(memory));
+    instances.set(memory, wrap(instance.exports as unknown as RawKernels));
   } catch {
     instances.set(memory, null);
   }
 }
 
+function instanceFor(backend: WasmHeap): Instance | undefined {
+  const { memory, bytes } = memoryOf(backend) ?? {};
+  if (memory === undefined || bytes === undefined) return undefined;
+  let instance = instances.get(memory);
+  if (instance === undefined) {
+    try {
+      const module = new WebAssembly.Module(bytes());
+      instance = wrap(
+        new WebAssembly.Instance(module, imports(memory)).exports as unknown as RawKernels,
+      );
+    } catch {
+      instance = null;
+    }
+    instances.set(memory, instance);
+  }
+  return instance ?? undefined;
+}
+
 /**
  * The kernels on `backend`'s heap, or undefined where they cannot run (see
- * above). Without `instantiateSimdKernels` first (wasm started by other means
- * than `initBackend`) this instantiates synchronously, where the engine allows.
+ * above) or are switched off (`initBackend('wasm', { kernels: 'tfjs' })`).
+ * Without `instantiateSimdKernels` first (wasm started by other means than
+ * `initBackend`) this instantiates synchronously, where the engine allows.
  */
 export function simdKernels(backend: WasmHeap): SimdKernels | undefined {
   if (disabled) return undefined;
-  const { memory, bytes } = memoryOf(backend) ?? {};
-  if (memory === undefined || bytes === undefined) return undefined;
-  let kernels = instances.get(memory);
-  if (kernels === undefined) {
-    try {
-      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes()), {
-        env: { memory },
-      });
-      kernels = instance.exports as unknown as SimdKernels;
-    } catch {
-      kernels = null;
-    }
-    instances.set(memory, kernels);
+  return instanceFor(backend)?.checked(backend);
+}
+
+/**
+ * Debug build: runs `body` on the raw exports with `buffers` as the memory the
+ * module was given, so tests can show that an access outside them traps.
+ */
+export function withGivenBuffers(
+  backend: WasmHeap,
+  buffers: tf.TensorInfo[],
+  body: (raw: RawKernels, addresses: number[]) => void,
+): void {
+  const raw = rawSimdKernels(backend)!;
+  const addresses = buffers.map((info) => address(backend, info));
+  given = buffers.map((info, i) => [addresses[i]!, addresses[i]! + sizeOf(info.shape) * 4]);
+  try {
+    body(raw, addresses);
+  } finally {
+    given = [];
   }
-  return kernels ?? undefined;
+}
+
+/** The module's own exports, taking raw addresses (for tests of the module itself). */
+export function rawSimdKernels(backend: WasmHeap): RawKernels | undefined {
+  return instanceFor(backend)?.raw;
 }
 
 /** Runs `body` with the SIMD kernels switched off, so tests can check the fallbacks. */
 export function withoutSimdKernels<T>(body: () => T): T {
+  const before = disabled;
   disabled = true;
   try {
     return body();
   } finally {
-    disabled = false;
+    disabled = before;
   }
+}
+
+/** Switches the SIMD kernels off (true) or back on, for `kernels: 'tfjs'`. */
+export function setSimdKernelsDisabled(off: boolean): void {
+  disabled = off;
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Wraps the module's exports: each call checks its buffers against its sizes,
+ * then (debug build) tells the module where each buffer ends.
+ */
+function wrap(raw: RawKernels): Instance {
+  const checked = (backend: WasmHeap): SimdKernels => {
+    /** Checks that `buf` holds `floats` floats; returns its address. */
+    const at = (kernel: string, name: string, buf: Buf, floats: number): number => {
+      const [info, offset] =
+        'dataId' in buf ? [buf as tf.TensorInfo, 0] : (buf as readonly [tf.TensorInfo, number]);
+      const size = sizeOf(info.shape);
+      if (
+        info.dtype !== 'float32' ||
+        !Number.isInteger(offset) ||
+        !Number.isInteger(floats) ||
+        offset < 0 ||
+        floats < 0 ||
+        offset + floats > size
+      ) {
+        given = [];
+        throw new Error(
+          `@usam/backend: SIMD ${kernel}: ${name} needs ${floats} float32 values from element ${offset}, but its tensor is ${info.dtype} [${info.shape.join(', ')}]; please report this (initBackend('wasm', { kernels: 'tfjs' }) avoids it).`,
+        );
+      }
+      const start = address(backend, info);
+      if (debugBuild) given.push([start, start + size * 4]);
+      return start + offset * 4;
+    };
+    /** Runs a raw kernel on checked addresses; the debug ranges last for this call only. */
+    const run = (body: () => void) => {
+      try {
+        body();
+      } finally {
+        given = [];
+      }
+    };
+    const check = (kernel: string, ok: boolean, what: string) => {
+      if (!ok) {
+        given = [];
+        throw new Error(`@usam/backend: SIMD ${kernel}: ${what}; please report this.`);
+      }
+    };
+    const natural = (...values: number[]) => values.every((v) => Number.isInteger(v) && v >= 0);
+    return {
+      maxPoolGrad(x, dy, dx, batch, h, w, c, ho, wo, fh, fw, sh, sw, top, left) {
+        check(
+          'maxPoolGrad',
+          natural(batch, h, w, c, ho, wo, fh, fw, sh, sw) && sh > 0 && sw > 0,
+          'bad sizes',
+        );
+        const [px, pdy, pdx] = [
+          at('maxPoolGrad', 'x', x, batch * h * w * c),
+          at('maxPoolGrad', 'dy', dy, batch * ho * wo * c),
+          at('maxPoolGrad', 'dx', dx, batch * h * w * c),
+        ];
+        run(() => raw.maxPoolGrad(px, pdy, pdx, batch, h, w, c, ho, wo, fh, fw, sh, sw, top, left));
+      },
+      sumRows(x, out, acc, rows, cols, scale) {
+        check('sumRows', natural(rows, cols), 'bad sizes');
+        const [px, po, pa] = [
+          at('sumRows', 'x', x, rows * cols),
+          at('sumRows', 'out', out, cols),
+          at('sumRows', 'acc', acc, 2 * cols),
+        ];
+        check('sumRows', pa % 8 === 0, 'the float64 accumulators are not 8-byte aligned');
+        run(() => raw.sumRows(px, po, pa, rows, cols, scale));
+      },
+      im2colT(x, out, ...args) {
+        const [batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , r0, r1] = args;
+        check(
+          'im2colT',
+          natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, r0, r1) &&
+            r0 <= r1 &&
+            r1 <= batch * ho,
+          `rows ${r0}…${r1} outside 0…${batch * ho}`,
+        );
+        const [px, po] = [
+          at('im2colT', 'x', x, batch * h * w * cin),
+          at('im2colT', 'out', out, kh * kw * cin * (r1 - r0) * wo),
+        ];
+        run(() => raw.im2colT(px, po, ...args));
+      },
+      matmul(a, aM, aK, b, c, m, k, n, accumulate) {
+        check('matmul', natural(m, k, n, aM, aK) && aM % 4 === 0 && aK % 4 === 0, 'bad sizes');
+        const aFloats = m > 0 && k > 0 ? ((m - 1) * aM + (k - 1) * aK) / 4 + 1 : 0;
+        const [pa, pb, pc] = [
+          at('matmul', 'a', a, aFloats),
+          at('matmul', 'b', b, k * n),
+          at('matmul', 'c', c, m * n),
+        ];
+        run(() => raw.matmul(pa, aM, aK, pb, pc, m, k, n, accumulate));
+      },
+      col2imAdd(col, dx, ...args) {
+        const [batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , p0, p1] = args;
+        check(
+          'col2imAdd',
+          natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, p0, p1) &&
+            p0 <= p1 &&
+            p1 <= batch * ho * wo,
+          `pixels ${p0}…${p1} outside 0…${batch * ho * wo}`,
+        );
+        const [pc, pd] = [
+          at('col2imAdd', 'col', col, (p1 - p0) * kh * kw * cin),
+          at('col2imAdd', 'dx', dx, batch * h * w * cin),
+        ];
+        run(() => raw.col2imAdd(pc, pd, ...args));
+      },
+      addRows(x, bias, out, rows, cols) {
+        check('addRows', natural(rows, cols), 'bad sizes');
+        const [px, pb, po] = [
+          at('addRows', 'x', x, rows * cols),
+          at('addRows', 'bias', bias, cols),
+          at('addRows', 'out', out, rows * cols),
+        ];
+        run(() => raw.addRows(px, pb, po, rows, cols));
+      },
+      flipSwapFilter(w, out, taps, cin, cout) {
+        check('flipSwapFilter', natural(taps, cin, cout), 'bad sizes');
+        const [pw, po] = [
+          at('flipSwapFilter', 'w', w, taps * cin * cout),
+          at('flipSwapFilter', 'out', out, taps * cin * cout),
+        ];
+        run(() => raw.flipSwapFilter(pw, po, taps, cin, cout));
+      },
+    };
+  };
+  let last: [WasmHeap, SimdKernels] | undefined;
+  return {
+    raw,
+    checked: (backend) => {
+      if (last?.[0] !== backend) last = [backend, checked(backend)];
+      return last[1];
+    },
+  };
 }

@@ -8,7 +8,7 @@
  * (simd-kernels.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { address, simdKernels, type WasmHeap } from './simd-kernels';
+import { simdKernels, type WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
 /** Whether `bias` broadcasts along `x`'s last axis only, giving `x`'s shape. */
@@ -35,12 +35,6 @@ export const biasAddByRows =
     if (!x || !bias || !simd) return original(args);
     const out = backend.makeOutput([...x.shape], 'float32');
     const columns = x.shape.at(-1)!;
-    simd.addRows(
-      address(backend, x),
-      address(backend, bias),
-      address(backend, out),
-      tf.util.sizeFromShape(x.shape) / columns,
-      columns,
-    );
+    simd.addRows(x, bias, out, tf.util.sizeFromShape(x.shape) / columns, columns);
     return out;
   };

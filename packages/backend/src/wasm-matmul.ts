@@ -24,7 +24,7 @@
  *   unfused one) followed by wasm's Add and activation kernels.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { address, type SimdKernels, simdKernels, type WasmHeap } from './simd-kernels';
+import { type SimdKernels, simdKernels, type WasmHeap } from './simd-kernels';
 import { type KernelArgs, type Scratch, withScratch } from './wasm-scratch';
 
 interface MatMulAttrs {
@@ -143,11 +143,11 @@ function product(
     for (let t = 0; t < pairs.length; t++) {
       const [ia, ib] = pairs[t]!;
       simd.matmul(
-        address(heap, a) + ia * m * k * 4,
+        [a, ia * m * k],
         aM * 4,
         aK * 4,
-        address(heap, bRowMajor) + ib * k * n * 4,
-        address(heap, out) + t * m * n * 4,
+        [bRowMajor, ib * k * n],
+        [out, t * m * n],
         m,
         k,
         n,
@@ -278,16 +278,6 @@ function transposedLeft(
   const n = b.shape.at(-1)!;
   const out = backend.makeOutput([...batch, m, n], 'float32');
   // a [k, m] read as its transpose: a(i, kk) at i·4 + kk·4m.
-  simd.matmul(
-    address(backend, a),
-    4,
-    m * 4,
-    address(backend, b),
-    address(backend, out),
-    m,
-    k,
-    n,
-    false,
-  );
+  simd.matmul(a, 4, m * 4, b, out, m, k, n, false);
   return out;
 }

@@ -11,7 +11,7 @@
  * where that cannot run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { address, simdKernels, type WasmHeap } from './simd-kernels';
+import { simdKernels, type WasmHeap } from './simd-kernels';
 import type { KernelArgs } from './wasm-scratch';
 
 /**
@@ -45,14 +45,7 @@ export const leadingAxesByRows =
     const simd = simdKernels(backend);
     if (simd !== undefined) {
       const acc = backend.makeOutput([2 * columns], 'float32'); // float64 accumulators
-      simd.sumRows(
-        address(backend, x),
-        address(backend, out),
-        address(backend, acc),
-        rows,
-        columns,
-        scale,
-      );
+      simd.sumRows(x, out, acc, rows, columns, scale);
       backend.disposeData(acc.dataId);
       return out;
     }

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { filterGradientBySimd } from './conv-filter-gradient';
 import { inputGradientBySimd } from './conv-input-gradient';
 import { maxPoolGrad } from './pooling-gradients';
-import { address, simdKernels, type WasmHeap } from './simd-kernels';
+import { setSimdKernelsDisabled, simdKernels, type WasmHeap } from './simd-kernels';
 import { biasAddByRows } from './wasm-bias-add';
 import { explicitSamePadding } from './wasm-conv-padding';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
@@ -262,7 +262,7 @@ function flippedSwapped(s: Scratch, filter: tf.TensorInfo): tf.TensorInfo {
     return s.transpose(flipped, [0, 1, 3, 2]);
   }
   const out = s.alloc([kh, kw, cout, cin]);
-  simd.flipSwapFilter(address(backend, filter), address(backend, out), kh * kw, cin, cout);
+  simd.flipSwapFilter(filter, out, kh * kw, cin, cout);
   return out;
 }
 
@@ -476,6 +476,10 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
 
 /** Marks our kernel configs, so that any copy of this module recognises them. */
 const OURS = Symbol.for('@usam/backend/wasm-training-kernel');
+/** On our configs that replace or wrap one of wasm's: wasm's own config, for `kernels: 'tfjs'`. */
+const ORIGINAL = Symbol.for('@usam/backend/wasm-original-kernel');
+
+type Config = tf.KernelConfig & { [OURS]?: true; [ORIGINAL]?: tf.KernelConfig };
 
 interface Ours {
   readonly kernelName: string;
@@ -493,10 +497,11 @@ const fill = (kernelName: string, kernelFunc: tf.KernelFunc): Ours => ({
   mode: 'fill',
   make: () => kernelFunc,
 });
-const replace = (kernelName: string, kernelFunc: tf.KernelFunc): Ours => ({
+/** `make` gets wasm's own kernel, for the inputs outside the shapes ours was written for. */
+const replace = (kernelName: string, make: (original: tf.KernelFunc) => tf.KernelFunc): Ours => ({
   kernelName,
   mode: 'replace',
-  make: () => kernelFunc,
+  make,
 });
 const wrap = (kernelName: string, make: (original: tf.KernelFunc) => tf.KernelFunc): Ours => ({
   kernelName,
@@ -511,9 +516,19 @@ const KERNELS: readonly Ours[] = [
   // wasm has this one, as a plain C++ loop: it took half of a small CNN's
   // training step. Rewritten as an XNNPACK convolution it is several times
   // faster (bench/train-step.ts measures both), so it replaces wasm's own.
-  replace(tf.Conv2DBackpropInput, conv2DBackpropInput),
+  replace(tf.Conv2DBackpropInput, (original) => (args) => {
+    const format = (args.attrs as { dataFormat?: string }).dataFormat;
+    // Outside the layouts ours was written for: wasm's own kernel (and its message).
+    if (format !== undefined && format !== 'NHWC' && format !== 'NCHW') return original(args);
+    return conv2DBackpropInput(args);
+  }),
   // wasm's loops over windows per input pixel; ours is one pass (pooling-gradients.ts).
-  replace(tf.MaxPoolGrad, maxPoolGrad),
+  replace(tf.MaxPoolGrad, (original) => (args) => {
+    const { input } = args.inputs as { input: tf.TensorInfo };
+    return input.shape.length === 4 && input.dtype === 'float32'
+      ? maxPoolGrad(args)
+      : original(args);
+  }),
   // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
   wrap(tf.BatchMatMul, transposeFirst),
   wrap(tf._FusedMatMul, transposeFirst),
@@ -551,24 +566,48 @@ export const WASM_TRAINING_KERNELS: readonly string[] = KERNELS.map((k) => k.ker
  */
 export function registerWasmTrainingKernels(): void {
   for (const { kernelName, mode, make } of KERNELS) {
-    const current = tf.getKernel(kernelName, BACKEND) as
-      | (tf.KernelConfig & { [OURS]?: true })
-      | undefined;
+    const current = tf.getKernel(kernelName, BACKEND) as Config | undefined;
     if (current?.[OURS]) continue;
     if (current === undefined ? mode === 'wrap' : mode === 'fill') continue;
     // registerKernel would warn about the existing kernel, so remove it first.
     if (current !== undefined) tf.unregisterKernel(kernelName, BACKEND);
-    const config: tf.KernelConfig & { [OURS]: true } = {
+    const config: Config = {
       kernelName,
       backendName: BACKEND,
       kernelFunc: make(current?.kernelFunc as tf.KernelFunc),
       [OURS]: true,
+      ...(current === undefined ? {} : { [ORIGINAL]: current }),
     };
-    // A wrapped kernel still needs wasm's setup (its bindings into the wasm module).
-    if (mode === 'wrap') {
-      if (current?.setupFunc) config.setupFunc = current.setupFunc;
-      if (current?.disposeFunc) config.disposeFunc = current.disposeFunc;
-    }
+    // A wrapped kernel still needs wasm's setup (its bindings into the wasm module), and a
+    // replaced one too, so that `kernels: 'tfjs'` can put wasm's back on a started backend.
+    if (current?.setupFunc) config.setupFunc = current.setupFunc;
+    if (current?.disposeFunc) config.disposeFunc = current.disposeFunc;
     tf.registerKernel(config);
   }
+  setSimdKernelsDisabled(false);
+}
+
+/** Which kernels run on wasm (`InitBackendOptions.kernels`). */
+export type WasmKernels = 'usam' | 'tfjs';
+
+/**
+ * 'usam' (`registerWasmTrainingKernels`), or 'tfjs': tfjs-backend-wasm's own
+ * kernel wherever it has one, and no SIMD module. The kernels wasm lacks
+ * (Conv2DBackpropFilter and the depthwise backprops) stay ours, built from
+ * wasm's own convolutions, so that training still runs. For bisecting: a
+ * result that changes with this is a kernel's fault (docs/kernels.md).
+ */
+export function useWasmKernels(kernels: WasmKernels): void {
+  if (kernels === 'usam') {
+    registerWasmTrainingKernels();
+    return;
+  }
+  for (const { kernelName, mode } of KERNELS) {
+    const current = tf.getKernel(kernelName, BACKEND) as Config | undefined;
+    const original = current?.[ORIGINAL];
+    if (mode === 'fill' || !current?.[OURS] || original === undefined) continue;
+    tf.unregisterKernel(kernelName, BACKEND);
+    tf.registerKernel(original);
+  }
+  setSimdKernelsDisabled(true);
 }

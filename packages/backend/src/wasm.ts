@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendCandidate, BackendError, type InitBackendOptions } from './init';
 import { instantiateSimdKernels, type WasmHeap } from './simd-kernels';
-import { registerWasmTrainingKernels } from './wasm-training-kernels';
+import { registerWasmTrainingKernels, useWasmKernels } from './wasm-training-kernels';
 
 /** The wasm backend plus the training kernels it lacks (SPEC §8). */
 export const wasmCandidate: BackendCandidate = {
@@ -27,6 +27,12 @@ export async function prepareWasm(
   allowThreads?: (threads: number) => () => void,
 ): Promise<undefined | (() => void)> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const { kernels = 'usam' } = options;
+  if (kernels !== 'usam' && kernels !== 'tfjs') {
+    const got = typeof kernels === 'string' ? `'${kernels}'` : String(kernels);
+    throw new BackendError(`initBackend: kernels must be 'usam' or 'tfjs', got ${got}.`);
+  }
+  useWasmKernels(kernels);
   if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
   const { threads } = options;
   if (threads === undefined) return undefined;
