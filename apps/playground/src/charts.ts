@@ -23,6 +23,13 @@ export interface ChartSpec {
   readonly yLabel: string;
   readonly series: readonly SeriesSpec[];
   readonly logY?: boolean;
+  /**
+   * Clamp the y range to 100 × the median of the values shown, so that one
+   * spike does not flatten the rest; the caption says when points are cut off.
+   */
+  readonly clampY?: boolean;
+  /** Integer ticks on x only (epochs). */
+  readonly integerX?: boolean;
   readonly points?: boolean;
 }
 
@@ -44,6 +51,10 @@ function errorBars(errors: () => (number | null)[][] | undefined): uPlot.Plugin 
         const { ctx } = u;
         const cap = 4 * devicePixelRatio;
         ctx.save();
+        // Inside the plotting area only: a long bar must not run over the axis labels.
+        ctx.beginPath();
+        ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height);
+        ctx.clip();
         ctx.lineWidth = devicePixelRatio;
         all.forEach((err, k) => {
           const s = k + 1;
@@ -72,6 +83,18 @@ function errorBars(errors: () => (number | null)[][] | undefined): uPlot.Plugin 
   };
 }
 
+/** The splits of a log axis worth a line: 1, 2 and 5 × 10^k, or decades over a wide range. */
+function logSplits(_u: uPlot, splits: number[]): (number | null)[] {
+  const finite = splits.filter((v) => v > 0);
+  const wide = finite.length > 0 && Math.log10(Math.max(...finite) / Math.min(...finite)) > 2;
+  const keep = wide ? [1] : [1, 2, 5];
+  return splits.map((v) => {
+    if (!(v > 0)) return null;
+    const mantissa = v / 10 ** Math.floor(Math.log10(v) + 1e-9);
+    return keep.some((m) => Math.abs(mantissa - m) < 1e-6) ? v : null;
+  });
+}
+
 const fmt = (v: number | null | undefined) =>
   v == null || !Number.isFinite(v)
     ? '–'
@@ -95,16 +118,47 @@ export function lineChart(container: HTMLElement, spec: ChartSpec): LineChart {
   container.append(figure);
 
   let currentErrors: (number | null)[][] | undefined;
+  /** The clamp's upper end while points lie above it (clampY). */
+  let clampedAt: number | undefined;
   const counts = spec.series.map(() => 0);
   const width = () => Math.max(240, plot.clientWidth || container.clientWidth || 320);
   const u = new uPlot(
     {
       width: width(),
       height: 220,
-      scales: { x: { time: false }, y: spec.logY ? { distr: 3 } : {} },
+      scales: {
+        x: { time: false },
+        y: {
+          ...(spec.logY && { distr: 3 }),
+          ...(spec.clampY && {
+            range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => {
+              const hi = clampedAt ?? max;
+              return spec.logY
+                ? uPlot.rangeLog(Math.max(min, hi * 1e-6), hi, 10, true)
+                : uPlot.rangeNum(min, hi, 0.1, true);
+            },
+          }),
+        },
+      },
       axes: [
-        { label: spec.xLabel, size: 36 },
-        { label: spec.yLabel, size: 56, values: (_u, vals) => vals.map((v) => fmt(v)) },
+        {
+          label: spec.xLabel,
+          size: 36,
+          // Epochs are whole numbers: no tick at 0.5.
+          ...(spec.integerX && { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }),
+        },
+        {
+          label: spec.yLabel,
+          size: 56,
+          values: (_u, vals) => vals.map((v) => (v == null ? '' : fmt(v))),
+          // A log axis: labels, ticks and grid lines at 1, 2, 5 × 10^k (whole decades
+          // alone when it spans more than two), not at every minor split.
+          ...(spec.logY && {
+            filter: logSplits,
+            grid: { filter: logSplits },
+            ticks: { filter: logSplits },
+          }),
+        },
       ],
       series: [
         { label: spec.xLabel },
@@ -143,6 +197,22 @@ export function lineChart(container: HTMLElement, spec: ChartSpec): LineChart {
       ys.forEach((y, k) => {
         counts[k] = y.filter((v) => v != null).length;
       });
+      if (spec.clampY) {
+        const values = ys
+          .flat()
+          .filter((v): v is number => v != null && Number.isFinite(v))
+          .sort((a, b) => a - b);
+        const median = values[Math.floor(values.length / 2)];
+        const top = values.at(-1);
+        clampedAt =
+          median !== undefined && top !== undefined && top > 100 * median
+            ? 100 * median
+            : undefined;
+        caption.textContent =
+          clampedAt === undefined
+            ? spec.title
+            : `${spec.title}; cut off above ${fmt(clampedAt)} (100 × the median), the largest is ${fmt(top!)}`;
+      }
       u.setData([x, ...ys] as uPlot.AlignedData);
       figure.setAttribute('aria-label', label());
       figure.dataset.points = String(counts.reduce((a, b) => a + b, 0));

@@ -12,6 +12,7 @@ const epoch = (n: number, hessian?: EpochMetrics['hessian']): EpochMetrics => ({
   learningRate: 0.1,
   seconds: 3,
   gradientEvaluations: 81,
+  refusedSteps: 0,
   stepMs: 12.5,
   ...(hessian && { hessian }),
 });
@@ -22,13 +23,13 @@ describe('taking a run away', () => {
       epoch(1),
       epoch(2, {
         trace: { estimate: 5, standardError: 0.5 },
-        topEigenvalue: { estimate: 3, standardError: 0.01 },
+        topEigenvalue: { estimate: 3, standardError: 0.01, converged: true },
       }),
     ]);
     expect(csv.split('\n')).toEqual([
-      'epoch,trainLoss,trainAccuracy,testLoss,testAccuracy,learningRate,seconds,gradientEvaluations,stepMs,trace,traceStandardError,frobenius,frobeniusStandardError,topEigenvalue,topEigenvalueStandardError',
-      '1,1,0.5,2,0.25,0.1,3,81,12.5,,,,,,',
-      '2,0.5,0.5,1,0.25,0.1,3,81,12.5,5,0.5,,,3,0.01',
+      'epoch,trainLoss,trainAccuracy,testLoss,testAccuracy,learningRate,seconds,gradientEvaluations,refusedSteps,stepMs,trace,traceStandardError,frobenius,frobeniusStandardError,topEigenvalue,topEigenvalueResidual,topEigenvalueConverged',
+      '1,1,0.5,2,0.25,0.1,3,81,0,12.5,,,,,,,',
+      '2,0.5,0.5,1,0.25,0.1,3,81,0,12.5,5,0.5,,,3,0.01,true',
       '',
     ]);
   });
@@ -43,13 +44,13 @@ describe('taking a run away', () => {
       ],
     };
     expect(trainCommand(settings, 0, 'webgl')).toBe(
-      'usam train --dataset mnist-s --model mlp --optimizer sgd --epochs 10 --batch-size 32 --lr 0.1 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1 --measure-every 2 --hessian trace,frobenius,topEigenvalue --hessian-examples 256 --probes 8',
+      'usam train --dataset mnist-s --model mlp --optimizer sgd --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1 --measure-every 2 --hessian trace,frobenius,topEigenvalue --hessian-examples 256 --probes 8',
     );
     expect(trainCommand(settings, 1, 'wasm')).toBe(
-      'usam train --dataset mnist-s --model mlp --optimizer frob-sam --rho 0.005 --lambda 0.00125 --samples 2 --epochs 10 --batch-size 32 --lr 0.1 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1 --measure-every 2 --hessian trace,frobenius,topEigenvalue --hessian-examples 256 --probes 8 --backend wasm',
+      'usam train --dataset mnist-s --model mlp --optimizer frob-sam --rho 0.005 --lambda 0.00125 --samples 2 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1 --measure-every 2 --hessian trace,frobenius,topEigenvalue --hessian-examples 256 --probes 8 --backend wasm',
     );
     expect(trainCommand({ ...settings, measureEvery: 0 }, 2)).toBe(
-      'usam train --dataset mnist-s --model mlp --optimizer det-sam --rho 1 --lambda 1 --samples 1 --half-width 0.5 --epochs 10 --batch-size 32 --lr 0.1 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1',
+      'usam train --dataset mnist-s --model mlp --optimizer det-sam --rho 1 --lambda 1 --samples 1 --half-width 0.5 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1',
     );
     expect(() => trainCommand(settings, 3)).toThrow(
       'trainCommand: run 3 does not exist; pass 0 to 2.',

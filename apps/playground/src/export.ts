@@ -15,20 +15,38 @@ const COLUMNS = [
   'learningRate',
   'seconds',
   'gradientEvaluations',
+  'refusedSteps',
   'stepMs',
 ] as const;
-const HESSIAN = ['trace', 'frobenius', 'topEigenvalue'] as const;
 
-/** CSV with a header; Hessian columns (estimate and standard error) empty where not measured. */
+/**
+ * CSV with a header; Hessian columns empty where not measured. tr H and
+ * ‖H‖_F² have standard errors; the eigenvalue's error bar is the residual
+ * ‖Hv − λv‖ (its `standardError` in metrics.jsonl), named for what it is here.
+ */
 export function metricsCsv(metrics: readonly EpochMetrics[]): string {
-  const header = [...COLUMNS, ...HESSIAN.flatMap((q) => [q, `${q}StandardError`])];
-  const rows = metrics.map((m) => [
-    ...COLUMNS.map((c) => String(m[c])),
-    ...HESSIAN.flatMap((q) => {
-      const e = m.hessian?.[q];
-      return e ? [String(e.estimate), String(e.standardError)] : ['', ''];
-    }),
-  ]);
+  const header = [
+    ...COLUMNS,
+    'trace',
+    'traceStandardError',
+    'frobenius',
+    'frobeniusStandardError',
+    'topEigenvalue',
+    'topEigenvalueResidual',
+    'topEigenvalueConverged',
+  ];
+  const pair = (e: { estimate: number; standardError: number } | undefined) =>
+    e ? [String(e.estimate), String(e.standardError)] : ['', ''];
+  const rows = metrics.map((m) => {
+    const top = m.hessian?.topEigenvalue;
+    return [
+      ...COLUMNS.map((c) => String(m[c])),
+      ...pair(m.hessian?.trace),
+      ...pair(m.hessian?.frobenius),
+      ...pair(top),
+      top?.converged === undefined ? '' : String(top.converged),
+    ];
+  });
   return `${[header, ...rows].map((r) => r.join(',')).join('\n')}\n`;
 }
 

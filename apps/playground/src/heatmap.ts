@@ -35,8 +35,11 @@ export function viridis(t: number): [number, number, number] {
   return [0, 1, 2].map((c) => Math.round(a[c]! + f * (b[c]! - a[c]!))) as [number, number, number];
 }
 
-/** Plot-area margins for the axes (CSS pixels). */
-export const MARGIN = { left: 40, bottom: 28, top: 8, right: 8 };
+/** Plot-area margins for the axes (CSS pixels); room above for the y label. */
+export const MARGIN = { left: 40, bottom: 28, top: 20, right: 8 };
+
+/** Grey for cells whose value is not finite (a diverged loss), apart from every viridis colour. */
+const NOT_FINITE: [number, number, number] = [150, 150, 150];
 
 export interface Frame {
   /** Canvas CSS pixels of a point of the plane. */
@@ -45,8 +48,8 @@ export interface Frame {
   fromPixel(px: number, py: number): [number, number];
 }
 
-export function frame(canvas: HTMLCanvasElement, extent: Field['extent']): Frame {
-  const w = canvas.clientWidth - MARGIN.left - MARGIN.right;
+export function frame(canvas: HTMLCanvasElement, extent: Field['extent'], reserved = 0): Frame {
+  const w = canvas.clientWidth - MARGIN.left - MARGIN.right - reserved;
   const h = canvas.clientHeight - MARGIN.top - MARGIN.bottom;
   const [x0, x1, y0, y1] = extent;
   return {
@@ -75,6 +78,13 @@ export function drawHeatmap(
     transform?: (v: number) => number;
     xLabel?: string;
     yLabel?: string;
+    /**
+     * A colour bar at the right edge (the canvas keeps `width` pixels for it):
+     * `format` labels its ends in the field's own values (before `transform`).
+     */
+    colourBar?: { format: (v: number) => string; width?: number };
+    /** A cross at this point of the plane (the current weights). */
+    marker?: readonly [number, number];
   } = {},
 ): Frame {
   const dpr = devicePixelRatio || 1;
@@ -85,17 +95,24 @@ export function drawHeatmap(
   ctx.clearRect(0, 0, canvas.clientWidth, canvas.clientHeight);
   const { nx, ny, extent } = field;
   const t = options.transform ?? ((v: number) => v);
-  const values = field.values.map(t);
+  const values = field.values.map((v) => (Number.isFinite(v) ? t(v) : Number.NaN));
   const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) {
+    throw new RangeError(
+      'drawHeatmap: no value of the field is finite (a diverged loss?); nothing to draw.',
+    );
+  }
   const lo = Math.min(...finite);
   const hi = Math.max(...finite);
   const span = hi - lo || 1;
+  const bar = options.colourBar ? (options.colourBar.width ?? 44) : 0;
 
   // Colours: one pixel per grid cell, scaled up smoothly.
   const image = new ImageData(nx, ny);
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      const [r, g, b] = viridis((values[j * nx + i]! - lo) / span);
+      const v = values[j * nx + i]!;
+      const [r, g, b] = Number.isFinite(v) ? viridis((v - lo) / span) : NOT_FINITE;
       const p = 4 * ((ny - 1 - j) * nx + i);
       image.data.set([r, g, b, 255], p);
     }
@@ -104,7 +121,7 @@ export function drawHeatmap(
   cells.width = nx;
   cells.height = ny;
   cells.getContext('2d')!.putImageData(image, 0, 0);
-  const f = frame(canvas, extent);
+  const f = frame(canvas, extent, bar);
   const [left, top] = f.toPixel(extent[0], extent[3]);
   const [right, bottom] = f.toPixel(extent[1], extent[2]);
   ctx.imageSmoothingEnabled = true;
@@ -113,6 +130,7 @@ export function drawHeatmap(
   // Contours in grid coordinates: cell centres at i + 0.5, mapped onto the extent.
   const levels = options.levels ?? 12;
   const thresholds = Array.from({ length: levels }, (_, k) => lo + ((k + 0.5) * span) / levels);
+  // Non-finite cells count as the highest level: contours close around them.
   const lines = contours().size([nx, ny]).thresholds(thresholds)(
     values.map((v) => (Number.isFinite(v) ? v : hi)),
   );
@@ -138,6 +156,45 @@ export function drawHeatmap(
     ctx.stroke();
   }
   ctx.restore();
+
+  if (options.marker) {
+    const [mx, my] = f.toPixel(options.marker[0], options.marker[1]);
+    ctx.save();
+    ctx.lineWidth = 2;
+    for (const [colour, width] of [
+      ['#000', 4],
+      ['#fff', 2],
+    ] as const) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.moveTo(mx - 6, my);
+      ctx.lineTo(mx + 6, my);
+      ctx.moveTo(mx, my - 6);
+      ctx.lineTo(mx, my + 6);
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  if (options.colourBar) {
+    // A vertical gradient of the same map, its ends labelled in the field's values.
+    const x0 = right + 10;
+    const barWidth = 10;
+    for (let k = 0; k < bottom - top; k++) {
+      const [r, g, b] = viridis(1 - k / (bottom - top - 1));
+      ctx.fillStyle = `rgb(${r},${g},${b})`;
+      ctx.fillRect(x0, top + k, barWidth, 1);
+    }
+    ctx.fillStyle = getComputedStyle(canvas).color || '#222';
+    ctx.font = '10px system-ui, sans-serif';
+    ctx.textAlign = 'left';
+    const raw = field.values.filter(Number.isFinite);
+    ctx.textBaseline = 'top';
+    ctx.fillText(options.colourBar.format(Math.max(...raw)), x0 - 2, Math.max(0, top - 12));
+    ctx.textBaseline = 'top';
+    ctx.fillText(options.colourBar.format(Math.min(...raw)), x0 - 2, bottom + 2);
+  }
 
   // Axes: the extent's ends and zero, if inside.
   ctx.fillStyle = getComputedStyle(canvas).color || '#222';

@@ -13,6 +13,7 @@ export function setupLandscape(send: (request: Request) => void) {
   const densityButton = document.querySelector<HTMLButtonElement>('#density-button')!;
   const figure2d = document.querySelector<HTMLElement>('#slice-2d-figure')!;
   const canvas = document.querySelector<HTMLCanvasElement>('#slice-2d')!;
+  const caption2d = figure2d.querySelector('figcaption')!;
   let line: LineChart | undefined;
   let density: LineChart | undefined;
   let labels: string[] = [];
@@ -60,6 +61,73 @@ export function setupLandscape(send: (request: Request) => void) {
     });
   });
 
+  const fmt = (v: number) => (Math.abs(v) >= 1e4 ? v.toExponential(2) : v.toPrecision(3));
+
+  function show(result: Result) {
+    const name = labels[result.run] ?? `run ${result.run + 1}`;
+    const colour = RUN_COLOURS[result.run]!;
+    status.className = '';
+    if (result.type === 'density') {
+      density?.destroy();
+      const box = document.querySelector<HTMLElement>('#density')!;
+      density = lineChart(box, {
+        title: `Spectral density of H, ${name} (SLQ; log scale)`,
+        xLabel: 'eigenvalue λ',
+        yLabel: 'density',
+        series: [{ label: name, colour }],
+        logY: true,
+      });
+      // A log axis needs positive values; the Gaussian-broadened density underflows far
+      // out, so six decades below the peak are shown.
+      const floor = Math.max(...result.density) * 1e-6;
+      density.setData(result.grid, [result.density.map((v) => Math.max(v, floor))]);
+      status.textContent = `Spectral density of ${name} in ${result.seconds.toFixed(1)} s; tr H from the same quadrature ≈ ${fmt(result.trace.estimate)} ± ${fmt(result.trace.standardError)} (standard error over the probes).`;
+      return;
+    }
+    const n = result.grid.length;
+    const finite = result.values.filter(Number.isFinite);
+    const missing = result.values.length - finite.length;
+    if (finite.length === 0) {
+      throw new RangeError(
+        `Every point of the slice of ${name} has a non-finite loss: its weights are too far gone to draw; slice another run.`,
+      );
+    }
+    if (result.dimensions === 1) {
+      line?.destroy();
+      line = lineChart(document.querySelector<HTMLElement>('#slice-1d')!, {
+        title: `Loss along d₁, ${name}`,
+        xLabel: 'α',
+        yLabel: 'loss',
+        series: [{ label: name, colour }],
+      });
+      line.setData(result.grid, [result.values.map((v) => (Number.isFinite(v) ? v : null))]);
+    } else {
+      figure2d.hidden = false;
+      caption2d.textContent = `Loss of ${name} on the plane θ + α·d₁ + β·d₂ (+: the run's weights; grey: not finite)`;
+      const span = result.grid[n - 1]!;
+      const lo = Math.min(...finite);
+      drawHeatmap(
+        canvas,
+        { values: result.values, nx: n, ny: n, extent: [-span, span, -span, span] },
+        {
+          transform: (v) => Math.log(v - lo + 1e-3),
+          xLabel: 'α (d₁)',
+          yLabel: 'β (d₂)',
+          colourBar: { format: fmt },
+          marker: [0, 0],
+        },
+      );
+      const centre = result.values[((n - 1) / 2) * n + (n - 1) / 2];
+      canvas.setAttribute(
+        'aria-label',
+        `Heat map with contours of the loss of ${name} on a ${n} by ${n} grid over ±${span} along two filter-normalised directions; loss from ${fmt(lo)} to ${fmt(Math.max(...finite))}${centre === undefined ? '' : `, ${fmt(centre)} at the weights`}${missing > 0 ? `; ${missing} points not finite` : ''}.`,
+      );
+      canvas.dataset.points = String(result.values.length);
+      canvas.dataset.run = String(result.run);
+    }
+    status.textContent = `Sliced ${name} (${result.values.length} points${missing > 0 ? `, ${missing} of them with a non-finite loss` : ''}) in ${result.seconds.toFixed(1)} s.`;
+  }
+
   return {
     setRuns(next: string[]) {
       labels = next;
@@ -74,52 +142,12 @@ export function setupLandscape(send: (request: Request) => void) {
     },
     receive(result: Result) {
       setBusy(false);
-      const name = labels[result.run] ?? `run ${result.run + 1}`;
-      const colour = RUN_COLOURS[result.run]!;
-      if (result.type === 'density') {
-        density?.destroy();
-        const box = document.querySelector<HTMLElement>('#density')!;
-        density = lineChart(box, {
-          title: `Spectral density of H, ${name} (SLQ; log scale)`,
-          xLabel: 'eigenvalue λ',
-          yLabel: 'density',
-          series: [{ label: name, colour }],
-          logY: true,
-        });
-        // A log axis needs positive values; the Gaussian-broadened density underflows far
-        // out, so six decades below the peak are shown.
-        const floor = Math.max(...result.density) * 1e-6;
-        density.setData(result.grid, [result.density.map((v) => Math.max(v, floor))]);
-        status.textContent = `Spectral density of ${name} in ${result.seconds.toFixed(1)} s; tr H from the same quadrature ≈ ${result.trace.estimate.toPrecision(4)}.`;
-        return;
+      try {
+        show(result);
+      } catch (error) {
+        status.className = 'error';
+        status.textContent = (error as Error).message;
       }
-      const n = result.grid.length;
-      if (result.dimensions === 1) {
-        line?.destroy();
-        line = lineChart(document.querySelector<HTMLElement>('#slice-1d')!, {
-          title: `Loss along d₁, ${name}`,
-          xLabel: 'α',
-          yLabel: 'loss',
-          series: [{ label: name, colour }],
-        });
-        line.setData(result.grid, [result.values]);
-      } else {
-        figure2d.hidden = false;
-        const span = result.grid[n - 1]!;
-        const lo = Math.min(...result.values);
-        drawHeatmap(
-          canvas,
-          { values: result.values, nx: n, ny: n, extent: [-span, span, -span, span] },
-          { transform: (v) => Math.log(v - lo + 1e-3), xLabel: 'α (d₁)', yLabel: 'β (d₂)' },
-        );
-        const centre = result.values[((n - 1) / 2) * n + (n - 1) / 2];
-        canvas.setAttribute(
-          'aria-label',
-          `Heat map with contours of the loss of ${name} on a ${n} by ${n} grid over ±${span} along two filter-normalised directions; loss from ${lo.toPrecision(3)} to ${Math.max(...result.values).toPrecision(3)}${centre === undefined ? '' : `, ${centre.toPrecision(3)} at the weights`}.`,
-        );
-        canvas.dataset.points = String(result.values.length);
-      }
-      status.textContent = `Sliced ${name} (${result.values.length} points) in ${result.seconds.toFixed(1)} s.`;
     },
   };
 }

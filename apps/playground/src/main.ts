@@ -37,9 +37,6 @@ const pauseButton = $<HTMLButtonElement>('#pause');
 const stopButton = $<HTMLButtonElement>('#stop');
 const addRunButton = $<HTMLButtonElement>('#add-run');
 
-const worker = new Worker(new URL('./train-worker.ts', import.meta.url), { type: 'module' });
-const send = (request: Request) => worker.postMessage(request);
-
 // ---------------------------------------------------------------- the form
 
 function fillSelect(name: string, values: readonly string[], labels?: Record<string, string>) {
@@ -143,10 +140,23 @@ function readSettings(): ExperimentSettings {
 
 let settings: ExperimentSettings | undefined;
 let backend: string | undefined;
+let data: { trainExamples: number; testExamples: number; stepsPerEpoch: number } | undefined;
 let metrics: EpochMetrics[][] = [];
+/** Minibatch loss per global step (x = 1, 2, …), one row per run; null where not (yet) known. */
 let steps: { x: number[]; ys: (number | null)[][] } = { x: [], ys: [] };
-const stepMs: number[] = [];
+let stepMs: (number | undefined)[] = [];
+let latest: { epoch: number; step: number } | undefined;
+/** Per run: why it stopped early, if it did. */
+let halted: (string | undefined)[] = [];
 let charts: Record<string, LineChart> = {};
+const notes = document.createElement('ul');
+notes.id = 'run-notes';
+notes.className = 'run-notes';
+statusLine.after(notes);
+const summary = document.createElement('div');
+summary.id = 'summary';
+summary.className = 'table-wrap';
+notes.after(summary);
 
 function makeCharts(s: ExperimentSettings) {
   for (const chart of Object.values(charts)) chart.destroy();
@@ -166,47 +176,46 @@ function makeCharts(s: ExperimentSettings) {
     chartsBox.append(div);
     return div;
   };
+  const perEpoch = { xLabel: 'epoch', integerX: true, points: true } as const;
   charts = {
     steps: lineChart(box(), {
-      title: 'Minibatch loss per step',
+      title: 'Minibatch loss per step (log scale)',
       xLabel: 'step',
       yLabel: 'loss',
       series: perRun(),
+      logY: true,
+      // A spike (a run on its way to diverging) would squeeze the rest into a line.
+      clampY: true,
     }),
     loss: lineChart(box(), {
-      title: 'Loss per epoch (train solid, test dashed)',
-      xLabel: 'epoch',
+      ...perEpoch,
+      title: 'Loss per epoch (train: running mean over the epoch, solid; test dashed)',
       yLabel: 'loss',
       series: both,
-      points: true,
     }),
     accuracy: lineChart(box(), {
-      title: 'Accuracy per epoch (train solid, test dashed)',
-      xLabel: 'epoch',
+      ...perEpoch,
+      title: 'Accuracy per epoch (train: running mean, solid; test dashed)',
       yLabel: 'accuracy',
       series: both,
-      points: true,
     }),
     frobenius: lineChart(box(), {
+      ...perEpoch,
       title: '‖H‖_F² (± standard error)',
-      xLabel: 'epoch',
       yLabel: '‖H‖_F²',
       series: perRun(),
-      points: true,
     }),
     trace: lineChart(box(), {
+      ...perEpoch,
       title: 'tr H (± standard error)',
-      xLabel: 'epoch',
       yLabel: 'tr H',
       series: perRun(),
-      points: true,
     }),
     topEigenvalue: lineChart(box(), {
-      title: 'λ_max (± residual ‖Hv − λv‖)',
-      xLabel: 'epoch',
-      yLabel: 'λ_max',
+      ...perEpoch,
+      title: 'λ₁, the eigenvalue of largest |λ| (power iteration; ± residual ‖Hv − λv‖)',
+      yLabel: 'λ₁',
       series: perRun(),
-      points: true,
     }),
   };
 }
@@ -245,6 +254,94 @@ function redrawEpochCharts() {
   }
 }
 
+/** Adds run `run`'s losses of global steps `last − losses.length + 1` … `last`. */
+function addLosses(run: number, losses: readonly number[], last: number) {
+  while (steps.x.length < last) {
+    steps.x.push(steps.x.length + 1);
+    for (const ys of steps.ys) ys.push(null);
+  }
+  losses.forEach((loss, k) => {
+    steps.ys[run]![last - losses.length + k] = loss;
+  });
+  charts.steps!.setData(steps.x, steps.ys);
+}
+
+function renderNotes() {
+  if (!settings) return;
+  notes.replaceChildren(
+    ...settings.runs.flatMap((run, i) => {
+      if (halted[i] === undefined) return [];
+      const li = document.createElement('li');
+      li.style.setProperty('--run-colour', RUN_COLOURS[i]!);
+      li.dataset.run = String(i);
+      li.textContent = `${runLabel(run, i)}: ${halted[i]}.`;
+      return [li];
+    }),
+  );
+}
+
+const fmt = (v: number, digits = 3) =>
+  Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0)
+    ? v.toExponential(2)
+    : v.toPrecision(digits);
+const withError = (e: { estimate: number; standardError: number } | undefined) =>
+  e === undefined ? '–' : `${fmt(e.estimate)} ± ${fmt(e.standardError, 2)}`;
+
+/** When runs end: each run's final test accuracy and last Hessian measurements, with errors. */
+function renderSummary() {
+  if (!settings) return;
+  const s = settings;
+  const table = document.createElement('table');
+  table.id = 'summary-table';
+  table.createCaption().textContent =
+    'Summary: the last epoch of each run (± standard errors; λ₁ ± its residual)';
+  const head = table.createTHead().insertRow();
+  for (const h of ['Run', 'Epochs', 'Test accuracy', 'tr H', '‖H‖_F²', 'λ₁', 'Note']) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = h;
+    head.append(th);
+  }
+  const body = table.createTBody();
+  s.runs.forEach((run, i) => {
+    const row = body.insertRow();
+    row.dataset.run = String(i);
+    const last = metrics[i]!.at(-1);
+    const measured = [...metrics[i]!].reverse().find((m) => m.hessian);
+    const n = data?.testExamples;
+    const accuracy =
+      last === undefined
+        ? '–'
+        : `${(100 * last.testAccuracy).toFixed(1)}%${n ? ` ± ${(100 * Math.sqrt((last.testAccuracy * (1 - last.testAccuracy)) / n)).toFixed(1)}` : ''}`;
+    const at = measured ? ` (epoch ${measured.epoch})` : '';
+    const cells = [
+      runLabel(run, i),
+      String(last?.epoch ?? 0),
+      accuracy,
+      withError(measured?.hessian?.trace) + at,
+      withError(measured?.hessian?.frobenius) + at,
+      withError(measured?.hessian?.topEigenvalue) + at,
+      halted[i] ?? '',
+    ];
+    for (const c of cells) row.insertCell().textContent = c;
+    row.cells[0]!.style.borderLeft = `4px solid ${RUN_COLOURS[i]!}`;
+    if (last) row.dataset.testAccuracy = String(last.testAccuracy);
+  });
+  summary.replaceChildren(table);
+}
+
+function renderStatus() {
+  if (!settings || !latest) return;
+  const s = settings;
+  statusLine.textContent = `Epoch ${latest.epoch}/${s.epochs}, step ${latest.step}/${data?.stepsPerEpoch ?? '?'}. ${s.runs
+    .map((r, i) => {
+      const label = OPTIMIZER_LABELS[r.optimizer];
+      if (halted[i] !== undefined) return `${label}: ${halted[i]!.split(' (')[0]}`;
+      return `${label}: ${stepMs[i]?.toFixed(1) ?? '–'} ms/step`;
+    })
+    .join(', ')}${backend ? ` on ${backend}` : ''}.`;
+}
+
 // ---------------------------------------------------------------- buttons
 
 let state: 'idle' | 'loading' | 'running' | 'paused' = 'idle';
@@ -270,9 +367,14 @@ form.addEventListener('submit', (event) => {
   }
   statusLine.className = '';
   settings = s;
+  data = undefined;
+  latest = undefined;
   metrics = s.runs.map(() => []);
   steps = { x: [], ys: s.runs.map(() => []) };
-  stepMs.length = 0;
+  stepMs = s.runs.map(() => undefined);
+  halted = s.runs.map(() => undefined);
+  renderNotes();
+  summary.replaceChildren();
   makeCharts(s);
   landscape.setRuns(s.runs.map((r, i) => runLabel(r, i)));
   renderExports();
@@ -282,14 +384,16 @@ form.addEventListener('submit', (event) => {
 pauseButton.addEventListener('click', () =>
   send({ type: state === 'paused' ? 'resume' : 'pause' }),
 );
-stopButton.addEventListener('click', () => send({ type: 'stop' }));
+stopButton.addEventListener('click', () => {
+  send({ type: 'stop' });
+  statusLine.textContent = 'Stopping after the current step…';
+});
 
 // ---------------------------------------------------------------- worker messages
 
-const landscape = setupLandscape(send);
+const landscape = setupLandscape((request) => send(request));
 
-worker.addEventListener('message', (event: MessageEvent<Response>) => {
-  const message = event.data;
+function onMessage(message: Response) {
   switch (message.type) {
     case 'backend': {
       backend = message.name;
@@ -301,11 +405,13 @@ worker.addEventListener('message', (event: MessageEvent<Response>) => {
       backendLine.dataset.stepMs = JSON.stringify(message.stepMs);
       return;
     }
-    case 'status':
-      if (message.state === 'loading') setState('loading');
-      else if (message.state === 'running') setState('running');
-      else if (message.state === 'paused') setState('paused');
-      else setState('idle');
+    case 'dataset':
+      data = message;
+      return;
+    case 'status': {
+      const ended = !['loading', 'running', 'paused'].includes(message.state);
+      setState(ended ? 'idle' : (message.state as typeof state));
+      statusLine.className = message.state === 'failed' ? 'error' : '';
       statusLine.textContent =
         message.message ??
         {
@@ -315,27 +421,26 @@ worker.addEventListener('message', (event: MessageEvent<Response>) => {
           stopped: 'Stopped.',
           done: 'Done.',
           idle: '',
+          failed: 'The training failed.',
         }[message.state];
       statusLine.dataset.state = message.state;
+      if (ended) renderSummary();
       renderExports();
       return;
+    }
     case 'progress': {
       if (!settings) return;
-      const x = (message.epoch - 1) * message.stepsPerEpoch + message.step;
-      let k = steps.x.indexOf(x);
-      if (k < 0) {
-        steps.x.push(x);
-        for (const ys of steps.ys) ys.push(null);
-        k = steps.x.length - 1;
-      }
-      steps.ys[message.run]![k] = message.loss;
+      addLosses(message.run, message.losses, message.globalStep);
       stepMs[message.run] = message.stepMs;
-      charts.steps!.setData(steps.x, steps.ys);
-      statusLine.textContent = `Epoch ${message.epoch}/${settings.epochs}, step ${message.step}/${message.stepsPerEpoch}. ${settings.runs
-        .map((r, i) => `${OPTIMIZER_LABELS[r.optimizer]}: ${stepMs[i]?.toFixed(1) ?? '–'} ms/step`)
-        .join(', ')}${backend ? ` on ${backend}` : ''}.`;
+      latest = { epoch: message.epoch, step: message.step };
+      if (state === 'running') renderStatus();
       return;
     }
+    case 'halted':
+      halted[message.run] = message.message;
+      renderNotes();
+      renderStatus();
+      return;
     case 'epoch':
       metrics[message.run]!.push(message.metrics);
       redrawEpochCharts();
@@ -351,12 +456,29 @@ worker.addEventListener('message', (event: MessageEvent<Response>) => {
       if (state === 'loading') setState('idle');
       return;
   }
-});
-worker.addEventListener('error', (event) => {
-  statusLine.className = 'error';
-  statusLine.textContent = `The training worker failed: ${event.message}`;
-  setState('idle');
-});
+}
+
+function createWorker() {
+  const w = new Worker(new URL('./train-worker.ts', import.meta.url), { type: 'module' });
+  w.addEventListener('message', (event: MessageEvent<Response>) => onMessage(event.data));
+  w.addEventListener('error', (event) => {
+    // A worker that died (out of memory, a lost WebGL context) is replaced, so that the
+    // controls work again; its runs' weights are gone.
+    event.preventDefault();
+    w.terminate();
+    worker = createWorker();
+    statusLine.className = 'error';
+    statusLine.textContent = `The training worker failed (${event.message || 'no reason given'}); it has been restarted: start again.`;
+    landscape.error(statusLine.textContent);
+    landscape.setRuns([]);
+    setState('idle');
+  });
+  return w;
+}
+let worker = createWorker();
+function send(request: Request) {
+  worker.postMessage(request);
+}
 
 // ---------------------------------------------------------------- take it away
 

@@ -1,19 +1,28 @@
 /**
  * The Hessian quantities the playground shows, from @usam/estimators' model
  * API: exact Hessian-vector products (reverse over reverse; the MLP and CNN
- * are ReLU nets, where central differences are badly wrong, SPEC §5) of the
+ * are ReLU nets, where central differences are badly wrong) of the
  * twice-differentiable softmax cross-entropy, in eval mode, over a fixed
- * subset of training examples.
+ * subset of training examples. The seeds are `usam train`'s, so that the
+ * exported command measures the same probes (docs/playground.md).
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { type HessianModel, hessian } from '@usam/estimators';
-import type { EstimateWithError } from './protocol';
+import type { EpochMetrics, EstimateWithError } from './protocol';
+
+/** The quantities, in the order usam train measures them (`--hessian trace,frobenius,topEigenvalue`). */
+export const MEASURED = ['trace', 'frobenius', 'topEigenvalue'] as const;
+
+/** usam train's seed of the measurements at the end of `epoch` (1-based) of a run seeded `seed`. */
+export const hessianSeed = (seed: number, epoch: number) => `${seed}:epoch${epoch}`;
 
 export interface PlaygroundHessian {
-  trace(options: { probes: number; seed: number }): Promise<EstimateWithError>;
-  frobenius(options: { probes: number; seed: number }): Promise<EstimateWithError>;
-  /** λ_max by power iteration; the error bar is the residual ‖Hv − λv‖, which bounds the error. */
-  topEigenvalue(options: { seed: number }): Promise<EstimateWithError>;
+  /**
+   * tr H and ‖H‖_F² (Hutchinson, `probes` each, ± standard error) and the
+   * eigenvalue of largest magnitude (power iteration, ± the residual
+   * ‖Hv − λv‖, which bounds its error), each seeded `${seed}:${quantity}`.
+   */
+  measure(options: { probes: number; seed: string }): Promise<NonNullable<EpochMetrics['hessian']>>;
   density(options: { steps: number; probes: number; seed: number }): Promise<{
     grid: number[];
     density: number[];
@@ -31,9 +40,20 @@ export function modelHessian(
 ): PlaygroundHessian {
   const H = hessian(model, { data, loss: 'softmaxCrossEntropy', batchSize: 128 });
   return {
-    trace: async ({ probes, seed }) => pick(await H.trace({ probes, seed })),
-    frobenius: async ({ probes, seed }) => pick(await H.frobenius({ probes, seed })),
-    topEigenvalue: async ({ seed }) => pick(await H.eigenvalues({ k: 1, seed })),
+    async measure({ probes, seed }) {
+      const trace = pick(await H.trace({ probes, seed: `${seed}:trace` }));
+      const frobenius = pick(await H.frobenius({ probes, seed: `${seed}:frobenius` }));
+      const top = await H.eigenvalues({ k: 1, seed: `${seed}:topEigenvalue` });
+      return {
+        trace,
+        frobenius,
+        topEigenvalue: {
+          estimate: top.estimate,
+          standardError: top.standardError,
+          converged: top.converged[0]!,
+        },
+      };
+    },
     density: async ({ steps, probes, seed }) => {
       const slq = await H.density({ iterations: steps, probes, seed });
       return { grid: slq.grid, density: slq.values, trace: pick(slq) };

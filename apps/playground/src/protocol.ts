@@ -17,13 +17,20 @@ import {
   type RunSettings,
 } from './settings';
 
-/** Hessian quantity with its error bar (standard error, or the eigen-residual for λ_max). */
+/** A Hessian quantity with its error bar (a standard error; for the eigenvalue the residual). */
 export interface EstimateWithError {
   readonly estimate: number;
+  /** Standard error; for `topEigenvalue` the residual ‖Hv − λv‖, which bounds the error. */
   readonly standardError: number;
+  /** `topEigenvalue`: whether power iteration met its tolerance. */
+  readonly converged?: boolean;
 }
 
-/** One epoch of one run: the fields of `usam train`'s metrics.jsonl, plus step time. */
+/**
+ * One epoch of one run: the fields of `usam train`'s metrics.jsonl (train loss
+ * and accuracy are the running means over the epoch's minibatches, as there),
+ * plus the mean step time.
+ */
 export interface EpochMetrics {
   readonly epoch: number;
   readonly trainLoss: number;
@@ -31,8 +38,11 @@ export interface EpochMetrics {
   readonly testLoss: number;
   readonly testAccuracy: number;
   readonly learningRate: number;
+  /** This run's own seconds in the epoch: its steps, evaluation and measurements (pauses and other runs left out). */
   readonly seconds: number;
   readonly gradientEvaluations: number;
+  /** Steps the optimizer refused (a non-finite perturbed loss or gradient). */
+  readonly refusedSteps: number;
   /** Mean milliseconds per optimizer step in this epoch. */
   readonly stepMs: number;
   readonly hessian?: {
@@ -70,7 +80,7 @@ export type Request =
       readonly seed: number;
     };
 
-export type RunState = 'idle' | 'loading' | 'running' | 'paused' | 'stopped' | 'done';
+export type RunState = 'idle' | 'loading' | 'running' | 'paused' | 'stopped' | 'done' | 'failed';
 
 export type Response =
   | {
@@ -82,13 +92,39 @@ export type Response =
     }
   | { readonly type: 'status'; readonly state: RunState; readonly message?: string }
   | {
+      /** The loaded dataset's sizes, once per start. */
+      readonly type: 'dataset';
+      readonly trainExamples: number;
+      readonly testExamples: number;
+      readonly stepsPerEpoch: number;
+    }
+  | {
+      /** Minibatch losses of one run since its previous progress message (every step, in order). */
       readonly type: 'progress';
       readonly run: number;
+      /** Epoch and step (1-based) of the last loss in `losses`. */
       readonly epoch: number;
       readonly step: number;
       readonly stepsPerEpoch: number;
-      readonly loss: number;
+      /** The losses of global steps `globalStep − losses.length + 1` to `globalStep`. */
+      readonly losses: number[];
+      readonly globalStep: number;
+      /** Mean milliseconds per step of this run in the current epoch. */
       readonly stepMs: number;
+    }
+  | {
+      /**
+       * One run stopped while the others go on: its loss was not finite
+       * ('diverged'; its weights are put back to the last step whose loss was
+       * finite), or its step or measurement threw ('failed').
+       */
+      readonly type: 'halted';
+      readonly run: number;
+      readonly reason: 'diverged' | 'failed';
+      readonly epoch: number;
+      readonly step: number;
+      /** One line for the page, e.g. "diverged at epoch 6, step 3 (loss NaN)". */
+      readonly message: string;
     }
   | { readonly type: 'epoch'; readonly run: number; readonly metrics: EpochMetrics }
   | {

@@ -10,22 +10,100 @@
  * between two steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batches, type Dataset, firstExamples, type ImageSet } from '@usam/datasets';
+import {
+  type Batch,
+  batchCount,
+  batches,
+  type Dataset,
+  firstExamples,
+  type ImageSet,
+} from '@usam/datasets';
 import { loadMnist } from '@usam/datasets/mnist';
 import { createModel, forward, trainableVariables } from '@usam/models';
-import type { SharpnessAwareOptimizer } from '@usam/optimizer';
+import type { ExampleLosses, SharpnessAwareOptimizer } from '@usam/optimizer';
 import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
-import { modelHessian } from './model-hessian';
+import { hessianSeed, modelHessian } from './model-hessian';
 import { createOptimizer } from './optimizers';
 import { type EpochMetrics, parseRequest, type Request, type Response } from './protocol';
 import { defaultRun, type ExperimentSettings } from './settings';
 
 type Model = ReturnType<typeof createModel>;
 
-interface Run {
+/** A run's running totals over the current epoch (those of usam train's metrics). */
+interface EpochSums {
+  steps: number;
+  lossSum: number;
+  correct: number;
+  examples: number;
+  gradientEvaluations: number;
+  refusedSteps: number;
+  /** This run's own time in its steps. */
+  stepSeconds: number;
+}
+
+const emptySums = (): EpochSums => ({
+  steps: 0,
+  lossSum: 0,
+  correct: 0,
+  examples: 0,
+  gradientEvaluations: 0,
+  refusedSteps: 0,
+  stepSeconds: 0,
+});
+
+/** Milliseconds between two progress messages of one run (each run has its own clock). */
+const PROGRESS_MS = 200;
+
+const firstLine = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+
+/**
+ * One optimizer's run. It keeps the weights before its last two steps
+ * (clones share the tensors' memory, so this costs no copy): when a step's
+ * loss is not finite, the weights that step started from came out of the step
+ * before, and the ones before *that* step are the last whose loss was finite.
+ */
+class Run {
   readonly model: Model;
   /** Owns its base optimizer (disposed with it). */
   readonly optimizer: SharpnessAwareOptimizer;
+  halted = false;
+  sums: EpochSums = emptySums();
+  globalStep = 0;
+  pending: number[] = [];
+  lastProgress = 0;
+  private snapshots: tf.Tensor[][] = [];
+  private readonly variables: tf.Variable[];
+
+  constructor(model: Model, optimizer: SharpnessAwareOptimizer) {
+    this.model = model;
+    this.optimizer = optimizer;
+    this.variables = trainableVariables(model);
+  }
+
+  /** Before a step: remember the weights it starts from (the last two are kept). */
+  keepSnapshot() {
+    const taken = this.variables.map((v) => tf.keep(tf.clone(v)));
+    this.snapshots.push(taken);
+    if (this.snapshots.length > 2) tf.dispose(this.snapshots.shift()!);
+  }
+
+  /** After a non-finite loss: back to the last weights whose loss was finite; says which. */
+  restoreLastFinite(): string {
+    if (this.snapshots.length < 2) return 'no earlier weights to keep';
+    const [before] = this.snapshots;
+    this.variables.forEach((v, k) => {
+      v.assign(before![k]!);
+    });
+    return 'weights kept from the step before, the last whose loss was finite';
+  }
+
+  dispose() {
+    for (const s of this.snapshots) tf.dispose(s);
+    this.snapshots = [];
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
 }
 
 export interface TrainerEnvironment {
@@ -72,10 +150,7 @@ export function createTrainer(
   const inputShape = () => (flatten() ? [784] : [28, 28, 1]);
 
   function disposeAll() {
-    for (const run of runs) {
-      run.optimizer.dispose();
-      run.model.dispose();
-    }
+    for (const run of runs) run.dispose();
     runs = [];
     if (hessianData) tf.dispose([hessianData.xs, hessianData.ys]);
     hessianData = undefined;
@@ -138,10 +213,14 @@ export function createTrainer(
         post({ type: 'status', state: 'loading', message: `Loading ${s.dataset}…` });
         dataset = await loadMnist(s.dataset, { seed: s.seed });
         await chooseBackend(s, dataset.train);
+        post({
+          type: 'dataset',
+          trainExamples: dataset.train.count,
+          testExamples: dataset.test.count,
+          stepsPerEpoch: batchCount(dataset.train.count, s.batchSize),
+        });
         const train = dataset.train;
-        const fisherLosses = (count: number, epoch: number) =>
-          exampleLosses(train, count, s.seed + 1, epoch, flatten(), runs);
-        runs = s.runs.map((run, i) => {
+        runs = s.runs.map((run) => {
           // One seed for every run: the same initial weights.
           const model = createModel(s.model, {
             inputShape: inputShape(),
@@ -154,33 +233,71 @@ export function createTrainer(
             base,
             weightDecay: s.weightDecay,
             seed: s.seed,
-            fisherLosses: (count, epoch) => fisherLosses(count, epoch)(i),
+            fisherLosses: fisherLosses(model, train, s.seed, flatten()),
           });
-          return { model, optimizer };
+          return new Run(model, optimizer);
         });
         const { xs, ys } = firstExamples(train, s.hessianExamples, { flatten: flatten() });
         hessianData = { xs, ys };
       });
       await trainLoop(s);
+    } catch (error) {
+      post({ type: 'status', state: 'failed', message: firstLine(error) });
     } finally {
       training = false;
     }
   }
 
+  /** Posts run `r`'s losses gathered since its last progress message. */
+  function flushProgress(r: number, epoch: number, step: number, stepsPerEpoch: number) {
+    const run = runs[r]!;
+    if (run.pending.length === 0) return;
+    post({
+      type: 'progress',
+      run: r,
+      epoch,
+      step,
+      stepsPerEpoch,
+      losses: run.pending,
+      globalStep: run.globalStep,
+      stepMs: (run.sums.stepSeconds / Math.max(1, run.sums.steps)) * 1000,
+    });
+    run.pending = [];
+    run.lastProgress = performance.now();
+  }
+
+  /** Run `r` stops here; the others go on. */
+  function halt(
+    r: number,
+    reason: 'diverged' | 'failed',
+    epoch: number,
+    step: number,
+    why: string,
+  ) {
+    const run = runs[r]!;
+    run.halted = true;
+    post({
+      type: 'halted',
+      run: r,
+      reason,
+      epoch,
+      step,
+      message: `${reason} at epoch ${epoch}, step ${step} (${why})`,
+    });
+  }
+
   async function trainLoop(s: ExperimentSettings) {
     const train = dataset!.train;
     post({ type: 'status', state: 'running' });
-    const stepsPerEpoch = Math.ceil(train.count / s.batchSize);
+    const stepsPerEpoch = batchCount(train.count, s.batchSize);
     for (let epoch = 1; epoch <= s.epochs && !stopped; epoch++) {
-      const started = runs.map(() => performance.now());
-      const stepTimes = runs.map(() => 0);
-      const gradients = runs.map(() => 0);
+      for (const run of runs) run.sums = emptySums();
       let step = 0;
-      let lastProgress = 0;
       for (const batch of batches(train, {
         batchSize: s.batchSize,
         seed: s.seed,
         epoch: epoch - 1,
+        augment: false,
         flatten: flatten(),
       })) {
         step++;
@@ -189,87 +306,124 @@ export function createTrainer(
             await waitWhilePaused();
             if (stopped) break;
             const run = runs[r]!;
-            const stats = await exclusive(async () => {
-              const t0 = performance.now();
-              const result = await run.optimizer.step(
-                () => trainingLoss(run.model, batch.xs, batch.ys),
-                { epoch: epoch - 1 },
-              );
-              stepTimes[r]! += performance.now() - t0;
-              return result;
-            });
-            gradients[r]! += stats.gradientEvaluations;
-            if (performance.now() - lastProgress > 200 || r === runs.length - 1) {
-              post({
-                type: 'progress',
-                run: r,
-                epoch,
-                step,
-                stepsPerEpoch,
-                loss: stats.loss,
-                stepMs: stepTimes[r]! / step,
-              });
-              lastProgress = performance.now();
+            if (run.halted) continue;
+            try {
+              const loss = await exclusive(() => trainStep(run, batch, epoch));
+              if (!Number.isFinite(loss)) {
+                flushProgress(r, epoch, step - 1, stepsPerEpoch);
+                const kept = await exclusive(async () => run.restoreLastFinite());
+                halt(r, 'diverged', epoch, step, `loss ${loss}; ${kept}`);
+                continue;
+              }
+              run.pending.push(loss);
+              if (performance.now() - run.lastProgress > PROGRESS_MS || step === stepsPerEpoch) {
+                flushProgress(r, epoch, step, stepsPerEpoch);
+              }
+            } catch (error) {
+              flushProgress(r, epoch, step - 1, stepsPerEpoch);
+              halt(r, 'failed', epoch, step, firstLine(error));
             }
             await yieldNow();
           }
         } finally {
           tf.dispose([batch.xs, batch.ys]);
         }
-        if (stopped) break;
+        if (stopped || runs.every((run) => run.halted)) break;
       }
       if (stopped) break;
       for (let r = 0; r < runs.length; r++) {
-        const metrics = await exclusive(() =>
-          epochMetrics(r, epoch, s, {
-            seconds: (performance.now() - started[r]!) / 1000,
-            stepMs: stepTimes[r]! / step,
-            gradientEvaluations: gradients[r]!,
-          }),
-        );
-        post({ type: 'epoch', run: r, metrics });
+        const run = runs[r]!;
+        if (run.halted) continue;
+        try {
+          const metrics = await exclusive(() => epochMetrics(run, epoch, s));
+          post({ type: 'epoch', run: r, metrics });
+        } catch (error) {
+          halt(r, 'failed', epoch, step, firstLine(error));
+        }
         await yieldNow();
         if (stopped) break;
       }
+      if (runs.every((run) => run.halted)) break;
     }
-    post({ type: 'status', state: stopped ? 'stopped' : 'done' });
+    const halted = runs.filter((run) => run.halted).length;
+    post({
+      type: 'status',
+      state: stopped ? 'stopped' : 'done',
+      ...(halted > 0 && {
+        message: `${stopped ? 'Stopped' : 'Done'}; ${halted === runs.length ? 'every run' : `${halted} of ${runs.length} runs`} halted (see the runs' notes).`,
+      }),
+    });
+  }
+
+  /** One optimizer step of `run` on `batch`, added to its epoch sums; returns the clean loss. */
+  async function trainStep(run: Run, batch: Batch, epoch: number): Promise<number> {
+    const t0 = performance.now();
+    run.keepSnapshot();
+    const labels = tf.tensor1d(batch.labels, 'int32');
+    // The closure's first call is the clean pass at x (as in usam train): its predictions
+    // give the running training accuracy.
+    let correct: tf.Scalar | undefined;
+    try {
+      const stats = await run.optimizer.step(
+        () =>
+          tf.tidy(() => {
+            const logits = forward(run.model, batch.xs, { training: true });
+            if (correct === undefined) {
+              correct = tf.keep(
+                tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')) as tf.Scalar,
+              );
+            }
+            return tf.losses.softmaxCrossEntropy(batch.ys, logits) as tf.Scalar;
+          }),
+        { epoch: epoch - 1 },
+      );
+      run.globalStep++;
+      const sums = run.sums;
+      sums.steps++;
+      sums.gradientEvaluations += stats.gradientEvaluations;
+      if (Number.isFinite(stats.loss)) {
+        sums.lossSum += stats.loss * batch.size;
+        sums.correct += correct ? (await correct.data())[0]! : 0;
+        sums.examples += batch.size;
+        if (!stats.applied) sums.refusedSteps++;
+      }
+      sums.stepSeconds += (performance.now() - t0) / 1000;
+      return stats.loss;
+    } finally {
+      tf.dispose([labels, ...(correct ? [correct] : [])]);
+    }
   }
 
   async function epochMetrics(
-    r: number,
+    run: Run,
     epoch: number,
     s: ExperimentSettings,
-    timing: { seconds: number; stepMs: number; gradientEvaluations: number },
   ): Promise<EpochMetrics> {
-    const model = runs[r]!.model;
-    const trainEval = await evaluate(model, dataset!.train, flatten());
-    const testEval = await evaluate(model, dataset!.test, flatten());
-    const metrics: EpochMetrics = {
-      epoch,
-      trainLoss: trainEval.loss,
-      trainAccuracy: trainEval.accuracy,
-      testLoss: testEval.loss,
-      testAccuracy: testEval.accuracy,
-      learningRate: s.lr,
-      ...timing,
-    };
+    const t0 = performance.now();
+    const { sums, model } = run;
+    const test = await evaluate(model, dataset!.test, flatten());
+    let hessian: EpochMetrics['hessian'];
     if (s.measureEvery > 0 && epoch % s.measureEvery === 0) {
       const H = modelHessian(model, hessianData!);
       try {
-        const seed = s.seed + epoch;
-        return {
-          ...metrics,
-          hessian: {
-            trace: await H.trace({ probes: s.probes, seed }),
-            frobenius: await H.frobenius({ probes: s.probes, seed }),
-            topEigenvalue: await H.topEigenvalue({ seed }),
-          },
-        };
+        hessian = await H.measure({ probes: s.probes, seed: hessianSeed(s.seed, epoch) });
       } finally {
         H.dispose();
       }
     }
-    return metrics;
+    return {
+      epoch,
+      trainLoss: sums.lossSum / sums.examples,
+      trainAccuracy: sums.correct / sums.examples,
+      testLoss: test.loss,
+      testAccuracy: test.accuracy,
+      learningRate: s.lr,
+      seconds: sums.stepSeconds + (performance.now() - t0) / 1000,
+      gradientEvaluations: sums.gradientEvaluations,
+      refusedSteps: sums.refusedSteps,
+      stepMs: (sums.stepSeconds / Math.max(1, sums.steps)) * 1000,
+      ...(hessian && { hessian }),
+    };
   }
 
   async function waitWhilePaused() {
@@ -392,50 +546,57 @@ function trainingLoss(model: Model, xs: tf.Tensor, ys: tf.Tensor, training = tru
   );
 }
 
-/** Mean loss and accuracy over a whole set, in eval mode. */
+/** Mean loss and accuracy over a whole set, in eval mode (as usam train evaluates). */
 async function evaluate(model: Model, set: ImageSet, flatten: boolean) {
-  let loss = 0;
+  let lossSum = 0;
   let correct = 0;
-  for (const batch of batches(set, { batchSize: 512, shuffle: false, flatten })) {
-    const [sum, predicted] = tf.tidy(() => {
+  for (const batch of batches(set, { batchSize: 500, shuffle: false, augment: false, flatten })) {
+    const both = tf.tidy(() => {
       const logits = forward(model, batch.xs, { training: false });
-      return [
-        tf.mul(tf.losses.softmaxCrossEntropy(batch.ys, logits), batch.size),
-        tf.argMax(logits, 1),
-      ];
+      const labels = tf.tensor1d(batch.labels, 'int32');
+      return tf.stack([
+        tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, 0, tf.Reduction.SUM),
+        tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')),
+      ]);
     });
-    loss += (await sum!.data())[0]!;
-    const labels = await predicted!.data();
-    for (let i = 0; i < batch.size; i++) if (labels[i] === batch.labels[i]) correct++;
-    tf.dispose([sum!, predicted!, batch.xs, batch.ys]);
+    const values = await both.data();
+    tf.dispose([both, batch.xs, batch.ys]);
+    lossSum += values[0]!;
+    correct += values[1]!;
   }
-  return { loss: loss / set.count, accuracy: correct / set.count };
+  return { loss: lossSum / set.count, accuracy: correct / set.count };
 }
 
 /**
- * SSAM-F's per-example losses: the first `count` examples of a shuffled
- * epoch order (its own seed), one closure each, for run `r`'s model.
+ * SSAM-F's per-example losses, as usam train draws them: the first `count`
+ * examples of the epoch's order, one closure each, in eval mode (one example
+ * has no batch statistics).
  */
-function exampleLosses(
-  train: ImageSet,
-  count: number,
-  seed: number,
-  epoch: number,
-  flatten: boolean,
-  runs: readonly Run[],
-) {
-  return function* (r: number) {
-    let taken = 0;
-    for (const batch of batches(train, { batchSize: 1, seed, epoch, flatten })) {
-      if (taken++ >= count) {
-        tf.dispose([batch.xs, batch.ys]);
-        return;
-      }
-      try {
-        yield () => trainingLoss(runs[r]!.model, batch.xs, batch.ys);
-      } finally {
-        tf.dispose([batch.xs, batch.ys]);
-      }
+function fisherLosses(model: Model, set: ImageSet, seed: number, flatten: boolean): ExampleLosses {
+  return (count, epoch) => {
+    const [batch] = batches(set, { batchSize: count, seed, epoch, augment: false, flatten });
+    const { xs, ys } = batch!;
+    const closures: (() => tf.Scalar)[] = [];
+    for (let i = 0; i < batch!.size; i++) {
+      closures.push(() =>
+        tf.tidy(() => {
+          const x = tf.slice(xs, [i], [1]);
+          const y = tf.slice(ys, [i], [1]);
+          return tf.losses.softmaxCrossEntropy(
+            y,
+            forward(model, x, { training: false }),
+          ) as tf.Scalar;
+        }),
+      );
     }
+    return {
+      *[Symbol.iterator]() {
+        try {
+          yield* closures;
+        } finally {
+          tf.dispose([xs, ys]);
+        }
+      },
+    };
   };
 }
