@@ -216,6 +216,7 @@ export function lineChart(container: HTMLElement, spec: ChartSpec): LineChart {
       u.setData([x, ...ys] as uPlot.AlignedData);
       figure.setAttribute('aria-label', label());
       figure.dataset.points = String(counts.reduce((a, b) => a + b, 0));
+      figure.dataset.counts = counts.join(',');
     },
     destroy() {
       resize.disconnect();
