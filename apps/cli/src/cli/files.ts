@@ -1,21 +1,98 @@
-import { readFile, stat } from 'node:fs/promises';
-import writeFileAtomicLibrary from 'write-file-atomic';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { UsageError } from './errors';
 
 /**
- * Writes `data` to `path` atomically (write-file-atomic: a temporary file beside
- * it, fsynced, then renamed over it), so a crash mid-write leaves the previous
- * file whole.
+ * Writes `data` to `path` and fsyncs it. Node's `FileHandle.writeFile` loops
+ * over short writes and throws ENOSPC when the disk fills, so the file is
+ * either whole or the call fails (write-file-atomic 8 ignored a short write
+ * and committed the truncated file: docs/run-directory.md).
  */
-export const writeFileAtomic = (path: string, data: string | Uint8Array): Promise<void> =>
-  writeFileAtomicLibrary(
-    path,
-    typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-  );
+export async function writeFileSynced(path: string, data: string | Uint8Array): Promise<void> {
+  const file = await open(path, 'w');
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: a temporary file beside it, written
+ * whole and fsynced, then renamed over it; a crash or a full disk leaves the
+ * previous file whole.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFileSynced(tmp, data);
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
 
 /** `writeFileAtomic` of pretty-printed JSON. */
 export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+
+/** Makes a directory's entries (renames, new files) durable. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Whether `error` says the disk (or the quota) is full. */
+export const isDiskFull = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+};
+
+/** Bytes free for this user on the file system holding `path` (undefined if unknown). */
+export async function freeBytes(path: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(path);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes as the user reads them: "1.3 MB". */
+export const formatBytes = (bytes: number): string =>
+  bytes < 1e3
+    ? `${bytes} B`
+    : bytes < 1e6
+      ? `${(bytes / 1e3).toFixed(1)} kB`
+      : bytes < 1e9
+        ? `${(bytes / 1e6).toFixed(1)} MB`
+        : `${(bytes / 1e9).toFixed(2)} GB`;
+
+/**
+ * The one-line error of a full disk under an output directory: which option,
+ * what was being written, the space it needs and the space there is. Exit
+ * code 1 (not the user's input; freeing space and rerunning fixes it).
+ */
+export async function diskFullError(
+  option: string,
+  dir: string,
+  what: string,
+  needed: number,
+  cause: unknown,
+): Promise<Error> {
+  const free = await freeBytes(dir);
+  const have = free === undefined ? '' : `, ${formatBytes(free)} free`;
+  return new Error(
+    `${option} '${dir}': no space left on the device writing ${what} (needs ${formatBytes(needed)}${have}); free space or pass another ${option}, then rerun.`,
+    { cause },
+  );
+}
 
 /** What is at `path`: nothing, a directory, or something else (a file, a socket…). */
 export async function pathKind(path: string): Promise<'none' | 'directory' | 'other'> {

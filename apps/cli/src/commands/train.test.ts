@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -60,6 +61,22 @@ async function waitFor(path: string, timeoutMs = 60_000): Promise<void> {
   while (!existsSync(path)) {
     if (Date.now() > until) throw new Error(`${path} did not appear`);
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Whether this process may mount a tmpfs (root in a container, as in CI here). */
+function canMountTmpfs(): boolean {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
+  const probe = join(tmpdir(), `usam-mount-probe-${process.pid}`);
+  try {
+    execFileSync('mkdir', ['-p', probe]);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
   }
 }
 
@@ -223,6 +240,37 @@ describe('resume', () => {
       expect(await finalState(out)).toEqual(reference);
       const config = await readJson(join(out, 'config.json'));
       expect(config.resumes).toMatchObject([{ epoch: 1, step: progress.step }]);
+    },
+  );
+
+  // A real full disk: the first checkpoint (1.35 MB: weights and momentum) fits in 2 MB, the
+  // second does not. Needs root to mount; the injected faults of checkpoint.test.ts run everywhere.
+  it.runIf(canMountTmpfs())(
+    'on a full disk (a 2 MB tmpfs): exit 1, one line naming --out and the space; the run resumes once space frees',
+    async () => {
+      const mount = await mkdtemp(join(tmpdir(), 'usam-tmpfs-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mount]);
+      try {
+        const out = join(mount, 'run');
+        const full = await usam(run(out, '--quiet'));
+        expect(full.code).toBe(1);
+        expect(full.stderr).toMatch(
+          new RegExp(
+            `^usam: --out '${out}': no space left on the device writing a checkpoint \\(needs 1\\.\\d MB, [\\d.]+ kB free\\); free space or pass another --out, then rerun\\. The previous checkpoint is intact\\.\n$`,
+          ),
+        );
+        expect(await readJson(join(out, 'checkpoint', 'progress.json'))).toMatchObject({
+          epoch: 1,
+        });
+        execFileSync('mount', ['-o', 'remount,size=8m', mount]);
+        const resumed = await usam(['train', '--out', out, '--resume', '--quiet']);
+        expect(resumed.stderr).toBe('');
+        expect(resumed.code).toBe(0);
+        expect(await finalState(out)).toEqual(reference);
+      } finally {
+        execFileSync('umount', [mount]);
+        rmSync(mount, { recursive: true, force: true });
+      }
     },
   );
 

@@ -30,6 +30,7 @@ export async function writeRunDir(
       learningRate: run.settings.lr,
       seconds: 1,
       gradientEvaluations: 100,
+      refusedSteps: 0,
       ...(e.frobenius !== undefined
         ? { hessian: { frobenius: { estimate: e.frobenius, standardError: e.frobenius / 20 } } }
         : {}),

@@ -45,7 +45,7 @@ describe('runShard', () => {
     await writeRunDir(out, finished!, [{ testAccuracy: 0.9 }]);
     await writeRunDir(out, unfinished!, [{ testAccuracy: 0.5 }], false);
     await mkdir(join(out, 'runs', unfinished!.id, 'checkpoint'));
-    await writeFile(join(out, 'runs', unfinished!.id, 'checkpoint', 'progress.json'), '{}');
+    await writeFile(join(out, 'runs', unfinished!.id, 'checkpoint', 'manifest.json'), '{}');
     // A run that died before its first checkpoint cannot resume: it starts over.
     await mkdir(join(out, 'runs', stillborn!.id, 'checkpoint.new'), { recursive: true });
 
@@ -112,7 +112,7 @@ describe('runShard', () => {
     const run = plan.runs[0]!;
     await writeRunDir(out, run, [{ testAccuracy: 0.5 }], false);
     await mkdir(join(out, 'runs', run.id, 'checkpoint'));
-    await writeFile(join(out, 'runs', run.id, 'checkpoint', 'progress.json'), '{}');
+    await writeFile(join(out, 'runs', run.id, 'checkpoint', 'manifest.json'), '{}');
     const { calls, trainer } = recordingTrainer(out);
     const refusing: Trainer = async (options, hooks) => {
       if (options.resume) throw new Error('cannot resume frobSam exactly');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { pathKind } from '../cli/files';
 import { isCompleted, mergePlans, PLAN_FILE, RUNS_DIR, readPlan } from '../report/collect';
-import { checkpointDir } from '../train/checkpoint';
+import { hasCheckpoint } from '../train/checkpoint';
 import {
   type BACKEND_CHOICES,
   type EpochMetrics,
@@ -139,7 +139,7 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
       }
       // Resume from the checkpoint when there is one; otherwise (never started, or
       // died before its first checkpoint) start over.
-      const resume = (await checkpointDir(dir)) !== undefined;
+      const resume = await hasCheckpoint(dir);
       const hooks = options.hooks;
       let stepCost = 0;
       const book = (cost: number) => {

@@ -1,10 +1,18 @@
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { UsageError } from '../cli/errors';
-import { pathKind, requireDirectoryPath, writeFileAtomic, writeJsonAtomic } from '../cli/files';
+import {
+  diskFullError,
+  isDiskFull,
+  pathKind,
+  requireDirectoryPath,
+  writeFileAtomic,
+} from '../cli/files';
 import type { Estimated } from './hessian';
 import type { HessianQuantity, TrainOptions } from './options';
+import { configSchema, epochMetricsSchema } from './schema';
+import { parseJson, readNumber, toJson, validated } from './validate';
 
 /** `config.json`: the resolved options and where and with what the run was made. */
 export interface RunConfig {
@@ -59,6 +67,9 @@ export const METRICS = 'metrics.jsonl';
 export const SUMMARY = 'summary.json';
 const RUN_FILES = [CONFIG, METRICS, SUMMARY, 'checkpoint', 'checkpoint.new', 'checkpoint.old'];
 
+/** What to do about a run file that does not read back. */
+const FIX = 'restore the file from a copy, or start the run over with usam train --force.';
+
 /** Versions of the packages a run depends on, for config.json. */
 export function packageVersions(): Record<string, string> {
   const require = createRequire(import.meta.url);
@@ -82,10 +93,22 @@ export function packageVersions(): Record<string, string> {
   return versions;
 }
 
+/** A run's `config.json`, read and checked against its schema (one-line errors naming file and field). */
+export async function readRunConfig(out: string): Promise<RunConfig> {
+  const path = join(out, CONFIG);
+  return validated<RunConfig>(
+    configSchema,
+    parseJson(await readFile(path, 'utf8'), path, FIX),
+    path,
+    FIX,
+  );
+}
+
 /**
  * Checks `--out` before any work: a file is refused; an existing run is
  * refused unless resumed (its config is returned) or forced (its files are
- * removed, nothing else).
+ * removed, nothing else); a non-empty directory that holds no run is refused
+ * unless forced, so that nothing a user keeps there is overwritten.
  */
 export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | undefined> {
   const { out } = options;
@@ -97,12 +120,21 @@ export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | 
         `--resume: ${out} holds no run (no ${CONFIG}); drop --resume to start one.`,
       );
     }
-    return JSON.parse(await readFile(join(out, CONFIG), 'utf8')) as RunConfig;
+    return readRunConfig(out);
   }
   if (hasRun && !options.force) {
     throw new UsageError(
       `--out ${out} already holds a run; pass --resume to continue it, --force to start it over, or another --out.`,
     );
+  }
+  if (!hasRun && !options.force && (await pathKind(out)) === 'directory') {
+    const entries = await readdir(out);
+    if (entries.length > 0) {
+      const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
+      throw new UsageError(
+        `--out ${out} is not empty (${shown}) and holds no complete run (no ${CONFIG}); pass a new or empty directory, or --force to train there (replacing any run files in it).`,
+      );
+    }
   }
   if (options.force) {
     for (const name of RUN_FILES) await rm(join(out, name), { recursive: true, force: true });
@@ -111,39 +143,147 @@ export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | 
   return undefined;
 }
 
+/** A write into the run directory; a full disk is the one-line error naming --out. */
+async function write(out: string, name: string, text: string, append = false): Promise<void> {
+  try {
+    await (append ? appendFile(join(out, name), text) : writeFileAtomic(join(out, name), text));
+  } catch (error) {
+    if (isDiskFull(error)) {
+      throw await diskFullError('--out', out, name, Buffer.byteLength(text), error);
+    }
+    throw error;
+  }
+}
+
 export const writeConfig = (out: string, config: RunConfig): Promise<void> =>
-  writeJsonAtomic(join(out, CONFIG), config);
+  write(out, CONFIG, `${toJson(config, 2)}\n`);
 
 export const writeSummary = (out: string, summary: TrainSummary): Promise<void> =>
-  writeJsonAtomic(join(out, SUMMARY), summary);
+  write(out, SUMMARY, `${toJson(summary, 2)}\n`);
+
+/** Starts a run's metrics.jsonl, empty. */
+export const createMetrics = (out: string): Promise<void> => write(out, METRICS, '');
 
 /**
  * Appends one epoch's line. One `write` of a whole line: a crash leaves the
- * file as it was or with the line, and `truncateMetrics` drops a partial one.
+ * file as it was or with (part of) the line, which `resumeMetrics` handles.
  */
 export const appendMetrics = (out: string, metrics: EpochMetrics): Promise<void> =>
-  appendFile(join(out, METRICS), `${JSON.stringify(metrics)}\n`);
+  write(out, METRICS, `${toJson(metrics)}\n`, true);
 
-/** The complete lines of metrics.jsonl, parsed (a trailing partial line is left out). */
-export async function readMetrics(out: string): Promise<EpochMetrics[]> {
+/** metrics.jsonl read: every complete line checked, with the byte offset after it. */
+interface MetricsFile {
+  readonly path: string;
+  readonly lines: { readonly metrics: EpochMetrics; readonly end: number }[];
+  /** A last line without its newline (a crash mid-append): 1-based line number and bytes. */
+  readonly partial?: { readonly line: number; readonly bytes: Uint8Array };
+  readonly size: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** One line of metrics.jsonl, checked (UTF-8, JSON, schema, epoch = line number) and decoded. */
+function parseMetricsLine(bytes: Uint8Array, path: string, line: number): EpochMetrics {
+  const where = `${path} line ${line}`;
   let text: string;
   try {
-    text = await readFile(join(out, METRICS), 'utf8');
-  } catch {
-    return [];
+    text = utf8.decode(bytes);
+  } catch (error) {
+    throw new UsageError(`${where} is not valid UTF-8 text; ${FIX}`, { cause: error });
   }
-  const lines = text.split('\n');
-  lines.pop(); // after the last '\n': empty, or a partial line
-  return lines.map((line) => JSON.parse(line) as EpochMetrics);
+  const value = validated<EpochMetrics>(
+    epochMetricsSchema,
+    parseJson(text, where, FIX),
+    where,
+    FIX,
+  );
+  if (value.epoch !== line) {
+    throw new UsageError(
+      `${where}: field 'epoch' is ${value.epoch}, expected ${line} (line n is epoch n); ${FIX}`,
+    );
+  }
+  const hessian = value.hessian
+    ? Object.fromEntries(
+        Object.entries(value.hessian).map(([k, e]) => [
+          k,
+          { estimate: readNumber(e.estimate), standardError: readNumber(e.standardError) },
+        ]),
+      )
+    : undefined;
+  return {
+    ...value,
+    trainLoss: readNumber(value.trainLoss),
+    testLoss: readNumber(value.testLoss),
+    ...(hessian && { hessian }),
+  };
+}
+
+async function readMetricsFile(out: string): Promise<MetricsFile> {
+  const path = join(out, METRICS);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return { path, lines: [], size: 0 };
+    throw error;
+  }
+  const lines: MetricsFile['lines'][number][] = [];
+  let start = 0;
+  while (start < bytes.length) {
+    const newline = bytes.indexOf(10, start);
+    if (newline === -1) {
+      return {
+        path,
+        lines,
+        partial: { line: lines.length + 1, bytes: bytes.subarray(start) },
+        size: bytes.length,
+      };
+    }
+    const metrics = parseMetricsLine(bytes.subarray(start, newline), path, lines.length + 1);
+    lines.push({ metrics, end: newline + 1 });
+    start = newline + 1;
+  }
+  return { path, lines, size: bytes.length };
 }
 
 /**
- * On resume: metrics.jsonl keeps exactly the epochs the checkpoint has
- * completed (a line written after the checkpoint it belongs to is dropped, as
- * is a partial line), rewritten atomically.
+ * The complete lines of metrics.jsonl, each checked against its schema (a
+ * trailing partial line, from a crash mid-append, is left out); a bad line is
+ * a one-line error naming the file and line.
  */
-export async function truncateMetrics(out: string, epochs: number): Promise<EpochMetrics[]> {
-  const kept = (await readMetrics(out)).filter((m) => m.epoch <= epochs);
-  await writeFileAtomic(join(out, METRICS), kept.map((m) => `${JSON.stringify(m)}\n`).join(''));
-  return kept;
+export async function readMetrics(out: string): Promise<EpochMetrics[]> {
+  return (await readMetricsFile(out)).lines.map((l) => l.metrics);
+}
+
+/**
+ * On resume: the metrics of the `epochs` epochs the checkpoint has completed.
+ * Lines after them (written after their epoch's checkpoint, and about to be
+ * written again) are cut off the end of the file; nothing before is ever
+ * rewritten. A line that does not parse is refused, naming it; a missing
+ * epoch is refused, unless it is the last line written whole but for its
+ * newline, which is then completed.
+ */
+export async function resumeMetrics(out: string, epochs: number): Promise<EpochMetrics[]> {
+  const file = await readMetricsFile(out);
+  if (file.lines.length >= epochs) {
+    const end = epochs === 0 ? 0 : file.lines[epochs - 1]!.end;
+    if (end < file.size) await truncate(file.path, end);
+    return file.lines.slice(0, epochs).map((l) => l.metrics);
+  }
+  const { partial } = file;
+  if (partial && partial.line === epochs && file.lines.length === epochs - 1) {
+    let last: EpochMetrics | undefined;
+    try {
+      last = parseMetricsLine(partial.bytes, file.path, partial.line);
+    } catch {
+      last = undefined;
+    }
+    if (last) {
+      await appendFile(file.path, '\n');
+      return [...file.lines.map((l) => l.metrics), last];
+    }
+  }
+  throw new UsageError(
+    `${file.path}: ${partial ? `line ${partial.line} is cut short` : `has ${file.lines.length} epochs`}, but the checkpoint has completed ${epochs}; the missing epochs' metrics cannot be recomputed: ${FIX}`,
+  );
 }

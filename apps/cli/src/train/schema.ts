@@ -7,12 +7,17 @@ import { HESSIAN_QUANTITIES, TRAIN_OPTION_NAMES } from './options';
 
 const num = { type: 'number' } as const;
 const nonNegative = { type: 'number', minimum: 0 } as const;
+/** A non-finite value is written as the string JSON lacks a number for (docs/run-directory.md). */
+const nonFinite = { enum: ['NaN', 'Infinity', '-Infinity'] } as const;
+/** A loss: ≥ 0, or which non-finite value it was. */
+const loss = { anyOf: [nonNegative, { enum: ['NaN', 'Infinity'] }] } as const;
+const anyNumber = { anyOf: [num, nonFinite] } as const;
 const count = { type: 'integer', minimum: 0 } as const;
 const fraction = { type: 'number', minimum: 0, maximum: 1 } as const;
 const estimated = {
   type: 'object',
   required: ['estimate', 'standardError'],
-  properties: { estimate: num, standardError: num },
+  properties: { estimate: anyNumber, standardError: anyNumber },
 } as const;
 
 /** `config.json`. */
@@ -63,9 +68,9 @@ export const epochMetricsSchema = {
   additionalProperties: false,
   properties: {
     epoch: { type: 'integer', minimum: 1 },
-    trainLoss: nonNegative,
+    trainLoss: loss,
     trainAccuracy: fraction,
-    testLoss: nonNegative,
+    testLoss: loss,
     testAccuracy: fraction,
     learningRate: nonNegative,
     seconds: nonNegative,
@@ -97,8 +102,8 @@ export const summarySchema = {
     completed: { const: true },
     epochs: { type: 'integer', minimum: 1 },
     finalTestAccuracy: fraction,
-    finalTestLoss: nonNegative,
-    finalTrainLoss: nonNegative,
+    finalTestLoss: loss,
+    finalTrainLoss: loss,
     seconds: nonNegative,
     gradientEvaluations: count,
     backend: { type: 'string' },
@@ -129,6 +134,14 @@ export const progressSchema = {
         'refusedSteps',
         'seconds',
       ],
+      properties: {
+        lossSum: anyNumber,
+        correct: count,
+        examples: count,
+        gradientEvaluations: count,
+        refusedSteps: count,
+        seconds: nonNegative,
+      },
     },
     seconds: nonNegative,
   },

@@ -19,13 +19,14 @@ import { createOptimizer, schedule } from './optimizer';
 import { configDifference, resumeMismatch, type TrainOptions } from './options';
 import {
   appendMetrics,
+  createMetrics,
   type EpochMetrics,
   packageVersions,
   prepareRunDir,
   type RunConfig,
   readMetrics,
+  resumeMetrics,
   type TrainSummary,
-  truncateMetrics,
   writeConfig,
   writeSummary,
 } from './run-dir';
@@ -202,7 +203,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     let history: EpochMetrics[] = [];
     if (saved) {
       progress = await loadCheckpoint(options.out, model, optimizer);
-      history = await truncateMetrics(options.out, progress.epoch);
+      history = await resumeMetrics(options.out, progress.epoch);
       const config: RunConfig = {
         ...saved,
         options: { ...saved.options, epochs: options.epochs },
@@ -221,7 +222,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         node: process.version,
         resumes: [],
       });
-      await truncateMetrics(options.out, 0);
+      await createMetrics(options.out);
     }
     const flatten = flattens(options);
     const lrAt = schedule(options);
