@@ -249,10 +249,16 @@ describe('matMul on wasm: sizes and batches its kernel did not take', () => {
 describe('reductions and convolutions on wasm', () => {
   it('sums and means an empty axis to 0, as the cpu backend does', async () => {
     const got = await on('wasm', () =>
-      tf.tidy(() => [data(tf.sum(tf.zeros([0, 3]), 0)), data(tf.mean(tf.zeros([0, 2]), 0))]),
+      tf.tidy(() => [
+        data(tf.sum(tf.zeros([0, 3]), 0)),
+        data(tf.mean(tf.zeros([0, 2]), 0)),
+        // Fuzz seed 21, case 12376: wasm's Mean threw 'divide by zero'.
+        data(tf.mean(tf.zeros([0, 16, 17]), -2)),
+      ]),
     );
     expect(got[0]).toEqual([0, 0, 0]);
     expect(got[1]).toEqual([0, 0]);
+    expect(got[2]).toEqual([]);
   });
 
   for (const depthwise of [false, true]) {

@@ -33,8 +33,8 @@ export const leadingAxesByRows =
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
       : x.shape.filter((_, i) => !axes.includes(i));
     const backend = args.backend as unknown as WasmHeap;
-    if (x.dtype === 'float32' && rows === 0) {
-      // wasm leaves the output uninitialised; the cpu backend gives 0 (for a mean too).
+    if (x.dtype === 'float32' && tf.util.sizeFromShape(x.shape) === 0) {
+      // wasm leaves the output uninitialised (or divides by zero); cpu gives 0 (a mean too).
       const out = backend.makeOutput(outShape, 'float32');
       backend.typedArrayFromHeap(out).fill(0);
       return out;
