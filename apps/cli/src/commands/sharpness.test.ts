@@ -73,4 +73,28 @@ describe('usam sharpness', () => {
     expect(svg).toContain('eigenvalue λ');
     expect(existsSync(join(run, 'sharpness.json'))).toBe(true);
   });
+
+  it('the table says where an error or a time has no number of its own (one SLQ probe, λ₂ from λ₁’s run)', async () => {
+    const { code, stdout, stderr } = await usam([
+      'sharpness',
+      run,
+      '--examples',
+      '8',
+      '--probes',
+      '3',
+      '--top-k',
+      '2',
+      '--lanczos-steps',
+      '4',
+      '--measures',
+      '',
+      '--backend',
+      'cpu',
+      '--quiet',
+    ]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).not.toContain('NaN');
+    expect(stdout).toMatch(/trace \(SLQ\).*one probe: no error estimate/);
+    expect(stdout).toMatch(/λ2.*\(in λ1\).*\(in λ1\)/);
+  });
 });

@@ -226,9 +226,13 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       for (const r of report.rows) {
         table.push([
           r.converged === false ? `${r.quantity} (not converged)` : r.quantity,
-          `${fmt(r.estimate)} ± ${fmt(r.standardError)}`,
-          r.seconds.toFixed(1),
-          r.products,
+          // One probe (SLQ's default) has no spread to estimate an error from.
+          Number.isFinite(r.standardError)
+            ? `${fmt(r.estimate)} ± ${fmt(r.standardError)}`
+            : `${fmt(r.estimate)} (one probe: no error estimate)`,
+          // λ₂, λ₃ come from λ₁'s run: its time and HVPs are all of theirs.
+          /^λ[2-9]/.test(r.quantity) ? '(in λ1)' : r.seconds.toFixed(1),
+          /^λ[2-9]/.test(r.quantity) ? '(in λ1)' : r.products,
         ]);
       }
       output.out(
