@@ -101,6 +101,11 @@ const cases: [string, () => unknown, string][] = [
     "unknown option 'offline'",
   ],
   [
+    'loadDataset with packageDir: true',
+    () => loadDataset('mnist-full', { packageDir: true } as Loose),
+    'loadDataset(mnist-full): packageDir must be a directory path or false, got true',
+  ],
+  [
     'loadDataset options a string',
     () => loadDataset('mnist', '/data' as Loose),
     'loadDataset(mnist): options must be an object with dataDir, cacheDir',

