@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { knownDivergence } from '../cli/divergence';
 import { UsageError } from '../cli/errors';
 import { readJsonFile } from '../cli/files';
 import { type ProgramOutput, printJson } from '../cli/output';
@@ -162,6 +163,8 @@ export function trainCommand(output: ProgramOutput): Command {
       };
       if (partial.resume) partial = await resumeOptions(partial);
       const options = resolveTrainOptions(partial);
+      const unstable = knownDivergence(options);
+      if (unstable) output.err(`usam train: warning: ${unstable}.\n`);
       const progress = trainProgress(progressMode(flags.quiet === true));
       const controller = new AbortController();
       let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;

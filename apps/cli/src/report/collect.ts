@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../cli/errors';
 import type { Plan, PlannedRun } from '../reproduce/plan';
+import { type Divergence, readDivergence } from '../reproduce/runs';
 import { type EpochMetrics, readMetrics, SUMMARY, type TrainSummary } from '../train/index';
 
-export type RunStatus = 'done' | 'partial' | 'missing';
+/** `diverged`: stopped where its loss blew up (`diverged.json`), never averaged in. */
+export type RunStatus = 'done' | 'diverged' | 'partial' | 'missing';
 
 /** One planned run and what its directory holds, wherever it was found. */
 export interface RunResult {
@@ -14,6 +16,8 @@ export interface RunResult {
   readonly dir?: string;
   readonly epochs: readonly EpochMetrics[];
   readonly summary?: TrainSummary;
+  /** Where it diverged (status `diverged`). */
+  readonly divergence?: Divergence;
 }
 
 /** The name of the file in an output directory that lists its planned runs. */
@@ -105,6 +109,11 @@ export async function collectResults(
       const epochs = await readMetrics(dir);
       if (summary?.completed) {
         best = { run, status: 'done', dir, epochs, summary };
+        break;
+      }
+      const divergence = await readDivergence(dir);
+      if (divergence) {
+        best = { run, status: 'diverged', dir, epochs, divergence };
         break;
       }
       if (epochs.length > best.epochs.length) best = { run, status: 'partial', dir, epochs };

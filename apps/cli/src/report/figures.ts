@@ -55,7 +55,10 @@ export function figure2Data(results: readonly RunResult[]): {
   const points: Figure2Point[] = [];
   const accuracy: Figure2Accuracy[] = [];
   for (const lambda of lambdas) {
-    const runs = results.filter((r) => (r.run.settings.lambda ?? 0) === lambda);
+    // A diverged run is shown as diverged (report.html), never averaged in.
+    const runs = results.filter(
+      (r) => (r.run.settings.lambda ?? 0) === lambda && r.status !== 'diverged',
+    );
     const epochs = [...new Set(runs.flatMap((r) => r.epochs.map((e) => e.epoch)))].sort(
       (a, b) => a - b,
     );

@@ -1,6 +1,7 @@
 import type { Plan, PlannedRun, RunSettings } from '../reproduce/plan';
 import { METHOD_LABELS } from '../reproduce/plan';
 import { TRAIN_OPTION_NAMES } from '../train/index';
+import type { Claim } from './claims';
 import type { RunResult } from './collect';
 import type { Figure2Accuracy } from './figures';
 import { PAPER_RESULTS } from './paper-results';
@@ -19,6 +20,8 @@ export interface ReportPage {
   readonly figure2?: { readonly svg: string; readonly accuracy: readonly Figure2Accuracy[] };
   /** Per-dataset training-curve figures (SVG) of the table runs. */
   readonly curves: { readonly dataset: string; readonly svg: string }[];
+  /** The paper's claims, checked. */
+  readonly claims?: readonly Claim[];
   readonly sources: readonly string[];
   readonly generatedAt: string;
 }
@@ -36,8 +39,11 @@ function tableHtml(id: 'table2' | 'table3', table: AccuracyTable, withPaper: boo
         const cell = table.cells[method]![dataset];
         let text = cell ? escapeHtml(formatMeanSe(cell)) : '—';
         if (cell?.bold) text = `<strong>${text}</strong>`;
-        if (cell && cell.n < cell.planned)
-          text += ` <small>(n = ${cell.n}/${cell.planned})</small>`;
+        if (cell && cell.n === 0) text = '—';
+        if (cell && cell.n < cell.planned) {
+          const diverged = cell.diverged ? `, ${cell.diverged} diverged` : '';
+          text += ` <small>(n = ${cell.n}/${cell.planned}${diverged})</small>`;
+        }
         const published = withPaper ? PAPER_RESULTS[dataset]?.[method] : undefined;
         if (published) text += `<br><small class="paper">paper ${escapeHtml(published)}</small>`;
         return `<td>${text}</td>`;
@@ -86,6 +92,43 @@ ${rows.join('\n')}
 </table>`;
 }
 
+const VERDICT_CLASS = { holds: 'holds', 'does not hold': 'fails', inconclusive: 'unsure' } as const;
+
+/** The claims with their verdicts, numbers and detail tables. */
+function claimsHtml(claims: readonly Claim[]): string {
+  const items = claims.map((c) => {
+    const detail =
+      c.rows && c.header
+        ? `<table class="detail"><thead><tr>${c.header.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${c.rows
+            .map((r) => `<tr>${r.map((v) => `<td>${escapeHtml(v)}</td>`).join('')}</tr>`)
+            .join('')}</tbody></table>`
+        : '';
+    return `<tr data-claim="${escapeHtml(c.id)}"><td class="${VERDICT_CLASS[c.verdict]}">${c.verdict}</td><td style="text-align:left">${escapeHtml(c.claim)}<br><small>${escapeHtml(c.evidence)}</small>${detail}</td></tr>`;
+  });
+  return `<section id="claims"><h2>The paper's claims, checked</h2>
+<p class="caption">Verdicts: two means differ when their difference exceeds twice its standard error (z &gt; 2, over seeds); diverged runs are never averaged in.</p>
+<table><thead><tr><th>verdict</th><th style="text-align:left">claim and our numbers</th></tr></thead>
+<tbody>
+${items.join('\n')}
+</tbody></table></section>`;
+}
+
+/** Runs that diverged: where, and the loss there. */
+function divergedHtml(results: readonly RunResult[]): string {
+  const diverged = results.filter((r) => r.status === 'diverged');
+  if (diverged.length === 0) return '';
+  const rows = diverged.map(
+    (r) =>
+      `<tr><td style="text-align:left">${escapeHtml(r.run.id)}</td><td>${r.divergence!.epoch}</td><td>${r.divergence!.step}</td><td>${escapeHtml(String(r.divergence!.loss))}</td></tr>`,
+  );
+  return `<section id="diverged"><h2>Diverged runs</h2>
+<p class="caption">Stopped at the first step whose minibatch loss was not finite or above 10·ln 10; shown here, never averaged into a table or figure.</p>
+<table><thead><tr><th>run</th><th>epoch</th><th>step</th><th>loss</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody></table></section>`;
+}
+
 /** `report.html`: one self-contained page (inline SVG and CSS, no scripts, no network). */
 export function reportHtml(page: ReportPage): string {
   const { plan, results } = page;
@@ -125,6 +168,10 @@ td { white-space: nowrap; }
 small.paper { color: #666; }
 figure { margin: 1em 0; }
 figure svg { max-width: 100%; height: auto; }
+td.holds { color: #1a7f37; font-weight: bold; }
+td.fails { color: #cf222e; font-weight: bold; }
+td.unsure { color: #9a6700; font-weight: bold; }
+table.detail { font-size: 0.85em; margin: 0.4em 0; }
 </style>
 </head>
 <body>
@@ -134,6 +181,8 @@ figure svg { max-width: 100%; height: auto; }
     .join(
       ', ',
     )}; built ${escapeHtml(page.generatedAt)}.${withPaper ? " The paper's published numbers are shown under ours." : ''}</p>
+${page.claims && page.claims.length > 0 ? claimsHtml(page.claims) : ''}
+${divergedHtml(results)}
 ${figure2}
 ${tables}
 ${curves ? `<section id="curves"><h2>Training curves</h2>\n${curves}</section>` : ''}

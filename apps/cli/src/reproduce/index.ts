@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { initBackend } from '@usam/backend';
+import { UsageError } from '../cli/errors';
+import { claimsText } from '../report/claims';
 import { RUNS_DIR } from '../report/collect';
 import type { Figure2Point, figure2Data } from '../report/figures';
 import { buildReport, type ReportSummary } from '../report/index';
@@ -24,6 +26,7 @@ import {
   writePlan,
 } from './runs';
 import { type Shard, shardRuns, WHOLE } from './shard';
+import { divergenceWarnings } from './warnings';
 
 export type Step = Experiment | 'checks';
 
@@ -41,6 +44,11 @@ export interface ReproduceOptions {
   /** Where the datasets' official files are (`usam train --data-dir`). */
   readonly dataDir?: string;
   readonly shard?: Shard;
+  /**
+   * Runs trained at once, each in a worker process with one wasm thread
+   * (default 1: in this process); more than this shard's runs is cut to them.
+   */
+  readonly jobs?: number;
   /** Print the run matrix and stop. */
   readonly dryRun?: boolean;
   /** What trains a run (default: `usam train`'s `train()`). */
@@ -103,31 +111,56 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     return { out, plan, runs };
   }
 
-  const { name: backend } = await initBackend(options.backend);
-  let checksReport: ChecksReport | undefined;
-  if (steps.includes('checks') && shard.index === 0) {
-    checksReport = await checks({
-      backend,
-      seed: options.seed,
-      out,
-      samples: options.samples,
-      log,
-    });
+  const jobs = options.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    throw new UsageError(
+      `reproduce: jobs must be an integer ≥ 1, got ${String(jobs)}; pass e.g. --jobs 2 (the default is the number of cores).`,
+    );
   }
-  if (experiments.length === 0) return { out, plan, runs, checks: checksReport };
-
+  const { name: backend } = await initBackend(options.backend);
+  const runChecks = () =>
+    checks({ backend, seed: options.seed, out, samples: options.samples, log });
+  const wantChecks = steps.includes('checks') && shard.index === 0;
+  if (experiments.length === 0) {
+    return { out, plan, runs, checks: wantChecks ? await runChecks() : undefined };
+  }
+  const workers = Math.min(jobs, Math.max(1, runs.length));
+  if (workers < jobs) {
+    log(`(--jobs ${jobs}, but this shard has ${runs.length} run(s): ${workers} worker(s).)`);
+  }
+  for (const warning of divergenceWarnings(runs)) log(`Warning: ${warning}`);
   await writePlan(out, plan);
-  log(`\nTraining ${runs.length} runs (${experiments.join(', ')}) with backend ${backend}:`);
-  const outcomes = await runShard({
-    out,
-    plan,
-    shard,
-    trainer: options.trainer ?? usamTrain,
-    backend: backend as RunShardOptions['backend'],
-    dataDir: options.dataDir,
-    signal: options.signal,
-    hooks: options.hooks,
-  });
+  const training = () => {
+    log(
+      `\nTraining ${runs.length} runs (${experiments.join(', ')}) with backend ${backend}${workers > 1 ? `, ${workers} at once in worker processes` : ''}:`,
+    );
+    return runShard({
+      out,
+      plan,
+      shard,
+      jobs: workers,
+      trainer: options.trainer ?? usamTrain,
+      backend: backend as RunShardOptions['backend'],
+      dataDir: options.dataDir,
+      signal: options.signal,
+      hooks: options.hooks,
+    });
+  };
+  let checksReport: ChecksReport | undefined;
+  let outcomes: Map<string, RunOutcome>;
+  if (workers > 1 && wantChecks) {
+    // The workers train while this process runs the checks: every core stays busy.
+    const trained = training();
+    const checked = runChecks();
+    const [a, b] = await Promise.allSettled([trained, checked]);
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+    outcomes = a.value;
+    checksReport = b.value;
+  } else {
+    if (wantChecks) checksReport = await runChecks();
+    outcomes = await training();
+  }
   const report = await buildReport([out], out);
   log(
     `\n${report.done} of ${report.runs} runs finished; wrote ${report.files.length} files in ${out}:`,
@@ -145,6 +178,16 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     log(tableMarkdown(table, options.profile === 'paper'));
   }
   if (report.figure2) log(`\n${figure2Summary(report.figure2)}`);
+  if (report.claims.length > 0) {
+    log(`\nThe paper's claims, checked (details in ${join(out, 'report.html')}):\n`);
+    log(claimsText(report.claims));
+  }
+  const diverged = [...outcomes].filter(([, o]) => o === 'diverged').map(([id]) => id);
+  if (diverged.length > 0) {
+    log(
+      `\n${diverged.length} run(s) diverged and are reported as such, not averaged in: ${diverged.join(', ')}.`,
+    );
+  }
   const failed = [...outcomes].filter(([, outcome]) => outcome === 'failed').map(([id]) => id);
   if (failed.length > 0) {
     throw new Error(

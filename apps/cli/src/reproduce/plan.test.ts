@@ -121,34 +121,47 @@ describe('usam reproduce --dry-run', () => {
     expect(runs.size).toBe(4 * lambdas.size); // four seeds per λ
   });
 
-  it("keeps the quick Figure 2 at the paper's Frob-SAM recipe, λ = 0 against λ_ref inside the paper's sweep", async () => {
-    const { runs } = await dryRun('--profile', 'quick', '--experiments', 'figure2');
+  it("runs, by default, Figure 2 as published: the official MNIST, the paper's settings, fewer seeds and probes only", async () => {
+    const { header, runs } = await dryRun();
+    expect(header).toMatch(/^usam reproduce --profile quick: 6 of 6 runs/);
     const lambdas = new Set<number>();
-    for (const flags of runs.values()) {
-      // Only lr, epochs, λ grid, seeds and probe budget are scaled down for 2 cores.
+    for (const [id, flags] of runs) {
+      expect(id).toMatch(/^figure2-/);
+      // §10.1 and Appendix I: 6×128 MLP, momentum-SGD 0.9, lr 0.001, 20 epochs, batch 128,
+      // Frob-SAM ρ = 0.01, n = 2, ‖H‖_F² on 1280 training examples every epoch.
       expect(flags).toMatchObject({
-        dataset: 'mnist',
+        dataset: 'mnist-full',
         model: 'mlp',
         optimizer: 'frob-sam',
         rho: '0.01',
         samples: '2',
-        momentum: '0.9',
+        lr: '0.001',
         'lr-schedule': 'constant',
+        momentum: '0.9',
+        'weight-decay': '0',
+        'batch-size': '128',
+        epochs: '20',
         hessian: 'frobenius',
         'measure-every': '1',
+        'hessian-examples': '1280',
       });
+      // What the 15-minute budget cuts: 20 probes (the paper: 100), 2 seeds (the paper: 4).
+      expect(flags.probes).toBe('20');
       lambdas.add(Number(flags.lambda));
     }
-    // λ = 0 is the baseline; the others, as λ_ref = 4λ, lie in the paper's Frob-SAM
-    // sweep range [1e-4, 0.1] (Appendix I).
-    expect(lambdas.has(0)).toBe(true);
-    const positive = [...lambdas].filter((l) => l > 0);
-    expect(positive.length).toBeGreaterThanOrEqual(1);
-    for (const l of positive) {
-      expect(l * CONVERSION['frob-sam']).toBeGreaterThanOrEqual(1e-4);
-      expect(l * CONVERSION['frob-sam']).toBeLessThanOrEqual(0.1);
+    // λ = 0 and λ_ref = 4λ ∈ {1e-3, 1e-2}, from the paper's Frob-SAM sweep (Appendix I).
+    expect([...lambdas].map((l) => l * CONVERSION['frob-sam']).sort()).toEqual([0, 1e-3, 1e-2]);
+    expect(runs.size / lambdas.size).toBe(2); // two seeds: a standard error per λ
+  });
+
+  it('plans the MNIST tables on MNIST-S and MNIST-C with all seven methods, trained long enough to converge', async () => {
+    const { runs } = await dryRun('--profile', 'full', '--experiments', 'table2,table3');
+    expect(runs.size).toBe(2 * 7 * 4);
+    for (const [id, flags] of runs) {
+      const subsampled = flags.dataset === 'mnist-full-s';
+      expect(id.startsWith(subsampled ? 'table2-' : 'table3-')).toBe(true);
+      expect(flags).toMatchObject({ model: 'mlp', lr: '0.01', momentum: '0.9' });
+      expect(flags.epochs).toBe(subsampled ? '100' : '20');
     }
-    const seedsPerLambda = runs.size / lambdas.size;
-    expect(seedsPerLambda).toBeGreaterThanOrEqual(3); // a standard error needs seeds
   });
 });

@@ -21,6 +21,7 @@ const OUTCOMES = {
   restarted: 'done (started over)',
   skipped: 'already done, skipped',
   busy: 'being trained by another process, skipped',
+  diverged: 'DIVERGED (stopped; reported as diverged, not averaged)',
   failed: 'FAILED',
 } as const;
 
@@ -48,14 +49,14 @@ const LINE_INTERVAL_S = 15;
 
 /**
  * Live progress of a reproduce shard on stderr: on a terminal, a bar over the
- * shard's runs with the ETA and a bar over the current epoch's steps; otherwise a
- * line per epoch and per finished run, and one every 15 s in between. `log`
- * prints results (stdout) without tearing the bars.
+ * shard's runs with the ETA and a bar per worker over its run's current epoch;
+ * otherwise a line per epoch and per finished run, and one every 15 s in
+ * between. `log` prints results (stdout) without tearing the bars.
  */
 export function shardProgress(mode: ProgressMode, output: ProgramOutput) {
   let multi: MultiBar | undefined;
   let runsBar: SingleBar | undefined;
-  let stepBar: SingleBar | undefined;
+  const stepBars: SingleBar[] = [];
   let lastLine = performance.now();
   const bars = () => {
     if (mode !== 'bars' || multi) return;
@@ -71,29 +72,38 @@ export function shardProgress(mode: ProgressMode, output: ProgramOutput) {
       Presets.shades_classic,
     );
     runsBar = multi.create(1, 0, { label: 'runs ', extra: '' });
-    stepBar = multi.create(1, 0, { label: 'steps', extra: '' });
+  };
+  const stepBar = (slot: number) => {
+    bars();
+    while (multi && stepBars.length <= slot) {
+      stepBars.push(multi.create(1, 0, { label: 'steps', extra: '' }));
+    }
+    return stepBars[slot];
   };
   const hooks: Omit<TrainHooks, 'signal'> & {
     onProgress(p: ShardProgress): void;
     log(text: string): void;
     stop(): void;
   } = {
-    onStart(info) {
-      bars();
-      stepBar?.setTotal(info.stepsPerEpoch);
-    },
-    onStep(s) {
-      stepBar?.update(s.step, { extra: `epoch ${s.epoch}, loss ${s.loss.toFixed(4)}` });
-    },
     onProgress(p) {
       const eta = p.eta !== undefined ? `ETA ${formatDuration(p.eta)}` : 'ETA …';
       if (mode === 'bars') {
         bars();
         runsBar?.setTotal(p.total);
+        const running = p.active && p.active > 1 ? ` | ${p.active} running` : '';
         runsBar?.update(p.outcome ? p.position : p.position - 1, {
-          extra: `${eta} | ${formatDuration(p.elapsed)} | ${runLabel(p)}`,
+          extra: `${eta} | ${formatDuration(p.elapsed)}${running}`,
         });
-        if (p.epoch || p.error) multi?.log(`${formatProgress(p)}\n`);
+        if (p.step) {
+          const bar = stepBar(p.slot ?? 0);
+          bar?.setTotal(p.step.steps);
+          bar?.update(p.step.step, {
+            extra: `${runLabel(p)}, epoch ${p.step.epoch}, loss ${p.step.loss.toFixed(4)}`,
+          });
+        }
+        if (p.epoch || p.error || p.outcome === 'diverged' || p.outcome === 'failed') {
+          multi?.log(`${formatProgress(p)}\n`);
+        }
         return;
       }
       if (mode === 'none') return;
@@ -112,6 +122,7 @@ export function shardProgress(mode: ProgressMode, output: ProgramOutput) {
       multi?.update();
       multi?.stop();
       multi = undefined;
+      stepBars.length = 0;
     },
   };
   return hooks;

@@ -107,6 +107,48 @@ describe('runShard', () => {
     expect(retry.get(bad.id)).toBe('trained');
   });
 
+  it('stops a run whose loss blows up, records where (diverged.json) and leaves it on rerun', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
+    const run = plan.runs[0]!;
+    let aborted = false;
+    const blowing: Trainer = async (_options, hooks) => {
+      for (const [step, loss] of [
+        [1, 2.3],
+        [2, 5],
+        [3, 1e4],
+        [4, Number.NaN],
+      ] as const) {
+        if (hooks.signal?.aborted) {
+          aborted = true;
+          return; // train checkpoints and returns, as on a signal
+        }
+        hooks.onStep?.({ epoch: 2, step, steps: 9, loss, globalStep: 9 + step });
+      }
+    };
+    const single = { ...plan, runs: [run] };
+    await writePlan(out, single);
+    const errors: string[] = [];
+    const outcomes = await runShard({
+      out,
+      plan: single,
+      shard: WHOLE,
+      trainer: blowing,
+      hooks: { onProgress: (p) => p.error && errors.push(p.error) },
+    });
+    expect(outcomes.get(run.id)).toBe('diverged');
+    expect(aborted).toBe(true); // stopped at the first loss above 10·ln 10, not trained on
+    expect(errors).toEqual(['loss 10000 at epoch 2, step 3']);
+    const record = JSON.parse(await readFile(join(out, 'runs', run.id, 'diverged.json'), 'utf8'));
+    expect(record).toEqual({ epoch: 2, step: 3, loss: 10000 });
+    const { results } = await collectResults([out]);
+    expect(results[0]).toMatchObject({ status: 'diverged', divergence: record });
+    const { calls, trainer } = recordingTrainer(out);
+    expect((await runShard({ out, plan: single, shard: WHOLE, trainer })).get(run.id)).toBe(
+      'skipped',
+    );
+    expect(calls).toEqual([]);
+  });
+
   it('starts a run over when train refuses to resume its checkpoint', async () => {
     const out = await mkdtemp(join(tmpdir(), 'usam-runs-'));
     const run = plan.runs[0]!;

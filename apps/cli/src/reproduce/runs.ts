@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { pathKind } from '../cli/files';
@@ -8,6 +8,8 @@ import {
   type BACKEND_CHOICES,
   type EpochMetrics,
   resolveTrainOptions,
+  type StartInfo,
+  type StepInfo,
   type TrainHooks,
   train,
 } from '../train/index';
@@ -30,7 +32,46 @@ export type Trainer = (
 /** `usam train` itself: the options resolved and validated as the command does. */
 export const usamTrain: Trainer = (options, hooks) => train(resolveTrainOptions(options), hooks);
 
-export type RunOutcome = 'trained' | 'resumed' | 'restarted' | 'skipped' | 'busy' | 'failed';
+export type RunOutcome =
+  | 'trained'
+  | 'resumed'
+  | 'restarted'
+  | 'skipped'
+  | 'busy'
+  | 'diverged'
+  | 'failed';
+
+/**
+ * Written into a run directory when its training loss left every sane range
+ * (see `DIVERGED_LOSS`): the run stopped there and is reported as diverged,
+ * never averaged in. A rerun leaves it (the same seed diverges the same way).
+ */
+export const DIVERGED_FILE = 'diverged.json';
+
+/**
+ * A minibatch cross-entropy above this (or not finite) counts as divergence:
+ * 10 classes start at ln 10 ≈ 2.3, and a loss of 23 means the model puts
+ * e⁻²³ on the true class on average: it has blown up, it is not learning.
+ */
+export const DIVERGED_LOSS = 10 * Math.log(10);
+
+/** Where a run diverged (`diverged.json`). */
+export interface Divergence {
+  readonly epoch: number;
+  readonly step: number;
+  /** The minibatch loss at that step (a string when not finite: JSON has no NaN). */
+  readonly loss: number | string;
+}
+
+/** The divergence record of a run directory, if it has one. */
+export async function readDivergence(dir: string): Promise<Divergence | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, DIVERGED_FILE), 'utf8')) as Divergence;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
 
 const firstLine = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
@@ -50,6 +91,14 @@ export interface ShardProgress {
   readonly elapsed: number;
   /** Seconds left, from the modelled cost of the work left and the rate so far. */
   readonly eta?: number;
+  /** Runs training at this moment (several with `jobs` > 1). */
+  readonly active?: number;
+  /** The worker slot (0-based) training `run`, with `jobs` > 1. */
+  readonly slot?: number;
+  /** The step just finished. */
+  readonly step?: StepInfo;
+  /** The process id of the worker training `run`, with `jobs` > 1. */
+  readonly pid?: number;
 }
 
 export interface RunShardOptions {
@@ -61,8 +110,16 @@ export interface RunShardOptions {
   /** Where the datasets' official files are (a machine's setting, not part of the plan). */
   readonly dataDir?: string;
   readonly signal?: AbortSignal;
+  /**
+   * Runs trained at once. 1 (the default): one after another in this process
+   * with `trainer`. More: in that many worker processes (`usam train` each,
+   * one wasm thread each), the same results (docs/reproduce-jobs.md).
+   */
+  readonly jobs?: number;
   /** Each run's training hooks, and the shard's progress (after each step, epoch and run). */
-  readonly hooks?: Omit<TrainHooks, 'signal'> & { onProgress?(progress: ShardProgress): void };
+  readonly hooks?: Omit<TrainHooks, 'signal'> & {
+    onProgress?(progress: ShardProgress): void;
+  };
 }
 
 /**
@@ -81,126 +138,253 @@ export async function writePlan(out: string, plan: Plan): Promise<Plan> {
   return merged;
 }
 
+/** One run's training, wherever it happens: what it reports back. */
+export interface RunHooks {
+  onStart?(info: StartInfo): void;
+  onStep?(info: StepInfo): void;
+  onEpoch?(metrics: EpochMetrics): void;
+  onPhase?(phase: 'evaluate' | 'hessian' | 'checkpoint'): void;
+  /** A note on the way (e.g. why a checkpoint could not be resumed). */
+  onNote?(note: string): void;
+  /** The process that trains the run (a worker's, with `jobs` > 1). */
+  onWorker?(pid: number): void;
+}
+
+/** What training one run ended in (a run trained to its end, or stopped on divergence). */
+export interface TrainedRun {
+  readonly outcome: Extract<RunOutcome, 'trained' | 'resumed' | 'restarted' | 'diverged'>;
+  readonly divergence?: Divergence;
+}
+
+/**
+ * Trains one run into `dir` (the caller holds its lock): resumes from the
+ * checkpoint when there is one, starts over when train cannot resume it, and
+ * stops at the first step whose loss is not finite or above `DIVERGED_LOSS`,
+ * writing `diverged.json`. Throws when training fails or `signal` aborts.
+ */
+export async function trainRun(
+  run: PlannedRun,
+  dir: string,
+  options: {
+    readonly trainer: Trainer;
+    readonly backend?: (typeof BACKEND_CHOICES)[number];
+    readonly dataDir?: string;
+    readonly signal?: AbortSignal;
+  },
+  hooks: RunHooks = {},
+): Promise<TrainedRun> {
+  // Resume from the checkpoint when there is one; otherwise (never started, or
+  // died before its first checkpoint) start over.
+  const resume = await hasCheckpoint(dir);
+  let started = false;
+  let divergence: Divergence | undefined;
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const train = (mode: { resume: true } | { force: true }) =>
+    options.trainer(
+      {
+        ...run.settings,
+        out: dir,
+        ...mode,
+        ...(options.backend ? { backend: options.backend } : {}),
+        ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      },
+      {
+        signal,
+        onStart: (info) => {
+          started = true;
+          hooks.onStart?.(info);
+        },
+        onStep: (info) => {
+          if (!divergence && !(Math.abs(info.loss) <= DIVERGED_LOSS)) {
+            const loss = Number.isFinite(info.loss) ? info.loss : String(info.loss);
+            divergence = { epoch: info.epoch, step: info.step, loss };
+            stop.abort();
+          }
+          hooks.onStep?.(info);
+        },
+        onEpoch: (metrics) => hooks.onEpoch?.(metrics),
+        onPhase: (phase) => hooks.onPhase?.(phase),
+      },
+    );
+  let outcome: TrainedRun['outcome'] = resume ? 'resumed' : 'trained';
+  try {
+    await train(resume ? { resume: true } : { force: true });
+  } catch (error) {
+    // A checkpoint train cannot resume exactly (e.g. an optimizer without
+    // savable state) is refused before the first step: the run starts over.
+    if (!resume || started || signal.aborted) throw error;
+    hooks.onNote?.(`cannot resume (${firstLine(error)}); starting over`);
+    outcome = 'restarted';
+    await train({ force: true });
+  }
+  options.signal?.throwIfAborted();
+  if (divergence) {
+    await writeJson(join(dir, DIVERGED_FILE), divergence);
+    return { outcome: 'diverged', divergence };
+  }
+  return { outcome };
+}
+
+/** Whether a run needs no more training: finished, or stopped on divergence. */
+export async function isSettled(dir: string): Promise<boolean> {
+  return (await isCompleted(dir)) || (await readDivergence(dir)) !== undefined;
+}
+
 /**
  * Runs this shard's part of the plan, one `usam train` run directory per run
- * under `out/runs/`: a finished run (summary.json completed) is skipped, an
- * unfinished one resumed from its checkpoint. Each run is locked while it trains
- * (`<run>.lock`, refreshed every 10 s and stale after 2 min, so a crashed
- * process's lock is taken over), so shards that overlap, or one shard started
- * twice, never write into one run directory at the same time.
+ * under `out/runs/`: a finished run (summary.json completed, or diverged.json)
+ * is skipped, an unfinished one resumed from its checkpoint. Each run is locked
+ * by this process while it trains (`<run>.lock`, refreshed every 10 s and stale
+ * after 2 min, so a crashed process's lock is taken over), so shards that
+ * overlap, or one shard started twice, never write into one run directory at
+ * the same time. With `jobs` > 1 the runs train in worker processes (this
+ * process holds their locks: a killed worker's run is free to resume at once).
  */
 export async function runShard(options: RunShardOptions): Promise<Map<string, RunOutcome>> {
-  const runs = shardRuns(options.plan.runs, options.shard);
+  const jobs = options.jobs ?? 1;
+  // Several at once: the costliest first, so that the workers finish together.
+  const planned = shardRuns(options.plan.runs, options.shard);
+  const runs = jobs > 1 ? [...planned].sort((a, b) => b.cost - a.cost) : planned;
   const outcomes = new Map<string, RunOutcome>();
   const started = performance.now();
-  // Cost of the runs after each position (so the ETA is exactly 0 after the last).
-  const after = runs.map((_, i) => runs.slice(i + 1).reduce((a, r) => a + r.cost, 0));
-  let costDone = 0; // work done by this invocation (skipped runs count as neither)
-  let costLeft = 0;
-  const report = (run: PlannedRun, position: number, extra: Partial<ShardProgress>) => {
+  // The ETA: the cost left (each run's modelled cost less what its steps did) at the
+  // rate of this invocation's work so far, all workers together. Steps done before a
+  // resume, and skipped runs, count as neither done nor left.
+  const left = new Map(runs.map((r) => [r.id, r.cost]));
+  let costDone = 0;
+  const active = new Set<string>();
+  const report = (
+    run: PlannedRun,
+    position: number,
+    slot: number,
+    extra: Partial<ShardProgress>,
+  ) => {
     const elapsed = (performance.now() - started) / 1000;
+    const costLeft = [...left.values()].reduce((a, b) => a + b, 0);
     const eta = costDone > 0 ? (elapsed / costDone) * costLeft : undefined;
-    options.hooks?.onProgress?.({ run, position, total: runs.length, elapsed, eta, ...extra });
+    options.hooks?.onProgress?.({
+      run,
+      position,
+      total: runs.length,
+      elapsed,
+      eta,
+      active: active.size,
+      ...(jobs > 1 && { slot }),
+      ...extra,
+    });
   };
   const runsDir = join(options.out, RUNS_DIR);
   await mkdir(runsDir, { recursive: true });
-  for (const [i, run] of runs.entries()) {
-    options.signal?.throwIfAborted();
-    const dir = join(runsDir, run.id);
-    costLeft = after[i]! + run.cost;
-    let counted = 0; // of this run's cost, what the epochs trained now have booked
-    const finish = (outcome: RunOutcome, error?: string) => {
-      outcomes.set(run.id, outcome);
-      costLeft = after[i]!;
-      report(run, i + 1, { outcome, error });
-    };
-    if (await isCompleted(dir)) {
-      finish('skipped');
-      continue;
-    }
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(dir, {
-        lockfilePath: `${dir}.lock`,
-        realpath: false,
-        stale: 120_000,
-        update: 10_000,
-      });
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ELOCKED') throw error;
-      finish('busy');
-      continue;
-    }
-    try {
-      // Checked again under the lock: another process may have finished it meanwhile.
-      if (await isCompleted(dir)) {
+  const pool = jobs > 1 ? await import('./pool').then((m) => m.startPool(jobs)) : undefined;
+
+  let next = 0;
+  let finishedCount = 0;
+  const worker = async (slot: number) => {
+    while (next < runs.length) {
+      options.signal?.throwIfAborted();
+      const i = next++;
+      const run = runs[i]!;
+      const dir = join(runsDir, run.id);
+      const finish = (outcome: RunOutcome, error?: string) => {
+        outcomes.set(run.id, outcome);
+        // What a trained run's steps did not book (its last measurements) is done now.
+        if (outcome !== 'skipped' && outcome !== 'busy' && outcome !== 'failed') {
+          costDone += left.get(run.id)!;
+        }
+        left.set(run.id, 0);
+        active.delete(run.id);
+        finishedCount++;
+        report(run, finishedCount, slot, { outcome, error });
+      };
+      if (await isSettled(dir)) {
         finish('skipped');
         continue;
       }
-      // Resume from the checkpoint when there is one; otherwise (never started, or
-      // died before its first checkpoint) start over.
-      const resume = await hasCheckpoint(dir);
-      const hooks = options.hooks;
-      let stepCost = 0;
-      const book = (cost: number) => {
-        const booked = Math.min(cost, run.cost - counted);
-        counted += booked;
-        costDone += booked;
-        costLeft = after[i]! + run.cost - counted;
-      };
-      let started = false;
-      const train = (mode: { resume: true } | { force: true }) =>
-        options.trainer(
-          {
-            ...run.settings,
-            out: dir,
-            ...mode,
-            ...(options.backend ? { backend: options.backend } : {}),
-            ...(options.dataDir ? { dataDir: options.dataDir } : {}),
-          },
-          {
-            signal: options.signal,
-            onStart: (info) => {
-              started = true;
-              stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
-              hooks?.onStart?.(info);
-            },
-            onStep: (info) => {
-              book(stepCost);
-              hooks?.onStep?.(info);
-              report(run, i + 1, {});
-            },
-            onEpoch: (metrics) => {
-              hooks?.onEpoch?.(metrics);
-              report(run, i + 1, { epoch: metrics });
-            },
-            onPhase: (phase) => hooks?.onPhase?.(phase),
-          },
-        );
-      let outcome: RunOutcome = resume ? 'resumed' : 'trained';
+      let release: () => Promise<void>;
       try {
-        try {
-          await train(resume ? { resume: true } : { force: true });
-        } catch (error) {
-          // A checkpoint train cannot resume exactly (e.g. an optimizer without
-          // savable state) is refused before the first step: the run starts over.
-          if (!resume || started || options.signal?.aborted) throw error;
-          report(run, i + 1, { error: `cannot resume (${firstLine(error)}); starting over` });
-          outcome = 'restarted';
-          await train({ force: true });
-        }
+        release = await lockfile.lock(dir, {
+          lockfilePath: `${dir}.lock`,
+          realpath: false,
+          stale: 120_000,
+          update: 10_000,
+        });
       } catch (error) {
-        // One run failing (e.g. diverging) does not stop the sweep; it has no
-        // summary.json, so a rerun tries it again.
-        options.signal?.throwIfAborted();
-        finish('failed', firstLine(error));
+        if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+        finish('busy');
         continue;
       }
-      options.signal?.throwIfAborted();
-      finish(outcome);
-    } finally {
-      await release();
+      try {
+        // Checked again under the lock: another process may have finished it meanwhile.
+        if (await isSettled(dir)) {
+          finish('skipped');
+          continue;
+        }
+        active.add(run.id);
+        let stepCost = 0;
+        const position = finishedCount + 1;
+        let pid: number | undefined;
+        const at = (extra: Partial<ShardProgress>) =>
+          report(run, position, slot, { ...(pid !== undefined && { pid }), ...extra });
+        const hooks: RunHooks = {
+          onWorker: (id) => {
+            pid = id;
+          },
+          onStart: (info) => {
+            stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
+            const before = (info.epoch * info.stepsPerEpoch + info.step) * stepCost;
+            left.set(run.id, Math.max(0, run.cost - before));
+            if (!pool) options.hooks?.onStart?.(info);
+            at({});
+          },
+          onStep: (info) => {
+            const cost = Math.min(stepCost, left.get(run.id)!);
+            left.set(run.id, left.get(run.id)! - cost);
+            costDone += cost;
+            if (!pool) options.hooks?.onStep?.(info);
+            at({ step: info });
+          },
+          onEpoch: (metrics) => {
+            if (!pool) options.hooks?.onEpoch?.(metrics);
+            at({ epoch: metrics });
+          },
+          onPhase: (phase) => {
+            if (!pool) options.hooks?.onPhase?.(phase);
+          },
+          onNote: (note) => at({ error: note }),
+        };
+        let result: TrainedRun;
+        try {
+          result = pool
+            ? await pool.train(
+                { run, dir, backend: options.backend, dataDir: options.dataDir },
+                hooks,
+                options.signal,
+              )
+            : await trainRun(run, dir, options, hooks);
+        } catch (error) {
+          // One run failing does not stop the sweep; it has no summary.json, so a
+          // rerun tries it again (from its checkpoint).
+          options.signal?.throwIfAborted();
+          finish('failed', firstLine(error));
+          continue;
+        }
+        options.signal?.throwIfAborted();
+        const text = result.divergence
+          ? `loss ${result.divergence.loss} at epoch ${result.divergence.epoch}, step ${result.divergence.step}`
+          : undefined;
+        finish(result.outcome, text);
+      } finally {
+        await release();
+      }
     }
-  }
+  };
+  // allSettled: on an abort every slot still waits for its run's checkpoint and lock release.
+  const slots = await Promise.allSettled(
+    Array.from({ length: Math.min(jobs, runs.length) }, (_, k) => worker(k)),
+  );
+  await pool?.close();
+  const failure = slots.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw failure.reason;
   return outcomes;
 }
