@@ -1,3 +1,4 @@
+import { VARIANTS, type Variant } from '@usam/optimizer';
 import { Command } from 'commander';
 import { version } from '../package.json';
 import { type ProgramOutput, processOutput } from './cli/output';
@@ -18,7 +19,10 @@ const configured = (output: ProgramOutput) => ({
 });
 
 /** The `usam` command line. Errors in options throw a `CommanderError` (exitOverride). */
-export function createProgram(output: ProgramOutput = processOutput): Command {
+export function createProgram(
+  output: ProgramOutput = processOutput,
+  { variants = VARIANTS }: { readonly variants?: readonly Variant[] } = {},
+): Command {
   const program = new Command('usam')
     .description('Universal Sharpness-Aware Minimization for TensorFlow.js')
     .version(version, '-V, --version', 'the usam version')
@@ -26,7 +30,7 @@ export function createProgram(output: ProgramOutput = processOutput): Command {
     .exitOverride();
 
   for (const command of [
-    trainCommand(output),
+    trainCommand(output, variants),
     sharpnessCommand(output),
     measureCommand(output),
     reproduceCommand(output),

@@ -61,3 +61,17 @@ export type {
   StepStats,
 } from './types';
 export type { LayerVariableLike, ModelLike, Parameter, Parameters } from './variables';
+export {
+  createVariant,
+  findVariant,
+  optionAccepts,
+  optionAllows,
+  paperSettings,
+  VARIANTS,
+  type Variant,
+  type VariantContext,
+  type VariantNeed,
+  type VariantOption,
+  type VariantSettings,
+  variantDefaults,
+} from './variants';

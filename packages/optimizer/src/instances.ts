@@ -41,6 +41,15 @@ export interface UniversalSamOptions extends InstanceOptions {
 
 const INSTANCE_OPTIONS = [...ENGINE_OPTIONS, 'rho', 'samples', 'sampler'];
 
+/** `universalSam`'s defaults (n: the measure's `minSamples`). */
+export const UNIVERSAL_SAM_DEFAULTS = { lambda: 1 } as const;
+/** `frobSam`'s defaults: the paper's CIFAR-10 choice (Tables 4–5), λ in this library's units. */
+export const FROB_SAM_DEFAULTS = { rho: 0.005, samples: 2, lambda: 0.00125 } as const;
+/** `traceSam`'s defaults: the paper's CIFAR-10 choice. */
+export const TRACE_SAM_DEFAULTS = { rho: 0.01, samples: 1, lambda: 1, mu: 'gaussian' } as const;
+/** `detSam`'s defaults: the paper's setting, λ_ref = 1 being λ = 0.5 here. */
+export const DET_SAM_DEFAULTS = { rho: 1, halfWidth: 0.01, samples: 1, lambda: 0.5 } as const;
+
 /** A (φ, ψ, μ) measure as Algorithm 3 samples it; `measure` and `rho` in view. */
 export interface MeasurePerturbation extends Perturbation {
   readonly measure: Measure;
@@ -189,7 +198,7 @@ export function universalSam(
   options: UniversalSamOptions,
 ): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('universalSam', options, [...INSTANCE_OPTIONS, 'measure']);
-  return remember(instance('universalSam', o, { lambda: 1 }), 'universalSam', o);
+  return remember(instance('universalSam', o, UNIVERSAL_SAM_DEFAULTS), 'universalSam', o);
 }
 
 /**
@@ -201,13 +210,11 @@ export function universalSam(
  */
 export function frobSam(options: InstanceOptions): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('frobSam', options, INSTANCE_OPTIONS);
+  const { rho, ...defaults } = FROB_SAM_DEFAULTS;
   const optimizer = instance(
     'frobSam',
-    { ...o, measure: frobenius(), rho: o.rho ?? 0.005 },
-    {
-      samples: 2,
-      lambda: 0.00125,
-    },
+    { ...o, measure: frobenius(), rho: o.rho ?? rho },
+    defaults,
   );
   return remember(optimizer, 'frobSam', o);
 }
@@ -223,8 +230,13 @@ export function traceSam(
 ): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('traceSam', options, [...INSTANCE_OPTIONS, 'mu']);
   const { mu, ...rest } = o;
-  const measure = asOptimizerError('traceSam', () => trace(mu ?? 'gaussian'));
-  const optimizer = instance('traceSam', { ...rest, measure, rho: o.rho ?? 0.01 }, { lambda: 1 });
+  const { rho, lambda, samples } = TRACE_SAM_DEFAULTS;
+  const measure = asOptimizerError('traceSam', () => trace(mu ?? TRACE_SAM_DEFAULTS.mu));
+  const optimizer = instance(
+    'traceSam',
+    { ...rest, measure, rho: o.rho ?? rho },
+    { lambda, samples },
+  );
   return remember(optimizer, 'traceSam', o);
 }
 
@@ -246,11 +258,15 @@ export function detSam(
 ): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('detSam', options, [...INSTANCE_OPTIONS, 'halfWidth']);
   const { halfWidth, ...rest } = o;
-  const h = requireNumber('detSam', 'halfWidth (h)', halfWidth ?? 0.01, { min: 0, strict: true });
+  const { rho, lambda, samples } = DET_SAM_DEFAULTS;
+  const h = requireNumber('detSam', 'halfWidth (h)', halfWidth ?? DET_SAM_DEFAULTS.halfWidth, {
+    min: 0,
+    strict: true,
+  });
   const optimizer = instance(
     'detSam',
-    { ...rest, measure: hypercubeDeterminant(h), rho: o.rho ?? 1 },
-    { lambda: 0.5 },
+    { ...rest, measure: hypercubeDeterminant(h), rho: o.rho ?? rho },
+    { lambda, samples },
   );
   return remember(optimizer, 'detSam', o);
 }

@@ -55,6 +55,13 @@ export interface AscentOptions extends OptimizerOptions {
 
 const SAM_OPTIONS = [...ENGINE_OPTIONS, 'rho'];
 
+/** `sam`'s default ρ (Foret et al.'s CIFAR-10 choice). */
+export const SAM_DEFAULTS = { rho: 0.05 } as const;
+/** `asam`'s defaults (Kwon et al.'s CIFAR-10 choice). */
+export const ASAM_DEFAULTS = { rho: 0.5, eta: 0.01 } as const;
+/** `ssamF`'s defaults (Mi et al.'s CIFAR-10 choice). */
+export const SSAM_DEFAULTS = { rho: 0.1, sparsity: 0.5, numSamples: 16, updateFreq: 1 } as const;
+
 /**
  * SAM (Foret et al., 2021): e = ρ·g/(‖g‖ + 1e-12), with the norm over all
  * parameters together; the gradient at x + e replaces g (λ = 1, the default).
@@ -62,6 +69,7 @@ const SAM_OPTIONS = [...ENGINE_OPTIONS, 'rho'];
  */
 export function sam(options: AscentOptions): SharpnessAwareOptimizer {
   const o = checkOptions('sam', options, SAM_OPTIONS);
+<<<<<<< HEAD
   const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? 0.05, { min: 0 });
   const optimizer = new SharpnessAwareOptimizer(
     'sam',
@@ -69,6 +77,10 @@ export function sam(options: AscentOptions): SharpnessAwareOptimizer {
     ascent('sam', samDirection(rho), rho === 0),
   );
   return remember(optimizer, 'sam', o);
+=======
+  const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? SAM_DEFAULTS.rho, { min: 0 });
+  return new SharpnessAwareOptimizer('sam', o, ascent('sam', samDirection(rho), rho === 0));
+>>>>>>> 13b04e0 (@usam/optimizer: one table of variants (VARIANTS) with factories, defaults, option schema, paper settings, gradients per step and λ conversion; usam train options/help and reproduce's methods derive from it)
 }
 
 /** Options of ASAM. */
@@ -83,8 +95,11 @@ export interface AsamOptions extends AscentOptions {
  */
 export function asam(options: AsamOptions): SharpnessAwareOptimizer {
   const o = checkOptions('asam', options, [...SAM_OPTIONS, 'eta']);
-  const rho = requireNumber('asam', 'rho (ρ)', o.rho ?? 0.5, { min: 0 });
-  const eta = requireNumber('asam', 'eta (η)', o.eta ?? 0.01, { min: 0, strict: true });
+  const rho = requireNumber('asam', 'rho (ρ)', o.rho ?? ASAM_DEFAULTS.rho, { min: 0 });
+  const eta = requireNumber('asam', 'eta (η)', o.eta ?? ASAM_DEFAULTS.eta, {
+    min: 0,
+    strict: true,
+  });
   const direction: Ascent = (x, g) => {
     const t = x.map((xk) => tf.add(tf.abs(xk), eta));
     const tg = tensorList.mul(t, g);
@@ -151,16 +166,34 @@ export function ssamF(options: SsamOptions): SharpnessAwareOptimizer<FisherMaskP
       `${where}: fisherLosses must be a function (count, epoch) => per-example loss closures, for the Fisher mask; got ${describe(o.fisherLosses)}.`,
     );
   }
-  const rho = requireNumber(where, 'rho (ρ)', o.rho ?? 0.1, { min: 0 });
-  const sparsity = requireNumber(where, 'sparsity', o.sparsity ?? 0.5, { min: 0 });
+  const rho = requireNumber(where, 'rho (ρ)', o.rho ?? SSAM_DEFAULTS.rho, { min: 0 });
+  const sparsity = requireNumber(where, 'sparsity', o.sparsity ?? SSAM_DEFAULTS.sparsity, {
+    min: 0,
+  });
   if (sparsity >= 1) {
     throw new OptimizerError(
       `${where}: sparsity must be in [0, 1) (the share of parameters left unperturbed), got ${sparsity}.`,
     );
   }
+<<<<<<< HEAD
   const numSamples = requireInteger(where, 'numSamples', o.numSamples ?? 16, 1);
   const updateFreq = requireInteger(where, 'updateFreq', o.updateFreq ?? 1, 1);
   const optimizer = new SharpnessAwareOptimizer(
+=======
+  const numSamples = requireInteger(
+    where,
+    'numSamples',
+    o.numSamples ?? SSAM_DEFAULTS.numSamples,
+    1,
+  );
+  const updateFreq = requireInteger(
+    where,
+    'updateFreq',
+    o.updateFreq ?? SSAM_DEFAULTS.updateFreq,
+    1,
+  );
+  return new SharpnessAwareOptimizer(
+>>>>>>> 13b04e0 (@usam/optimizer: one table of variants (VARIANTS) with factories, defaults, option schema, paper settings, gradients per step and λ conversion; usam train options/help and reproduce's methods derive from it)
     where,
     o,
     fisherMask({ rho, sparsity, numSamples, updateFreq, fisherLosses: o.fisherLosses }),

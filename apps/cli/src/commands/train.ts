@@ -1,3 +1,4 @@
+import { VARIANTS, type Variant } from '@usam/optimizer';
 import { Command, Option } from 'commander';
 import { knownDivergence } from '../cli/divergence';
 import { UsageError } from '../cli/errors';
@@ -8,14 +9,15 @@ import { MEASURE_NAMES } from '../measures';
 import { listArg, numberArg } from '../options';
 import {
   BACKEND_CHOICES,
+  flag,
   LR_SCHEDULES,
-  OPTIMIZERS,
   type PartialTrainOptions,
   resolveTrainOptions,
   resumeOptions,
   TRAIN_DEFAULTS,
   TRAIN_OPTION_NAMES,
   train,
+  variantOptions,
 } from '../train/index';
 
 const d = (value: unknown) =>
@@ -39,9 +41,41 @@ async function readConfig(path: string): Promise<PartialTrainOptions> {
   ) as PartialTrainOptions;
 }
 
-/** `usam train`: one training run with a run directory. */
-export function trainCommand(output: ProgramOutput): Command {
-  return new Command('train')
+/**
+ * The flags of the variants' options, from @usam/optimizer's table: each with
+ * its range and its default per optimizer that takes it.
+ */
+function variantFlags(variants: readonly Variant[]): Option[] {
+  return [...variantOptions(variants)].flatMap(([key, users]) => {
+    if (users.length === 0) return [];
+    const { option } = users[0]!;
+    const shown = (o: (typeof users)[number]['option']) =>
+      o.default === undefined ? (o.defaultNote ?? 'none') : String(o.default);
+    const defaults =
+      users.length === 1
+        ? shown(option)
+        : users.map((u) => `${u.variant.name} ${shown(u.option)}`).join(', ');
+    const who = users.length === 1 ? `${users[0]!.variant.name}: ` : '';
+    const argument =
+      option.type === 'choice' ? 'name' : option.symbol.length === 1 ? option.symbol : key[0];
+    const flagged = new Option(
+      `${flag(key)} <${argument}>`,
+      `${who}${option.description} (default: ${defaults})`,
+    );
+    return [
+      option.type === 'choice'
+        ? flagged.choices(option.choices ?? [])
+        : flagged.argParser(numberArg),
+    ];
+  });
+}
+
+/** `usam train`: one training run with a run directory. `variants`: the optimizers it offers. */
+export function trainCommand(
+  output: ProgramOutput,
+  variants: readonly Variant[] = VARIANTS,
+): Command {
+  const command = new Command('train')
     .description('train a model with a sharpness-aware optimizer, writing a run directory')
     .addOption(new Option('--dataset <name>', `dataset, with -s/-c variants${d(D.dataset)}`))
     .option(
@@ -68,32 +102,23 @@ export function trainCommand(output: ProgramOutput): Command {
       ]),
     )
     .option('--width <w>', `width multiplier of the model${d(D.width)}`, numberArg)
-    .addOption(new Option('--optimizer <name>', `optimizer${d(D.optimizer)}`).choices(OPTIMIZERS))
+    .addOption(
+      new Option(
+        '--optimizer <name>',
+        `optimizer: ${variants.map((v) => `${v.name} (${v.summary})`).join(', ')}${d(D.optimizer)}`,
+      ).choices(variants.map((v) => v.name)),
+    )
     .option(
       '--measure <name>',
-      `universal: the catalogue measure, one of ${MEASURE_NAMES.join(', ')} (default: none, required with universal)`,
-    )
-    .option(
-      '--rho <ρ>',
-      "perturbation radius (default: the paper's per optimizer: sam 0.05, asam 0.5, ssam 0.1, frob-sam 0.005, trace-sam 0.01, det-sam 1, universal 0.01)",
-      numberArg,
-    )
-    .option(
-      '--lambda <λ>',
-      'weight λ of the sharpness term, L + λρ²R_ρ (default: frob-sam 0.00125, det-sam 0.5, others 1)',
-      numberArg,
-    )
-    .option(
-      '--samples <n>',
-      'perturbation samples per step (default: frob-sam 2, universal the fewest its measure needs, others 1)',
-      numberArg,
-    )
-    .option('--eta <η>', 'asam: η in T = |x| + η (default: 0.01)', numberArg)
-    .option('--half-width <h>', 'det-sam: half-width of the hypercube μ (default: 0.01)', numberArg)
-    .option('--sparsity <s>', 'ssam: share of parameters not perturbed (default: 0.5)', numberArg)
-    .addOption(
-      new Option('--mu <name>', 'trace-sam: μ (default: gaussian)').choices(['gaussian', 'sphere']),
-    )
+      `${variants
+        .filter((v) => v.needs.includes('measure'))
+        .map((v) => v.name)
+        .join(
+          ', ',
+        )}: the catalogue measure, one of ${MEASURE_NAMES.join(', ')} (default: none, required there)`,
+    );
+  for (const option of variantFlags(variants)) command.addOption(option);
+  return command
     .option(
       '--m-sharpness <m>',
       `m-sharpness: perturb m parts of each batch separately; a last batch smaller than m is dropped${d(D.mSharpness)}`,
@@ -161,10 +186,11 @@ export function trainCommand(output: ProgramOutput): Command {
         ...(typeof flags.config === 'string' ? await readConfig(flags.config) : {}),
         ...fromFlags,
       };
-      if (partial.resume) partial = await resumeOptions(partial);
-      const options = resolveTrainOptions(partial);
+      if (partial.resume) partial = await resumeOptions(partial, variants);
+      const options = resolveTrainOptions(partial, variants);
       const unstable = knownDivergence(options);
-      if (unstable) output.err(`usam train: warning: ${unstable}.\n`);
+      if (unstable) output.err(`usam train: warning: ${unstable}.
+`);
       const progress = trainProgress(progressMode(flags.quiet === true));
       const controller = new AbortController();
       let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;
@@ -178,7 +204,7 @@ export function trainCommand(output: ProgramOutput): Command {
       process.on('SIGINT', onInt);
       process.on('SIGTERM', onTerm);
       try {
-        const summary = await train(options, { signal: controller.signal, ...progress });
+        const summary = await train(options, { signal: controller.signal, variants, ...progress });
         progress.stop();
         if (flags.json) {
           printJson(output, summary);

@@ -1,10 +1,12 @@
+import { findVariant, paperSettings, VARIANTS } from '@usam/optimizer';
 import { TRAIN_DEFAULTS } from '../train/index';
 
 /**
  * The run matrix of `usam reproduce`: which `usam train` runs make the paper's
  * Figure 2 and Tables 2–3 under each profile, with every setting spelled out.
- * Settings come from the paper's §10.1 and Appendix I (Tables 4–5), with λ
- * converted to this project's units (SPEC §3).
+ * Settings come from the paper's §10.1 and Appendix I (Tables 4–5), as
+ * @usam/optimizer's table of variants holds them, λ converted to this
+ * project's units (docs/lambda.md).
  */
 
 export const PROFILES = ['quick', 'full', 'paper', 'tiny'] as const;
@@ -13,20 +15,17 @@ export type Profile = (typeof PROFILES)[number];
 export const EXPERIMENTS = ['figure2', 'table2', 'table3'] as const;
 export type Experiment = (typeof EXPERIMENTS)[number];
 
-/** The methods of Tables 2–3, in the paper's row order. */
-export const METHODS = ['frob-sam', 'trace-sam', 'det-sam', 'ssam', 'asam', 'sam', 'sgd'] as const;
-export type Method = (typeof METHODS)[number];
+/** The methods of Tables 2–3 (the variants the paper ran), in the paper's row order. */
+export const METHODS: readonly string[] = VARIANTS.filter((v) => v.paperRow !== undefined)
+  .sort((a, b) => a.paperRow! - b.paperRow!)
+  .map((v) => v.name);
+/** A variant's name (one of `METHODS` in a plan). */
+export type Method = string;
 
 /** Row labels as printed in the paper's tables. */
-export const METHOD_LABELS: Record<Method, string> = {
-  'frob-sam': 'Frob',
-  'trace-sam': 'Trace',
-  'det-sam': 'Det',
-  ssam: 'SSAM',
-  asam: 'ASAM',
-  sam: 'SAM',
-  sgd: 'SGD',
-};
+export const METHOD_LABELS: Readonly<Record<Method, string>> = Object.fromEntries(
+  VARIANTS.map((v) => [v.name, v.tableLabel]),
+);
 
 /** The options of one `usam train` run (flag names camelCased), less `out`/`resume`/`force`. */
 export interface RunSettings {
@@ -41,6 +40,7 @@ export interface RunSettings {
   readonly eta?: number;
   readonly halfWidth?: number;
   readonly sparsity?: number;
+  readonly mu?: 'gaussian' | 'sphere';
   readonly epochs: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -88,41 +88,6 @@ const MNIST_FULL_DATASETS = { table2: ['mnist-full-s'], table3: ['mnist-full-c']
 /** The tiny profile (a test) trains on the 10% subsample only: MNIST-S and MNIST-S-C. */
 const TINY_DATASETS = { table2: ['mnist-s'], table3: ['mnist-s-c'] };
 
-/**
- * Table 4 (λ as published, the reference code's units) and Table 5 (Frob-SAM ρ),
- * per dataset column. SPEC §3 converts λ: Frob-SAM λ = λ_ref/4, Det-SAM λ = λ_ref/2,
- * Trace-SAM λ = λ_ref.
- */
-export const PAPER_TABLE4: Record<string, { frob: number; trace: number; det: number }> = {
-  cifar10: { frob: 5e-3, trace: 1, det: 1 },
-  cifar100: { frob: 1e-4, trace: 0.1, det: 0.1 },
-  svhn: { frob: 5e-3, trace: 0.1, det: 0.1 },
-  'cifar10-s': { frob: 1e-4, trace: 0.01, det: 0.01 },
-  'cifar100-s': { frob: 1e-4, trace: 0.01, det: 1 },
-  'svhn-s': { frob: 1e-3, trace: 1, det: 1 },
-  'cifar10-c': { frob: 0.01, trace: 1, det: 0.01 },
-  'cifar100-c': { frob: 0.01, trace: 0.1, det: 0.1 },
-  'svhn-c': { frob: 1e-3, trace: 0.01, det: 0.1 },
-};
-export const PAPER_TABLE5_FROB_RHO: Record<string, number> = {
-  cifar10: 5e-3,
-  cifar100: 5e-3,
-  svhn: 5e-3,
-  'cifar10-s': 1e-2,
-  'cifar100-s': 5e-3,
-  'svhn-s': 5e-3,
-  'cifar10-c': 1e-2,
-  'cifar100-c': 5e-3,
-  'svhn-c': 1e-2,
-};
-
-/** §10.1's baseline settings per base dataset: SAM ρ; ASAM ρ, η; SSAM-F ρ (50% sparsity). */
-const BASELINES: Record<string, { sam: number; asam: number; eta: number; ssam: number }> = {
-  cifar10: { sam: 0.05, asam: 0.5, eta: 0.01, ssam: 0.1 },
-  cifar100: { sam: 0.1, asam: 1, eta: 0.1, ssam: 0.2 },
-  svhn: { sam: 0.05, asam: 0.5, eta: 0.01, ssam: 0.1 },
-};
-
 const base = (dataset: string) => dataset.replace(/-(s|c|s-c)$/, '');
 
 /**
@@ -135,45 +100,19 @@ function paperColumn(dataset: string): string {
   return column.replace(/^mnist(-full)?/, 'svhn');
 }
 
-/** Converts a published Table 4 λ to this project's units (SPEC §3). */
-export function convertLambda(method: 'frob-sam' | 'trace-sam' | 'det-sam', lambdaRef: number) {
-  return method === 'frob-sam' ? lambdaRef / 4 : method === 'det-sam' ? lambdaRef / 2 : lambdaRef;
-}
-
 /** Each method's own settings for one dataset column (§10.1, Tables 4–5). */
 export function methodSettings(method: Method, dataset: string): Partial<RunSettings> {
-  const column = paperColumn(dataset);
-  const baseline = BASELINES[base(column)]!;
-  const table4 = PAPER_TABLE4[column]!;
-  switch (method) {
-    case 'sgd':
-      return {};
-    case 'sam':
-      return { rho: baseline.sam };
-    case 'asam':
-      return { rho: baseline.asam, eta: baseline.eta };
-    case 'ssam':
-      return { rho: baseline.ssam, sparsity: 0.5 };
-    case 'frob-sam':
-      // MNIST: Figure 2's ρ = 0.01 with λ = 0.00025 (λ_ref = 1e-3), which trains at the
-      // tables' lr 0.05. (SVHN's ρ = 0.005 with λ = 0.00125 scales ĉov by 4λ/ρ² = 200 and
-      // diverged at lr 0.1; λ = 0.0025 left MNIST-S at chance after 140 steps.)
-      if (dataset.startsWith('mnist')) return { rho: 0.01, lambda: 0.00025, samples: 2 };
-      return {
-        rho: PAPER_TABLE5_FROB_RHO[column]!,
-        lambda: convertLambda('frob-sam', table4.frob),
-        samples: 2,
-      };
-    case 'trace-sam':
-      return { rho: 0.01, lambda: convertLambda('trace-sam', table4.trace), samples: 1 };
-    case 'det-sam':
-      return {
-        rho: 1,
-        halfWidth: 0.01,
-        lambda: convertLambda('det-sam', table4.det),
-        samples: 1,
-      };
+  // MNIST: Figure 2's ρ = 0.01 with λ = 0.00025 (λ_ref = 1e-3), which trains at the
+  // tables' lr 0.05. (SVHN's ρ = 0.005 with λ = 0.00125 scales ĉov by 4λ/ρ² = 200 and
+  // diverged at lr 0.1; λ = 0.0025 left MNIST-S at chance after 140 steps.)
+  if (method === 'frob-sam' && dataset.startsWith('mnist')) {
+    return { rho: 0.01, lambda: 0.00025, samples: 2 };
   }
+  const settings = paperSettings(findVariant(method), paperColumn(dataset));
+  if (settings === undefined) {
+    throw new Error(`methodSettings: the paper has no settings of ${method} for ${dataset}.`);
+  }
+  return settings as Partial<RunSettings>;
 }
 
 /** The training recipe (everything but the method) of a profile's tables. */
@@ -208,7 +147,7 @@ function tableRecipe(profile: Profile, dataset: string) {
 }
 
 /**
- * Figure 2's λ grid, in this project's units (SPEC §3: Frob-SAM's λ is the
+ * Figure 2's λ grid, in this project's units (docs/lambda.md: Frob-SAM's λ is the
  * reference code's λ_ref/4). The paper swept λ_ref over {1e-4, 1e-3, 5e-3, 0.01,
  * 0.05, 0.1} for Frob-SAM (Appendix I) without saying which Figure 2 shows;
  * quick takes λ_ref ∈ {0, 1e-3, 1e-2} and full/paper add 1e-4: steps of 10× from
@@ -302,12 +241,9 @@ const TRAIN_EXAMPLES: Record<string, number> = {
   svhn: 73_257,
 };
 
-/** Gradient evaluations per step: 1 + n for the (φ, ψ, μ) family, 2 for SAM-like. */
-function gradientsPerStep(s: RunSettings): number {
-  if (s.optimizer === 'sgd' || s.lambda === 0) return 1;
-  if (s.optimizer === 'sam' || s.optimizer === 'asam' || s.optimizer === 'ssam') return 2;
-  return 1 + (s.samples ?? 1);
-}
+/** Gradient evaluations per step: 1 + n for the (φ, ψ, μ) family, 2 for SAM-like (the table's). */
+const gradientsPerStep = (s: RunSettings): number =>
+  findVariant(s.optimizer).gradientsPerStep(s as unknown as Record<string, number>);
 
 /** Modelled cost of a run in example-gradients (an HVP counted as 4 gradients). */
 export function runCost(s: RunSettings): number {

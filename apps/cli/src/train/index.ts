@@ -7,6 +7,7 @@ export type { Estimated } from './hessian';
 export {
   BACKEND_CHOICES,
   configDifference,
+  flag,
   HESSIAN_QUANTITIES,
   type HessianQuantity,
   LR_SCHEDULES,
@@ -17,6 +18,8 @@ export {
   TRAIN_DEFAULTS,
   TRAIN_OPTION_NAMES,
   type TrainOptions,
+  VARIANT_KEYS,
+  variantOptions,
 } from './options';
 export {
   CONFIG,

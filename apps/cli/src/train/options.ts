@@ -2,20 +2,21 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
+import {
+  findVariant,
+  optionAccepts,
+  optionAllows,
+  VARIANTS,
+  type Variant,
+  type VariantOption,
+} from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
 
-export const OPTIMIZERS = [
-  'sgd',
-  'sam',
-  'asam',
-  'ssam',
-  'frob-sam',
-  'trace-sam',
-  'det-sam',
-  'universal',
-] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
+/** The optimizers `--optimizer` takes: @usam/optimizer's table of variants. */
+export const OPTIMIZERS: readonly string[] = VARIANTS.map((v) => v.name);
+/** A variant's name (`Variant.name`). */
+export type OptimizerName = string;
 
 export const LR_SCHEDULES = ['constant', 'multistep', 'cosine'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
@@ -48,7 +49,7 @@ export interface TrainOptions {
   readonly measure: string | null;
   /** Perturbation radius ρ. */
   readonly rho: number | null;
-  /** λ in L + λρ²R_ρ (SPEC §3); the reference code's Frob-SAM λ is 4× this one. */
+  /** λ in L + λρ²R_ρ (docs/lambda.md); the reference code's Frob-SAM λ is 4× this one. */
   readonly lambda: number | null;
   /** Perturbation samples n per step. */
   readonly samples: number | null;
@@ -85,24 +86,45 @@ export interface TrainOptions {
 
 export type PartialTrainOptions = { -readonly [K in keyof TrainOptions]?: TrainOptions[K] | null };
 
-/** Per optimizer, the paper's defaults (those of the `@usam/optimizer` factories). */
-const VARIANT_DEFAULTS: Record<
-  OptimizerName,
-  Partial<
-    Pick<TrainOptions, 'rho' | 'lambda' | 'samples' | 'eta' | 'halfWidth' | 'sparsity' | 'mu'>
-  >
-> = {
-  sgd: {},
-  sam: { rho: 0.05 },
-  asam: { rho: 0.5, eta: 0.01 },
-  ssam: { rho: 0.1, sparsity: 0.5 },
-  'frob-sam': { rho: 0.005, lambda: 0.00125, samples: 2 },
-  'trace-sam': { rho: 0.01, lambda: 1, samples: 1, mu: 'gaussian' },
-  'det-sam': { rho: 1, lambda: 0.5, samples: 1, halfWidth: 0.01 },
-  universal: { rho: 0.01, lambda: 1, samples: 1 },
-};
+/**
+ * The variants' options that `TrainOptions` (and so config.json) has a field
+ * for. Their values, defaults and ranges come from @usam/optimizer's table;
+ * a variant whose option is not listed here is refused by `variantOptions`.
+ */
+export const VARIANT_KEYS = [
+  'rho',
+  'lambda',
+  'samples',
+  'eta',
+  'halfWidth',
+  'sparsity',
+  'mu',
+] as const;
+type VariantKey = (typeof VARIANT_KEYS)[number];
 
-const VARIANT_KEYS = ['rho', 'lambda', 'samples', 'eta', 'halfWidth', 'sparsity', 'mu'] as const;
+/**
+ * The options, by `TrainOptions` field, of the variants in `variants`, each
+ * with the variants that take it (in table order).
+ */
+export function variantOptions(
+  variants: readonly Variant[] = VARIANTS,
+): Map<VariantKey, { variant: Variant; option: VariantOption }[]> {
+  const byKey = new Map<VariantKey, { variant: Variant; option: VariantOption }[]>(
+    VARIANT_KEYS.map((key) => [key, []]),
+  );
+  for (const variant of variants) {
+    for (const option of variant.options) {
+      const users = byKey.get(option.name as VariantKey);
+      if (users === undefined) {
+        throw new UsageError(
+          `optimizer '${variant.name}' has an option '${option.name}' that usam train has no flag for; add it to VARIANT_KEYS and TrainOptions.`,
+        );
+      }
+      users.push({ variant, option });
+    }
+  }
+  return byKey;
+}
 
 /** Defaults that do not depend on other options (Appendix I: CIFAR-10/SVHN settings). */
 export const TRAIN_DEFAULTS = {
@@ -218,7 +240,10 @@ function text(name: string, value: unknown): string {
  * options that do not apply (`--eta` with frob-sam) and impossible
  * combinations (`--samples 1` with frob-sam). Unset and null mean "default".
  */
-export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions {
+export function resolveTrainOptions(
+  partial: PartialTrainOptions,
+  variants: readonly Variant[] = VARIANTS,
+): TrainOptions {
   if (typeof partial !== 'object' || partial === null) {
     throw new UsageError('train options: pass an object of options, e.g. { dataset: "mnist" }.');
   }
@@ -255,19 +280,27 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
     );
   }
   const isCifar = base === 'cifar10' || base === 'cifar100';
-  const optimizer = choice('optimizer', o.optimizer, OPTIMIZERS);
-  const variant = { ...VARIANT_DEFAULTS[optimizer] } as Record<string, unknown>;
+  const optimizer = choice(
+    'optimizer',
+    o.optimizer,
+    variants.map((v) => v.name),
+  );
+  const chosen = findVariant(optimizer, variants);
+  const users = variantOptions(variants);
+  const variant = {} as Record<VariantKey, number | string | null>;
   for (const key of VARIANT_KEYS) {
-    if (given[key] === undefined) continue;
-    if (!(key in VARIANT_DEFAULTS[optimizer])) {
-      const users = OPTIMIZERS.filter((name) => key in VARIANT_DEFAULTS[name]);
+    const option = chosen.options.find((x) => x.name === key);
+    if (given[key] !== undefined && option === undefined) {
       throw new UsageError(
-        `${flag(key)} does not apply to --optimizer ${optimizer}; it is an option of ${list(users)}.`,
+        `${flag(key)} does not apply to --optimizer ${optimizer}; it is an option of ${list(users.get(key)!.map((u) => u.variant.name))}.`,
       );
     }
-    variant[key] = given[key];
+    const value = given[key] ?? option?.default;
+    if (option !== undefined && value !== undefined && !optionAllows(option, value)) {
+      bad(key, value, `${optionAccepts(option)}${option.why ? ` (${option.why})` : ''}`);
+    }
+    variant[key] = (value ?? null) as number | string | null;
   }
-  const family = ['frob-sam', 'trace-sam', 'det-sam', 'universal'].includes(optimizer);
   const lrSchedule = choice('lrSchedule', o.lrSchedule, LR_SCHEDULES);
   if (lrSchedule !== 'multistep') {
     for (const key of ['milestones', 'gamma'] as const) {
@@ -304,7 +337,7 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
       `--m-sharpness ${mSharpness} does not divide --batch-size ${batchSize}; pass a batch size that is a multiple of it.`,
     );
   }
-  if (mSharpness > 1 && optimizer === 'sgd') {
+  if (mSharpness > 1 && chosen.family === 'base') {
     throw new UsageError('--m-sharpness applies to sharpness-aware optimizers; drop it with sgd.');
   }
   const resume = boolean('resume', o.resume);
@@ -324,22 +357,13 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
     width: number('width', o.width, { min: 0, minOpen: true }),
     optimizer,
     measure: null,
-    rho: variant.rho === undefined ? null : number('rho', variant.rho, { min: 0, minOpen: family }),
-    lambda: variant.lambda === undefined ? null : number('lambda', variant.lambda, { min: 0 }),
-    samples:
-      variant.samples === undefined
-        ? null
-        : number('samples', variant.samples, { min: 1, integer: true }),
-    eta: variant.eta === undefined ? null : number('eta', variant.eta, { min: 0, minOpen: true }),
-    halfWidth:
-      variant.halfWidth === undefined
-        ? null
-        : number('halfWidth', variant.halfWidth, { min: 0, minOpen: true }),
-    sparsity:
-      variant.sparsity === undefined
-        ? null
-        : number('sparsity', variant.sparsity, { min: 0, max: 1, maxOpen: true }),
-    mu: variant.mu === undefined ? null : choice('mu', variant.mu, ['gaussian', 'sphere'] as const),
+    rho: variant.rho as number | null,
+    lambda: variant.lambda as number | null,
+    samples: variant.samples as number | null,
+    eta: variant.eta as number | null,
+    halfWidth: variant.halfWidth as number | null,
+    sparsity: variant.sparsity as number | null,
+    mu: variant.mu as 'gaussian' | 'sphere' | null,
     mSharpness,
     epochs,
     batchSize,
@@ -361,10 +385,10 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
     resume,
     force,
   };
-  if (optimizer === 'universal') {
+  if (chosen.needs.includes('measure')) {
     if (given.measure === undefined) {
       throw new UsageError(
-        `--optimizer universal needs --measure NAME; valid names are ${list(MEASURE_NAMES)}.`,
+        `--optimizer ${optimizer} needs --measure NAME; valid names are ${list(MEASURE_NAMES)}.`,
       );
     }
     const measure = text('measure', given.measure);
@@ -379,13 +403,9 @@ export function resolveTrainOptions(partial: PartialTrainOptions): TrainOptions 
     return { ...resolved, measure, samples };
   }
   if (given.measure !== undefined) {
+    const takers = variants.filter((v) => v.needs.includes('measure')).map((v) => v.name);
     throw new UsageError(
-      `--measure applies to --optimizer universal only; drop it or pass --optimizer universal.`,
-    );
-  }
-  if (optimizer === 'frob-sam' && resolved.samples! < 2) {
-    throw new UsageError(
-      `--samples ${resolved.samples} with frob-sam: its covariance estimate needs n ≥ 2 samples; pass --samples 2 or more.`,
+      `--measure applies to --optimizer ${takers.join(', ')} only; drop it or pass --optimizer ${takers[0]}.`,
     );
   }
   return resolved;
@@ -418,8 +438,11 @@ export function configDifference(
  * option that differs from the saved one is refused, naming it. Without a run
  * at `out`, the request is returned as it is (train then says there is nothing to resume).
  */
-export async function resumeOptions(requested: PartialTrainOptions): Promise<PartialTrainOptions> {
-  const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }).out;
+export async function resumeOptions(
+  requested: PartialTrainOptions,
+  variants: readonly Variant[] = VARIANTS,
+): Promise<PartialTrainOptions> {
+  const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }, variants).out;
   let saved: TrainOptions;
   try {
     saved = (

@@ -12,7 +12,7 @@ import {
 import { loadDataset } from '@usam/datasets/node';
 import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
-import type { ExampleLosses, SharpnessAwareOptimizer } from '@usam/optimizer';
+import type { ExampleLosses, SharpnessAwareOptimizer, Variant } from '@usam/optimizer';
 import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
 import { measureHessian } from './hessian';
 import { createOptimizer, schedule } from './optimizer';
@@ -66,6 +66,8 @@ export interface TrainHooks {
   onEpoch?(metrics: EpochMetrics): void;
   /** Evaluation and Hessian measurements at an epoch's end (slow ones say so). */
   onPhase?(phase: 'evaluate' | 'hessian' | 'checkpoint'): void;
+  /** The table of optimizer variants `options.optimizer` names one of (default @usam/optimizer's). */
+  readonly variants?: readonly Variant[];
 }
 
 const emptySums = (): EpochSums => ({
@@ -190,7 +192,12 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const { name: backend } = await initBackend(options.backend);
   const data = await loadData(options);
   const model = buildModel(options, data);
-  const optimizer = createOptimizer(options, model, fisherLosses(model, data.train, options));
+  const optimizer = createOptimizer(
+    options,
+    model,
+    fisherLosses(model, data.train, options),
+    hooks.variants,
+  );
   try {
     let progress: Progress = {
       epoch: 0,
