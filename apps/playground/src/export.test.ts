@@ -50,7 +50,7 @@ describe('taking a run away', () => {
       'usam train --dataset mnist-s --model mlp --optimizer frob-sam --rho 0.005 --lambda 0.00125 --samples 2 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1 --measure-every 2 --hessian trace,frobenius,topEigenvalue --hessian-examples 256 --probes 8 --backend wasm',
     );
     expect(trainCommand({ ...settings, measureEvery: 0 }, 2)).toBe(
-      'usam train --dataset mnist-s --model mlp --optimizer det-sam --rho 1 --lambda 1 --samples 1 --half-width 0.5 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1',
+      'usam train --dataset mnist-s --model mlp --optimizer det-sam --rho 1 --lambda 0.5 --samples 1 --half-width 0.5 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1',
     );
     expect(() => trainCommand(settings, 3)).toThrow(
       'trainCommand: run 3 does not exist; pass 0 to 2.',

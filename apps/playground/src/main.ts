@@ -3,6 +3,7 @@
  * workers (train-worker.ts, toy-worker.ts); this thread only draws.
  */
 import './style.css';
+import { findVariant, optionAccepts, type VariantOption } from '@usam/optimizer';
 import { type LineChart, lineChart, RUN_COLOURS } from './charts';
 import { metricsCsv, metricsJson } from './export';
 import { setupLandscape } from './landscape-ui';
@@ -17,7 +18,6 @@ import {
   MODELS,
   NUMBER_SETTINGS,
   OPTIMIZER_LABELS,
-  OPTIMIZER_PARAMETERS,
   OPTIMIZERS,
   type RunSettings,
   runLabel,
@@ -59,14 +59,32 @@ for (const name of ['dataset', 'model', 'backend', ...NUMBER_SETTINGS] as const)
 
 const runs: RunSettings[] = [...DEFAULT_EXPERIMENT.runs];
 
-const PARAMETER_LABELS: Record<string, string> = {
-  rho: 'ρ',
-  lambda: 'λ',
-  samples: 'samples n',
-  eta: 'η',
-  halfWidth: 'half-width h',
-  sparsity: 'sparsity',
-};
+/** A form field for one of a variant's options, with the range its table entry states. */
+function optionField(
+  option: VariantOption,
+  value: number | string,
+  set: (v: number | string) => void,
+) {
+  const label = document.createElement('label');
+  label.title = `${option.description}: ${optionAccepts(option)}`;
+  if (option.type === 'choice') {
+    const select = document.createElement('select');
+    select.append(...(option.choices ?? []).map((c) => new Option(c, c)));
+    select.value = String(value);
+    select.addEventListener('change', () => set(select.value));
+    label.append(option.symbol, select);
+    return label;
+  }
+  const input = document.createElement('input');
+  input.type = 'number';
+  input.step = option.type === 'integer' ? '1' : 'any';
+  if (option.min !== undefined) input.min = String(option.min);
+  if (option.max !== undefined) input.max = String(option.max);
+  input.value = String(value);
+  input.addEventListener('change', () => set(input.valueAsNumber));
+  label.append(option.symbol === option.name ? option.name : option.symbol, input);
+  return label;
+}
 
 function renderRuns() {
   runsList.replaceChildren(
@@ -78,24 +96,19 @@ function renderRuns() {
       select.append(...OPTIMIZERS.map((o) => new Option(OPTIMIZER_LABELS[o], o)));
       select.value = run.optimizer;
       select.addEventListener('change', () => {
-        runs[i] = defaultRun(select.value as RunSettings['optimizer']);
+        runs[i] = defaultRun(select.value);
         renderRuns();
         runsList.querySelectorAll('select')[i]?.focus();
       });
       const name = document.createElement('label');
       name.append(`Run ${i + 1}`, select);
       li.append(name);
-      for (const key of OPTIMIZER_PARAMETERS[run.optimizer]) {
-        const input = document.createElement('input');
-        input.type = 'number';
-        input.step = 'any';
-        input.value = String(run[key]);
-        input.addEventListener('change', () => {
-          runs[i] = { ...runs[i]!, [key]: input.valueAsNumber };
-        });
-        const label = document.createElement('label');
-        label.append(PARAMETER_LABELS[key] ?? key, input);
-        li.append(label);
+      for (const option of findVariant(run.optimizer).options) {
+        li.append(
+          optionField(option, run[option.name]!, (value) => {
+            runs[i] = { ...runs[i]!, [option.name]: value };
+          }),
+        );
       }
       const remove = document.createElement('button');
       remove.type = 'button';

@@ -1,20 +1,16 @@
 /**
- * A run's settings to an @usam/optimizer instance: the one place the
- * playground's optimizer names meet the package's factories (training and the
- * toy losses both build theirs here).
+ * A run's settings to an @usam/optimizer instance, through its table of
+ * variants (training and the toy losses both build theirs here).
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import {
-  asam,
-  detSam,
+  createVariant,
   type ExampleLosses,
-  frobSam,
+  findVariant,
   type Parameters,
-  plain,
   type SharpnessAwareOptimizer,
-  sam,
-  ssamF,
-  traceSam,
+  VARIANTS,
+  type Variant,
 } from '@usam/optimizer';
 import type { RunSettings } from './settings';
 
@@ -30,40 +26,13 @@ export interface OptimizerContext {
 export function createOptimizer(
   run: RunSettings,
   context: OptimizerContext,
+  variants: readonly Variant[] = VARIANTS,
 ): SharpnessAwareOptimizer {
-  const { params, base, weightDecay, seed } = context;
-  const common = { params, base, weightDecay };
-  switch (run.optimizer) {
-    case 'sgd':
-      return plain(common);
-    case 'sam':
-      return sam({ ...common, rho: run.rho });
-    case 'asam':
-      return asam({ ...common, rho: run.rho, eta: run.eta });
-    case 'ssam':
-      if (context.fisherLosses === undefined) {
-        throw new Error(
-          'ssam needs per-example losses for its Fisher mask; pick another optimizer.',
-        );
-      }
-      return ssamF({
-        ...common,
-        rho: run.rho,
-        sparsity: run.sparsity,
-        fisherLosses: context.fisherLosses,
-      });
-    case 'frob-sam':
-      return frobSam({ ...common, rho: run.rho, lambda: run.lambda, samples: run.samples, seed });
-    case 'trace-sam':
-      return traceSam({ ...common, rho: run.rho, lambda: run.lambda, samples: run.samples, seed });
-    case 'det-sam':
-      return detSam({
-        ...common,
-        rho: run.rho,
-        lambda: run.lambda,
-        samples: run.samples,
-        halfWidth: run.halfWidth,
-        seed,
-      });
-  }
+  const { optimizer, ...settings } = run;
+  const { fisherLosses, ...engine } = context;
+  return createVariant(
+    findVariant(optimizer, variants),
+    { ...engine, ...(fisherLosses && { fisherLosses }) },
+    settings,
+  );
 }

@@ -5,6 +5,14 @@
  * reason instead of training on garbage.
  */
 import {
+  findVariant,
+  optionAccepts,
+  optionAllows,
+  VARIANTS,
+  type Variant,
+  type VariantOption,
+} from '@usam/optimizer';
+import {
   BACKENDS,
   checkNumber,
   DATASETS,
@@ -13,7 +21,7 @@ import {
   MIN_RUNS,
   MODELS,
   NUMBER_SETTINGS,
-  OPTIMIZERS,
+  playgroundVariants,
   type RunSettings,
 } from './settings';
 
@@ -184,39 +192,57 @@ function onlyKeys(where: string, value: Record<string, unknown>, keys: readonly 
   }
 }
 
-const RUN_KEYS = ['optimizer', 'rho', 'lambda', 'samples', 'eta', 'halfWidth', 'sparsity'] as const;
+/** Limits of the browser beyond the variants' own ranges: samples cost a gradient each. */
+const BROWSER_LIMITS: Readonly<Record<string, number>> = { samples: 64 };
 
-function parseRun(where: string, value: unknown): RunSettings {
+/** One option of a run, checked against the variant's range (and the browser's limit). */
+function parseOption(where: string, optimizer: string, option: VariantOption, value: unknown) {
+  if (!optionAllows(option, value)) {
+    const kindOk =
+      option.type !== 'choice' &&
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      (option.type === 'number' || Number.isInteger(value));
+    if (kindOk && option.why !== undefined) {
+      // The kind is right, the bound has a reason: say which bound and why.
+      const below = option.min !== undefined && value <= option.min;
+      const bound = below
+        ? `${option.minExclusive ? '>' : '≥'} ${option.min}`
+        : `${option.maxExclusive ? '<' : '≤'} ${option.max}`;
+      throw new ProtocolError(
+        `${where} must be ${bound} for ${optimizer} (${option.why}), got ${show(value)}.`,
+      );
+    }
+    throw new ProtocolError(`${where} must be ${optionAccepts(option)}, got ${show(value)}.`);
+  }
+  const limit = BROWSER_LIMITS[option.name];
+  if (limit !== undefined && (value as number) > limit) {
+    throw new ProtocolError(`${where} must be ≤ ${limit} in the browser, got ${show(value)}.`);
+  }
+  return value as number | string;
+}
+
+function parseRun(where: string, value: unknown, variants: readonly Variant[]): RunSettings {
   if (!isRecord(value)) throw new ProtocolError(`${where} must be an object, got ${show(value)}.`);
-  onlyKeys(where, value, RUN_KEYS);
-  const optimizer = oneOf(`${where}.optimizer`, value.optimizer, OPTIMIZERS);
-  const samples = number(`${where}.samples`, value.samples, { min: 1, max: 64, integer: true });
-  if (optimizer === 'frob-sam' && samples < 2) {
-    throw new ProtocolError(
-      `${where}.samples must be ≥ 2 for frob-sam (a covariance needs two samples), got ${samples}.`,
-    );
-  }
-  const rho = number(`${where}.rho`, value.rho, { min: 0 });
-  if (['frob-sam', 'trace-sam', 'det-sam'].includes(optimizer) && rho <= 0) {
-    throw new ProtocolError(
-      `${where}.rho must be > 0 for ${optimizer} (its measure divides by ρ²), got ${rho}.`,
-    );
-  }
+  const names = playgroundVariants(variants).map((v) => v.name);
+  const optimizer = oneOf(`${where}.optimizer`, value.optimizer, names);
+  const { options } = findVariant(optimizer, variants);
+  onlyKeys(where, value, ['optimizer', ...options.map((o) => o.name)]);
   return {
     optimizer,
-    rho,
-    lambda: number(`${where}.lambda`, value.lambda, { min: 0 }),
-    samples,
-    eta: number(`${where}.eta`, value.eta, { min: 0 }),
-    halfWidth: number(`${where}.halfWidth`, value.halfWidth, { min: 0 }),
-    sparsity: number(`${where}.sparsity`, value.sparsity, { min: 0, max: 0.999 }),
+    ...Object.fromEntries(
+      options.map((o) => [o.name, parseOption(`${where}.${o.name}`, optimizer, o, value[o.name])]),
+    ),
   };
 }
 
 const SETTINGS_KEYS = ['dataset', 'model', 'backend', ...NUMBER_SETTINGS, 'runs'] as const;
 
 /** Checks experiment settings field by field; throws `ProtocolError` naming the first bad one. */
-export function parseSettings(value: unknown): ExperimentSettings {
+export function parseSettings(
+  value: unknown,
+  variants: readonly Variant[] = VARIANTS,
+): ExperimentSettings {
   const where = 'settings';
   if (!isRecord(value)) throw new ProtocolError(`${where} must be an object, got ${show(value)}.`);
   onlyKeys(where, value, SETTINGS_KEYS);
@@ -242,7 +268,7 @@ export function parseSettings(value: unknown): ExperimentSettings {
       integer: true,
     }),
     probes: number(`${where}.probes`, value.probes, { min: 2, max: 1000, integer: true }),
-    runs: runs.map((run, i) => parseRun(`${where}.runs[${i}]`, run)),
+    runs: runs.map((run, i) => parseRun(`${where}.runs[${i}]`, run, variants)),
   };
 }
 

@@ -1,9 +1,11 @@
 /**
  * What a visitor chooses: the experiment (data, model, schedule, Hessian
  * measurements) and two to four runs (an optimizer and its settings each).
- * Names and defaults follow `usam train` (apps/cli) and @usam/optimizer, so a
- * run's settings become a command line that reproduces it in Node.
+ * The optimizers, their settings, defaults and ranges are @usam/optimizer's
+ * table of variants, whose names `usam train` takes too, so a run's settings
+ * become a command line that reproduces it in Node.
  */
+import { findVariant, VARIANTS, type Variant, variantDefaults } from '@usam/optimizer';
 
 export const DATASETS = ['mnist-s', 'mnist', 'mnist-c', 'mnist-s-c'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -14,77 +16,39 @@ export type ModelName = (typeof MODELS)[number];
 export const BACKENDS = ['auto', 'webgl', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
+/**
+ * The variants of a table the playground offers: all but those that need a
+ * measure object (Algorithm 3 for any measure), which a form cannot give.
+ */
+export const playgroundVariants = (variants: readonly Variant[] = VARIANTS): Variant[] =>
+  variants.filter((v) => v.needs.every((need) => need === 'fisherLosses'));
+
 /** The optimizers, by their `usam train --optimizer` names. */
-export const OPTIMIZERS = [
-  'sgd',
-  'sam',
-  'asam',
-  'ssam',
-  'frob-sam',
-  'trace-sam',
-  'det-sam',
-] as const;
-export type OptimizerName = (typeof OPTIMIZERS)[number];
+export const OPTIMIZERS: readonly string[] = playgroundVariants().map((v) => v.name);
+/** A variant's name (`Variant.name`). */
+export type OptimizerName = string;
 
 /** Display names, as in the paper. */
-export const OPTIMIZER_LABELS: Record<OptimizerName, string> = {
-  sgd: 'SGD',
-  sam: 'SAM',
-  asam: 'ASAM',
-  ssam: 'SSAM-F',
-  'frob-sam': 'Frob-SAM',
-  'trace-sam': 'Trace-SAM',
-  'det-sam': 'Det-SAM',
-};
+export const OPTIMIZER_LABELS: Readonly<Record<OptimizerName, string>> = Object.fromEntries(
+  VARIANTS.map((v) => [v.name, v.label]),
+);
 
-/** One run: an optimizer and the settings it reads. */
+/** One run: an optimizer and its options (the variant's, by name: `rho`, `lambda`, …). */
 export interface RunSettings {
   readonly optimizer: OptimizerName;
-  /** Perturbation radius ρ (unused by SGD). */
-  readonly rho: number;
-  /** Regulariser weight λ (Frob-, Trace-, Det-SAM). */
-  readonly lambda: number;
-  /** Perturbation samples n per step (Frob-, Trace-, Det-SAM). */
-  readonly samples: number;
-  /** ASAM's η. */
-  readonly eta: number;
-  /** Det-SAM's hypercube half-width h. */
-  readonly halfWidth: number;
-  /** SSAM-F's share of parameters left unperturbed. */
-  readonly sparsity: number;
+  readonly [option: string]: number | string;
 }
 
-/** Which settings each optimizer reads (the rest are ignored and not shown). */
-export const OPTIMIZER_PARAMETERS: Record<OptimizerName, readonly (keyof RunSettings)[]> = {
-  sgd: [],
-  sam: ['rho'],
-  asam: ['rho', 'eta'],
-  ssam: ['rho', 'sparsity'],
-  'frob-sam': ['rho', 'lambda', 'samples'],
-  'trace-sam': ['rho', 'lambda', 'samples'],
-  'det-sam': ['rho', 'lambda', 'samples', 'halfWidth'],
-};
+/** Which settings each optimizer reads, in the table's order. */
+export const OPTIMIZER_PARAMETERS: Readonly<Record<OptimizerName, readonly string[]>> =
+  Object.fromEntries(VARIANTS.map((v) => [v.name, v.options.map((o) => o.name)]));
 
-/** @usam/optimizer's defaults (its README's table of variants). */
-export function defaultRun(optimizer: OptimizerName): RunSettings {
-  const base = { optimizer, rho: 0.05, lambda: 1, samples: 1, eta: 0.01, halfWidth: 0.01 };
-  const sparsity = 0.5;
-  switch (optimizer) {
-    case 'sgd':
-      return { ...base, rho: 0, sparsity };
-    case 'sam':
-      return { ...base, sparsity };
-    case 'asam':
-      return { ...base, rho: 0.5, sparsity };
-    case 'ssam':
-      return { ...base, rho: 0.1, sparsity };
-    case 'frob-sam':
-      return { ...base, rho: 0.005, lambda: 1.25e-3, samples: 2, sparsity };
-    case 'trace-sam':
-      return { ...base, rho: 0.01, sparsity };
-    case 'det-sam':
-      return { ...base, rho: 1, sparsity };
-  }
+/** A run of `optimizer` with @usam/optimizer's defaults (its table of variants). */
+export function defaultRun(
+  optimizer: OptimizerName,
+  variants: readonly Variant[] = VARIANTS,
+): RunSettings {
+  return { optimizer, ...variantDefaults(findVariant(optimizer, variants)) };
 }
 
 /** Hessian quantities measured every `measureEvery` epochs (usam train's `--hessian`). */
@@ -154,31 +118,19 @@ export const DEFAULT_EXPERIMENT: ExperimentSettings = {
 };
 
 /** A run's name in charts and files: "Frob-SAM (ρ 0.005, λ 0.00125, n 2)". */
-export function runLabel(run: RunSettings, index?: number): string {
-  const parts = OPTIMIZER_PARAMETERS[run.optimizer].map(
-    (key) => `${SYMBOLS[key]} ${run[key] as number}`,
-  );
-  const name = `${OPTIMIZER_LABELS[run.optimizer]}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
+export function runLabel(
+  run: RunSettings,
+  index?: number,
+  variants: readonly Variant[] = VARIANTS,
+): string {
+  const variant = findVariant(run.optimizer, variants);
+  const parts = variant.options.map((o) => `${o.symbol} ${run[o.name]}`);
+  const name = `${variant.label}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
   return index === undefined ? name : `${index + 1}. ${name}`;
 }
 
-const SYMBOLS: Partial<Record<keyof RunSettings, string>> = {
-  rho: 'ρ',
-  lambda: 'λ',
-  samples: 'n',
-  eta: 'η',
-  halfWidth: 'h',
-  sparsity: 'sparsity',
-};
-
-const FLAGS: Partial<Record<keyof RunSettings, string>> = {
-  rho: '--rho',
-  lambda: '--lambda',
-  samples: '--samples',
-  eta: '--eta',
-  halfWidth: '--half-width',
-  sparsity: '--sparsity',
-};
+/** `halfWidth` → `--half-width`, as `usam train` spells a camelCase option. */
+const flag = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /**
  * The `usam train` command line that reproduces run `index` in Node (flags
@@ -189,6 +141,7 @@ export function trainCommand(
   settings: ExperimentSettings,
   index: number,
   backend?: string,
+  variants: readonly Variant[] = VARIANTS,
 ): string {
   const run = settings.runs[index];
   if (run === undefined) {
@@ -205,7 +158,9 @@ export function trainCommand(
     '--optimizer',
     run.optimizer,
   ];
-  for (const key of OPTIMIZER_PARAMETERS[run.optimizer]) args.push(FLAGS[key]!, run[key] as number);
+  for (const option of findVariant(run.optimizer, variants).options) {
+    args.push(flag(option.name), run[option.name]!);
+  }
   args.push(
     '--epochs',
     settings.epochs,
