@@ -69,18 +69,13 @@ export const SSAM_DEFAULTS = { rho: 0.1, sparsity: 0.5, numSamples: 16, updateFr
  */
 export function sam(options: AscentOptions): SharpnessAwareOptimizer {
   const o = checkOptions('sam', options, SAM_OPTIONS);
-<<<<<<< HEAD
-  const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? 0.05, { min: 0 });
+  const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? SAM_DEFAULTS.rho, { min: 0 });
   const optimizer = new SharpnessAwareOptimizer(
     'sam',
     o,
     ascent('sam', samDirection(rho), rho === 0),
   );
   return remember(optimizer, 'sam', o);
-=======
-  const rho = requireNumber('sam', 'rho (ρ)', o.rho ?? SAM_DEFAULTS.rho, { min: 0 });
-  return new SharpnessAwareOptimizer('sam', o, ascent('sam', samDirection(rho), rho === 0));
->>>>>>> 13b04e0 (@usam/optimizer: one table of variants (VARIANTS) with factories, defaults, option schema, paper settings, gradients per step and λ conversion; usam train options/help and reproduce's methods derive from it)
 }
 
 /** Options of ASAM. */
@@ -175,11 +170,6 @@ export function ssamF(options: SsamOptions): SharpnessAwareOptimizer<FisherMaskP
       `${where}: sparsity must be in [0, 1) (the share of parameters left unperturbed), got ${sparsity}.`,
     );
   }
-<<<<<<< HEAD
-  const numSamples = requireInteger(where, 'numSamples', o.numSamples ?? 16, 1);
-  const updateFreq = requireInteger(where, 'updateFreq', o.updateFreq ?? 1, 1);
-  const optimizer = new SharpnessAwareOptimizer(
-=======
   const numSamples = requireInteger(
     where,
     'numSamples',
@@ -192,8 +182,7 @@ export function ssamF(options: SsamOptions): SharpnessAwareOptimizer<FisherMaskP
     o.updateFreq ?? SSAM_DEFAULTS.updateFreq,
     1,
   );
-  return new SharpnessAwareOptimizer(
->>>>>>> 13b04e0 (@usam/optimizer: one table of variants (VARIANTS) with factories, defaults, option schema, paper settings, gradients per step and λ conversion; usam train options/help and reproduce's methods derive from it)
+  const optimizer = new SharpnessAwareOptimizer(
     where,
     o,
     fisherMask({ rho, sparsity, numSamples, updateFreq, fisherLosses: o.fisherLosses }),
