@@ -189,7 +189,8 @@ export function trainCommand(
       if (partial.resume) partial = await resumeOptions(partial, variants);
       const options = resolveTrainOptions(partial, variants);
       const unstable = knownDivergence(options);
-      if (unstable) output.err(`usam train: warning: ${unstable}.
+      if (unstable)
+        output.err(`usam train: warning: ${unstable}.
 `);
       const progress = trainProgress(progressMode(flags.quiet === true));
       const controller = new AbortController();
