@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { coefficientRule, summarizeDraws } from './algorithm3.js';
-import { determinant, frobenius, hypercubeDeterminant, maxEigenvalue, trace } from './catalogue.js';
-import { phi, psi } from './functions.js';
-import { defineMeasure, replaceSampler } from './measure.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { fixed, gaussian } from './samplers.js';
-import { quadraticLoss, zerothOrder } from './zeroth-order.js';
+import { coefficientRule, summarizeDraws } from './algorithm3';
+import { determinant, frobenius, hypercubeDeterminant, maxEigenvalue, trace } from './catalogue';
+import { phi, psi } from './functions';
+import { defineMeasure, replaceSampler } from './measure';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { fixed, gaussian } from './samplers';
+import { quadraticLoss, zerothOrder } from './zeroth-order';
 
 // Every expected value below is a hand-computed closed form; the engine works in
 // float64, so 12–14 digits are asked where the arithmetic has a few roundings.

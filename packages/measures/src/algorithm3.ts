@@ -1,5 +1,5 @@
-import { MeasureError, show } from './errors.js';
-import type { Measure, Sampler, SignedLog } from './types.js';
+import { MeasureError, show } from './errors';
+import type { Measure, Sampler, SignedLog } from './types';
 
 /**
  * The sampling half of Algorithm 3, once, for every consumer: the Monte Carlo

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue.js';
-import { MeasureError } from './errors.js';
-import { defineMeasure } from './measure.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { createRng } from './rng.js';
-import { fixed, gaussian, hypercube, lebesgue } from './samplers.js';
-import { quadraticLoss, zerothOrder } from './zeroth-order.js';
+import { frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue';
+import { MeasureError } from './errors';
+import { defineMeasure } from './measure';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { createRng } from './rng';
+import { fixed, gaussian, hypercube, lebesgue } from './samplers';
+import { quadraticLoss, zerothOrder } from './zeroth-order';
 
 /**
  * Bad input from plain JavaScript: every call fails with one MeasureError line

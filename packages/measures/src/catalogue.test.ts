@@ -8,9 +8,9 @@ import {
   product,
   sphereMoment,
   trace,
-} from './catalogue.js';
-import { symmetricEigenvalues } from './linalg.js';
-import { normals } from './test-helpers.js';
+} from './catalogue';
+import { symmetricEigenvalues } from './linalg';
+import { normals } from './test-helpers';
 
 const lambda = [-1, 0.5, 2, 3];
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);

@@ -1,8 +1,8 @@
-import { covarianceRule, withRule } from './algorithm3.js';
-import { MeasureError, show } from './errors.js';
-import { checkDegree, phi, psi } from './functions.js';
-import { symmetricEigenvalues } from './linalg.js';
-import { defineMeasure } from './measure.js';
+import { covarianceRule, withRule } from './algorithm3';
+import { MeasureError, show } from './errors';
+import { checkDegree, phi, psi } from './functions';
+import { symmetricEigenvalues } from './linalg';
+import { defineMeasure } from './measure';
 import {
   gaussian,
   hypercube,
@@ -10,9 +10,9 @@ import {
   lebesgue,
   randomDirection,
   sphere,
-} from './samplers.js';
-import { scaleInvariant } from './scale-invariant.js';
-import type { Measure, OuterFunction } from './types.js';
+} from './samplers';
+import { scaleInvariant } from './scale-invariant';
+import type { Measure, OuterFunction } from './types';
 
 /**
  * The catalogue of Table 1 (SPEC §2): each factory returns a `Measure` (data)

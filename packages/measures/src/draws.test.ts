@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normals, uniforms } from './draws.js';
-import { createRng } from './rng.js';
+import { normals, uniforms } from './draws';
+import { createRng } from './rng';
 
 /** Φ, the standard normal CDF, by Abramowitz–Stegun 7.1.26 (|error| < 1.5e-7). */
 function normalCdf(x: number): number {

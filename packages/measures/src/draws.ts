@@ -1,5 +1,5 @@
 import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
-import type { Rng } from './types.js';
+import type { Rng } from './types';
 
 /**
  * Bulk draws for the samplers, in JavaScript, so a seed gives the same values

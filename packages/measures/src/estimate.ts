@@ -1,10 +1,10 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { checkSamples, drawGroups, summarizeDraws } from './algorithm3.js';
-import { MeasureError, show } from './errors.js';
-import { checkDimension, defineMeasure } from './measure.js';
-import { createRng } from './rng.js';
-import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list.js';
-import type { Measure, Rng } from './types.js';
+import { checkSamples, drawGroups, summarizeDraws } from './algorithm3';
+import { MeasureError, show } from './errors';
+import { checkDimension, defineMeasure } from './measure';
+import { createRng } from './rng';
+import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list';
+import type { Measure, Rng } from './types';
 
 /** What the sampling evaluators (`monteCarlo`, `zerothOrder`) share. */
 export interface SamplingOptions {

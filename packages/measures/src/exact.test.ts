@@ -1,12 +1,12 @@
 import { determinant as luDeterminant, Matrix } from 'ml-matrix';
 import { describe, expect, it } from 'vitest';
-import { determinant, frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue.js';
-import { exact } from './exact.js';
-import { phi, psi } from './functions.js';
-import { symmetricEigenvalues } from './linalg.js';
-import { defineMeasure } from './measure.js';
-import { sphere } from './samplers.js';
-import { linspace, withSpectrum } from './test-helpers.js';
+import { determinant, frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue';
+import { exact } from './exact';
+import { phi, psi } from './functions';
+import { symmetricEigenvalues } from './linalg';
+import { defineMeasure } from './measure';
+import { sphere } from './samplers';
+import { linspace, withSpectrum } from './test-helpers';
 
 /** Dense H with known eigenvalues; results are compared at 1e-9 relative (double-precision eigensolver on d ≤ 50). */
 const close = (a: number, b: number) =>

@@ -1,12 +1,12 @@
-import { MeasureError, show } from './errors.js';
+import { MeasureError, show } from './errors';
 import {
   type MatrixInput,
   type SymmetryOptions,
   symmetricEigenvalues,
   symmetricRows,
-} from './linalg.js';
-import { checkDimension } from './measure.js';
-import type { Measure } from './types.js';
+} from './linalg';
+import { checkDimension } from './measure';
+import type { Measure } from './types';
 
 export interface ExactOptions extends SymmetryOptions {
   /**

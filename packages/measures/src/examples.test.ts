@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { determinant, frobenius, trace } from './catalogue.js';
-import { exact } from './exact.js';
-import { symmetricEigenvalues } from './linalg.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { type PerturbedLoss, zerothOrder } from './zeroth-order.js';
+import { determinant, frobenius, trace } from './catalogue';
+import { exact } from './exact';
+import { symmetricEigenvalues } from './linalg';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { type PerturbedLoss, zerothOrder } from './zeroth-order';
 
 /** The paper's Examples 1 and 2 (SPEC §2), with k = 5 standard errors as elsewhere. */
 const K = 5;

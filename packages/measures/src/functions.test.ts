@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { phi, psi } from './functions.js';
+import { phi, psi } from './functions';
 
 /** Central difference; with h = 1e-5 its error is ~h²·f''' ≈ 1e-10 here, round-off ~1e-11/h. */
 const slope = (f: (t: number) => number, t: number, h = 1e-5) => (f(t + h) - f(t - h)) / (2 * h);

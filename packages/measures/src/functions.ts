@@ -1,5 +1,5 @@
-import { MeasureError, show } from './errors.js';
-import type { OuterFunction, ScalarFunction } from './types.js';
+import { MeasureError, show } from './errors';
+import type { OuterFunction, ScalarFunction } from './types';
 
 /**
  * Building blocks for ψ (applied to q = ½vᵀHv) and φ (applied to the means

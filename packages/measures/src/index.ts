@@ -13,7 +13,7 @@ export {
   type DrawsSummary,
   drawGroups,
   summarizeDraws,
-} from './algorithm3.js';
+} from './algorithm3';
 export {
   type DampedDeterminantOptions,
   dampedDeterminant,
@@ -25,20 +25,20 @@ export {
   product,
   sphereMoment,
   trace,
-} from './catalogue.js';
-export { MeasureError } from './errors.js';
-export type { MeasureEstimate, Probe, SamplingOptions } from './estimate.js';
-export { divergenceOf, type ExactOptions, exact } from './exact.js';
-export { phi, psi } from './functions.js';
-export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg.js';
-export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure.js';
-export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo.js';
+} from './catalogue';
+export { MeasureError } from './errors';
+export type { MeasureEstimate, Probe, SamplingOptions } from './estimate';
+export { divergenceOf, type ExactOptions, exact } from './exact';
+export { phi, psi } from './functions';
+export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
+export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
+export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';
 export {
   integrateProductDensity,
   type QuadratureOptions,
   type QuadratureResult,
-} from './quadrature.js';
-export { createRng, type RngState, type SeededRng } from './rng.js';
+} from './quadrature';
+export { createRng, type RngState, type SeededRng } from './rng';
 export {
   type FixedVector,
   fixed,
@@ -49,7 +49,7 @@ export {
   rademacher,
   randomDirection,
   sphere,
-} from './samplers.js';
+} from './samplers';
 export {
   type ProductDensity,
   type ProductDensitySampler,
@@ -57,9 +57,9 @@ export {
   productOf,
   type ScaleInvariantDefinition,
   scaleInvariant,
-} from './scale-invariant.js';
-export * as tensorList from './tensor-list.js';
-export { dimensionOf, type Shapes, type TensorList } from './tensor-list.js';
+} from './scale-invariant';
+export * as tensorList from './tensor-list';
+export { dimensionOf, type Shapes, type TensorList } from './tensor-list';
 export type {
   Measure,
   MeasureComponent,
@@ -68,11 +68,11 @@ export type {
   Sampler,
   ScalarFunction,
   SignedLog,
-} from './types.js';
+} from './types';
 export {
   type PerturbedLoss,
   quadraticLoss,
   type ZerothOrderEstimate,
   type ZerothOrderOptions,
   zerothOrder,
-} from './zeroth-order.js';
+} from './zeroth-order';

@@ -1,5 +1,5 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { MeasureError, show } from './errors.js';
+import { MeasureError, show } from './errors';
 
 /** An explicit symmetric matrix: rows as arrays or typed arrays, or an ml-matrix `Matrix`. */
 export type MatrixInput = readonly ArrayLike<number>[] | Matrix;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { phi, psi } from './functions.js';
-import { defineMeasure } from './measure.js';
-import { gaussian, sphere } from './samplers.js';
-import type { MeasureComponent, OuterFunction, Sampler, ScalarFunction } from './types.js';
+import { phi, psi } from './functions';
+import { defineMeasure } from './measure';
+import { gaussian, sphere } from './samplers';
+import type { MeasureComponent, OuterFunction, Sampler, ScalarFunction } from './types';
 
 describe('defineMeasure', () => {
   const mu = gaussian();

@@ -1,6 +1,6 @@
-import { inheritRule } from './algorithm3.js';
-import { MeasureError, show } from './errors.js';
-import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types.js';
+import { inheritRule } from './algorithm3';
+import { MeasureError, show } from './errors';
+import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types';
 
 /** What `defineMeasure` takes: a Measure whose `sharedSamples` may be left to inference. */
 export interface MeasureDefinition {

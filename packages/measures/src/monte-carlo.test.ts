@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { determinant, frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue.js';
-import { exact } from './exact.js';
-import { phi, psi } from './functions.js';
-import { defineMeasure } from './measure.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { createRng } from './rng.js';
-import { fixed, gaussian, sphere } from './samplers.js';
-import { cases, halfQuadratic, linspace, withSpectrum } from './test-helpers.js';
-import type { Measure } from './types.js';
+import { determinant, frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue';
+import { exact } from './exact';
+import { phi, psi } from './functions';
+import { defineMeasure } from './measure';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { createRng } from './rng';
+import { fixed, gaussian, sphere } from './samplers';
+import { cases, halfQuadratic, linspace, withSpectrum } from './test-helpers';
+import type { Measure } from './types';
 
 beforeAll(async () => {
   await initBackend('cpu');

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors.js';
-import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate.js';
-import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg.js';
-import { checkTensorShapes, dot, flatten, split } from './tensor-list.js';
-import type { Measure } from './types.js';
+import { MeasureError, show } from './errors';
+import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate';
+import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg';
+import { checkTensorShapes, dot, flatten, split } from './tensor-list';
+import type { Measure } from './types';
 
 /**
  * A Hessian-vector product v ↦ Hv over v split into parameter-shaped tensors;

@@ -1,5 +1,5 @@
-import { MeasureError, show } from './errors.js';
-import type { ScalarFunction } from './types.js';
+import { MeasureError, show } from './errors';
+import type { ScalarFunction } from './types';
 
 /**
  * Numerical quadrature of ∫_{R^d} ψ_ℓ(½vᵀHv)·f(v₁⋯v_d) dv for d ≤ 3, the exact

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from './rng.js';
+import { createRng } from './rng';
 
 describe('createRng', () => {
   it('repeats for a seed and differs across seeds', () => {

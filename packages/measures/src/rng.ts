@@ -1,6 +1,6 @@
 import seedrandom from 'seedrandom';
-import { MeasureError, show } from './errors.js';
-import type { Rng } from './types.js';
+import { MeasureError, show } from './errors';
+import type { Rng } from './types';
 
 /** Where a `SeededRng` is in its stream: alea's state, plain JSON. */
 export interface RngState {

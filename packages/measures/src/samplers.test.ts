@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRng } from './rng.js';
+import { createRng } from './rng';
 import {
   fixed,
   gaussian,
@@ -10,8 +10,8 @@ import {
   rademacher,
   randomDirection,
   sphere,
-} from './samplers.js';
-import type { Sampler } from './types.js';
+} from './samplers';
+import type { Sampler } from './types';
 
 beforeAll(async () => {
   await initBackend('cpu');

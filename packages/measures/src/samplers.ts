@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normals, uniforms } from './draws.js';
-import { MeasureError, show } from './errors.js';
-import { createRng } from './rng.js';
-import { checkShapes, concatenate, fromFlat, squaredNorm } from './tensor-list.js';
-import type { Sampler } from './types.js';
+import { normals, uniforms } from './draws';
+import { MeasureError, show } from './errors';
+import { createRng } from './rng';
+import { checkShapes, concatenate, fromFlat, squaredNorm } from './tensor-list';
+import type { Sampler } from './types';
 
 /**
  * The distributions μ of Table 1 (and SPEC §3), as `Sampler`s. Every sampler

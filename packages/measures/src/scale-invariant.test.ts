@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dampedDeterminant, determinant, frobenius, trace } from './catalogue.js';
-import { divergenceOf, exact } from './exact.js';
-import { phi, psi } from './functions.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { integrateProductDensity } from './quadrature.js';
-import { productDensity, productOf, scaleInvariant } from './scale-invariant.js';
-import { linspace, normals, withSpectrum } from './test-helpers.js';
-import type { Measure } from './types.js';
-import { type PerturbedLoss, zerothOrder } from './zeroth-order.js';
+import { dampedDeterminant, determinant, frobenius, trace } from './catalogue';
+import { divergenceOf, exact } from './exact';
+import { phi, psi } from './functions';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { integrateProductDensity } from './quadrature';
+import { productDensity, productOf, scaleInvariant } from './scale-invariant';
+import { linspace, normals, withSpectrum } from './test-helpers';
+import type { Measure } from './types';
+import { type PerturbedLoss, zerothOrder } from './zeroth-order';
 
 /**
  * Theorem 1 of "On Scale-Invariant Sharpness Measures" as tests: for μ_f =

@@ -1,10 +1,10 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors.js';
-import { defineMeasure } from './measure.js';
-import { integrateProductDensity, type QuadratureOptions } from './quadrature.js';
-import { type LebesgueOptions, lebesgue } from './samplers.js';
-import { concatenate } from './tensor-list.js';
-import type { Measure, OuterFunction, Sampler, ScalarFunction } from './types.js';
+import { MeasureError, show } from './errors';
+import { defineMeasure } from './measure';
+import { integrateProductDensity, type QuadratureOptions } from './quadrature';
+import { type LebesgueOptions, lebesgue } from './samplers';
+import { concatenate } from './tensor-list';
+import type { Measure, OuterFunction, Sampler, ScalarFunction } from './types';
 
 /**
  * The scale-invariant family of "On Scale-Invariant Sharpness Measures"

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors.js';
-import type { Rng, Sampler } from './types.js';
+import { MeasureError, show } from './errors';
+import type { Rng, Sampler } from './types';
 
 /**
  * Operations on parameter-shaped lists of tensors: a vector x ∈ R^d held as one

@@ -1,7 +1,7 @@
 import { Matrix, QrDecomposition } from 'ml-matrix';
-import { determinant, frobenius, polynomial, product, trace } from './catalogue.js';
-import { createRng } from './rng.js';
-import type { Measure } from './types.js';
+import { determinant, frobenius, polynomial, product, trace } from './catalogue';
+import { createRng } from './rng';
+import type { Measure } from './types';
 
 /**
  * Test fixtures (not exported from the package): explicit symmetric matrices

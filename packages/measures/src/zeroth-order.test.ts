@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { frobenius, maxEigenvalue, trace } from './catalogue.js';
-import { exact } from './exact.js';
-import { explicitHvp, monteCarlo } from './monte-carlo.js';
-import { cases, linspace, withSpectrum } from './test-helpers.js';
-import { quadraticLoss, zerothOrder } from './zeroth-order.js';
+import { frobenius, maxEigenvalue, trace } from './catalogue';
+import { exact } from './exact';
+import { explicitHvp, monteCarlo } from './monte-carlo';
+import { cases, linspace, withSpectrum } from './test-helpers';
+import { quadraticLoss, zerothOrder } from './zeroth-order';
 
 beforeAll(async () => {
   await initBackend('cpu');

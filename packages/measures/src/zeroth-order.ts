@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors.js';
-import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate.js';
-import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg.js';
-import type { Measure } from './types.js';
+import { MeasureError, show } from './errors';
+import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate';
+import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg';
+import type { Measure } from './types';
 
 /**
  * The loss at a perturbed point: L(x + δ) for δ = ρv (tensors shaped like the
