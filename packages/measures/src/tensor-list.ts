@@ -89,11 +89,25 @@ export const maxAbs = (a: TensorList): tf.Scalar =>
   tf.tidy(() => tf.max(tf.stack(a.map((ak) => tf.max(tf.abs(ak))))) as tf.Scalar);
 
 /**
- * Σ_i a_i, one sum per tensor added up: finite exactly when every entry is
- * finite and the total stays inside float32 (a cheap finiteness probe).
+ * Σ_i a_i, one sum per tensor added up. Not a finiteness test: large finite
+ * entries of one sign overflow it (use `countNonFinite`).
  */
 export const sum = (a: TensorList): tf.Scalar =>
   tf.tidy(() => tf.addN(a.map((ak) => tf.sum(ak))) as tf.Scalar);
+
+/**
+ * How many entries are NaN or ±∞, as a float32 scalar: 0 exactly when every
+ * entry is finite. Tested entry by entry with tfjs's IsFinite kernel, so finite
+ * entries of any size pass and no backend's NaN handling in Max matters
+ * (docs/det-sam-stability.md); a count of ones cannot round to 0.
+ */
+export const countNonFinite = (a: TensorList): tf.Scalar =>
+  tf.tidy(
+    () =>
+      tf.addN(
+        a.map((ak) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(ak)), 'float32'))),
+      ) as tf.Scalar,
+  );
 
 /** s·a, s a number or a scalar tensor. */
 export const scale = (a: TensorList, s: number | tf.Scalar): tf.Tensor[] =>

@@ -10,12 +10,16 @@ import type { Evaluation } from './types';
 const LARGE_WEIGHT = 1e4;
 /** float32's largest finite value. */
 const FLOAT32_MAX = 3.4028234663852886e38;
+/** What an entry of g may reach: float32's largest value, less a margin for the roundings of forming it. */
+const ROOM = FLOAT32_MAX * (1 - 1e-6);
 
 /**
- * The terms of g = ∇L + λΣ_j c_j(∇L_j − ∇L) = (1 − λΣc)∇L + Σ_j λc_j∇L_j. Where
- * some |λc_j| is large, in the difference form, with each λc_j clipped (and
- * counted) only as far as keeps |λc_j|·max|∇L_j − ∇L| inside float32. The
- * differences it makes are pushed to `owned` (the caller disposes them).
+ * The terms of g = ∇L + λΣ_j c_j(∇L_j − ∇L) = (1 − λΣc)∇L + Σ_j λc_j∇L_j.
+ * Where some |λc_j| is large, in the difference form, and the regulariser
+ * λr = Σ_j λc_j(∇L_j − ∇L) is scaled down (its direction kept, every live
+ * coefficient counted as clipped) only when some entry of g would leave
+ * float32: docs/det-sam-stability.md gives the rule. Tensors it makes are
+ * pushed to `owned` (the caller disposes them).
  */
 export function regularised(
   lambda: number,
@@ -36,17 +40,83 @@ export function regularised(
   }
   const differences = evaluations.map((e) => tensorList.sub(e.gradient, clean.gradient));
   owned.push(...differences.flat());
-  const maxima = readNumbers(differences.map((d) => tensorList.maxAbs(d)));
-  // Each of the J + 1 terms at most FLOAT32_MAX/(J + 1) (less a margin for rounding), so their sum stays finite.
-  const room = (FLOAT32_MAX / (weights.length + 1)) * (1 - 1e-6);
-  let clipped = 0;
-  const terms = weights.map((w, j) => {
-    const most = maxima[j]! === 0 ? Number.POSITIVE_INFINITY : room / maxima[j]!;
-    if (Math.abs(w) <= most) return { tensors: differences[j]!, weight: w };
-    clipped++;
-    return { tensors: differences[j]!, weight: maxima[j]! === 0 ? 0 : Math.sign(w) * most };
+  const [gradientMax, ...maxima] = readAndDispose([
+    tensorList.maxAbs(clean.gradient),
+    ...differences.map((d) => tensorList.maxAbs(d)),
+  ]);
+  const g = { tensors: clean.gradient, weight: 1 };
+  // A zero difference adds nothing, whatever its weight (even ±∞).
+  const live = weights.map((w, j) => (maxima[j] === 0 ? 0 : w));
+  // Non-finite gradients: g is not finite whatever the weights; the engine's check refuses the step.
+  if (![gradientMax!, ...maxima].every(Number.isFinite)) {
+    return {
+      terms: [g, ...differences.map((d, j) => ({ tensors: d, weight: live[j]! }))],
+      clipped: 0,
+    };
+  }
+  // |g_i| ≤ max|∇L| + Σ_j |λc_j|·max|Δ_j| (float64): within float32, the exact terms.
+  const bound = live.reduce((s, w, j) => s + Math.abs(w) * maxima[j]!, gradientMax!);
+  // (A weight past float32 would upload as ∞, so such terms take the unit form below.)
+  if (bound <= ROOM && live.every((w) => Math.abs(w) <= ROOM)) {
+    return {
+      terms: [g, ...differences.map((d, j) => ({ tensors: d, weight: live[j]! }))],
+      clipped: 0,
+    };
+  }
+  // The regulariser's unit direction u (max|u| = 1) and its size ω = max|λr| in float64,
+  // formed from terms of size ≤ 1 so nothing overflows on the way.
+  const sizes = live.map((w, j) => Math.abs(w) * maxima[j]!);
+  const largest = Math.max(...sizes);
+  const infinite = largest === Number.POSITIVE_INFINITY;
+  const unit = tf.tidy(() => {
+    const terms = differences.flatMap((d, j) => {
+      const a = infinite ? (sizes[j] === largest ? 1 : 0) : sizes[j]! / largest;
+      // Δ_j/max|Δ_j| by division: 1/max|Δ_j| may not fit float32 (a tiny difference).
+      return a === 0 ? [] : [{ tensors: divide(d, maxima[j]!), weight: Math.sign(live[j]!) * a }];
+    });
+    return tensorList.linearCombination(terms, clean.gradient);
   });
-  return { terms: [{ tensors: clean.gradient, weight: 1 }, ...terms], clipped };
+  owned.push(...unit);
+  const [unitMax] = readAndDispose([tensorList.maxAbs(unit)]);
+  if (!(unitMax! > 0)) return { terms: [g], clipped: 0 }; // the terms cancel exactly
+  const omega = largest * unitMax!;
+  const direction = divide(unit, unitMax!);
+  owned.push(...direction);
+  if (omega + gradientMax! <= ROOM) {
+    return { terms: [g, { tensors: direction, weight: omega }], clipped: 0 };
+  }
+  // Can ∇L + ω·u stay inside float32 entry by entry? Only if ω ≤ 2·float32 max (u has an entry ±1);
+  // then g/2 is finite and shows it.
+  if (omega <= 2 * ROOM) {
+    const half = tf.tidy(() =>
+      tensorList.axpy(omega / 2, direction, tensorList.scale(clean.gradient, 0.5)),
+    );
+    owned.push(...half);
+    const [halfMax] = readAndDispose([tensorList.maxAbs(half)]);
+    if (2 * halfMax! <= ROOM) return { terms: [{ tensors: half, weight: 2 }], clipped: 0 };
+  }
+  // It would leave float32: λr scaled to the largest size that keeps every entry of g finite.
+  const kept = Math.max(0, ROOM - gradientMax!);
+  return {
+    terms: [g, { tensors: direction, weight: kept }],
+    clipped: live.filter((w) => w !== 0).length,
+  };
+}
+
+/** a/s entrywise, s a float32 number (new tensors). */
+const divide = (a: readonly tf.Tensor[], s: number): tf.Tensor[] =>
+  tf.tidy(() => {
+    const divisor = tf.scalar(s);
+    return a.map((ak) => tf.div(ak, divisor));
+  });
+
+/** Reads scalars back in one download and disposes them. */
+function readAndDispose(scalars: tf.Scalar[]): number[] {
+  try {
+    return readNumbers(scalars);
+  } finally {
+    tf.dispose(scalars);
+  }
 }
 
 /** g·min(1, c/‖g‖), then + wd·x; disposes g. */

@@ -210,10 +210,11 @@ export class SharpnessAwareOptimizer<
         composite = clipAndDecay(composite!, x, this.clipNorm, this.weightDecay);
       }
       const problem = parts.find((p) => p.problem)?.problem;
+      // Per entry, never a sum: large finite entries of one sign would overflow one (docs/det-sam-stability.md).
       const probe = tf.tidy(() =>
-        tf.addN([tensorList.sum(composite!), ...parts.flatMap((p) => p.probes)]),
+        tf.addN([tensorList.countNonFinite(composite!), ...parts.flatMap((p) => p.probes)]),
       );
-      const [finite, ...cleanLosses] = readNumbers([
+      const [nonFinite, ...cleanLosses] = readNumbers([
         probe as tf.Scalar,
         ...parts.map((p) => p.cleanLoss),
       ]);
@@ -223,7 +224,7 @@ export class SharpnessAwareOptimizer<
       if (reason === undefined && !cleanLosses.every(Number.isFinite)) {
         reason = `the loss is ${lossValue}`;
       }
-      if (reason === undefined && !Number.isFinite(finite)) {
+      if (reason === undefined && nonFinite !== 0) {
         reason = 'the gradient has NaN or ±∞ entries';
       }
       const applied = reason === undefined;
@@ -337,7 +338,7 @@ export class SharpnessAwareOptimizer<
       const combined = regularised(this.lambda, clean, evaluations, coefficients, owned);
       // Where ∇L(x) is not in g (SAM: weight 1 − λ = 0), its finiteness is checked on its own.
       const cleanInG = combined.terms.some((t) => t.tensors === clean.gradient && t.weight !== 0);
-      const probes = cleanInG ? [] : [tf.keep(tensorList.sum(clean.gradient))];
+      const probes = cleanInG ? [] : [tf.keep(tensorList.countNonFinite(clean.gradient))];
       return { ...combined, owned, cleanLoss, losses, sharpness, probes };
     } catch (error) {
       tensorList.dispose([...owned, cleanLoss]);

@@ -244,6 +244,76 @@ describe('Det-SAM stability (SPEC §3)', () => {
     },
   );
 
+  /**
+   * L = ½‖x‖² in R⁴ at x = 0 with one draw v = a·signs (ρ = 1, λ = 1): the gap is
+   * d = 2a², Δ = v, c = 2e^{2d}, so g = 2e^{2d}·v with every |g_i| = 2e^{2d}·a.
+   * SGD with η = 1e-30 keeps x − ηg inside float32, so g = −x/η is read back.
+   */
+  async function detStepR4(gap: number, signs: number[]) {
+    const eta = 1e-30;
+    const x = tf.variable(tf.zeros([4]));
+    const loss = () => tf.tidy(() => tf.mul(0.5, tf.sum(tf.square(x))) as tf.Scalar);
+    const a = Math.sqrt(gap / 2);
+    const opt = detSam({
+      params: [x],
+      base: tf.train.sgd(eta),
+      lambda: 1,
+      sampler: fixed([signs.map((s) => s * a)]),
+    });
+    const stats = await opt.step(loss);
+    const g = Array.from(x.dataSync(), (xi) => -xi / Math.fround(eta));
+    x.dispose();
+    opt.dispose();
+    return { stats, g, entry: 2 * Math.exp(2 * gap) * a };
+  }
+  const FLOAT32_MAX = 3.4028234663852886e38;
+  const same = [1, 1, 1, 1];
+  const alternating = [1, -1, 1, -1];
+  /** The gap at which |g_i| = 2e^{2d}·√(d/2) equals `entry` (bisection in float64). */
+  const gapFor = (entry: number) => {
+    let [lo, hi] = [1, 100];
+    for (let i = 0; i < 100; i++) {
+      const mid = (lo + hi) / 2;
+      if (2 * Math.exp(2 * mid) * Math.sqrt(mid / 2) < entry) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  };
+
+  it.each([
+    ['of one sign', same],
+    ['alternating', alternating],
+  ])(
+    'x ∈ R⁴, gap 100, signs %s: applied with λr scaled to float32 (its sum would overflow, no entry does)',
+    async (_name, signs) => {
+      const { stats, g } = await detStepR4(100, signs);
+      expect(stats.applied).toBe(true);
+      expect(stats.clipped).toBe(1);
+      // Scaled so that max|g| is float32's largest value (less 1e-6), along −v's signs.
+      g.forEach((gi, i) => {
+        expect(Math.sign(gi)).toBe(signs[i]);
+        expect(Math.abs(gi) / FLOAT32_MAX).toBeGreaterThan(0.9999);
+        expect(Number.isFinite(gi)).toBe(true);
+      });
+    },
+  );
+
+  it.each([
+    // The old check summed g: 4·1.2e38 overflowed and the exact step was refused.
+    [1.2e38, same],
+    // The old per-term cap F32MAX/((J + 1)·max|Δ|) clipped 2.5e38 to 1.7e38 though g fits float32.
+    [2.5e38, alternating],
+  ])('x ∈ R⁴, every |g_i| = %d: the exact step, not clipped', async (entry, signs) => {
+    const { stats, g, entry: want } = await detStepR4(gapFor(entry), signs);
+    expect(want / entry).toBeCloseTo(1, 9);
+    expect(stats.applied).toBe(true);
+    expect(stats.clipped).toBe(0);
+    // float32 rounding of the gap read back (|d|·ε·2 in 2d ≈ 1e-5 at d ≈ 43) and of η.
+    g.forEach((gi, i) => {
+      expect(Math.abs(gi / (signs[i]! * entry) - 1)).toBeLessThan(1e-4);
+    });
+  });
+
   it.each([[[-100, -100]], [[-150]]])('all gaps very negative (%j): finite', async (gaps) => {
     const { stats, after } = await detStep(gaps);
     expect(stats.applied).toBe(true);
