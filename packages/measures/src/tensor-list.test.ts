@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { countNonFinite, sum } from './tensor-list.js';
+import { countNonFinite, sum } from './tensor-list';
 
 beforeAll(async () => {
   await initBackend('cpu');
