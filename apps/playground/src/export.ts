@@ -1,23 +1,17 @@
 /**
  * A run, taken away: its metrics as CSV (one row per epoch) or JSON (the
- * settings, the backend, the `usam train` command and the metrics, whose
- * fields are those of `usam train`'s metrics.jsonl).
+ * settings, the backend, the `usam train` command and the metrics). Both are
+ * `usam train`'s metrics.jsonl lines, by the CLI's own schema
+ * (`@usam/cli/run-files`): the columns are its fields, in its order.
  */
+import { epochMetricsSchema, HESSIAN_QUANTITIES, toJson } from '@usam/cli/run-files';
 import type { EpochMetrics } from './protocol';
 import { type ExperimentSettings, runLabel, trainCommand } from './settings';
 
-const COLUMNS = [
-  'epoch',
-  'trainLoss',
-  'trainAccuracy',
-  'testLoss',
-  'testAccuracy',
-  'learningRate',
-  'seconds',
-  'gradientEvaluations',
-  'refusedSteps',
-  'stepMs',
-] as const;
+/** metrics.jsonl's scalar fields, in the schema's order (the Hessian's come after). */
+const COLUMNS = Object.keys(epochMetricsSchema.properties).filter(
+  (k) => k !== 'hessian',
+) as (keyof Omit<EpochMetrics, 'hessian'>)[];
 
 /**
  * CSV with a header; Hessian columns empty where not measured. tr H and
@@ -25,25 +19,20 @@ const COLUMNS = [
  * ‖Hv − λv‖ (its `standardError` in metrics.jsonl), named for what it is here.
  */
 export function metricsCsv(metrics: readonly EpochMetrics[]): string {
+  const errorName = (q: string) => (q === 'topEigenvalue' ? 'Residual' : 'StandardError');
   const header = [
     ...COLUMNS,
-    'trace',
-    'traceStandardError',
-    'frobenius',
-    'frobeniusStandardError',
-    'topEigenvalue',
-    'topEigenvalueResidual',
+    ...HESSIAN_QUANTITIES.flatMap((q) => [q, `${q}${errorName(q)}`]),
     'topEigenvalueConverged',
   ];
-  const pair = (e: { estimate: number; standardError: number } | undefined) =>
-    e ? [String(e.estimate), String(e.standardError)] : ['', ''];
   const rows = metrics.map((m) => {
     const top = m.hessian?.topEigenvalue;
     return [
       ...COLUMNS.map((c) => String(m[c])),
-      ...pair(m.hessian?.trace),
-      ...pair(m.hessian?.frobenius),
-      ...pair(top),
+      ...HESSIAN_QUANTITIES.flatMap((q) => {
+        const e = m.hessian?.[q];
+        return e ? [String(e.estimate), String(e.standardError)] : ['', ''];
+      }),
       top?.converged === undefined ? '' : String(top.converged),
     ];
   });
@@ -57,7 +46,8 @@ export function metricsJson(
   metrics: readonly EpochMetrics[],
 ): string {
   const { runs, ...experiment } = settings;
-  return `${JSON.stringify(
+  // Non-finite numbers as metrics.jsonl writes them ("NaN"), not JSON.stringify's null.
+  return `${toJson(
     {
       run: runLabel(runs[run]!),
       settings: { ...experiment, ...runs[run]! },
@@ -65,7 +55,6 @@ export function metricsJson(
       command: trainCommand(settings, run, backend),
       metrics,
     },
-    null,
     2,
   )}\n`;
 }

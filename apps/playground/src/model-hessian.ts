@@ -10,9 +10,6 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { type HessianModel, hessian } from '@usam/estimators';
 import type { EpochMetrics, EstimateWithError } from './protocol';
 
-/** The quantities, in the order usam train measures them (`--hessian trace,frobenius,topEigenvalue`). */
-export const MEASURED = ['trace', 'frobenius', 'topEigenvalue'] as const;
-
 /** usam train's seed of the measurements at the end of `epoch` (1-based) of a run seeded `seed`. */
 export const hessianSeed = (seed: number, epoch: number) => `${seed}:epoch${epoch}`;
 

@@ -4,10 +4,10 @@
  * is checked by `parseRequest`, so a malformed message fails with a one-line
  * reason instead of training on garbage.
  */
+import type { EpochMetrics, Estimated } from '@usam/cli/run-files';
 import {
   findVariant,
-  optionAccepts,
-  optionAllows,
+  optionRequirement,
   VARIANTS,
   type Variant,
   type VariantOption,
@@ -25,40 +25,16 @@ import {
   type RunSettings,
 } from './settings';
 
-/** A Hessian quantity with its error bar (a standard error; for the eigenvalue the residual). */
-export interface EstimateWithError {
-  readonly estimate: number;
-  /** Standard error; for `topEigenvalue` the residual ‖Hv − λv‖, which bounds the error. */
-  readonly standardError: number;
-  /** `topEigenvalue`: whether power iteration met its tolerance. */
-  readonly converged?: boolean;
-}
+/** A Hessian quantity with its error bar (a standard error; for the eigenvalue the residual ‖Hv − λv‖). */
+export type EstimateWithError = Estimated;
 
 /**
- * One epoch of one run: the fields of `usam train`'s metrics.jsonl (train loss
- * and accuracy are the running means over the epoch's minibatches, as there),
- * plus the mean step time.
+ * One epoch of one run: a line of `usam train`'s metrics.jsonl, by the CLI's
+ * own schema (`@usam/cli/run-files`): train loss and accuracy are the running
+ * means over the epoch's minibatches, `seconds` the run's own time (its
+ * steps, evaluation and measurements; pauses and other runs left out).
  */
-export interface EpochMetrics {
-  readonly epoch: number;
-  readonly trainLoss: number;
-  readonly trainAccuracy: number;
-  readonly testLoss: number;
-  readonly testAccuracy: number;
-  readonly learningRate: number;
-  /** This run's own seconds in the epoch: its steps, evaluation and measurements (pauses and other runs left out). */
-  readonly seconds: number;
-  readonly gradientEvaluations: number;
-  /** Steps the optimizer refused (a non-finite perturbed loss or gradient). */
-  readonly refusedSteps: number;
-  /** Mean milliseconds per optimizer step in this epoch. */
-  readonly stepMs: number;
-  readonly hessian?: {
-    readonly trace?: EstimateWithError;
-    readonly frobenius?: EstimateWithError;
-    readonly topEigenvalue?: EstimateWithError;
-  };
-}
+export type { EpochMetrics };
 
 export type Request =
   | { readonly type: 'start'; readonly settings: ExperimentSettings }
@@ -197,23 +173,11 @@ const BROWSER_LIMITS: Readonly<Record<string, number>> = { samples: 64 };
 
 /** One option of a run, checked against the variant's range (and the browser's limit). */
 function parseOption(where: string, optimizer: string, option: VariantOption, value: unknown) {
-  if (!optionAllows(option, value)) {
-    const kindOk =
-      option.type !== 'choice' &&
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      (option.type === 'number' || Number.isInteger(value));
-    if (kindOk && option.why !== undefined) {
-      // The kind is right, the bound has a reason: say which bound and why.
-      const below = option.min !== undefined && value <= option.min;
-      const bound = below
-        ? `${option.minExclusive ? '>' : '≥'} ${option.min}`
-        : `${option.maxExclusive ? '<' : '≤'} ${option.max}`;
-      throw new ProtocolError(
-        `${where} must be ${bound} for ${optimizer} (${option.why}), got ${show(value)}.`,
-      );
-    }
-    throw new ProtocolError(`${where} must be ${optionAccepts(option)}, got ${show(value)}.`);
+  const requirement = optionRequirement(option, value);
+  if (requirement !== undefined) {
+    throw new ProtocolError(
+      `${where} must be ${requirement} for ${optimizer}, got ${show(value)}.`,
+    );
   }
   const limit = BROWSER_LIMITS[option.name];
   if (limit !== undefined && (value as number) > limit) {

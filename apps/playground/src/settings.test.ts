@@ -65,7 +65,7 @@ describe("the playground's optimizers are @usam/optimizer's table", () => {
     // The worker's protocol checks it against the table's range.
     expect(parseSettings(settings, variants).runs[0]).toEqual(run);
     expect(() => parseSettings({ ...settings, runs: [{ ...run, rho: -1 }] }, variants)).toThrow(
-      'settings.runs[0].rho must be a number ≥ 0, got -1.',
+      'settings.runs[0].rho must be a number ≥ 0 for fixed-sam, got -1.',
     );
     expect(() => parseSettings(settings)).toThrow(/settings.runs\[0\].optimizer must be one of/);
     // And it builds and steps.

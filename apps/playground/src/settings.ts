@@ -5,6 +5,7 @@
  * table of variants, whose names `usam train` takes too, so a run's settings
  * become a command line that reproduces it in Node.
  */
+import { HESSIAN_QUANTITIES, type HessianQuantity } from '@usam/cli/run-files';
 import { findVariant, VARIANTS, type Variant, variantDefaults } from '@usam/optimizer';
 
 export const DATASETS = ['mnist-s', 'mnist', 'mnist-c', 'mnist-s-c'] as const;
@@ -51,9 +52,8 @@ export function defaultRun(
   return { optimizer, ...variantDefaults(findVariant(optimizer, variants)) };
 }
 
-/** Hessian quantities measured every `measureEvery` epochs (usam train's `--hessian`). */
-export const HESSIAN_QUANTITIES = ['trace', 'frobenius', 'topEigenvalue'] as const;
-export type HessianQuantity = (typeof HESSIAN_QUANTITIES)[number];
+/** Hessian quantities measured every `measureEvery` epochs: all of usam train's `--hessian`. */
+export { HESSIAN_QUANTITIES, type HessianQuantity };
 
 export interface ExperimentSettings {
   readonly dataset: DatasetName;

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
+import { epochMetricsSchema, toJson } from '@usam/cli/run-files';
+import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseRequest, type Response } from './protocol';
 import { DEFAULT_EXPERIMENT, defaultRun, type ExperimentSettings } from './settings';
@@ -86,11 +88,11 @@ describe('parseRequest', () => {
         type: 'start',
         settings: { ...SETTINGS, runs: [{ ...defaultRun('frob-sam'), samples: 1 }] },
       },
-      'settings.runs[0].samples must be ≥ 2 for frob-sam (a covariance needs two samples), got 1.',
+      'settings.runs[0].samples must be an integer ≥ 2 (a covariance needs two samples) for frob-sam, got 1.',
     ],
     [
       { type: 'start', settings: { ...SETTINGS, runs: [{ ...defaultRun('det-sam'), rho: 0 }] } },
-      'settings.runs[0].rho must be > 0 for det-sam (its measure divides by ρ²), got 0.',
+      'settings.runs[0].rho must be a number > 0 (its measure divides by ρ²) for det-sam, got 0.',
     ],
     [
       {
@@ -169,6 +171,11 @@ describe('the trainer over the protocol', () => {
       [0, 2],
       [1, 2],
     ]);
+    // Each epoch is a metrics.jsonl line by usam train's own schema (no field more or less).
+    const validate = new Ajv({ strict: false }).compile(epochMetricsSchema);
+    for (const e of epochs) {
+      expect(validate(JSON.parse(toJson(e.metrics))), JSON.stringify(validate.errors)).toBe(true);
+    }
     for (const run of [0, 1]) {
       const [e1, e2] = epochs.filter((e) => e.run === run).map((e) => e.metrics);
       // From ln 10 ≈ 2.30 at initialisation, falling (train loss: the epoch's running mean).

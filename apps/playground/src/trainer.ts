@@ -421,7 +421,6 @@ export function createTrainer(
       seconds: sums.stepSeconds + (performance.now() - t0) / 1000,
       gradientEvaluations: sums.gradientEvaluations,
       refusedSteps: sums.refusedSteps,
-      stepMs: (sums.stepSeconds / Math.max(1, sums.steps)) * 1000,
       ...(hessian && { hessian }),
     };
   }

@@ -66,6 +66,7 @@ export {
   findVariant,
   optionAccepts,
   optionAllows,
+  optionRequirement,
   paperSettings,
   VARIANTS,
   type Variant,

@@ -8,6 +8,7 @@ import {
   findVariant,
   optionAccepts,
   optionAllows,
+  optionRequirement,
   paperSettings,
   VARIANTS,
   type Variant,
@@ -125,6 +126,12 @@ describe('the table of variants', () => {
     expect(optionAccepts(option('frob-sam', 'samples'))).toBe('an integer ≥ 2');
     expect(optionAccepts(option('ssam', 'sparsity'))).toBe('a number ≥ 0 and < 1');
     expect(optionAccepts(option('trace-sam', 'mu'))).toBe("one of 'gaussian', 'sphere'");
+    // The one message usam train and the playground give: the range with its reason.
+    expect(optionRequirement(option('frob-sam', 'rho'), 0)).toBe(
+      'a number > 0 (its measure divides by ρ²)',
+    );
+    expect(optionRequirement(option('sam', 'rho'), -1)).toBe('a number ≥ 0');
+    expect(optionRequirement(option('frob-sam', 'samples'), 2)).toBeUndefined();
   });
 
   it("gives the paper's settings per dataset column, λ converted from the reference code's", () => {

@@ -427,6 +427,16 @@ export function optionAllows(option: VariantOption, value: unknown): boolean {
   return true;
 }
 
+/**
+ * What `value` must be for `option`, in words with the range's reason ("a
+ * number > 0 (its measure divides by ρ²)"), or undefined where it is
+ * allowed: the one message `usam train` and the playground give.
+ */
+export function optionRequirement(option: VariantOption, value: unknown): string | undefined {
+  if (optionAllows(option, value)) return undefined;
+  return `${optionAccepts(option)}${option.why === undefined ? '' : ` (${option.why})`}`;
+}
+
 /** A variant's defaults, as settings. */
 export const variantDefaults = (variant: Variant): VariantSettings =>
   Object.fromEntries(

@@ -1,13 +1,7 @@
 import type { ModelHessian } from '@usam/estimators';
-import type { HessianQuantity } from './options';
+import type { Estimated, HessianQuantity } from './schema';
 
-/** An estimate with its standard error, as metrics.jsonl and sharpness.json hold them. */
-export interface Estimated {
-  readonly estimate: number;
-  readonly standardError: number;
-  /** Eigenvalues: whether power iteration met its tolerance. */
-  readonly converged?: boolean;
-}
+export type { Estimated } from './schema';
 
 /**
  * The Hessian quantities `--hessian` asks for, each with its standard error

@@ -4,14 +4,19 @@ import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
 import {
   findVariant,
-  optionAccepts,
-  optionAllows,
+  optionRequirement,
   VARIANTS,
   type Variant,
   type VariantOption,
 } from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
+import {
+  HESSIAN_QUANTITIES,
+  type HessianQuantity,
+  TRAIN_OPTION_NAMES,
+  VARIANT_KEYS,
+} from './run-names';
 
 /** The optimizers `--optimizer` takes: @usam/optimizer's table of variants. */
 export const OPTIMIZERS: readonly string[] = VARIANTS.map((v) => v.name);
@@ -21,8 +26,7 @@ export type OptimizerName = string;
 export const LR_SCHEDULES = ['constant', 'multistep', 'cosine'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 
-export const HESSIAN_QUANTITIES = ['trace', 'frobenius', 'topEigenvalue'] as const;
-export type HessianQuantity = (typeof HESSIAN_QUANTITIES)[number];
+export { HESSIAN_QUANTITIES, type HessianQuantity, TRAIN_OPTION_NAMES, VARIANT_KEYS };
 
 /** Backends `--backend` accepts (usam's names; `auto` picks the fastest that starts). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -86,20 +90,6 @@ export interface TrainOptions {
 
 export type PartialTrainOptions = { -readonly [K in keyof TrainOptions]?: TrainOptions[K] | null };
 
-/**
- * The variants' options that `TrainOptions` (and so config.json) has a field
- * for. Their values, defaults and ranges come from @usam/optimizer's table;
- * a variant whose option is not listed here is refused by `variantOptions`.
- */
-export const VARIANT_KEYS = [
-  'rho',
-  'lambda',
-  'samples',
-  'eta',
-  'halfWidth',
-  'sparsity',
-  'mu',
-] as const;
 type VariantKey = (typeof VARIANT_KEYS)[number];
 
 /**
@@ -152,38 +142,6 @@ export const TRAIN_DEFAULTS = {
   resume: false,
   force: false,
 } as const satisfies PartialTrainOptions;
-
-/** The options' names, in the order config.json lists them. */
-export const TRAIN_OPTION_NAMES = [
-  'dataset',
-  'dataDir',
-  'subsample',
-  'corrupt',
-  'augment',
-  'model',
-  'width',
-  'optimizer',
-  'measure',
-  ...VARIANT_KEYS,
-  'mSharpness',
-  'epochs',
-  'batchSize',
-  'lr',
-  'lrSchedule',
-  'milestones',
-  'gamma',
-  'momentum',
-  'weightDecay',
-  'seed',
-  'backend',
-  'measureEvery',
-  'hessian',
-  'hessianExamples',
-  'probes',
-  'out',
-  'resume',
-  'force',
-] as const satisfies readonly (keyof TrainOptions)[];
 
 /** `dataDir` → `--data-dir`: how the user wrote it. */
 export const flag = (name: string): string =>
@@ -296,9 +254,8 @@ export function resolveTrainOptions(
       );
     }
     const value = given[key] ?? option?.default;
-    if (option !== undefined && value !== undefined && !optionAllows(option, value)) {
-      bad(key, value, `${optionAccepts(option)}${option.why ? ` (${option.why})` : ''}`);
-    }
+    const requirement = option && value !== undefined && optionRequirement(option, value);
+    if (requirement) bad(key, value, requirement);
     variant[key] = (value ?? null) as number | string | null;
   }
   const lrSchedule = choice('lrSchedule', o.lrSchedule, LR_SCHEDULES);

@@ -9,9 +9,8 @@ import {
   requireDirectoryPath,
   writeFileAtomic,
 } from '../cli/files';
-import type { Estimated } from './hessian';
-import type { HessianQuantity, TrainOptions } from './options';
-import { configSchema, epochMetricsSchema } from './schema';
+import type { TrainOptions } from './options';
+import { configSchema, type EpochMetrics, epochMetricsSchema } from './schema';
 import { parseJson, readNumber, toJson, validated } from './validate';
 
 /** `config.json`: the resolved options and where and with what the run was made. */
@@ -28,23 +27,7 @@ export interface RunConfig {
   readonly resumes: readonly { at: string; epoch: number; step: number; backend: string }[];
 }
 
-/** One line of `metrics.jsonl`: one epoch. */
-export interface EpochMetrics {
-  /** 1-based. */
-  readonly epoch: number;
-  readonly trainLoss: number;
-  readonly trainAccuracy: number;
-  readonly testLoss: number;
-  readonly testAccuracy: number;
-  readonly learningRate: number;
-  /** Wall-clock seconds of the epoch (training, evaluation, measurements). */
-  readonly seconds: number;
-  /** Gradients computed in the epoch's steps. */
-  readonly gradientEvaluations: number;
-  /** Steps the optimizer refused (non-finite loss or gradient). */
-  readonly refusedSteps: number;
-  readonly hessian?: Partial<Record<HessianQuantity, Estimated>>;
-}
+export type { EpochMetrics } from './schema';
 
 /** `summary.json`, written when the run completes. */
 export interface TrainSummary {

@@ -1,9 +1,47 @@
 /**
- * JSON Schemas (draft 2020-12) of a run directory's files, for tools that
- * read runs (`usam reproduce`, `usam report`) and for the tests that check
- * what `usam train` writes.
+ * JSON Schemas (draft 2020-12) of a run directory's files and the types of
+ * their lines, for tools that read runs (`usam reproduce`, `usam report`), for
+ * the tests that check what `usam train` writes, and for the playground,
+ * whose exports are metrics.jsonl lines (`@usam/cli/run-files`; nothing here
+ * needs Node).
  */
-import { HESSIAN_QUANTITIES, TRAIN_OPTION_NAMES } from './options';
+import { HESSIAN_QUANTITIES, type HessianQuantity, TRAIN_OPTION_NAMES } from './run-names';
+
+export { HESSIAN_QUANTITIES, type HessianQuantity };
+
+/** An estimate with its standard error, as metrics.jsonl and sharpness.json hold them. */
+export interface Estimated {
+  readonly estimate: number;
+  readonly standardError: number;
+  /** Eigenvalues: whether power iteration met its tolerance. */
+  readonly converged?: boolean;
+}
+
+/** One line of `metrics.jsonl`: one epoch. */
+export interface EpochMetrics {
+  /** 1-based. */
+  readonly epoch: number;
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly testLoss: number;
+  readonly testAccuracy: number;
+  readonly learningRate: number;
+  /** Wall-clock seconds of the epoch (training, evaluation, measurements). */
+  readonly seconds: number;
+  /** Gradients computed in the epoch's steps. */
+  readonly gradientEvaluations: number;
+  /** Steps the optimizer refused (non-finite loss or gradient). */
+  readonly refusedSteps: number;
+  readonly hessian?: Partial<Record<HessianQuantity, Estimated>>;
+}
+
+/** JSON text with NaN and ±∞ written as "NaN", "Infinity", "-Infinity" (JSON has no such numbers). */
+export const toJson = (value: unknown, space?: number): string =>
+  JSON.stringify(
+    value,
+    (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v),
+    space,
+  );
 
 const num = { type: 'number' } as const;
 const nonNegative = { type: 'number', minimum: 0 } as const;
@@ -17,7 +55,7 @@ const fraction = { type: 'number', minimum: 0, maximum: 1 } as const;
 const estimated = {
   type: 'object',
   required: ['estimate', 'standardError'],
-  properties: { estimate: anyNumber, standardError: anyNumber },
+  properties: { estimate: anyNumber, standardError: anyNumber, converged: { type: 'boolean' } },
 } as const;
 
 /** `config.json`. */

@@ -30,13 +30,7 @@ export function validated<T>(schema: object, value: unknown, where: string, fix:
   throw new UsageError(`${where}: ${detail}; ${fix}`);
 }
 
-/** JSON text with NaN and ±∞ written as "NaN", "Infinity", "-Infinity" (JSON has no such numbers). */
-export const toJson = (value: unknown, space?: number): string =>
-  JSON.stringify(
-    value,
-    (_key, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v),
-    space,
-  );
+export { toJson } from './schema';
 
 /** A number field as `toJson` wrote it ("NaN", "Infinity", "-Infinity"; null from older runs: NaN). */
 export const readNumber = (v: unknown): number =>
