@@ -21,6 +21,7 @@ import {
   spectralDensity,
   topEigenvalues,
 } from './index';
+import { ownedVariable } from './test-utils';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -245,5 +246,76 @@ describe('bad input to @usam/estimators', () => {
     expect(error).toBeInstanceOf(EstimatorError);
     expect((error as Error).message).toContain(fragment);
     expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('failing calls leave no tensors behind', () => {
+  /** Each call must reject; 20 of them (after one to warm up) must leave tf.memory() as it was. */
+  const failing: [string, () => Promise<unknown>][] = [];
+  const w = () => ownedVariable(tf.tensor1d([1, 2, 3]));
+  const v = () => tf.ones([3]) as tf.Tensor1D;
+  const hvpCase = (name: string, loss: (w: tf.Variable) => tf.Scalar, method?: 'central') => {
+    failing.push([
+      name,
+      async () => {
+        const x = w();
+        const dir = v();
+        try {
+          await createHvp({ variables: [x], loss: () => loss(x), ...(method && { method }) }).apply(
+            dir,
+          );
+        } finally {
+          tf.dispose([x, dir]);
+        }
+      },
+    ]);
+  };
+  hvpCase('a non-scalar loss (exact)', (x) => tf.square(x) as Loose);
+  hvpCase('a non-scalar loss (central)', (x) => tf.square(x) as Loose, 'central');
+  hvpCase('a loss that throws after recording ops', (x) => {
+    tf.sum(tf.square(x));
+    throw new Error('boom');
+  });
+  hvpCase('a NaN loss', (x) => tf.mul(tf.sum(tf.square(x)), Number.NaN) as tf.Scalar);
+  hvpCase('a NaN loss linear in x', (x) => tf.mul(tf.sum(x), Number.NaN) as tf.Scalar);
+  hvpCase(
+    'a customGrad loss (refused)',
+    (x) =>
+      tf.losses.softmaxCrossEntropy(tf.tensor2d([[0, 1, 0]]), tf.reshape(x, [1, 3])) as tf.Scalar,
+  );
+  hvpCase('a loss not reading the variables', () => tf.scalar(1));
+  const onModel = (name: string, makeData: () => { xs: tf.Tensor; ys: tf.Tensor }) =>
+    failing.push([
+      name,
+      async () => {
+        const m = model();
+        const d = tf.tidy(makeData);
+        try {
+          const H = hessian(m, { data: d });
+          try {
+            await H.trace({ probes: 2 });
+          } finally {
+            H.dispose();
+          }
+        } finally {
+          m.dispose();
+          tf.dispose([d.xs, d.ys]);
+        }
+      },
+    ]);
+  onModel('hessian: 3 classes for 2 logits', () => ({
+    xs: tf.ones([4, 3]),
+    ys: tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3),
+  }));
+  onModel('hessian: inputs 5 wide for a model taking 3', () => ({
+    xs: tf.ones([4, 5]),
+    ys: tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), 2),
+  }));
+
+  it.each(failing)('%s', async (_, call) => {
+    await expect(call()).rejects.toThrow();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await expect(call()).rejects.toThrow();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

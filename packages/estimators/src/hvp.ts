@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dimensionOf, tensorList } from '@usam/measures';
+import { dimensionOf, tensorList, variableGrads } from '@usam/measures';
 import { type DataSource, defaultBatchSize, openData } from './data';
 import { describe, EstimatorError, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './operator';
@@ -352,9 +352,9 @@ class DataHessian<B> implements HvpOperator {
         let value: tf.Scalar | undefined;
         let inLoss = false; // errors from the user's loss pass through unchanged
         try {
-          const outer = tf.variableGrads(() => {
+          const outer = variableGrads(() => {
             const inner = withClearErrors(() =>
-              tf.variableGrads(() => {
+              variableGrads(() => {
                 const start = tapeLength();
                 inLoss = true;
                 const l = checkScalar(loss(batch));
@@ -398,7 +398,7 @@ class DataHessian<B> implements HvpOperator {
     const { variables, loss } = this.options;
     return (batch, weight) => {
       const { value, grads } = withClearErrors(() =>
-        tf.variableGrads(() => checkScalar(loss(batch)), [...variables]),
+        variableGrads(() => checkScalar(loss(batch)), variables),
       );
       const parts = variables.map((v) => grads[v.name]);
       const read = parts.filter((g) => g !== undefined);

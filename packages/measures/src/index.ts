@@ -30,6 +30,7 @@ export { MeasureError } from './errors';
 export type { MeasureEstimate, Probe, SamplingOptions } from './estimate';
 export { divergenceOf, type ExactOptions, exact } from './exact';
 export { phi, psi } from './functions';
+export { variableGrads } from './gradients';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
 export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';

@@ -314,3 +314,49 @@ it.each([
     expect(tf.memory().numTensors).toBe(before);
   },
 );
+
+describe('failing steps leave no tensors behind', () => {
+  const losses: [string, (w: tf.Variable) => () => tf.Scalar][] = [
+    [
+      'a loss that throws after recording ops',
+      (w) => () => {
+        tf.sum(tf.square(w));
+        throw new Error('boom');
+      },
+    ],
+    ['a non-scalar loss', (w) => () => tf.square(w) as unknown as tf.Scalar],
+    [
+      'a NaN loss (refused, not thrown)',
+      (w) => () => tf.mul(tf.sum(tf.square(w)), Number.NaN) as tf.Scalar,
+    ],
+    ['a loss not reading the variables', () => () => tf.scalar(1)],
+  ];
+  const optimizers: [
+    string,
+    (w: tf.Variable) => { step: (l: () => tf.Scalar) => Promise<unknown>; dispose(): void },
+  ][] = [
+    ['plain', (w) => plain({ params: [w], base: tf.train.sgd(LR) })],
+    ['sam', (w) => sam({ params: [w], base: tf.train.momentum(LR, 0.9) })],
+    ['traceSam', (w) => traceSam({ params: [w], base: tf.train.sgd(LR) })],
+  ];
+  it.each(
+    optimizers.flatMap(([o, build]) => losses.map(([l, loss]) => [o, l, build, loss] as const)),
+  )('%s, %s: 20 steps', async (_o, _l, build, lossOf) => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3]));
+    const opt = build(w);
+    const loss = lossOf(w);
+    const attempt = async () => {
+      try {
+        await opt.step(loss);
+      } catch {
+        // Throwing is right for all but the NaN loss (refused); only the tensors count here.
+      }
+    };
+    await attempt();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) await attempt();
+    expect(tf.memory().numTensors).toBe(before);
+    opt.dispose();
+    w.dispose();
+  });
+});

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, type SeededRng, tensorList } from '@usam/measures';
+import { createRng, type SeededRng, tensorList, variableGrads } from '@usam/measures';
 import { batchPart } from './batch-part';
 import { clipAndDecay, readNumbers, regularised, takeOver } from './composite';
 import { OptimizerError, requireInteger, requireNumber } from './errors';
@@ -449,7 +449,7 @@ export class SharpnessAwareOptimizer<
     };
     let out: { value: tf.Scalar; grads: tf.NamedTensorMap };
     try {
-      out = tf.variableGrads(checked, variables);
+      out = variableGrads(checked, variables);
     } catch (error) {
       if (error instanceof Error && /connection between any variable/.test(error.message)) {
         throw new OptimizerError(
