@@ -8,7 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { compare, makeCase, reproduction, runCase } from './differential';
+import { compare, floorsOf, makeCase, reproduction, runCase } from './differential';
 import { initBackend } from './node';
 import { useDebugSimdModule } from './simd-kernels';
 
@@ -31,7 +31,7 @@ for (let index = from; index < to; index++) {
   await tf.setBackend('wasm');
   let failure: string | undefined;
   try {
-    failure = compare(runCase(c, seed, index), want);
+    failure = compare(runCase(c, seed, index), want, floorsOf(c, seed, index));
   } catch (error) {
     failure = `crashes: ${error instanceof Error ? error.message : String(error)}`;
   }

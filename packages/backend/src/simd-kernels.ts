@@ -116,51 +116,34 @@ export interface RawKernels {
  */
 export type Buf = tf.TensorInfo | readonly [info: tf.TensorInfo, offset: number];
 
+/** Where each kernel's buffers are in its argument list (the other arguments are sizes). */
+const POSITIONS = {
+  maxPoolGrad: [0, 1, 2],
+  sumRows: [0, 1, 2],
+  im2colT: [0, 1],
+  matmul: [0, 3, 4],
+  col2imAdd: [0, 1],
+  addRows: [0, 1, 2],
+  flipSwapFilter: [0, 1],
+} as const satisfies Record<keyof RawKernels, readonly number[]>;
+type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
+
+/** RawKernels' argument list with a `Buf` for each pointer. */
+type WithBufs<A extends readonly unknown[], P extends number> = {
+  [I in keyof A]: I extends `${P}` ? Buf : A[I];
+};
+
 /**
  * The kernels, each checking first that every buffer it is given holds the
  * floats its sizes imply (one-line error otherwise: nothing is read or
  * written), then calling the module with the buffers' addresses. Arguments as
  * RawKernels' (matmul's strides aM, aK in bytes), with `Buf`s for pointers.
  */
-export interface SimdKernels {
-  maxPoolGrad(
-    x: Buf,
-    dy: Buf,
-    dx: Buf,
-    batch: number,
-    h: number,
-    w: number,
-    c: number,
-    ho: number,
-    wo: number,
-    fh: number,
-    fw: number,
-    sh: number,
-    sw: number,
-    top: number,
-    left: number,
-  ): void;
-  sumRows(x: Buf, out: Buf, acc: Buf, rows: number, cols: number, scale: number): void;
-  im2colT(x: Buf, out: Buf, ...args: [...geometry: ConvGeometry, r0: number, r1: number]): void;
-  matmul(
-    a: Buf,
-    aM: number,
-    aK: number,
-    b: Buf,
-    c: Buf,
-    m: number,
-    k: number,
-    n: number,
-    accumulate: boolean,
-  ): void;
-  col2imAdd(
-    col: Buf,
-    dx: Buf,
-    ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
-  ): void;
-  addRows(x: Buf, bias: Buf, out: Buf, rows: number, cols: number): void;
-  flipSwapFilter(w: Buf, out: Buf, taps: number, cin: number, cout: number): void;
-}
+export type SimdKernels = {
+  [K in keyof RawKernels]: (
+    ...args: WithBufs<Parameters<RawKernels[K]>, BufferPositions[K]>
+  ) => void;
+};
 
 /** What these kernels need of tfjs-backend-wasm's BackendWasm (not exported as a type). */
 export interface WasmHeap {
@@ -331,12 +314,98 @@ export function setSimdKernelsDisabled(off: boolean): void {
 
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+const natural = (...values: number[]) => values.every((v) => Number.isInteger(v) && v >= 0);
+
 /**
- * Wraps the module's exports: each call checks its buffers against its sizes,
- * then (debug build) tells the module where each buffer ends.
+ * What each kernel's sizes must satisfy (`ok`, else the error says `why`), and
+ * the floats each of its buffers must hold, in BufferPositions' order, by name.
+ */
+type Entry<A extends readonly unknown[]> = (sizes: A) => {
+  ok: boolean;
+  why: string;
+  buffers: [name: string, floats: number][];
+};
+
+const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
+  maxPoolGrad: ([, , , batch, h, w, c, ho, wo, fh, fw, sh, sw]) => ({
+    ok: natural(batch, h, w, c, ho, wo, fh, fw, sh, sw) && sh > 0 && sw > 0,
+    why: 'bad sizes',
+    buffers: [
+      ['x', batch * h * w * c],
+      ['dy', batch * ho * wo * c],
+      ['dx', batch * h * w * c],
+    ],
+  }),
+  sumRows: ([, , , rows, cols]) => ({
+    ok: natural(rows, cols),
+    why: 'bad sizes',
+    buffers: [
+      ['x', rows * cols],
+      ['out', cols],
+      ['acc', 2 * cols],
+    ],
+  }),
+  im2colT: ([, , batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , r0, r1]) => ({
+    ok:
+      natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, r0, r1) &&
+      r0 <= r1 &&
+      r1 <= batch * ho,
+    why: `rows ${r0}…${r1} outside 0…${batch * ho}`,
+    buffers: [
+      ['x', batch * h * w * cin],
+      ['out', kh * kw * cin * (r1 - r0) * wo],
+    ],
+  }),
+  matmul: ([, aM, aK, , , m, k, n]) => ({
+    ok: natural(m, k, n, aM, aK) && aM % 4 === 0 && aK % 4 === 0,
+    why: 'bad sizes',
+    buffers: [
+      ['a', m > 0 && k > 0 ? ((m - 1) * aM + (k - 1) * aK) / 4 + 1 : 0],
+      ['b', k * n],
+      ['c', m * n],
+    ],
+  }),
+  col2imAdd: ([, , batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , p0, p1]) => ({
+    ok:
+      natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, p0, p1) &&
+      p0 <= p1 &&
+      p1 <= batch * ho * wo,
+    why: `pixels ${p0}…${p1} outside 0…${batch * ho * wo}`,
+    buffers: [
+      ['col', (p1 - p0) * kh * kw * cin],
+      ['dx', batch * h * w * cin],
+    ],
+  }),
+  addRows: ([, , , rows, cols]) => ({
+    ok: natural(rows, cols),
+    why: 'bad sizes',
+    buffers: [
+      ['x', rows * cols],
+      ['bias', cols],
+      ['out', rows * cols],
+    ],
+  }),
+  flipSwapFilter: ([, , taps, cin, cout]) => ({
+    ok: natural(taps, cin, cout),
+    why: 'bad sizes',
+    buffers: [
+      ['w', taps * cin * cout],
+      ['out', taps * cin * cout],
+    ],
+  }),
+};
+
+/**
+ * Wraps the module's exports: each call checks its sizes (ENTRIES) and its
+ * buffers against them, then (debug build) tells the module where each buffer
+ * ends, and calls it with the buffers' addresses.
  */
 function wrap(raw: RawKernels): Instance {
   const checked = (backend: WasmHeap): SimdKernels => {
+    const fail = (kernel: string, what: string): never => {
+      given = [];
+      throw new Error(`@usam/backend: SIMD ${kernel}: ${what}`);
+    };
     /** Checks that `buf` holds `floats` floats; returns its address. */
     const at = (kernel: string, name: string, buf: Buf, floats: number): number => {
       const [info, offset] =
@@ -350,112 +419,40 @@ function wrap(raw: RawKernels): Instance {
         floats < 0 ||
         offset + floats > size
       ) {
-        given = [];
-        throw new Error(
-          `@usam/backend: SIMD ${kernel}: ${name} needs ${floats} float32 values from element ${offset}, but its tensor is ${info.dtype} [${info.shape.join(', ')}]; please report this (initBackend('wasm', { kernels: 'tfjs' }) avoids it).`,
+        fail(
+          kernel,
+          `${name} needs ${floats} float32 values from element ${offset}, but its tensor is ${info.dtype} [${info.shape.join(', ')}]; please report this (initBackend('wasm', { kernels: 'tfjs' }) avoids it).`,
         );
       }
       const start = address(backend, info);
       if (debugBuild) given.push([start, start + size * 4]);
       return start + offset * 4;
     };
-    /** Runs a raw kernel on checked addresses; the debug ranges last for this call only. */
-    const run = (body: () => void) => {
+    const call = (kernel: keyof RawKernels, args: unknown[]) => {
+      const { ok, why, buffers } = (ENTRIES[kernel] as Entry<unknown[]>)(args);
+      if (!ok) fail(kernel, `${why}; please report this.`);
+      const pointers = [...args];
+      (POSITIONS[kernel] as readonly number[]).forEach((position, i) => {
+        const [name, floats] = buffers[i]!;
+        pointers[position] = at(kernel, name, args[position] as Buf, floats);
+      });
+      // sumRows accumulates in float64.
+      if (kernel === 'sumRows' && (pointers[2] as number) % 8 !== 0) {
+        fail(kernel, 'the float64 accumulators are not 8-byte aligned; please report this.');
+      }
+      // The debug ranges last for this call only.
       try {
-        body();
+        (raw[kernel] as (...a: unknown[]) => void)(...pointers);
       } finally {
         given = [];
       }
     };
-    const check = (kernel: string, ok: boolean, what: string) => {
-      if (!ok) {
-        given = [];
-        throw new Error(`@usam/backend: SIMD ${kernel}: ${what}; please report this.`);
-      }
-    };
-    const natural = (...values: number[]) => values.every((v) => Number.isInteger(v) && v >= 0);
-    return {
-      maxPoolGrad(x, dy, dx, batch, h, w, c, ho, wo, fh, fw, sh, sw, top, left) {
-        check(
-          'maxPoolGrad',
-          natural(batch, h, w, c, ho, wo, fh, fw, sh, sw) && sh > 0 && sw > 0,
-          'bad sizes',
-        );
-        const [px, pdy, pdx] = [
-          at('maxPoolGrad', 'x', x, batch * h * w * c),
-          at('maxPoolGrad', 'dy', dy, batch * ho * wo * c),
-          at('maxPoolGrad', 'dx', dx, batch * h * w * c),
-        ];
-        run(() => raw.maxPoolGrad(px, pdy, pdx, batch, h, w, c, ho, wo, fh, fw, sh, sw, top, left));
-      },
-      sumRows(x, out, acc, rows, cols, scale) {
-        check('sumRows', natural(rows, cols), 'bad sizes');
-        const [px, po, pa] = [
-          at('sumRows', 'x', x, rows * cols),
-          at('sumRows', 'out', out, cols),
-          at('sumRows', 'acc', acc, 2 * cols),
-        ];
-        check('sumRows', pa % 8 === 0, 'the float64 accumulators are not 8-byte aligned');
-        run(() => raw.sumRows(px, po, pa, rows, cols, scale));
-      },
-      im2colT(x, out, ...args) {
-        const [batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , r0, r1] = args;
-        check(
-          'im2colT',
-          natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, r0, r1) &&
-            r0 <= r1 &&
-            r1 <= batch * ho,
-          `rows ${r0}…${r1} outside 0…${batch * ho}`,
-        );
-        const [px, po] = [
-          at('im2colT', 'x', x, batch * h * w * cin),
-          at('im2colT', 'out', out, kh * kw * cin * (r1 - r0) * wo),
-        ];
-        run(() => raw.im2colT(px, po, ...args));
-      },
-      matmul(a, aM, aK, b, c, m, k, n, accumulate) {
-        check('matmul', natural(m, k, n, aM, aK) && aM % 4 === 0 && aK % 4 === 0, 'bad sizes');
-        const aFloats = m > 0 && k > 0 ? ((m - 1) * aM + (k - 1) * aK) / 4 + 1 : 0;
-        const [pa, pb, pc] = [
-          at('matmul', 'a', a, aFloats),
-          at('matmul', 'b', b, k * n),
-          at('matmul', 'c', c, m * n),
-        ];
-        run(() => raw.matmul(pa, aM, aK, pb, pc, m, k, n, accumulate));
-      },
-      col2imAdd(col, dx, ...args) {
-        const [batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , p0, p1] = args;
-        check(
-          'col2imAdd',
-          natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, p0, p1) &&
-            p0 <= p1 &&
-            p1 <= batch * ho * wo,
-          `pixels ${p0}…${p1} outside 0…${batch * ho * wo}`,
-        );
-        const [pc, pd] = [
-          at('col2imAdd', 'col', col, (p1 - p0) * kh * kw * cin),
-          at('col2imAdd', 'dx', dx, batch * h * w * cin),
-        ];
-        run(() => raw.col2imAdd(pc, pd, ...args));
-      },
-      addRows(x, bias, out, rows, cols) {
-        check('addRows', natural(rows, cols), 'bad sizes');
-        const [px, pb, po] = [
-          at('addRows', 'x', x, rows * cols),
-          at('addRows', 'bias', bias, cols),
-          at('addRows', 'out', out, rows * cols),
-        ];
-        run(() => raw.addRows(px, pb, po, rows, cols));
-      },
-      flipSwapFilter(w, out, taps, cin, cout) {
-        check('flipSwapFilter', natural(taps, cin, cout), 'bad sizes');
-        const [pw, po] = [
-          at('flipSwapFilter', 'w', w, taps * cin * cout),
-          at('flipSwapFilter', 'out', out, taps * cin * cout),
-        ];
-        run(() => raw.flipSwapFilter(pw, po, taps, cin, cout));
-      },
-    };
+    return Object.fromEntries(
+      (Object.keys(ENTRIES) as (keyof RawKernels)[]).map((kernel) => [
+        kernel,
+        (...args: unknown[]) => call(kernel, args),
+      ]),
+    ) as unknown as SimdKernels;
   };
   let last: [WasmHeap, SimdKernels] | undefined;
   return {
