@@ -380,3 +380,39 @@ describe('moments + batchNorm: an x gradient that is almost all cancellation (tw
     });
   }
 });
+
+describe("avgPool's gradient where windows cross the padding (every backend)", () => {
+  // 3×3 windows, stride 2, 'same' on a 3×3 input: four windows of 2×2 in-bounds pixels,
+  // each averaging 4 values; the centre is in all four, the corners in one.
+  const exact = [1, 2, 1, 2, 4, 2, 1, 2, 1].map((n) => n / 4);
+  const pool = (t: tf.Tensor) => tf.avgPool(t as tf.Tensor4D, 3, 2, 'same');
+  for (const backend of ['cpu', 'wasm']) {
+    it(`${backend}: ∂/∂x Σ avgPool(x) counts each window's in-bounds pixels (tfjs gave 1/9, not 1/4)`, async () => {
+      const got = await on(backend, () =>
+        tf.tidy(() =>
+          data(
+            tf.grad((t: tf.Tensor) => tf.sum(pool(t)))(tf.tensor4d(values([9], 3), [1, 3, 3, 1])),
+          ),
+        ),
+      );
+      expectClose(got, exact);
+    });
+    it(`${backend}: and its HVP (Σ avgPool(x)², v = 1: 2·Σ over windows ∋ i of 1/4)`, async () => {
+      const got = await on(backend, () =>
+        tf.tidy(() => {
+          const v = tf.ones([1, 3, 3, 1]);
+          const g = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.square(pool(u))))(t);
+          return data(
+            tf.grad((t: tf.Tensor) => tf.sum(tf.mul(g(t), v)))(
+              tf.tensor4d(values([9], 4), [1, 3, 3, 1]),
+            ),
+          );
+        }),
+      );
+      expectClose(
+        got,
+        exact.map((e) => 2 * e),
+      );
+    });
+  }
+});

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core: the first copy of tfjs-core to load defines the Tensor class every copy uses.
 import './node-registrations';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from './differential';
 import { initBackend } from './node';
 import { registerSecondOrderGradients, SECOND_ORDER_GRADIENTS } from './second-order-gradients';
 
@@ -939,5 +940,391 @@ describe.each(['cpu', 'wasm'])('second-order gradients on %s', (backend) => {
     for (let i = 0; i < 20; i++) tf.dispose(hvp(theta));
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, theta]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The differential harness's small sibling for what this package registers on
+// every backend (docs/kernels.md): random shapes (every dimension 1 included) of
+// each op whose gradient it registers, on cpu, first-order gradients and HVPs
+// against float64 references. The wasm harness (differential.ts) compares wasm
+// with cpu, which both run these same gradients; this checks the gradients
+// themselves.
+
+/** Float64 Σ over `axes` of a row-major array of `shape` (the reduced axes kept as 1). */
+function reduce64(x: Arr, axes: number[], mean: boolean): Arr {
+  const outShape = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const out = zeros64(outShape);
+  const count = axes.reduce((n, a) => n * x.shape[a]!, 1);
+  const index = new Array<number>(x.shape.length).fill(0);
+  for (let i = 0; i < x.data.length; i++) {
+    let o = 0;
+    for (let d = 0; d < x.shape.length; d++)
+      o = o * outShape[d]! + (axes.includes(d) ? 0 : index[d]!);
+    out.data[o]! += x.data[i]! / (mean ? count : 1);
+    for (let d = x.shape.length - 1; d >= 0; d--) {
+      if (++index[d]! < x.shape[d]!) break;
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Float64 batched a·b ([batch, m, k] or transposed; a batch of 1 broadcasts). */
+function batchMatMul64(
+  a: Arr,
+  b: Arr,
+  [batchA, batchB, m, k, n]: number[],
+  ta: boolean,
+  tb: boolean,
+): Arr {
+  const batch = Math.max(batchA!, batchB!);
+  const out = zeros64([batch, m!, n!]);
+  for (let p = 0; p < batch; p++) {
+    const [oa, ob] = [(batchA === 1 ? 0 : p) * m! * k!, (batchB === 1 ? 0 : p) * k! * n!];
+    for (let i = 0; i < m!; i++) {
+      for (let j = 0; j < n!; j++) {
+        let s = 0;
+        for (let q = 0; q < k!; q++) {
+          s +=
+            a.data[oa + (ta ? q * m! + i : i * k! + q)]! *
+            b.data[ob + (tb ? j * k! + q : q * n! + j)]!;
+        }
+        out.data[(p * m! + i) * n! + j] = s;
+      }
+    }
+  }
+  return out;
+}
+
+/** The gradient of `problem` at `point` (reverse mode, float32). */
+function exactGradient(problem: Problem, point: Float64Array): Float64Array {
+  return values(() =>
+    tf.grad((flat: tf.Tensor) => problem.f32(split32(flat, problem.shapes)))(
+      t32(point, [point.length]),
+    ),
+  );
+}
+
+/** Float64 central differences, h = 1e-5: truncation O(h²) ≈ 1e-10, rounding ≈ 1e-16/h. */
+function referenceGradient(problem: Problem, point: Float64Array, h = 1e-5): Float64Array {
+  const q = Float64Array.from(point);
+  return point.map((x, i) => {
+    q[i] = x + h;
+    const up = problem.f64(split64(q, problem.shapes));
+    q[i] = x - h;
+    const down = problem.f64(split64(q, problem.shapes));
+    q[i] = x;
+    return (up - down) / (2 * h);
+  });
+}
+
+/**
+ * A random problem L = Σ c·y + d·y² (c, d fixed weights in [−1, 1); the square makes
+ * linear ops' Hessians nonzero) of y = one op whose gradient this package registers.
+ */
+function randomProblem(seed: number): { name: string; problem: Problem } {
+  const rng = new Rng(seed * 7919 + 13);
+  const dim = () => rng.pick([1, 1, 2, 3, 4, 5]);
+  const shapeOf = (rank: number) => Array.from({ length: rank }, dim);
+  const weights = (shape: number[], salt: number) => {
+    const [c, d] = [uniform(size(shape), seed * 31 + salt), uniform(size(shape), seed * 37 + salt)];
+    return {
+      f32: (y: tf.Tensor): tf.Scalar =>
+        tf.sum(tf.add(tf.mul(t32(c, y.shape), y), tf.mul(t32(d, y.shape), tf.square(y)))),
+      f64: (y: Arr) => y.data.reduce((s, v, i) => s + c[i]! * v + d[i]! * v * v, 0),
+    };
+  };
+  const kind = rng.pick([
+    'sum',
+    'mean',
+    'batchMatMul',
+    'batchNorm',
+    'exp',
+    'tanh',
+    'sigmoid',
+    'elu',
+    'softmax',
+    'pow',
+    'lrn',
+    'conv2d',
+    'depthwiseConv2d',
+    'avgPool',
+    'maxPool',
+  ] as const);
+  if (kind === 'sum' || kind === 'mean') {
+    const x = shapeOf(rng.int(1, 4));
+    const axes = x.map((_, i) => i).filter(() => rng.chance(0.5));
+    const axis = axes.length > 0 ? axes : [rng.int(0, x.length - 1)];
+    const keepDims = rng.chance(0.5);
+    const out = keepDims
+      ? x.map((d, i) => (axis.includes(i) ? 1 : d))
+      : x.filter((_, i) => !axis.includes(i));
+    const w = weights(out.length > 0 ? out : [1], 1);
+    return {
+      name: `${kind} x=[${x}] axis=[${axis}] keepDims=${keepDims}`,
+      problem: {
+        shapes: [x],
+        scales: [1],
+        f32: ([t]) => w.f32((kind === 'sum' ? tf.sum : tf.mean)(t!, axis, keepDims)),
+        f64: ([t]) => w.f64(reduce64(t!, axis, kind === 'mean')),
+      },
+    };
+  }
+  if (kind === 'batchMatMul') {
+    const [m, k, n] = [dim(), dim(), dim()];
+    const batch = rng.pick([1, 2, 3]);
+    const [batchA, batchB] = rng.pick([
+      [batch, batch],
+      [1, batch],
+      [batch, 1],
+    ]);
+    const [ta, tb] = [rng.chance(0.5), rng.chance(0.5)];
+    const a = [batchA!, ...(ta ? [k, m] : [m, k])];
+    const b = [batchB!, ...(tb ? [n, k] : [k, n])];
+    const w = weights([Math.max(batchA!, batchB!), m, n], 2);
+    return {
+      name: `batchMatMul a=[${a}] b=[${b}] transposeA=${ta} transposeB=${tb}`,
+      problem: {
+        shapes: [a, b],
+        scales: [1, 1],
+        f32: ([x, y]) => w.f32(tf.matMul(x!, y!, ta, tb)),
+        f64: ([x, y]) => w.f64(batchMatMul64(x!, y!, [batchA!, batchB!, m, k, n], ta, tb)),
+      },
+    };
+  }
+  if (kind === 'batchNorm') {
+    // At least 3 rows per channel: with 2, x̂ = ±1 and ∂/∂x is all cancellation
+    // (its float32 rounding exceeds any relative tolerance: differential.ts's batchNormFloors).
+    const x = rng.chance(0.5) ? [rng.int(3, 6), dim()] : [rng.int(3, 4), dim(), dim(), dim()];
+    const c = x.at(-1)!;
+    const epsilon = rng.pick([1e-3, 1e-5]);
+    const axes = x.slice(0, -1).map((_, i) => i);
+    const w = weights(x, 3);
+    return {
+      name: `moments+batchNorm x=[${x}] epsilon=${epsilon}`,
+      problem: {
+        shapes: [x, [c], [c]],
+        scales: [2, 1, 1],
+        f32: ([t, g, b]) => {
+          const { mean, variance } = tf.moments(t!, axes);
+          return w.f32(tf.batchNorm(t!, mean, variance, b!, g!, epsilon));
+        },
+        f64: ([t, g, b]) => {
+          const rows = t!.data.length / c;
+          const y = zeros64(x);
+          for (let ch = 0; ch < c; ch++) {
+            let mean = 0;
+            for (let i = 0; i < rows; i++) mean += t!.data[i * c + ch]! / rows;
+            let variance = 0;
+            for (let i = 0; i < rows; i++) variance += (t!.data[i * c + ch]! - mean) ** 2 / rows;
+            const slope = g!.data[ch]! / Math.sqrt(variance + epsilon);
+            for (let i = 0; i < rows; i++) {
+              y.data[i * c + ch] = (t!.data[i * c + ch]! - mean) * slope + b!.data[ch]!;
+            }
+          }
+          return w.f64(y);
+        },
+      },
+    };
+  }
+  if (kind === 'conv2d' || kind === 'depthwiseConv2d') {
+    const depthwise = kind === 'depthwiseConv2d';
+    const k = rng.pick([1, 2, 3]);
+    const stride = rng.pick([1, 2]);
+    const pad = rng.pick(['same', 'valid'] as const);
+    const x = [
+      rng.pick([1, 2]),
+      rng.int(pad === 'valid' ? k : 1, 5),
+      rng.int(pad === 'valid' ? k : 1, 5),
+      dim(),
+    ];
+    const f = [k, k, x[3]!, depthwise ? rng.pick([1, 2]) : dim()];
+    const y = conv64(zeros64(x), zeros64(f), stride, pad, depthwise).shape;
+    const w = weights(y, 4);
+    const conv = depthwise ? tf.depthwiseConv2d : tf.conv2d;
+    return {
+      name: `${kind} x=[${x}] filter=[${f}] stride=${stride} pad=${pad}`,
+      problem: {
+        shapes: [x, f],
+        scales: [1, 1],
+        f32: ([t, g]) => w.f32(conv(t as tf.Tensor4D, g as tf.Tensor4D, stride, pad)),
+        f64: ([t, g]) => w.f64(conv64(t!, g!, stride, pad, depthwise)),
+      },
+    };
+  }
+  if (kind === 'avgPool' || kind === 'maxPool') {
+    const k = rng.pick([1, 2, 3]);
+    const stride = rng.pick([1, 2, 3]);
+    const pad = rng.pick(['same', 'valid'] as const);
+    const x = [
+      rng.pick([1, 2]),
+      rng.int(pad === 'valid' ? k : 1, 5),
+      rng.int(pad === 'valid' ? k : 1, 5),
+      dim(),
+    ];
+    const y = pool64(zeros64(x), k, stride, pad, 'avg').shape;
+    const w = weights(y, 5);
+    const max = kind === 'maxPool';
+    return {
+      name: `${kind} x=[${x}] filterSize=${k} strides=${stride} pad=${pad}`,
+      problem: {
+        shapes: [x],
+        scales: [1],
+        f32: ([t]) => w.f32((max ? tf.maxPool : tf.avgPool)(t as tf.Tensor4D, k, stride, pad)),
+        f64: ([t]) => w.f64(pool64(t!, k, stride, pad, max ? 'max' : 'avg')),
+      },
+    };
+  }
+  if (kind === 'softmax' || kind === 'lrn') {
+    const x = kind === 'lrn' ? [1, dim(), dim(), rng.int(1, 7)] : shapeOf(rng.int(1, 3));
+    const cols = x.at(-1)!;
+    const w = weights(x, 6);
+    const [radius, bias, alpha, beta] = [
+      rng.int(1, 3),
+      rng.pick([1, 2]),
+      0.3,
+      rng.pick([0.5, 0.75]),
+    ];
+    return {
+      name: `${kind} x=[${x}]${kind === 'lrn' ? ` depthRadius=${radius} bias=${bias} beta=${beta}` : ''}`,
+      problem: {
+        shapes: [x],
+        scales: [2],
+        f32: ([t]) =>
+          w.f32(
+            kind === 'softmax'
+              ? tf.softmax(t!)
+              : tf.localResponseNormalization(t as tf.Tensor4D, radius, bias, alpha, beta),
+          ),
+        f64: ([t]) => {
+          const y = zeros64(x);
+          for (let r = 0; r < t!.data.length / cols; r++) {
+            const row = Array.from(t!.data.subarray(r * cols, (r + 1) * cols));
+            const out =
+              kind === 'softmax'
+                ? softmax64(row)
+                : row.map((v, ch) => {
+                    let s = 0;
+                    for (
+                      let q = Math.max(0, ch - radius);
+                      q <= Math.min(cols - 1, ch + radius);
+                      q++
+                    ) {
+                      s += row[q]! ** 2;
+                    }
+                    return v * (bias + alpha * s) ** -beta;
+                  });
+            y.data.set(out, r * cols);
+          }
+          return w.f64(y);
+        },
+      },
+    };
+  }
+  // Elementwise, and pow in base (positive) and exponent with the exponent broadcast.
+  const x = shapeOf(rng.int(1, 3));
+  const w = weights(x, 7);
+  const elementwise = {
+    exp: [tf.exp, Math.exp],
+    tanh: [tf.tanh, Math.tanh],
+    sigmoid: [tf.sigmoid, sigmoid64],
+    elu: [tf.elu, (v: number) => (v > 0 ? v : Math.exp(v) - 1)],
+  } as const;
+  if (kind === 'pow') {
+    const e = rng.chance(0.5) ? x : [x.at(-1)!];
+    return {
+      name: `pow base=[${x}] exp=[${e}]`,
+      problem: {
+        shapes: [x, e],
+        scales: [1, 1],
+        f32: ([b, p]) => w.f32(tf.pow(tf.add(tf.abs(b!), 0.5), p!)),
+        f64: ([b, p]) =>
+          w.f64(map64(b!, (v, i) => (Math.abs(v) + 0.5) ** p!.data[i % p!.data.length]!)),
+      },
+    };
+  }
+  const [f32, f64] = elementwise[kind];
+  return {
+    name: `${kind} x=[${x}]`,
+    problem: {
+      shapes: [x],
+      scales: [2],
+      f32: ([t]) => w.f32(f32(t!)),
+      f64: ([t]) => w.f64(map64(t!, f64)),
+    },
+  };
+}
+
+describe('random shapes on cpu: registered gradients and HVPs against float64', () => {
+  beforeAll(async () => {
+    expect(await tf.setBackend('cpu')).toBe(true);
+  });
+  /*
+   * Float32 reverse mode (and reverse over reverse) over at most a few hundred terms
+   * per entry of values of order 1: ~1e-7 relative (the fixed-shape tests above
+   * measure 3e-8 to 2e-7); the float64 references err by < 1e-9. 1e-4 of the largest
+   * entry leaves a wide margin, while a wrong or missing term is of the order of the
+   * entries themselves.
+   */
+  const RTOL = 1e-4;
+  const CASES = 300;
+  it(`agrees on ${CASES} cases (every op drawn; one-line description of any failure)`, () => {
+    const failures: string[] = [];
+    const drawn = new Set<string>();
+    for (let seed = 1; seed <= CASES; seed++) {
+      const { name, problem } = randomProblem(seed);
+      drawn.add(name.split(' ')[0]!);
+      const { point, direction } = pointAndDirection(problem, seed);
+      // maxPool's kinks: distinct window entries at least 1e-3 apart, far beyond the
+      // references' steps (≤ 2e-4), so no difference straddles a change of argmax.
+      if (name.startsWith('maxPool')) {
+        const order = [...point.keys()].sort((i, j) => point[i]! - point[j]!);
+        order.forEach((i, rank) => {
+          point[i] = Math.fround(-1 + (2 * rank + 1) / order.length / 1.001);
+        });
+      }
+      const stages: [string, Float64Array, Float64Array][] = [
+        [
+          'gradient',
+          expectNoLeak(() => exactGradient(problem, point)),
+          referenceGradient(problem, point),
+        ],
+        [
+          'Hv',
+          expectNoLeak(() => exactHvp(problem, point, direction)),
+          referenceHvp(problem, point, direction),
+        ],
+      ];
+      for (const [stage, got, want] of stages) {
+        const scale = maxAbs(want);
+        const err = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
+        if (!(err <= RTOL * Math.max(scale, 1e-3))) {
+          failures.push(
+            `${name} (case ${seed}) ${stage}: error ${err.toExponential(2)}, largest ${scale.toExponential(2)}`,
+          );
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect([...drawn].sort()).toEqual(
+      [
+        'avgPool',
+        'batchMatMul',
+        'conv2d',
+        'depthwiseConv2d',
+        'elu',
+        'exp',
+        'lrn',
+        'maxPool',
+        'mean',
+        'moments+batchNorm',
+        'pow',
+        'sigmoid',
+        'softmax',
+        'sum',
+        'tanh',
+      ].sort(),
+    );
   });
 });

@@ -329,6 +329,51 @@ function poolAdjoint(
   return tf.addN(terms);
 }
 
+/**
+ * AvgPool's gradient. tfjs-core 4.22's is AvgPoolGrad(dy), which spreads each
+ * window's dy/(kh·kw) over it, while every backend's forward divides a window by the
+ * number of its pixels inside the input: where 'same' or explicit padding puts a
+ * window partly outside, that gradient was too small (a 3×3 'same' pool of a 3×3
+ * input gave 1/9 for 1/4). Scaling dy by kh·kw/count first makes AvgPoolGrad the
+ * forward's adjoint (docs/kernels.md); count is a function of the geometry only.
+ */
+const avgPoolGrad: tf.GradConfig = {
+  kernelName: tf.AvgPool,
+  inputsToSave: ['x'],
+  gradFunc: (dy, [x], attrs) => {
+    const poolAttrs = attrs as unknown as PoolAttrs;
+    return {
+      x: () => {
+        const info = tf.backend_util.computePool2DInfo(
+          x!.shape as [number, number, number, number],
+          poolAttrs.filterSize,
+          poolAttrs.strides,
+          1,
+          poolAttrs.pad,
+          poolAttrs.dimRoundingMode,
+        );
+        const { inHeight, inWidth, outHeight, outWidth, filterHeight, filterWidth } = info;
+        const scale = new Float32Array(outHeight * outWidth);
+        let partial = false;
+        for (let oy = 0; oy < outHeight; oy++) {
+          const y0 = oy * info.strideHeight - info.padInfo.top;
+          const rows = Math.min(inHeight, y0 + filterHeight) - Math.max(0, y0);
+          for (let ox = 0; ox < outWidth; ox++) {
+            const x0 = ox * info.strideWidth - info.padInfo.left;
+            const count = rows * (Math.min(inWidth, x0 + filterWidth) - Math.max(0, x0));
+            scale[oy * outWidth + ox] = count > 0 ? (filterHeight * filterWidth) / count : 0;
+            partial ||= count !== filterHeight * filterWidth;
+          }
+        }
+        const scaled = partial
+          ? tf.mul(dy as Tensor, tf.tensor4d(scale, [1, outHeight, outWidth, 1]))
+          : (dy as Tensor);
+        return runKernel(tf.AvgPoolGrad, { dy: scaled, input: x! }, poolAttrs);
+      },
+    };
+  },
+};
+
 /** AvgPoolGrad is linear in dy and ignores the input's values. */
 const avgPoolGradGrad: tf.GradConfig = {
   kernelName: tf.AvgPoolGrad,
@@ -377,6 +422,7 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   conv2DBackpropFilterGrad,
   depthwiseBackpropFilterGrad,
   depthwiseBackpropInputGrad,
+  avgPoolGrad,
   avgPoolGradGrad,
   maxPoolGradGrad,
   // Not second-order fixes: cheaper first-order gradients, still twice differentiable.
