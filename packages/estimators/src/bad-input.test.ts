@@ -41,6 +41,7 @@ const operator = (apply: (v: tf.Tensor1D) => unknown): HessianOperator => ({
 const identity = operator((v) => tf.clone(v));
 const nanOperator = operator((v) => tf.mul(v, Number.NaN));
 const model = () => tfl.sequential({ layers: [tfl.layers.dense({ units: 2, inputShape: [3] })] });
+const model1 = () => tfl.sequential({ layers: [tfl.layers.dense({ units: 1, inputShape: [3] })] });
 const data = () => ({ xs: tf.ones([4, 3]), ys: tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), 2) });
 
 const cases: [string, () => unknown, string][] = [
@@ -223,6 +224,49 @@ const cases: [string, () => unknown, string][] = [
     'hessian batchSize 0',
     () => hessian(model(), { data: data(), batchSize: 0 }),
     'hessian: batchSize must be an integer ≥ 1, got 0',
+  ],
+  [
+    'hessian: 3 classes of labels for 2 logits',
+    () =>
+      hessian(model(), {
+        data: { xs: tf.ones([4, 3]), ys: tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3) },
+      }),
+    "hessian: data.ys has shape [4, 3] but the model outputs [*, 2] (2 classes), so 'softmaxCrossEntropy' cannot pair them; pass one-hot rows of 2 (tf.oneHot(labels, 2)) or int32 class indices.",
+  ],
+  [
+    'hessian: class index past the classes',
+    () =>
+      hessian(model(), { data: { xs: tf.ones([4, 3]), ys: tf.tensor1d([0, 1, 5, 1], 'int32') } }),
+    'hessian: data.ys holds class index 5 (example 2) but the model has 2 classes; pass indices in [0, 1].',
+  ],
+  [
+    'hessian: inputs 5 wide for a model taking 3',
+    () => hessian(model(), { data: { xs: tf.ones([4, 5]), ys: data().ys } }),
+    "hessian: data.xs has shape [4, 5] but the model takes inputs of shape [*, 3]; pass examples shaped like the model's input.",
+  ],
+  [
+    'hessian: labels [n] for a sigmoid output [n, 1]',
+    () =>
+      hessian(model1(), {
+        data: { xs: tf.ones([4, 3]), ys: tf.tensor1d([0, 1, 1, 0]) },
+        loss: 'sigmoidCrossEntropy',
+      }),
+    "data.ys has shape [4] but the model outputs [*, 1], so 'sigmoidCrossEntropy' cannot pair them; pass labels shaped like the model's output.",
+  ],
+  [
+    'hessian: a model without symbolic shapes, 3 classes for 2 logits (at the first product)',
+    () => {
+      const w = tf.variable(tf.ones([3, 2]));
+      const bare = {
+        apply: (x: tf.Tensor) => tf.matMul(x, w),
+        trainableWeights: [{ read: () => w }],
+        nonTrainableWeights: [],
+      };
+      return hessian(bare, {
+        data: { xs: tf.ones([4, 3]), ys: tf.oneHot(tf.tensor1d([0, 1, 2, 1], 'int32'), 3) },
+      }).trace({ probes: 2 });
+    },
+    'hessian: data.ys has shape [4, 3] but the model outputs [4, 2] (2 classes)',
   ],
   [
     'hessian with tf.losses',

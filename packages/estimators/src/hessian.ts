@@ -38,6 +38,9 @@ export interface HessianModel {
   readonly layers?: readonly unknown[];
   /** The output layers (tfjs-layers' functional models). */
   readonly outputLayers?: readonly unknown[];
+  /** Symbolic inputs and outputs (tfjs-layers): their shapes are checked against the data. */
+  readonly inputs?: readonly { readonly shape?: readonly (number | null)[] }[];
+  readonly outputs?: readonly { readonly shape?: readonly (number | null)[] }[];
 }
 
 /** A loss by name, or `(labels, outputs) => mean loss over the batch`. */
@@ -146,6 +149,12 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
   }
   const preserve = (model.nonTrainableWeights ?? []).map((w) => w.read());
   const { batches, owned } = resolveData(options.data, options.batchSize);
+  try {
+    checkDataShapes(model, batches, lossOf);
+  } catch (error) {
+    tf.dispose(owned);
+    throw error;
+  }
   const seed = options.seed ?? 0;
   const operator = createHvp({
     variables: variables as tf.Variable[],
@@ -161,6 +170,7 @@ export function hessian(model: HessianModel, options: HessianOptions): ModelHess
             `${WHERE}: the model returned ${describe(output)}; hessian needs a model with one output tensor.`,
           );
         }
+        checkLabels(lossOf, batch.ys, output);
         return lossOf(batch.ys, output);
       }),
   });
@@ -253,7 +263,87 @@ function headOf(model: unknown): Head | undefined {
   return undefined;
 }
 
-type LossOf = ((labels: tf.Tensor, outputs: tf.Tensor) => tf.Scalar) & { onLogits?: boolean };
+type LossOf = ((labels: tf.Tensor, outputs: tf.Tensor) => tf.Scalar) & {
+  onLogits?: boolean;
+  /** The named loss, for the shape checks (a function loss checks its own). */
+  named?: string;
+};
+
+/** `[4, 3]`, with null (any size) as `*`. */
+const showShape = (shape: readonly (number | null)[]) =>
+  `[${shape.map((n) => (n === null ? '*' : n)).join(', ')}]`;
+
+/**
+ * Checks the data against the model's symbolic input and output shapes where
+ * it has them (tfjs-layers models do), before any work: each batch's xs must
+ * fit the input, and the labels of a named loss must fit the output (one-hot
+ * rows as wide as the output; integer class indices inside [0, classes)).
+ */
+function checkDataShapes(model: HessianModel, batches: readonly Batch[], lossOf: LossOf): void {
+  const input = model.inputs?.length === 1 ? model.inputs[0]?.shape : undefined;
+  const output = model.outputs?.length === 1 ? model.outputs[0]?.shape : undefined;
+  batches.forEach(({ xs, ys }, b) => {
+    if (input && !fits(xs.shape, input)) {
+      throw new EstimatorError(
+        `${WHERE}: data.xs${batches.length > 1 ? ` of batch ${b}` : ''} has shape ${showShape(xs.shape)} but the model takes inputs of shape ${showShape(input)}; pass examples shaped like the model's input.`,
+      );
+    }
+    if (xs.shape[0] !== ys.shape[0]) {
+      throw new EstimatorError(
+        `${WHERE}: batch ${b} has ${xs.shape[0]} examples in xs but ${ys.shape[0]} in ys; pass one label row per example.`,
+      );
+    }
+    if (output && lossOf.named !== undefined) {
+      checkLabelShape(lossOf, ys.shape, output);
+      const classes = output.at(-1);
+      if (isIndexLabels(lossOf, ys) && typeof classes === 'number') {
+        const values = ys.dataSync();
+        const bad = values.findIndex((c) => c < 0 || c >= classes);
+        if (bad >= 0) {
+          throw new EstimatorError(
+            `${WHERE}: data.ys holds class index ${values[bad]} (example ${bad}${batches.length > 1 ? ` of batch ${b}` : ''}) but the model has ${classes} classes; pass indices in [0, ${classes - 1}].`,
+          );
+        }
+      }
+    }
+  });
+}
+
+/** Whether a shape fits a symbolic one (null: any size). */
+const fits = (shape: readonly number[], symbolic: readonly (number | null)[]) =>
+  shape.length === symbolic.length && symbolic.every((n, i) => n === null || n === shape[i]);
+
+const isIndexLabels = (lossOf: LossOf, ys: tf.Tensor) =>
+  lossOf.named === 'softmaxCrossEntropy' && ys.rank === 1 && ys.dtype === 'int32';
+
+/** Labels of a named loss against the model's output shape (symbolic or actual). */
+function checkLabelShape(
+  lossOf: LossOf,
+  labels: readonly number[],
+  output: readonly (number | null)[],
+): void {
+  if (lossOf.named === undefined) return;
+  if (lossOf.named === 'softmaxCrossEntropy' && labels.length === 1) return; // class indices
+  if (
+    !fits(
+      labels,
+      output.map((n, i) => (i === 0 ? null : n)),
+    )
+  ) {
+    const classes = output.at(-1);
+    const fix =
+      lossOf.named === 'softmaxCrossEntropy'
+        ? `one-hot rows of ${classes} (tf.oneHot(labels, ${classes})) or int32 class indices`
+        : `labels shaped like the model's output`;
+    throw new EstimatorError(
+      `${WHERE}: data.ys has shape ${showShape(labels)} but the model outputs ${showShape(output)}${lossOf.named === 'softmaxCrossEntropy' ? ` (${classes} classes)` : ''}, so '${lossOf.named}' cannot pair them; pass ${fix}.`,
+    );
+  }
+}
+
+/** `checkLabelShape` on the actual outputs, for models without symbolic shapes. */
+const checkLabels = (lossOf: LossOf, labels: tf.Tensor, output: tf.Tensor) =>
+  checkLabelShape(lossOf, labels.shape, output.shape);
 
 function resolveLoss(loss: HessianLoss | undefined, head: Head | undefined): LossOf {
   if (typeof loss === 'function') return loss;
@@ -276,17 +366,22 @@ function resolveLoss(loss: HessianLoss | undefined, head: Head | undefined): Los
       return twiceDifferentiableSoftmaxCrossEntropy(oneHot, logits);
     };
     lossOf.onLogits = true;
+    lossOf.named = named;
     return lossOf;
   }
   if (named === 'sigmoidCrossEntropy') {
     const lossOf: LossOf = (labels, logits) =>
       twiceDifferentiableSigmoidCrossEntropy(tf.cast(labels, 'float32'), logits);
     lossOf.onLogits = true;
+    lossOf.named = named;
     return lossOf;
   }
   if (named === 'meanSquaredError') {
     // Mean over examples and outputs, like tf.losses.meanSquaredError.
-    return (labels, predictions) => tf.mean(tf.square(tf.sub(predictions, labels))) as tf.Scalar;
+    const lossOf: LossOf = (labels, predictions) =>
+      tf.mean(tf.square(tf.sub(predictions, labels))) as tf.Scalar;
+    lossOf.named = named;
+    return lossOf;
   }
   throw new EstimatorError(
     `${WHERE}: loss must be ${LOSSES.map((l) => `'${l}'`).join(', ')} or a function (labels, outputs) => tf.Scalar, got ${describe(loss)}.`,

@@ -392,8 +392,7 @@ export class SharpnessAwareOptimizer<
         `${where}: the state was saved by '${state.optimizer}', not '${this.name}'; restore it into the same variant.`,
       );
     }
-    const names = this.variables.map((v) => v.name);
-    const base = decodeBaseSlots(state, names, where);
+    const base = decodeBaseSlots(state, this.variables, where);
     const old = await this.base.getWeights();
     await this.base.setWeights(base);
     // tfjs's setWeights copies into new slot variables and keeps the old ones alive.

@@ -148,3 +148,108 @@ it('bad states are refused with a one-line OptimizerError', async () => {
   opt.dispose();
   s.dispose();
 });
+
+describe('shapes at the door', () => {
+  /** Two linear models on 4 inputs, 3 or 2 outputs: the same variable count, other shapes. */
+  const linear = (outputs: number) => {
+    const w = tf.variable(tf.zeros([4, outputs]), true, `w${Math.random()}`);
+    const b = tf.variable(tf.zeros([outputs]), true, `b${Math.random()}`);
+    const xs = tf.ones([2, 4]);
+    const loss = () =>
+      tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(xs, w), b), 1))) as tf.Scalar);
+    return { params: [w, b], loss, dispose: () => tf.dispose([w, b, xs]) };
+  };
+
+  it.each(variants.filter(([name]) => name !== 'ssamF'))(
+    '%s.setState refuses slots from a differently shaped variable, and keeps working',
+    async (_name, build) => {
+      const s = setup();
+      const wide = linear(3);
+      const narrow = linear(2);
+      const from = build({ params: wide.params, base: tf.train.momentum(0.05, 0.9) }, s);
+      await from.step(wide.loss);
+      const state = await from.getState();
+      const into = build({ params: narrow.params, base: tf.train.momentum(0.05, 0.9) }, s);
+      let error: unknown;
+      try {
+        await into.setState(state);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(OptimizerError);
+      expect((error as Error).message).toMatch(
+        /setState: the state's slot 'base\/0\/momentum' has shape \[4,3\] but trained variable 0 \('w.*'\) has shape \[4,2\]; restore a state saved over the same architecture\.$/,
+      );
+      expect((error as Error).message).not.toContain('\n');
+      // Nothing was restored: the next step runs on the optimizer's own (empty) slots.
+      expect((await into.step(narrow.loss)).applied).toBe(true);
+      disposeOptimizerState(state);
+      for (const o of [from, into]) o.dispose();
+      for (const x of [wide, narrow, s]) x.dispose();
+    },
+  );
+
+  it('decodeOptimizerState refuses odd-length and mismatched tensor specs in one line', async () => {
+    const s = setup();
+    const opt = sam({ params: s.m, base: tf.train.momentum(0.1, 0.9) });
+    await opt.step(s.loss);
+    const state = await opt.getState();
+    const { json, data } = await encodeOptimizerState(state);
+    disposeOptimizerState(state);
+    const edit = (change: (spec: Record<string, unknown>) => void) => {
+      const parsed = JSON.parse(json);
+      change(parsed.tensors[1]);
+      return JSON.stringify(parsed);
+    };
+    const name = JSON.parse(json).tensors[1].name;
+    const cases: [string, RegExp][] = [
+      [
+        edit((t) => {
+          t.length = (t.length as number) - 1;
+        }),
+        new RegExp(
+          `tensor '${name}' has length \\d+, expected \\d+ bytes \\(4 per entry of shape \\[4,6\\]\\)`,
+        ),
+      ],
+      [
+        edit((t) => {
+          t.shape = [5, 6];
+        }),
+        /has length 96, expected 120 bytes \(4 per entry of shape \[5,6\]\)/,
+      ],
+      [
+        edit((t) => {
+          t.dtype = 'float16';
+        }),
+        /has dtype "float16", expected 'float32' or 'int32'/,
+      ],
+      [
+        edit((t) => {
+          t.shape = [4, -6];
+        }),
+        /has shape \[4,-6\], expected a list of non-negative integers/,
+      ],
+      [
+        edit((t) => {
+          t.offset = 1.5;
+        }),
+        /has offset 1.5, expected a non-negative integer/,
+      ],
+      [JSON.stringify({ ...JSON.parse(json), tensors: [null] }), /tensors\[0\] in json is null/],
+      [JSON.stringify({ ...JSON.parse(json), tensors: 3 }), /not an optimizer state/],
+    ];
+    for (const [text, pattern] of cases) {
+      let error: unknown;
+      try {
+        decodeOptimizerState(text, data);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(OptimizerError);
+      expect((error as Error).message).toMatch(pattern);
+      expect((error as Error).message).not.toContain('\n');
+    }
+    opt.dispose();
+    s.dispose();
+  });
+});

@@ -61,32 +61,54 @@ export function encodeBaseSlots(
 /**
  * The inverse of `encodeBaseSlots` for the variables trained now: the state's
  * `base/…` tensors renamed for tfjs's `setWeights` (`iter` first). Fails when
- * the state has slots for more variables than are trained.
+ * the state has slots for more variables than are trained, or a slot whose
+ * shape is not its variable's (every tfjs optimizer's slots are shaped like
+ * the variable), before anything is restored.
  */
 export function decodeBaseSlots(
   state: OptimizerState,
-  names: readonly string[],
+  variables: readonly { readonly name: string; readonly shape: readonly number[] }[],
   where: string,
 ): NamedState[] {
   const base: NamedState[] = [];
   for (const { name, tensor } of state.tensors) {
     if (!name.startsWith('base/')) continue;
+    if (!(tensor instanceof tf.Tensor)) {
+      throw new OptimizerError(
+        `${where}: the state's '${name}' is ${describe(tensor)}, not a tensor; pass what getState or decodeOptimizerState returned.`,
+      );
+    }
     const key = name.slice('base/'.length);
-    if (key === 'iter') base.unshift({ name: 'iter', tensor });
-    else if (key.startsWith('@')) base.push({ name: key.slice(1), tensor });
-    else {
-      const cut = key.indexOf('/');
-      const owner = names[Number(key.slice(0, cut))];
-      if (owner === undefined) {
+    if (key === 'iter') {
+      if (tensor.rank !== 0) {
         throw new OptimizerError(
-          `${where}: the state has slots for variable ${key.slice(0, cut)} but ${names.length} variables are trained; restore into the same architecture.`,
+          `${where}: the state's 'base/iter' has shape [${tensor.shape}], expected a scalar (the base optimizer's iteration count); pass what getState returned.`,
         );
       }
-      base.push({ name: `${owner}/${key.slice(cut + 1)}`, tensor });
+      base.unshift({ name: 'iter', tensor });
+    } else if (key.startsWith('@')) base.push({ name: key.slice(1), tensor });
+    else {
+      const cut = key.indexOf('/');
+      const index = Number(key.slice(0, cut));
+      const owner = variables[index];
+      if (owner === undefined) {
+        throw new OptimizerError(
+          `${where}: the state has slots for variable ${key.slice(0, cut)} but ${variables.length} variables are trained; restore into the same architecture.`,
+        );
+      }
+      if (!sameShape(tensor.shape, owner.shape)) {
+        throw new OptimizerError(
+          `${where}: the state's slot '${name}' has shape [${tensor.shape}] but trained variable ${index} ('${owner.name}') has shape [${owner.shape}]; restore a state saved over the same architecture.`,
+        );
+      }
+      base.push({ name: `${owner.name}/${key.slice(cut + 1)}`, tensor });
     }
   }
   return base;
 }
+
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((n, i) => n === b[i]);
 
 /** The perturbation's tensors as the state names them (`perturbation/<k>`). */
 export const encodePerturbationTensors = (tensors: readonly tf.Tensor[]): NamedState[] =>
@@ -165,7 +187,10 @@ export function decodeOptimizerState(json: string, data: Uint8Array): OptimizerS
       `decodeOptimizerState: data must be the Uint8Array encodeOptimizerState returned, got ${describe(data)}.`,
     );
   }
-  checkState({ ...parsed, tensors: [] }, 'decodeOptimizerState');
+  checkState(parsed as unknown as OptimizerState, 'decodeOptimizerState');
+  parsed.tensors.forEach((spec, i) => {
+    checkSpec(spec, i);
+  });
   const tensors = parsed.tensors.map((spec) => {
     if (spec.offset + spec.length > data.length) {
       throw new OptimizerError(
@@ -178,6 +203,36 @@ export function decodeOptimizerState(json: string, data: Uint8Array): OptimizerS
     return { name: spec.name, tensor: tf.tensor(values, spec.shape, spec.dtype) };
   });
   return { ...parsed, tensors };
+}
+
+/**
+ * Throws unless the i-th tensor spec of a json is one `encodeOptimizerState`
+ * could have written: a name, float32 or int32, a shape of natural numbers, and
+ * a byte range of exactly 4 bytes per entry.
+ */
+function checkSpec(spec: TensorSpec, i: number): void {
+  const where = 'decodeOptimizerState';
+  const natural = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (spec === null || typeof spec !== 'object' || typeof spec.name !== 'string') {
+    throw new OptimizerError(
+      `${where}: tensors[${i}] in json is ${describe(spec)}, expected { name, dtype, shape, offset, length }; pass the json encodeOptimizerState returned.`,
+    );
+  }
+  const bad = (field: string, got: unknown, accepted: string) =>
+    new OptimizerError(
+      `${where}: tensor '${spec.name}' has ${field} ${JSON.stringify(got) ?? String(got)}, expected ${accepted}; pass the json encodeOptimizerState returned.`,
+    );
+  if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {
+    throw bad('dtype', spec.dtype, "'float32' or 'int32'");
+  }
+  if (!Array.isArray(spec.shape) || !spec.shape.every(natural)) {
+    throw bad('shape', spec.shape, 'a list of non-negative integers');
+  }
+  if (!natural(spec.offset)) throw bad('offset', spec.offset, 'a non-negative integer');
+  const entries = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.length !== 4 * entries) {
+    throw bad('length', spec.length, `${4 * entries} bytes (4 per entry of shape [${spec.shape}])`);
+  }
 }
 
 /** Throws unless `state` looks like an `OptimizerState`. */
