@@ -51,6 +51,7 @@ describe('taking a run away', () => {
     expect(trainCommand({ ...settings, measureEvery: 0 }, 2)).toBe(
       'usam train --dataset mnist-s --model mlp --optimizer det-sam --rho 1 --lambda 0.5 --samples 1 --half-width 0.5 --epochs 20 --batch-size 32 --lr 0.02 --lr-schedule constant --momentum 0.9 --weight-decay 0.0005 --seed 1',
     );
+    expect(trainCommand({ ...settings, mSharpness: 4 }, 0)).toContain(' --seed 1 --m-sharpness 4');
     expect(() => trainCommand(settings, 3)).toThrow(
       'trainCommand: run 3 does not exist; pass 0 to 2.',
     );

@@ -3,15 +3,16 @@
  * workers (train-worker.ts, toy-worker.ts); this thread only draws.
  */
 import './style.css';
-import { findVariant, optionAccepts, type VariantOption } from '@usam/optimizer';
+import { findVariant, optionAccepts, type Variant, type VariantOption } from '@usam/optimizer';
 import { type LineChart, lineChart, RUN_COLOURS } from './charts';
 import { metricsCsv, metricsJson } from './export';
+import { M_SHARPNESS_HELP, optionHelp } from './help';
 import { setupLandscape } from './landscape-ui';
+import { findPreset, PRESETS } from './presets';
 import { type EpochMetrics, parseSettings, type Request, type Response } from './protocol';
 import {
   BACKENDS,
   DATASETS,
-  DEFAULT_EXPERIMENT,
   defaultRun,
   type ExperimentSettings,
   MAX_RUNS,
@@ -24,6 +25,7 @@ import {
   trainCommand,
 } from './settings';
 import { setupToy } from './toy-ui';
+import { settingsFromQuery, settingsToQuery } from './url-state';
 
 const $ = <T extends HTMLElement>(selector: string) => document.querySelector<T>(selector)!;
 
@@ -53,17 +55,23 @@ fillSelect('model', MODELS, { mlp: "The paper's MLP (6 × 128 ReLU)", cnn: 'Smal
 fillSelect('backend', BACKENDS, { auto: 'auto: the faster of webgl and wasm' });
 
 const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
-for (const name of ['dataset', 'model', 'backend', ...NUMBER_SETTINGS] as const) {
-  field(name).value = String(DEFAULT_EXPERIMENT[name]);
-}
+const runs: RunSettings[] = [];
 
-const runs: RunSettings[] = [...DEFAULT_EXPERIMENT.runs];
+/** Puts `s` into the form (fields and runs). */
+function applySettings(s: ExperimentSettings) {
+  for (const name of ['dataset', 'model', 'backend', ...NUMBER_SETTINGS] as const) {
+    field(name).value = String(s[name]);
+  }
+  runs.splice(0, runs.length, ...s.runs);
+  renderRuns();
+}
 
 /** A form field for one of a variant's options, with the range its table entry states. */
 function optionField(
   option: VariantOption,
   value: number | string,
   set: (v: number | string) => void,
+  helpId: string,
 ) {
   const label = document.createElement('label');
   label.title = `${option.description}: ${optionAccepts(option)}`;
@@ -71,6 +79,7 @@ function optionField(
     const select = document.createElement('select');
     select.append(...(option.choices ?? []).map((c) => new Option(c, c)));
     select.value = String(value);
+    select.setAttribute('aria-describedby', helpId);
     select.addEventListener('change', () => set(select.value));
     label.append(option.symbol, select);
     return label;
@@ -81,6 +90,7 @@ function optionField(
   if (option.min !== undefined) input.min = String(option.min);
   if (option.max !== undefined) input.max = String(option.max);
   input.value = String(value);
+  input.setAttribute('aria-describedby', helpId);
   input.addEventListener('change', () => set(input.valueAsNumber));
   label.append(option.symbol === option.name ? option.name : option.symbol, input);
   return label;
@@ -98,17 +108,32 @@ function renderRuns() {
       select.addEventListener('change', () => {
         runs[i] = defaultRun(select.value);
         renderRuns();
+        settingsChanged();
         runsList.querySelectorAll('select')[i]?.focus();
       });
       const name = document.createElement('label');
       name.append(`Run ${i + 1}`, select);
       li.append(name);
-      for (const option of findVariant(run.optimizer).options) {
+      const variant: Variant = findVariant(run.optimizer);
+      const help = document.createElement('ul');
+      help.className = 'help';
+      for (const option of variant.options) {
+        const helpId = `run${i + 1}-${option.name}-help`;
         li.append(
-          optionField(option, run[option.name]!, (value) => {
-            runs[i] = { ...runs[i]!, [option.name]: value };
-          }),
+          optionField(
+            option,
+            run[option.name]!,
+            (value) => {
+              runs[i] = { ...runs[i]!, [option.name]: value };
+              settingsChanged();
+            },
+            helpId,
+          ),
         );
+        const line = document.createElement('li');
+        line.id = helpId;
+        line.textContent = optionHelp(variant, option);
+        help.append(line);
       }
       const remove = document.createElement('button');
       remove.type = 'button';
@@ -118,20 +143,76 @@ function renderRuns() {
       remove.addEventListener('click', () => {
         runs.splice(i, 1);
         renderRuns();
+        settingsChanged();
         addRunButton.focus();
       });
       li.append(remove);
+      if (help.childElementCount > 0) li.append(help);
       return li;
     }),
   );
   addRunButton.disabled = runs.length >= MAX_RUNS;
 }
-renderRuns();
 addRunButton.addEventListener('click', () => {
   const used = new Set(runs.map((r) => r.optimizer));
   runs.push(defaultRun(OPTIMIZERS.find((o) => !used.has(o)) ?? 'sam'));
   renderRuns();
+  settingsChanged();
 });
+
+// ---------------------------------------------------------------- presets and the address
+
+const presetSelect = $<HTMLSelectElement>('#preset');
+const presetNote = $('#preset-note');
+const urlStatus = $('#url-status');
+presetSelect.replaceChildren(
+  new Option('Custom', ''),
+  ...PRESETS.map((p) => new Option(p.label, p.id)),
+);
+function showPreset(id: string) {
+  presetSelect.value = id;
+  presetNote.textContent = findPreset(id)?.note ?? '';
+}
+presetSelect.addEventListener('change', () => {
+  const preset = findPreset(presetSelect.value);
+  if (preset === undefined) return;
+  applySettings(preset.settings);
+  showPreset(preset.id);
+  urlStatus.hidden = true;
+  writeAddress(preset.settings);
+});
+
+/** The address holds the settings, so that a link opens the same experiment. */
+function writeAddress(s: ExperimentSettings) {
+  history.replaceState(null, '', `${location.pathname}?${settingsToQuery(s)}${location.hash}`);
+}
+
+/** After any edit: the preset whose settings these are (or Custom), and the address. */
+function settingsChanged() {
+  let s: ExperimentSettings;
+  try {
+    s = readSettings();
+  } catch {
+    return; // Start names the bad field.
+  }
+  const query = settingsToQuery(s);
+  showPreset(PRESETS.find((p) => settingsToQuery(p.settings) === query)?.id ?? '');
+  writeAddress(s);
+}
+form.addEventListener('change', (event) => {
+  if (event.target !== presetSelect) settingsChanged();
+});
+
+{
+  const { settings: initial, problems } = settingsFromQuery(location.search);
+  applySettings(initial);
+  const query = settingsToQuery(initial);
+  showPreset(PRESETS.find((p) => settingsToQuery(p.settings) === query)?.id ?? '');
+  if (problems.length > 0) {
+    urlStatus.hidden = false;
+    urlStatus.textContent = `This link's settings were partly invalid, defaults used: ${problems.join('; ')}.`;
+  }
+}
 
 function readSettings(): ExperimentSettings {
   const numbers = Object.fromEntries(
@@ -379,6 +460,7 @@ form.addEventListener('submit', (event) => {
     return;
   }
   statusLine.className = '';
+  writeAddress(s);
   settings = s;
   data = undefined;
   latest = undefined;
@@ -554,6 +636,7 @@ function renderExports() {
 }
 
 setState('idle');
+$('#m-sharpness-help').textContent = M_SHARPNESS_HELP;
 setupToy();
 
 if ('serviceWorker' in navigator && import.meta.env.PROD) {

@@ -19,6 +19,8 @@ export interface OptimizerContext {
   readonly base: tf.Optimizer;
   readonly weightDecay: number;
   readonly seed: number;
+  /** m-sharpness: the minibatch split into this many parts, each perturbed on its own. */
+  readonly mSharpness?: number;
   /** Per-example losses for SSAM-F's Fisher mask; SSAM-F is unavailable without them. */
   readonly fisherLosses?: ExampleLosses;
 }

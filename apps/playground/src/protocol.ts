@@ -226,6 +226,12 @@ export function parseSettings(
     momentum: number(`${where}.momentum`, value.momentum, { min: 0, max: 0.999 }),
     weightDecay: number(`${where}.weightDecay`, value.weightDecay, { min: 0 }),
     seed: number(`${where}.seed`, value.seed, { min: 0, max: 2 ** 31 - 1, integer: true }),
+    mSharpness: number(`${where}.mSharpness`, value.mSharpness, {
+      min: 1,
+      // Each part costs a clean pass and its perturbation's gradients.
+      max: Math.min(32, typeof value.batchSize === 'number' ? value.batchSize : 32),
+      integer: true,
+    }),
     measureEvery: number(`${where}.measureEvery`, value.measureEvery, { min: 0, integer: true }),
     hessianExamples: number(`${where}.hessianExamples`, value.hessianExamples, {
       min: 1,

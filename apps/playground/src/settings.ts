@@ -65,6 +65,8 @@ export interface ExperimentSettings {
   readonly momentum: number;
   readonly weightDecay: number;
   readonly seed: number;
+  /** m-sharpness: each minibatch split into m parts, each perturbed on its own (1: off). */
+  readonly mSharpness: number;
   /** Measure the Hessian every this many epochs; 0 never. */
   readonly measureEvery: number;
   /** Training examples the Hessian is taken over (the first ones). */
@@ -82,6 +84,7 @@ export const NUMBER_SETTINGS = [
   'momentum',
   'weightDecay',
   'seed',
+  'mSharpness',
   'measureEvery',
   'hessianExamples',
   'probes',
@@ -111,6 +114,7 @@ export const DEFAULT_EXPERIMENT: ExperimentSettings = {
   momentum: 0.9,
   weightDecay: 5e-4,
   seed: 1,
+  mSharpness: 1,
   measureEvery: 2,
   hessianExamples: 256,
   probes: 8,
@@ -178,6 +182,7 @@ export function trainCommand(
     '--seed',
     settings.seed,
   );
+  if (settings.mSharpness > 1) args.push('--m-sharpness', settings.mSharpness);
   if (settings.measureEvery > 0) {
     args.push(
       '--measure-every',

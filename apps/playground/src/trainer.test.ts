@@ -3,7 +3,7 @@ import { initBackend } from '@usam/backend';
 import { epochMetricsSchema, toJson } from '@usam/cli/run-files';
 import { Ajv } from 'ajv';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseRequest, type Response } from './protocol';
+import { parseRequest, parseSettings, type Response } from './protocol';
 import { DEFAULT_EXPERIMENT, defaultRun, type ExperimentSettings } from './settings';
 import { createTrainer } from './trainer';
 
@@ -259,6 +259,27 @@ describe('the trainer over the protocol', () => {
     const held = tf.memory().numTensors - tensors;
     await send({ type: 'start', settings });
     expect(tf.memory().numTensors - tensors).toBe(held);
+  });
+
+  it('splits each minibatch into m parts with m-sharpness (usam train --m-sharpness)', async () => {
+    const { responses, send } = harness();
+    const settings = { ...SETTINGS, epochs: 1, measureEvery: 0, mSharpness: 4 };
+    await send({ type: 'start', settings: { ...settings, runs: [defaultRun('sam')] } });
+    expect(responses.at(-1)).toEqual({ type: 'status', state: 'done' });
+    const [epoch] = responses.flatMap((r) => (r.type === 'epoch' ? [r.metrics] : []));
+    // SAM: 2 gradients per part, 4 parts, ⌈857/32⌉ = 27 steps.
+    expect(epoch!.gradientEvaluations).toBe(27 * 2 * 4);
+    // Accuracy is counted over every part's clean pass: near the unsplit run's (counting
+    // only the first part's would give about a quarter of it).
+    await send({
+      type: 'start',
+      settings: { ...settings, mSharpness: 1, runs: [defaultRun('sam')] },
+    });
+    const [unsplit] = responses.flatMap((r) => (r.type === 'epoch' ? [r.metrics] : [])).slice(1);
+    expect(epoch!.trainAccuracy).toBeGreaterThan(0.7 * unsplit!.trainAccuracy);
+    expect(() => parseSettings({ ...settings, batchSize: 2 })).toThrow(
+      'settings.mSharpness must be an integer ≥ 1 and ≤ 2, got 4.',
+    );
   });
 
   it('halts a diverging run at its step and trains the others to the end', async () => {

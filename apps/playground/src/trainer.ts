@@ -233,6 +233,7 @@ export function createTrainer(
             base,
             weightDecay: s.weightDecay,
             seed: s.seed,
+            ...(s.mSharpness > 1 && { mSharpness: s.mSharpness }),
             fisherLosses: fisherLosses(model, train, s.seed, flatten()),
           });
           return new Run(model, optimizer);
@@ -362,18 +363,18 @@ export function createTrainer(
     const labels = tf.tensor1d(batch.labels, 'int32');
     // The closure's first call is the clean pass at x (as in usam train): its predictions
     // give the running training accuracy.
-    let correct: tf.Scalar | undefined;
+    const correct: tf.Scalar[] = [];
     try {
       const stats = await run.optimizer.step(
-        () =>
+        (part) =>
           tf.tidy(() => {
-            const logits = forward(run.model, batch.xs, { training: true });
-            if (correct === undefined) {
-              correct = tf.keep(
-                tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')) as tf.Scalar,
-              );
+            // With m-sharpness each part's first call is its clean pass (usam train's rule).
+            const logits = forward(run.model, part.slice(batch.xs), { training: true });
+            if (correct.length === part.index) {
+              const right = tf.equal(tf.argMax(logits, -1), part.slice(labels));
+              correct.push(tf.keep(tf.sum(tf.cast(right, 'float32')) as tf.Scalar));
             }
-            return tf.losses.softmaxCrossEntropy(batch.ys, logits) as tf.Scalar;
+            return tf.losses.softmaxCrossEntropy(part.slice(batch.ys), logits) as tf.Scalar;
           }),
         { epoch: epoch - 1 },
       );
@@ -383,14 +384,14 @@ export function createTrainer(
       sums.gradientEvaluations += stats.gradientEvaluations;
       if (Number.isFinite(stats.loss)) {
         sums.lossSum += stats.loss * batch.size;
-        sums.correct += correct ? (await correct.data())[0]! : 0;
+        for (const c of correct) sums.correct += (await c.data())[0]!;
         sums.examples += batch.size;
         if (!stats.applied) sums.refusedSteps++;
       }
       sums.stepSeconds += (performance.now() - t0) / 1000;
       return stats.loss;
     } finally {
-      tf.dispose([labels, ...(correct ? [correct] : [])]);
+      tf.dispose([labels, ...correct]);
     }
   }
 
