@@ -64,18 +64,23 @@ export async function toyTrajectory(
   const base = tf.train.sgd(options.lr);
   const opt = createOptimizer(run, { params: [x], base, weightDecay: 0, seed: options.seed });
   const path: Point[] = [start];
+  let left: number | undefined;
   try {
     for (let step = 0; step < options.steps; step++) {
       await opt.step(() => loss(x));
       const [a, b] = await x.data();
       path.push([a!, b!]);
-      if (!(Math.abs(a!) < 10 * toy.extent && Math.abs(b!) < 10 * toy.extent)) break;
+      if (!(Math.abs(a!) < 10 * toy.extent && Math.abs(b!) < 10 * toy.extent)) {
+        left = step + 1;
+        break;
+      }
     }
   } finally {
     opt.dispose();
     x.dispose();
   }
-  return { optimizer, path, measures: path.map((p) => toyMeasures(toy, p)) };
+  const measures = path.map((p) => toyMeasures(toy, p));
+  return { optimizer, path, measures, ...(left !== undefined && { left }) };
 }
 
 export async function toyTrajectories(request: ToyRequest): Promise<ToyResponse> {

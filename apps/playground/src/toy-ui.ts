@@ -66,6 +66,8 @@ export function setupToy() {
   let inFlight = false;
   let queued = false;
   let chart: LineChart | undefined;
+  /** The learning rate of the trajectories in flight. */
+  let sentLr = TOY_DEFAULTS.lr;
 
   const request = () => {
     if (inFlight) {
@@ -77,12 +79,22 @@ export function setupToy() {
     const optimizers = [...checks.querySelectorAll<HTMLInputElement>('input:checked')].map(
       (c) => c.value as ToyOptimizer,
     );
+    const lr = input('lr').valueAsNumber;
+    if (!(Number.isFinite(lr) && lr > 0)) {
+      // Refused, not replaced by the default: the plot would not be of the rate shown.
+      inFlight = false;
+      status.className = 'error';
+      status.textContent = `Learning rate must be a number > 0, got '${input('lr').value}'.`;
+      status.dataset.state = 'refused';
+      return;
+    }
+    sentLr = lr;
     const message: ToyRequest = {
       id: ++nextId,
       toy: toy.name,
       start,
       options: {
-        lr: input('lr').valueAsNumber || TOY_DEFAULTS.lr,
+        lr,
         steps: Math.max(
           1,
           Math.min(5000, Math.round(input('steps').valueAsNumber || TOY_DEFAULTS.steps)),
@@ -108,8 +120,19 @@ export function setupToy() {
       draw();
       renderTable();
       renderChart();
-      status.textContent = `${trajectories.length} trajectories of ${trajectories[0] ? rowsOf(trajectories[0]) : 0} steps from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}).`;
+      const diverged = trajectories.filter((t) => t.left !== undefined);
+      const steps = Math.max(0, ...trajectories.map(rowsOf));
+      status.textContent = `${trajectories.length} trajectories of up to ${steps} steps from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}).`;
+      if (diverged.length > 0) {
+        // lr 0.1 already sends Frob-SAM off Example 2 in 6 steps, 0.5 Trace- and Det-SAM too
+        // (to |x| ~ 1e14 unchecked): say so rather than draw a line off the plot.
+        status.className = 'error';
+        status.textContent += ` Diverged at lr ${sentLr}: ${diverged
+          .map((t) => `${OPTIMIZER_LABELS[t.optimizer]} (left the plot at step ${t.left})`)
+          .join(', ')}; lower the learning rate (at ${TOY_DEFAULTS.lr} every optimizer stays on the plot from the default start).`;
+      }
       status.dataset.state = 'done';
+      status.dataset.diverged = diverged.map((t) => t.optimizer).join(',');
     }
     if (queued) request();
   });

@@ -111,6 +111,19 @@ describe('trajectories from a point of the zero-loss manifold of Example 2', () 
     expect(det.measures.at(-1)!.loss).toBeLessThan(1e-3);
   });
 
+  it('marks where a trajectory diverges: lr 0.5 sends Frob-SAM off the plot, 0.02 keeps it', async () => {
+    const fast = await toyTrajectory(example2, 'frob-sam', START, { lr: 0.5, steps: 300, seed: 1 });
+    expect(fast.left).toBe(fast.path.length - 1);
+    expect(fast.left).toBeLessThan(20);
+    const slow = await toyTrajectory(example2, 'frob-sam', START, {
+      lr: 0.02,
+      steps: 300,
+      seed: 1,
+    });
+    expect(slow.left).toBeUndefined();
+    expect(slow.path).toHaveLength(301);
+  });
+
   it('Example 1: every optimizer leaves the saddle along x₂ (tr H = 0 calls it flat)', async () => {
     for (const optimizer of ['sgd', 'trace-sam'] as const) {
       const { path } = await toyTrajectory(TOY_LOSSES.example1, optimizer, [1, 0.2]);

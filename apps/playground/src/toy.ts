@@ -114,6 +114,8 @@ export interface Trajectory {
   /** x after 0, 1, …, steps steps (stops early if it leaves 10× the drawn square). */
   readonly path: Point[];
   readonly measures: ToyMeasures[];
+  /** The step at which it left 10× the drawn square (diverged), where it did. */
+  readonly left?: number;
 }
 
 /** What the page asks the toy worker: trajectories of some optimizers from one start. */
