@@ -129,7 +129,9 @@ export function setupToy() {
         status.className = 'error';
         status.textContent += ` Diverged at lr ${sentLr}: ${diverged
           .map((t) => `${OPTIMIZER_LABELS[t.optimizer]} (left the plot at step ${t.left})`)
-          .join(', ')}; lower the learning rate (at ${TOY_DEFAULTS.lr} every optimizer stays on the plot from the default start).`;
+          .join(
+            ', ',
+          )}; lower the learning rate (at ${TOY_DEFAULTS.lr} every optimizer stays on the plot from the default start).`;
       }
       status.dataset.state = 'done';
       status.dataset.diverged = diverged.map((t) => t.optimizer).join(',');
