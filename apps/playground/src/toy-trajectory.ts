@@ -92,7 +92,8 @@ export async function toyTrajectories(request: ToyRequest): Promise<ToyResponse>
   }
   const trajectories: Trajectory[] = [];
   for (const optimizer of request.optimizers) {
-    trajectories.push(await toyTrajectory(toy, optimizer, request.start, request.options));
+    const run = request.runs?.[optimizer] ?? TOY_RUNS[optimizer];
+    trajectories.push(await toyTrajectory(toy, optimizer, request.start, request.options, run));
   }
   return { type: 'trajectories', id: request.id, trajectories };
 }

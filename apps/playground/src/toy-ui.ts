@@ -1,7 +1,8 @@
 /** The toy-loss section: a draggable start, trajectories from the toy worker, measures along them. */
+import { findVariant, optionRequirement } from '@usam/optimizer';
 import { type LineChart, lineChart, RUN_COLOURS } from './charts';
 import { drawHeatmap, type Frame } from './heatmap';
-import { OPTIMIZER_LABELS } from './settings';
+import { OPTIMIZER_LABELS, type RunSettings } from './settings';
 import {
   type Point,
   TOY_DEFAULTS,
@@ -47,11 +48,24 @@ export function setupToy() {
       // Colour as a swatch, text in the body colour: several of the palette's colours
       // are too light for text on white.
       label.style.borderBottom = `4px solid ${colour(o)}`;
-      const r = TOY_RUNS[o];
-      const detail =
-        o === 'sgd' ? '' : o === 'det-sam' ? ` (ρ ${r.rho}, h ${r.halfWidth})` : ` (ρ ${r.rho})`;
-      label.append(box, `${OPTIMIZER_LABELS[o]}${detail}`);
-      return label;
+      label.append(box, OPTIMIZER_LABELS[o]!);
+      // ρ and h adjustable per optimizer (the text invites trying h = 1).
+      const wrap = document.createElement('span');
+      wrap.className = 'toy-run';
+      wrap.append(label);
+      for (const option of findVariant(o).options) {
+        if (option.name !== 'rho' && option.name !== 'halfWidth') continue;
+        const field = document.createElement('input');
+        field.type = 'number';
+        field.step = 'any';
+        field.name = `${option.name}-${o}`;
+        field.value = String(TOY_RUNS[o][option.name]);
+        field.setAttribute('aria-label', `${OPTIMIZER_LABELS[o]} ${option.symbol}`);
+        const small = document.createElement('label');
+        small.append(option.symbol, field);
+        wrap.append(small);
+      }
+      return wrap;
     }),
   );
   input('lr').value = String(TOY_DEFAULTS.lr);
@@ -88,6 +102,25 @@ export function setupToy() {
       status.dataset.state = 'refused';
       return;
     }
+    const runs: Partial<Record<ToyOptimizer, RunSettings>> = {};
+    for (const o of optimizers) {
+      let run: RunSettings = TOY_RUNS[o];
+      for (const option of findVariant(o).options) {
+        const field = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
+        if (field === null) continue;
+        const value = field.value.trim() === '' ? Number.NaN : field.valueAsNumber;
+        const requirement = optionRequirement(option, value);
+        if (requirement !== undefined) {
+          inFlight = false;
+          status.className = 'error';
+          status.textContent = `${OPTIMIZER_LABELS[o]} ${option.symbol} must be ${requirement}, got '${field.value}'.`;
+          status.dataset.state = 'refused';
+          return;
+        }
+        run = { ...run, [option.name]: value };
+      }
+      runs[o] = run;
+    }
     sentLr = lr;
     const message: ToyRequest = {
       id: ++nextId,
@@ -102,6 +135,7 @@ export function setupToy() {
         seed: TOY_DEFAULTS.seed,
       },
       optimizers,
+      runs,
     };
     status.textContent = 'Running the optimizers…';
     status.dataset.state = 'running';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TOY_LOSSES } from './toy';
-import { TENSOR_LOSSES, toyMeasures, toyTrajectory } from './toy-trajectory';
+import { TOY_DEFAULTS, TOY_LOSSES, TOY_RUNS } from './toy';
+import { TENSOR_LOSSES, toyMeasures, toyTrajectories, toyTrajectory } from './toy-trajectory';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -109,6 +109,24 @@ describe('trajectories from a point of the zero-loss manifold of Example 2', () 
     expect(moved(tr.path)).toBeGreaterThan(1);
     expect(moved(det.path)).toBeLessThan(0.25 * moved(tr.path));
     expect(det.measures.at(-1)!.loss).toBeLessThan(1e-3);
+  });
+
+  it("takes the page's ρ and h: Det-SAM with h = 1 slides much further than at its default h = 0.1", async () => {
+    const request = { id: 1, toy: 'example2', start: START, options: TOY_DEFAULTS } as const;
+    const run = (halfWidth: number) =>
+      toyTrajectories({
+        ...request,
+        optimizers: ['det-sam'],
+        runs: { 'det-sam': { ...TOY_RUNS['det-sam'], halfWidth } },
+      });
+    const moved = async (h: number) => {
+      const r = await run(h);
+      if (r.type !== 'trajectories') throw new Error(r.type);
+      const [x, y] = r.trajectories[0]!.path.at(-1)!;
+      return Math.hypot(x - START[0], y - START[1]);
+    };
+    // h enters its drift as h²·tr H/6 (toy.ts): 100× at h = 1, so at least several times further.
+    expect(await moved(1)).toBeGreaterThan(3 * (await moved(0.1)));
   });
 
   it('marks where a trajectory diverges: lr 0.5 sends Frob-SAM off the plot, 0.02 keeps it', async () => {

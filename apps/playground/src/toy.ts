@@ -125,6 +125,8 @@ export interface ToyRequest {
   readonly start: Point;
   readonly options: ToyOptions;
   readonly optimizers: readonly ToyOptimizer[];
+  /** Settings per optimizer where the page changed them (ρ, h); TOY_RUNS otherwise. */
+  readonly runs?: Readonly<Partial<Record<ToyOptimizer, RunSettings>>>;
 }
 
 export type ToyResponse =
