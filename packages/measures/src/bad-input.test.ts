@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { frobenius, maxEigenvalue, polynomial, product, trace } from './catalogue';
 import { MeasureError } from './errors';
+import { exact } from './exact';
 import { defineMeasure } from './measure';
 import { explicitHvp, monteCarlo } from './monte-carlo';
 import { createRng } from './rng';
@@ -17,6 +18,41 @@ const hvp = explicitHvp([
   [0, 1],
 ]);
 const cases: [string, () => unknown, RegExp][] = [
+  [
+    'maxEigenvalue({ direction: 3 })',
+    () => maxEigenvalue({ direction: 3 } as never),
+    /^maxEigenvalue: unknown option 'direction'; valid options are directions, seed\.$/,
+  ],
+  [
+    'maxEigenvalue(3)',
+    () => maxEigenvalue(3 as never),
+    /maxEigenvalue: options must be an object, got 3/,
+  ],
+  [
+    'monteCarlo({ sample: 10 })',
+    () => monteCarlo(frobenius(), hvp, { ...options, sample: 10 } as never),
+    /monteCarlo\(frobenius\): unknown option 'sample'; valid options are shapes, samples, seed, rng/,
+  ],
+  [
+    'zerothOrder({ radius })',
+    () => zerothOrder(frobenius(), () => 0, { ...options, rho: 0.1, radius: 1 } as never),
+    /unknown option 'radius'; valid options are shapes, samples, seed, rng, rho/,
+  ],
+  [
+    'exact({ allowDivergence })',
+    () => exact(trace(), [[1]], { allowDivergence: true } as never),
+    /exact\(.*\): unknown option 'allowDivergence'; valid options are symmetryTolerance, allowDivergent/,
+  ],
+  [
+    'explicitHvp(H, { tolerance })',
+    () => explicitHvp([[1]], { tolerance: 1 } as never),
+    /explicitHvp: unknown option 'tolerance'; valid options are symmetryTolerance/,
+  ],
+  [
+    'quadraticLoss(H, { grad })',
+    () => quadraticLoss([[1]], { grad: [1] } as never),
+    /quadraticLoss: unknown option 'grad'; valid options are symmetryTolerance, gradient, loss/,
+  ],
   [
     "gaussian('1')",
     () => gaussian('1' as never),

@@ -1,5 +1,5 @@
 import { covarianceRule, withRule } from './algorithm3';
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import { checkDegree, phi, psi } from './functions';
 import { symmetricEigenvalues } from './linalg';
 import { defineMeasure } from './measure';
@@ -56,6 +56,7 @@ export function trace(mu: 'sphere' | 'gaussian' = 'sphere'): Measure {
 export function maxEigenvalue(
   options: { directions?: number; seed?: number | string } = {},
 ): Measure {
+  requireOptions('maxEigenvalue', options, ['directions', 'seed']);
   const { directions = 16, seed = 0 } = options;
   if (!(Number.isInteger(directions) && directions >= 1)) {
     throw new MeasureError(

@@ -7,6 +7,26 @@ export class MeasureError extends Error {
 }
 
 /**
+ * Rejects option names not in `known` (a typo would otherwise be silently
+ * ignored, e.g. maxEigenvalue({ direction: 3 })), and a non-object where an
+ * options object belongs. Undefined options are fine (all defaults).
+ */
+export function requireOptions(where: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new MeasureError(
+      `${where}: options must be an object, got ${show(options)}; valid options are ${known.join(', ')}.`,
+    );
+  }
+  const unknown = Object.keys(options).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw new MeasureError(
+      `${where}: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; valid options are ${known.join(', ')}.`,
+    );
+  }
+}
+
+/**
  * Formats a value for an error message: a number short but exact enough to
  * recognise, a string quoted (so '2' is not mistaken for 2), anything else by kind.
  */

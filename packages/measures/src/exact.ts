@@ -1,4 +1,4 @@
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import {
   type MatrixInput,
   type SymmetryOptions,
@@ -54,7 +54,7 @@ export function exact(measure: Measure, H: MatrixInput, options: ExactOptions = 
     );
   }
   if (!measure.closedForm) {
-    const rows = symmetricRows(H, where, options);
+    const rows = symmetricRows(H, where, options, ['allowDivergent']);
     checkDimension(measure, rows.length, where);
     const reason = measure.matrixDivergence?.(rows);
     if (reason) throw new MeasureError(`${reason}.`);
@@ -64,7 +64,8 @@ export function exact(measure: Measure, H: MatrixInput, options: ExactOptions = 
     }
     return value;
   }
-  const lambda = symmetricEigenvalues(H, options);
+  requireOptions(where, options, ['symmetryTolerance', 'allowDivergent']);
+  const lambda = symmetricEigenvalues(H, { symmetryTolerance: options.symmetryTolerance });
   checkDimension(measure, lambda.length, where);
   const reason = options.allowDivergent ? undefined : measure.divergence?.(lambda);
   if (reason) {

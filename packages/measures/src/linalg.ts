@@ -1,5 +1,5 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 
 /** An explicit symmetric matrix: rows as arrays or typed arrays, or an ml-matrix `Matrix`. */
 export type MatrixInput = readonly ArrayLike<number>[] | Matrix;
@@ -21,7 +21,10 @@ export function symmetricRows(
   H: MatrixInput,
   where: string,
   options: SymmetryOptions = {},
+  /** The caller's other options (they pass through here). */
+  also: readonly string[] = [],
 ): number[][] {
+  requireOptions(where, options, ['symmetryTolerance', ...also]);
   const tolerance = options.symmetryTolerance ?? 1e-6;
   if (!(tolerance >= 0)) {
     throw new MeasureError(`${where}: symmetryTolerance must be ≥ 0, got ${tolerance}.`);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate';
 import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg';
 import { checkTensorShapes, dot, flatten, split } from './tensor-list';
@@ -31,6 +31,7 @@ export async function monteCarlo(
       `${where}: hvp must be a function v ↦ Hv (see explicitHvp for a matrix).`,
     );
   }
+  requireOptions(where, options, ['shapes', 'samples', 'seed', 'rng']);
   const checked = setup(measure, options, where);
   let evaluations = 0;
   const estimate = await sampleMeasure(checked, where, async (v, probe) => {

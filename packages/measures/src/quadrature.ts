@@ -1,4 +1,4 @@
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import type { ScalarFunction } from './types';
 
 /**
@@ -120,6 +120,7 @@ export function integrateProductDensity(
       `${where}: quadrature is for d ≤ 3 (a grid in more dimensions is too costly), got d = ${d}; estimate it with monteCarlo(measure, explicitHvp(H), …) instead.`,
     );
   }
+  requireOptions(`${where}: quadrature`, options, ['tolerance', 'maxEvaluations']);
   const tolerance = options.tolerance ?? 1e-8;
   const budget = options.maxEvaluations ?? 4e7;
   const scales = coordinateScales(H);

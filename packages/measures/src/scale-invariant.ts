@@ -1,5 +1,5 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import { defineMeasure } from './measure';
 import { integrateProductDensity, type QuadratureOptions } from './quadrature';
 import { type LebesgueOptions, lebesgue } from './samplers';
@@ -187,6 +187,7 @@ export function scaleInvariant(definition: ScaleInvariantDefinition): Measure {
       `${where}: unknown option ${unknown.map((k) => `'${k}'`).join(', ')}; valid options are ${known.join(', ')}.`,
     );
   }
+  requireOptions(`${where}: quadrature`, quadrature, ['tolerance', 'maxEvaluations']);
   if (density === undefined) {
     throw new MeasureError(`${where}: needs density, the f of dμ = f(v₁⋯v_d)dv.`);
   }

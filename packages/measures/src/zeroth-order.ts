@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { MeasureError, show } from './errors';
+import { MeasureError, requireOptions, show } from './errors';
 import { type MeasureEstimate, type SamplingOptions, sampleMeasure, setup } from './estimate';
 import { type MatrixInput, type SymmetryOptions, symmetricRows } from './linalg';
 import type { Measure } from './types';
@@ -40,6 +40,7 @@ export async function zerothOrder(
       `${where}: perturbedLoss must be a function δ ↦ L(x + δ) (null ↦ L(x)).`,
     );
   }
+  requireOptions(where, options, ['shapes', 'samples', 'seed', 'rng', 'rho']);
   const rho = options?.rho;
   if (!(typeof rho === 'number' && Number.isFinite(rho) && rho > 0)) {
     throw new MeasureError(
@@ -79,7 +80,7 @@ export function quadraticLoss(
   H: MatrixInput,
   options: SymmetryOptions & { readonly gradient?: ArrayLike<number>; readonly loss?: number } = {},
 ): PerturbedLoss {
-  const rows = symmetricRows(H, 'quadraticLoss', options);
+  const rows = symmetricRows(H, 'quadraticLoss', options, ['gradient', 'loss']);
   const d = rows.length;
   const g = Array.from(options.gradient ?? new Array<number>(d).fill(0));
   const base = options.loss ?? 0;
