@@ -57,3 +57,16 @@ it(`every installed dependency accepts the Node versions @usam/cli promises (${o
   );
   expect(refusing).toEqual([]);
 });
+
+it('every @usam package promises the same Node versions, none without require(esm)', () => {
+  const seen = new Map<string, string | undefined>();
+  dependencies(root, seen);
+  const usam = [...seen].filter(([key]) => key.startsWith('@usam/'));
+  expect(usam.length).toBeGreaterThanOrEqual(7); // the CLI and the six libraries
+  // ESM-only packages need require(esm) for CommonJS users: unflagged from 20.19 on 20.x and
+  // from 22.12 on 22.x, so 22.0–22.11 (and 21) must not be promised.
+  for (const v of ['20.18.0', '21.7.0', '22.0.0', '22.11.0']) {
+    expect(semver.satisfies(v, ours), v).toBe(false);
+  }
+  expect(usam.filter(([, range]) => range !== ours)).toEqual([]);
+});

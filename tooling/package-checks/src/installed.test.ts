@@ -27,9 +27,9 @@ describe('the packed packages, installed from their tarballs', () => {
 
   it.each(names)('%s: release metadata (engines, LICENSE, resolved internal ranges)', (name) => {
     const m = installed(name);
-    // The CLI's yargs 18 needs ^20.19.0 || ^22.12.0 || >=23, so the CLI promises what it needs.
-    const node = name === '@usam/cli' ? '^20.19.0 || >=22.12.0' : '>=20.19';
-    expect(m.engines).toEqual({ node });
+    // ESM-only, so CommonJS users need require(esm): Node 20.19+ on 20.x, 22.12+ on 22.x
+    // (also what the CLI's yargs 18 needs).
+    expect(m.engines).toEqual({ node: '^20.19.0 || >=22.12.0' });
     expect(existsSync(join(dir, 'node_modules', name, 'LICENSE'))).toBe(true);
     for (const deps of [m.dependencies, m.peerDependencies]) {
       for (const [dep, range] of Object.entries<string>(deps ?? {})) {

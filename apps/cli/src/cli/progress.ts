@@ -26,17 +26,26 @@ export function epochLine(m: EpochMetrics, epochs: number): string {
   );
 }
 
-/** Training progress as hooks for `train`, drawn on stderr. `stop()` clears the bars. */
+/** Where progress is drawn: stderr, or in tests any stream that says it is a terminal. */
+export type ProgressStream = Pick<NodeJS.WriteStream, 'write' | 'isTTY' | 'columns'>;
+
+/** Training progress as hooks for `train`, drawn on `stream`. `stop()` clears the bars. */
 export function trainProgress(
   mode: ProgressMode,
-  write: (text: string) => void = (t) => process.stderr.write(t),
+  stream: ProgressStream = process.stderr,
 ): Required<Pick<TrainHooks, 'onStart' | 'onStep' | 'onEpoch' | 'onPhase'>> & { stop(): void } {
+  const write = (text: string) => {
+    stream.write(text);
+  };
   let epochs = 0;
   let lastLine = 0;
   let multi: MultiBar | undefined;
   let epochBar: SingleBar | undefined;
   let stepBar: SingleBar | undefined;
   const stop = () => {
+    // MultiBar.log() only buffers; the buffer is written on the next redraw, which stop()
+    // never does, so the last epoch's line would be lost: redraw once, then clear.
+    multi?.update();
     multi?.stop();
     multi = undefined;
   };
@@ -55,11 +64,11 @@ export function trainProgress(
       if (mode !== 'bars') return;
       multi = new MultiBar(
         {
-          stream: process.stderr,
+          stream: stream as NodeJS.WriteStream,
           hideCursor: true,
           clearOnComplete: true,
           etaBuffer: 50,
-          format: colorAllowed(process.stderr)
+          format: colorAllowed(stream)
             ? '{label} {bar} {value}/{total} | ETA {eta_formatted} {extra}'
             : '{label} [{bar}] {value}/{total} | ETA {eta_formatted} {extra}',
         },
