@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { errorLine, exitCodeFor } from './cli/errors';
-import { silenceTfjsBanner } from './cli/quiet-tfjs';
 import { createProgram } from './program';
 
-silenceTfjsBanner();
 // One line for the user, never a stack trace (set USAM_DEBUG=1 for one). Exit 2 for
 // bad input (options, names, combinations, files), 1 for anything else.
 try {

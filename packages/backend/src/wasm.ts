@@ -63,4 +63,11 @@ export const cpuCandidate: BackendCandidate = {
   async load() {
     await import('@tensorflow/tfjs-backend-cpu');
   },
+  async started() {
+    // tfjs-backend-cpu warns once, on its first tensor under Node, "looks like you are running
+    // TensorFlow.js in Node.js… install our node backend". Here cpu was asked for, or `auto`
+    // already tried tfjs-node and reports why it was skipped, so that banner only adds noise.
+    const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
+    if (cpu !== null && cpu.firstUse === true) cpu.firstUse = false;
+  },
 };

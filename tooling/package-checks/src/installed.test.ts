@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { root } from './packages';
@@ -64,6 +64,43 @@ describe('the packed packages, installed from their tarballs', () => {
     expect(stdout).toContain('reproduce');
   });
 
+  it('installed globally beside the libraries, the CLI loads one tfjs-core and prints no tfjs noise', async () => {
+    // `npm install -g` of every tarball in one command puts each library at the global root
+    // with its own peer tfjs-core; a CLI that imported them would load 7 copies ("Platform
+    // node has already been set" 6 times). The CLI bundles them (docs/cli-install.md).
+    const base = dirname(dir);
+    const prefix = join(base, 'global');
+    const tarballs = readdirSync(join(base, 'tarballs')).map((f) => join(base, 'tarballs', f));
+    const npm = [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+    ];
+    const install = await run('npm', [...npm, ...tarballs], { maxBuffer: 16 * 1024 * 1024 });
+    expect(install.stderr).not.toMatch(/EBADENGINE/);
+    const cli = join(prefix, 'lib/node_modules/@usam/cli');
+    expect(tfjsCoreCopies(cli)).toEqual([join(cli, 'node_modules/@tensorflow/tfjs-core')]);
+    const usam = join(prefix, 'bin/usam');
+    const help = await run(usam, ['--help'], { cwd: base });
+    expect(help.stderr).toBe('');
+    const tiny = ['--dataset', 'mnist-s', '--subsample', '0.01', '--batch-size', '10'];
+    const train = await run(
+      usam,
+      ['train', ...tiny, '--backend', 'cpu', '--epochs', '1', '--out', join(base, 'global-run')],
+      { cwd: base },
+    );
+    expect(train.stderr).not.toMatch(/Platform node|running TensorFlow\.js in Node\.js/);
+    expect(train.stderr).toContain('epoch 1/1: train loss');
+  });
+
+  it('the project install holds one tfjs-core', () => {
+    expect(tfjsCoreCopies(dir)).toEqual([join(dir, 'node_modules/@tensorflow/tfjs-core')]);
+  });
+
   it('ships the browser .wasm files inside @usam/backend', () => {
     for (const file of [
       'tfjs-backend-wasm.wasm',
@@ -115,6 +152,26 @@ function closure(names: string[]): string[] {
   };
   for (const name of names) visit(name, dir);
   return [...new Set(seen.values())].sort();
+}
+
+/** Every installed copy of tfjs-core under `folder`. */
+function tfjsCoreCopies(folder: string): string[] {
+  const found: string[] = [];
+  const walk = (modules: string) => {
+    if (!existsSync(modules)) return;
+    for (const entry of readdirSync(modules)) {
+      const names = entry.startsWith('@')
+        ? readdirSync(join(modules, entry)).map((n) => `${entry}/${n}`)
+        : [entry];
+      for (const name of names) {
+        const at = join(modules, name);
+        if (name === '@tensorflow/tfjs-core') found.push(at);
+        walk(join(at, 'node_modules'));
+      }
+    }
+  };
+  walk(join(folder, 'node_modules'));
+  return found.sort();
 }
 
 /** Runs this repository's tsc on a project; the errors, or '' when there are none. */

@@ -4,11 +4,9 @@
  * SIGTERM (a Ctrl+C reaches the whole process group) and a `stop` message
  * checkpoint the current run at its step, as `usam train` does.
  */
-import { silenceTfjsBanner } from '../cli/quiet-tfjs';
 import type { FromWorker, ToWorker } from './pool';
 import { trainRun, usamTrain } from './runs';
 
-silenceTfjsBanner();
 const send = (message: FromWorker) => {
   if (process.connected) process.send!(message);
 };

@@ -1,6 +1,13 @@
 import { appendFile, mkdir, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { version as backendVersion } from '@usam/backend/package.json';
+import { version as datasetsVersion } from '@usam/datasets/package.json';
+import { version as estimatorsVersion } from '@usam/estimators/package.json';
+import { version as measuresVersion } from '@usam/measures/package.json';
+import { version as modelsVersion } from '@usam/models/package.json';
+import { version as optimizerVersion } from '@usam/optimizer/package.json';
+import { version as cliVersion } from '../../package.json';
 import { UsageError } from '../cli/errors';
 import {
   diskFullError,
@@ -53,25 +60,28 @@ const RUN_FILES = [CONFIG, METRICS, SUMMARY, 'checkpoint', 'checkpoint.new', 'ch
 /** What to do about a run file that does not read back. */
 const FIX = 'restore the file from a copy, or start the run over with usam train --force.';
 
-/** Versions of the packages a run depends on, for config.json. */
+/**
+ * Versions of the packages a run depends on, for config.json. The @usam libraries are
+ * bundled into the CLI (tsup.config.ts), so theirs are the versions built in, read from
+ * their package.json at build time; tfjs-core is the installed one.
+ */
 export function packageVersions(): Record<string, string> {
-  const require = createRequire(import.meta.url);
-  const versions: Record<string, string> = {};
-  for (const name of [
-    '@usam/cli',
-    '@usam/optimizer',
-    '@usam/estimators',
-    '@usam/measures',
-    '@usam/datasets',
-    '@usam/models',
-    '@usam/backend',
-    '@tensorflow/tfjs-core',
-  ]) {
-    try {
-      versions[name] = (require(`${name}/package.json`) as { version: string }).version;
-    } catch {
-      versions[name] = 'unknown';
-    }
+  const versions: Record<string, string> = {
+    '@usam/cli': cliVersion,
+    '@usam/optimizer': optimizerVersion,
+    '@usam/estimators': estimatorsVersion,
+    '@usam/measures': measuresVersion,
+    '@usam/datasets': datasetsVersion,
+    '@usam/models': modelsVersion,
+    '@usam/backend': backendVersion,
+  };
+  try {
+    const require = createRequire(import.meta.url);
+    versions['@tensorflow/tfjs-core'] = (
+      require('@tensorflow/tfjs-core/package.json') as { version: string }
+    ).version;
+  } catch {
+    versions['@tensorflow/tfjs-core'] = 'unknown';
   }
   return versions;
 }
