@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
-import { frobenius, trace as traceMeasure } from '@usam/measures';
+import { determinant, frobenius, trace as traceMeasure } from '@usam/measures';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { measureMonteCarlo } from './measure';
 import { splitQuadratic, tanhMlp } from './test-problems';
@@ -34,6 +34,29 @@ describe('measureMonteCarlo', () => {
     expect(Math.abs(result.estimate - trace(mlp.H) / (2 * 26))).toBeLessThan(
       K * result.standardError,
     );
+  });
+
+  it("passes on @usam/measures' importance diagnostics: a too-narrow determinant proposal is warned", async () => {
+    // H = I in d = 2 through N(0, 0.4²I): terms with a Pareto tail of shape 1 − 0.4² = 0.84
+    // (packages/measures/src/importance.test.ts works it out); N(0, 1.5²I): bounded terms.
+    const op = matrixOperator([
+      [1, 0],
+      [0, 1],
+    ]);
+    const narrow = await measureMonteCarlo(op, determinant(2, { scale: 0.4 }), {
+      samples: 4000,
+      seed: 3,
+    });
+    expect(narrow.warning).toMatch(/standard error cannot be trusted.*more samples/);
+    expect(narrow.tailShape).toBeGreaterThan(0.7);
+    const wide = await measureMonteCarlo(op, determinant(2, { scale: 1.5 }), {
+      samples: 4000,
+      seed: 3,
+    });
+    expect(wide.warning).toBeUndefined();
+    expect(wide.effectiveSampleSize).toBeGreaterThan(2000);
+    const plain = await measureMonteCarlo(op, frobenius(), { samples: 50, seed: 3 });
+    expect(plain.effectiveSampleSize).toBeUndefined();
   });
 
   it('works on a plain operator, is deterministic, leaks no tensors, and needs 2 samples', async () => {

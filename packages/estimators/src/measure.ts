@@ -25,6 +25,11 @@ export interface MeasureMonteCarloEstimate extends Estimate {
   readonly means: readonly number[];
   /** Every draw with its importance weight and ψ values. */
   readonly draws: readonly Probe[];
+  /** Importance-weighted μ only: effective sample size and Pareto tail shape (see @usam/measures' `MeasureEstimate`). */
+  readonly effectiveSampleSize?: number;
+  readonly tailShape?: number;
+  /** Present when the draws say the standard error cannot be trusted; one line naming the fix. */
+  readonly warning?: string;
 }
 
 /**
@@ -53,5 +58,10 @@ export async function measureMonteCarlo(
     probes: result.probes.map((p) => p.q),
     means: result.means,
     draws: result.probes,
+    ...(result.effectiveSampleSize !== undefined && {
+      effectiveSampleSize: result.effectiveSampleSize,
+      tailShape: result.tailShape,
+    }),
+    ...(result.warning && { warning: result.warning }),
   };
 }

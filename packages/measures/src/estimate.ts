@@ -1,6 +1,7 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { checkSamples, drawGroups, summarizeDraws } from './algorithm3';
 import { MeasureError, show } from './errors';
+import { importanceDiagnostics, importanceWarning } from './importance';
 import { checkDimension, defineMeasure } from './measure';
 import { createRng } from './rng';
 import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list';
@@ -54,6 +55,20 @@ export interface MeasureEstimate {
   readonly samples: number;
   /** Calls made to the caller's hvp or loss. */
   readonly evaluations: number;
+  /**
+   * For importance-weighted μ (a sampler with `logWeight`: the determinant's
+   * Lebesgue measure, the scale-invariant family's f(v₁⋯v_d)dv), the least
+   * effective sample size (Σ|w·ψ|)²/Σ(w·ψ)² over the components; absent for
+   * probability μ.
+   */
+  readonly effectiveSampleSize?: number;
+  /** Likewise the largest Pareto tail shape k̂ of the terms w·ψ (finite variance needs k < ½). */
+  readonly tailShape?: number;
+  /**
+   * Present when the draws say the standard error cannot be trusted (too few
+   * effective draws, or heavy-tailed weights): one line naming the fix.
+   */
+  readonly warning?: string;
 }
 
 /** The checked setup of a sampling evaluation. */
@@ -145,5 +160,53 @@ export async function sampleMeasure(
     );
     variance += centred.reduce((s, c) => s + c * c, 0) / (n - 1) / n;
   });
-  return { value, standardError: Math.sqrt(variance), means, probes, samples: n };
+  return {
+    value,
+    standardError: Math.sqrt(variance),
+    means,
+    probes,
+    samples: n,
+    ...reliability(measure, groups, draws, n, where),
+  };
+}
+
+/** ESS and k̂ of the importance-weighted components, and a warning where they fail. */
+function reliability(
+  measure: Measure,
+  groups: ReturnType<typeof drawGroups>,
+  draws: { d: number[][]; logWeights: number[][] },
+  n: number,
+  where: string,
+): Pick<MeasureEstimate, 'effectiveSampleSize' | 'tailShape' | 'warning'> {
+  let effectiveSampleSize = Number.POSITIVE_INFINITY;
+  let tailShape = Number.NEGATIVE_INFINITY;
+  let weighted = false;
+  groups.forEach(({ mu, components }, g) => {
+    if (!mu.logWeight) return;
+    weighted = true;
+    for (const l of components) {
+      const { psi } = measure.components[l]!;
+      const logTerms = draws.d[g]!.map((q, i) => {
+        const value = psi.logForm?.(q) ?? { log: Math.log(Math.abs(psi.value(q))) };
+        return draws.logWeights[g]![i]! + value.log;
+      });
+      const diagnostics = importanceDiagnostics(logTerms);
+      effectiveSampleSize = Math.min(effectiveSampleSize, diagnostics.effectiveSampleSize);
+      // NaN (too few draws for a tail fit) does not hide another component's k̂.
+      if (!(diagnostics.tailShape <= tailShape)) tailShape = diagnostics.tailShape;
+    }
+  });
+  if (!weighted) return {};
+  const exactFix = measure.closedForm
+    ? ', or use exact() on an explicit H (closed form)'
+    : measure.matrixForm
+      ? ', or use exact() on an explicit H for d ≤ 3 (quadrature)'
+      : '';
+  const warning = importanceWarning(
+    { effectiveSampleSize, tailShape },
+    n,
+    where,
+    `draw more samples or widen the proposal (its scale)${exactFix}`,
+  );
+  return { effectiveSampleSize, tailShape, ...(warning && { warning }) };
 }

@@ -88,6 +88,13 @@ export async function readMatrix(path: string): Promise<number[][]> {
   return rows as number[][];
 }
 
+/** A sampled estimate; `warning` where its draws say the standard error cannot be trusted. */
+export interface Sampled {
+  readonly estimate: number;
+  readonly standardError: number;
+  readonly warning?: string;
+}
+
 /** One catalogue measure of H three ways (SPEC §2); a divergent one has no sampled values. */
 export interface MeasureRow {
   readonly measure: string;
@@ -96,8 +103,8 @@ export interface MeasureRow {
    * family, d ≤ 3); null where neither exists (such a measure at a divergent H, or d > 3).
    */
   readonly exact: number | null;
-  readonly monteCarlo: { estimate: number; standardError: number } | null;
-  readonly zerothOrder: { estimate: number; standardError: number } | null;
+  readonly monteCarlo: Sampled | null;
+  readonly zerothOrder: Sampled | null;
   /** Why the measure has no (φ, ψ, μ) value at this H (the closed form is still given). */
   readonly divergent?: string;
 }
@@ -114,7 +121,11 @@ export interface MeasureReport {
   readonly rows: MeasureRow[];
 }
 
-const pick = (e: MeasureEstimate) => ({ estimate: e.value, standardError: e.standardError });
+const pick = (e: MeasureEstimate): Sampled => ({
+  estimate: e.value,
+  standardError: e.standardError,
+  ...(e.warning && { warning: e.warning }),
+});
 
 /** Every requested catalogue measure of H: exact, Monte Carlo (HVPs) and zeroth order (losses). */
 export async function measureHessianMatrix(
@@ -166,8 +177,10 @@ export async function measureHessianMatrix(
 /** Six significant digits, no trailing zeros (and no −0). */
 const short = (x: number) => String(Number(x.toPrecision(6)) + 0);
 
-const pm = (e: { estimate: number; standardError: number } | null) =>
-  e === null ? '—' : `${fmt(e.estimate)} ± ${fmt(e.standardError)}`;
+const pm = (e: Sampled | null) =>
+  e === null
+    ? '—'
+    : `${fmt(e.estimate)} ± ${fmt(e.standardError)}${e.warning ? ' (se untrusted, see below)' : ''}`;
 
 /** `usam measure`: the catalogue of a Hessian given as a matrix or a toy example. */
 export function measureCommand(output: ProgramOutput): Command {
@@ -252,6 +265,11 @@ export function measureCommand(output: ProgramOutput): Command {
         output.out(`${table.toString()}\n`);
         const notes = report.rows.filter((r) => r.divergent);
         for (const r of notes) output.out(`${r.divergent}.\n`);
+        for (const r of report.rows) {
+          for (const e of [r.monteCarlo, r.zerothOrder]) {
+            if (e?.warning) output.out(`warning: ${r.measure}: ${e.warning}\n`);
+          }
+        }
         output.out(
           `(${report.samples} draws per estimate, zeroth order at ρ = ${rho}; sampled max eigenvalue is a lower bound over 64 directions.)\n`,
         );

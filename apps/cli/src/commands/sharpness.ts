@@ -25,6 +25,8 @@ export interface SharpnessRow extends Estimated {
   readonly products: number;
   /** Eigenvalues: whether power iteration met its tolerance (if not, a Rayleigh quotient only). */
   readonly converged?: boolean;
+  /** Importance-weighted measures: why the standard error cannot be trusted, where the draws say so. */
+  readonly warning?: string;
 }
 
 export interface SharpnessReport {
@@ -228,7 +230,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
           r.converged === false ? `${r.quantity} (not converged)` : r.quantity,
           // One probe (SLQ's default) has no spread to estimate an error from.
           Number.isFinite(r.standardError)
-            ? `${fmt(r.estimate)} ± ${fmt(r.standardError)}`
+            ? `${fmt(r.estimate)} ± ${fmt(r.standardError)}${r.warning ? ' (se untrusted, see below)' : ''}`
             : `${fmt(r.estimate)} (one probe: no error estimate)`,
           // λ₂, λ₃ come from λ₁'s run: its time and HVPs are all of theirs.
           /^λ[2-9]/.test(r.quantity) ? '(in λ1)' : r.seconds.toFixed(1),
@@ -238,6 +240,9 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       output.out(
         `Hessian of ${run} (epoch ${report.epoch}${report.step ? `, step ${report.step}` : ''}) on its first ${count} training examples, d = ${report.parameters}, ${backend}:\n${table.toString()}\n`,
       );
+      for (const r of report.rows) {
+        if (r.warning) output.out(`warning: ${r.quantity}: ${r.warning}\n`);
+      }
       output.out(
         `(± is a standard error; for λ_i it is the residual ‖Hv − λv‖, which bounds the distance to H's spectrum.) ${report.seconds.toFixed(1)} s in all; written to ${join(out, 'sharpness.json')}${report.density ? ` and ${join(out, 'spectral-density.svg')}` : ''}\n`,
       );
