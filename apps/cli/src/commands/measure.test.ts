@@ -35,7 +35,7 @@ describe('usam measure', () => {
     }
   });
 
-  it('warns where the determinant\'s importance weights are heavy-tailed (H = 0.2·I through N(0, I))', async () => {
+  it("warns where the determinant's importance weights are heavy-tailed (H = 0.2·I through N(0, I))", async () => {
     // Terms e^{(1 − 0.2)|v|²/2} at proposal density e^{−|v|²/2}: a Pareto tail of shape
     // k = 1 − 0.2 = 0.8 > 0.7, PSIS's limit at n = 2000 (packages/measures/src/importance.test.ts).
     const dir = await mkdtemp(join(tmpdir(), 'usam-measure-'));
@@ -51,7 +51,14 @@ describe('usam measure', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('(se untrusted, see below)');
     expect(stdout).toMatch(/warning: determinant: .*heavy-tailed.*more samples.*exact\(\)/);
-    const wide = await usam(['measure', 'example2', '--k', '1.2', '--measures', 'trace,damped-determinant']);
+    const wide = await usam([
+      'measure',
+      'example2',
+      '--k',
+      '1.2',
+      '--measures',
+      'trace,damped-determinant',
+    ]);
     expect(wide.stdout).not.toContain('warning');
   });
 
