@@ -29,14 +29,14 @@ export {
 export { MeasureError } from './errors';
 export type { MeasureEstimate, Probe, SamplingOptions } from './estimate';
 export { divergenceOf, type ExactOptions, exact } from './exact';
+export { phi, psi } from './functions';
+export { variableGrads } from './gradients';
 export {
   type ImportanceDiagnostics,
   importanceDiagnostics,
   MIN_EFFECTIVE_SAMPLES,
   tailShapeLimit,
 } from './importance';
-export { phi, psi } from './functions';
-export { variableGrads } from './gradients';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
 export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';
