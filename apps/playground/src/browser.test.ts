@@ -139,6 +139,43 @@ describe.skipIf(missing !== undefined)('the playground in headless Chromium', ()
     await page.locator('#toy').screenshot({ path: `${shots}/toy.png` });
   });
 
+  it('names the toy trajectories a too-large learning rate sends off the plot', async () => {
+    await page.fill('#toy-form input[name=lr]', '0.5');
+    await page.press('#toy-form input[name=lr]', 'Enter');
+    await page.locator('#toy-form input[name=lr]').dispatchEvent('change');
+    await page.waitForSelector('#toy-status[data-diverged*=frob-sam]', { timeout: 30_000 });
+    expect(await page.locator('#toy-status').textContent()).toContain('Diverged at lr 0.5');
+    await page.fill('#toy-form input[name=lr]', '0.02');
+    await page.locator('#toy-form input[name=lr]').dispatchEvent('change');
+    await page.waitForSelector('#toy-status[data-state=done][data-diverged=""]', {
+      timeout: 30_000,
+    });
+  });
+
+  it('opens the experiment a link holds, naming an invalid value in one line', async () => {
+    const other = await page.context().newPage();
+    await other.goto(`${site.url}?lr=fast&epochs=3&run1=sam&run1.rho=0.2`);
+    await other.waitForSelector('#url-status:not([hidden])');
+    expect(await other.locator('#url-status').textContent()).toContain(
+      "lr must be a number ≥ 0, got 'fast' (the default 0.02 used)",
+    );
+    expect(await other.inputValue('input[name=epochs]')).toBe('3');
+    expect(await other.inputValue('input[name=lr]')).toBe('0.02');
+    expect(
+      await other
+        .locator('#runs select')
+        .evaluateAll((s) => s.map((e) => (e as HTMLSelectElement).value)),
+    ).toEqual(['sam']);
+    // A preset writes itself into the address, and that address opens it again.
+    await other.selectOption('#preset', 'figure2');
+    const again = await page.context().newPage();
+    await again.goto(other.url());
+    expect(await again.inputValue('#preset')).toBe('figure2');
+    expect(await again.locator('#runs select').count()).toBe(4);
+    await again.close();
+    await other.close();
+  });
+
   it('reads at 360 px wide without horizontal scrolling', async () => {
     await page.setViewportSize({ width: 360, height: 800 });
     await page.waitForTimeout(300);
