@@ -517,3 +517,77 @@ export function flipSwapFilter(w: usize, out: usize, taps: i32, cin: i32, cout: 
     }
   }
 }
+
+/**
+ * out = w·x, or out += w·x with `accumulate` (n floats each): one term of a
+ * linear combination of parameter-shaped tensors (docs/optimizer-kernels.md).
+ * Rounds as tfjs's Mul then Add do: w·x rounded, then the sum rounded.
+ */
+export function axpy(x: usize, out: usize, n: i32, w: f32, accumulate: bool): void {
+  given(0, x);
+  given(1, out);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, out, bytes);
+  const n4 = n & ~3;
+  const ws = f32x4.splat(w);
+  if (accumulate) {
+    for (let i = 0; i < n4; i += 4) {
+      const at = (<usize>i) << 2;
+      v128.store(out + at, f32x4.add(v128.load(out + at), f32x4.mul(ws, v128.load(x + at))));
+    }
+    for (let i = n4; i < n; i++) {
+      const at = (<usize>i) << 2;
+      store<f32>(out + at, load<f32>(out + at) + w * load<f32>(x + at));
+    }
+  } else {
+    for (let i = 0; i < n4; i += 4) {
+      const at = (<usize>i) << 2;
+      v128.store(out + at, f32x4.mul(ws, v128.load(x + at)));
+    }
+    for (let i = n4; i < n; i++) {
+      const at = (<usize>i) << 2;
+      store<f32>(out + at, w * load<f32>(x + at));
+    }
+  }
+}
+
+/**
+ * acc[0] += the number of entries of x that are NaN or ±∞, acc[1] += Σ x²
+ * (float64 accumulators at acc, n floats at x; squares rounded to float32 as
+ * tfjs's Square, then summed in float64). Each entry is tested on its own
+ * (x − x is 0 exactly when x is finite), so no sum can overflow into a false
+ * alarm; Σ x² is NaN or ∞ as IEEE arithmetic gives it.
+ */
+export function finiteSquares(x: usize, n: i32, acc: usize): void {
+  given(0, x);
+  given(1, acc);
+  inside(0, x, (<usize>n) << 2);
+  inside(1, acc, 16);
+  const n4 = n & ~3;
+  let bad = i32x4.splat(0);
+  let s = f64x2.splat(0);
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < n4; i += 4) {
+    const v = v128.load(x + ((<usize>i) << 2));
+    // All ones (−1) in a lane where v − v is not 0 (NaN): v is NaN or ±∞.
+    bad = i32x4.sub(bad, f32x4.ne(f32x4.sub(v, v), zero));
+    const sq = f32x4.mul(v, v);
+    s = f64x2.add(s, f64x2.promote_low_f32x4(sq));
+    s = f64x2.add(s, f64x2.promote_low_f32x4(v128.shuffle<f32>(sq, sq, 2, 3, 2, 3)));
+  }
+  let count: f64 = <f64>(
+    i32x4.extract_lane(bad, 0) +
+    i32x4.extract_lane(bad, 1) +
+    i32x4.extract_lane(bad, 2) +
+    i32x4.extract_lane(bad, 3)
+  );
+  let squares: f64 = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  for (let i = n4; i < n; i++) {
+    const v = load<f32>(x + ((<usize>i) << 2));
+    if (v - v != 0) count += 1;
+    squares += <f64>(v * v);
+  }
+  store<f64>(acc, load<f64>(acc) + count);
+  store<f64>(acc, load<f64>(acc, 8) + squares, 8);
+}

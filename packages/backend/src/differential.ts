@@ -47,8 +47,8 @@ const SMALL = [1, 1, 2, 3, 4, 5, 7, 8] as const;
 /** One input: its shape and how its values are drawn. */
 export interface Input {
   readonly shape: number[];
-  /** 'signed': [−1, 1); 'positive': [0.5, 2). */
-  readonly kind?: 'signed' | 'positive';
+  /** 'signed': [−1, 1); 'positive': [0.5, 2); 'special': signed with NaN, ±∞ and ±3e38 among them. */
+  readonly kind?: 'signed' | 'positive' | 'special';
   /** int32 inputs hold round(10·v) (values only: int32 has no gradients). */
   readonly dtype?: 'float32' | 'int32';
 }
@@ -553,6 +553,67 @@ function int32Case(rng: Rng): Case {
   };
 }
 
+/**
+ * The optimizer's list kernels (wasm-optimizer-kernels.ts) where the backend has
+ * them, tfjs's ops (what @usam/measures' tensorList falls back to) elsewhere:
+ * Σ_j w_j·t_j per tensor, the count of non-finite entries, and Σ t². Outside
+ * KINDS, so that the fuzz runs' case indices stay as they were: drawn by
+ * wasm-optimizer-kernels.test.ts.
+ */
+export function listCase(rng: Rng): Case {
+  const count = rng.int(1, 4);
+  const terms = rng.int(1, 3);
+  const shapes = Array.from({ length: count }, () => shapeOf(rng, rng.int(1, 3), 5000));
+  const weights = Array.from({ length: terms }, () => rng.pick([1, -1, 0.9, 5e-4, 2.5]));
+  const which = rng.pick(['linearCombination', 'nonFinite', 'squaredNorm'] as const);
+  const special = which !== 'squaredNorm' && rng.chance(0.5);
+  const inputs: Record<string, Input> = {};
+  const n = which === 'linearCombination' ? terms : 1;
+  for (let j = 0; j < n; j++) {
+    shapes.forEach((shape, k) => {
+      inputs[`t${j}_${k}`] = { shape, kind: special ? 'special' : 'signed' };
+    });
+  }
+  const fused = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+  const list = (x: Record<string, Tensor>, j: number) => shapes.map((_, k) => x[`t${j}_${k}`]!);
+  const flat = (ts: Tensor[]) => tf.concat(ts.map((t) => tf.reshape(t, [-1])));
+  return {
+    op: `list ${which}`,
+    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]` : ''}${special ? ' special' : ''}`,
+    inputs,
+    fn: (x) => {
+      if (which === 'linearCombination') {
+        if (fused('UsamLinearCombination')) {
+          const named: Record<string, Tensor> = {};
+          for (let j = 0; j < terms; j++)
+            list(x, j).forEach((t, k) => {
+              named[`t${j}_${k}`] = t;
+            });
+          const out = tf
+            .engine()
+            .runKernel('UsamLinearCombination', named, { weights }) as unknown as Tensor[];
+          return flat(out);
+        }
+        return flat(
+          shapes.map((_, k) =>
+            tf.addN(weights.map((w, j) => tf.mul(x[`t${j}_${k}`]!, tf.scalar(w)))),
+          ),
+        );
+      }
+      const ts = list(x, 0);
+      if (fused('UsamFiniteSquares')) {
+        const named = Object.fromEntries(ts.map((t, k) => [`t${k}`, t]));
+        return tf.engine().runKernel('UsamFiniteSquares', named, { which }) as Tensor;
+      }
+      return which === 'nonFinite'
+        ? tf.addN(ts.map((t) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(t)), 'float32'))))
+        : tf.addN(ts.map((t) => tf.sum(tf.square(t))));
+    },
+    wrt: [],
+    secondOrder: false,
+  };
+}
+
 const KINDS: [weight: number, make: (rng: Rng) => Case][] = [
   [2, mlpCase],
   [2, cnnCase],
@@ -593,6 +654,15 @@ export function inputValues(input: Input, seed: number, index: number, name: str
   const out = new Float32Array(size(input.shape));
   for (let i = 0; i < out.length; i++) {
     out[i] = input.kind === 'positive' ? 0.5 + 1.5 * rng.next() : 2 * rng.next() - 1;
+    if (input.kind === 'special' && rng.chance(0.02)) {
+      out[i] = rng.pick([
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        3e38,
+        -3e38,
+      ]);
+    }
   }
   return out;
 }

@@ -108,6 +108,10 @@ export interface RawKernels {
   ): void;
   addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
   flipSwapFilter(w: number, out: number, taps: number, cin: number, cout: number): void;
+  /** out = w·x, or out += w·x (n floats). */
+  axpy(x: number, out: number, n: number, w: number, accumulate: boolean): void;
+  /** acc[0] += #non-finite entries of x, acc[1] += Σ x² (two float64 at acc). */
+  finiteSquares(x: number, n: number, acc: number): void;
 }
 
 /**
@@ -125,6 +129,8 @@ const POSITIONS = {
   col2imAdd: [0, 1],
   addRows: [0, 1, 2],
   flipSwapFilter: [0, 1],
+  axpy: [0, 1],
+  finiteSquares: [0, 2],
 } as const satisfies Record<keyof RawKernels, readonly number[]>;
 type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
 
@@ -385,6 +391,22 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['out', rows * cols],
     ],
   }),
+  axpy: ([, , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['out', n],
+    ],
+  }),
+  finiteSquares: ([, n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['acc', 4],
+    ],
+  }),
   flipSwapFilter: ([, , taps, cin, cout]) => ({
     ok: natural(taps, cin, cout),
     why: 'bad sizes',
@@ -436,8 +458,11 @@ function wrap(raw: RawKernels): Instance {
         const [name, floats] = buffers[i]!;
         pointers[position] = at(kernel, name, args[position] as Buf, floats);
       });
-      // sumRows accumulates in float64.
-      if (kernel === 'sumRows' && (pointers[2] as number) % 8 !== 0) {
+      // sumRows and finiteSquares accumulate in float64.
+      if (
+        (kernel === 'sumRows' || kernel === 'finiteSquares') &&
+        (pointers[2] as number) % 8 !== 0
+      ) {
         fail(kernel, 'the float64 accumulators are not 8-byte aligned; please report this.');
       }
       // The debug ranges last for this call only.

@@ -11,6 +11,7 @@
  *
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
+
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradientBySimd } from './conv-filter-gradient';
 import { inputGradientBySimd } from './conv-input-gradient';
@@ -20,6 +21,12 @@ import { biasAddByRows } from './wasm-bias-add';
 import { explicitSamePadding } from './wasm-conv-padding';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
+import {
+  FINITE_SQUARES,
+  finiteSquares,
+  LINEAR_COMBINATION,
+  linearCombination,
+} from './wasm-optimizer-kernels';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
   BACKEND,
@@ -548,6 +555,9 @@ const KERNELS: readonly Ours[] = [
   wrap(tf.FusedDepthwiseConv2D, explicitSamePadding(true)),
   // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
   wrap(tf.Add, biasAddByRows),
+  // The optimizer's chains over a parameter list, one kernel each (wasm-optimizer-kernels.ts).
+  fill(LINEAR_COMBINATION, linearCombination as unknown as tf.KernelFunc),
+  fill(FINITE_SQUARES, finiteSquares),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */
