@@ -577,15 +577,15 @@ export function finiteSquares(x: usize, n: i32, acc: usize): void {
     s = f64x2.add(s, f64x2.promote_low_f32x4(v128.shuffle<f32>(sq, sq, 2, 3, 2, 3)));
   }
   let count: f64 = <f64>(
-    i32x4.extract_lane(bad, 0) +
-    i32x4.extract_lane(bad, 1) +
-    i32x4.extract_lane(bad, 2) +
-    i32x4.extract_lane(bad, 3)
+    (i32x4.extract_lane(bad, 0) +
+      i32x4.extract_lane(bad, 1) +
+      i32x4.extract_lane(bad, 2) +
+      i32x4.extract_lane(bad, 3))
   );
   let squares: f64 = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
   for (let i = n4; i < n; i++) {
     const v = load<f32>(x + ((<usize>i) << 2));
-    if (v - v != 0) count += 1;
+    if (v - v !== 0) count += 1;
     squares += <f64>(v * v);
   }
   store<f64>(acc, load<f64>(acc) + count);

@@ -61,7 +61,9 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
     const out = heap.makeOutput([...shape], 'float32');
     const n = sizeOf(shape);
     if (simd !== undefined) {
-      terms.forEach((t, j) => simd.axpy(t, out, n, weights[j]!, j > 0));
+      terms.forEach((t, j) => {
+        simd.axpy(t, out, n, weights[j]!, j > 0);
+      });
     } else {
       // Views after makeOutput: allocating may grow (and so detach) the heap.
       const o = heap.typedArrayFromHeap(out);
