@@ -5,6 +5,7 @@
  * reason instead of training on garbage.
  */
 import type { EpochMetrics, Estimated } from '@usam/cli/run-files';
+import { describeValue, UsamError } from '@usam/measures';
 import {
   findVariant,
   optionRequirement,
@@ -133,15 +134,18 @@ export type Response =
   | { readonly type: 'error'; readonly message: string };
 
 /** A message the worker cannot act on. */
-export class ProtocolError extends Error {
+export class ProtocolError extends UsamError {
   override readonly name = 'ProtocolError';
+
+  static override isInstance(error: unknown): error is ProtocolError {
+    return UsamError.isNamed(error, 'ProtocolError');
+  }
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const show = (value: unknown): string =>
-  typeof value === 'string' ? `'${value}'` : Array.isArray(value) ? 'an array' : String(value);
+const show = describeValue;
 
 function oneOf<T extends string>(where: string, value: unknown, valid: readonly T[]): T {
   if (typeof value !== 'string' || !valid.includes(value as T)) {

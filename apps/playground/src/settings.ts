@@ -6,6 +6,7 @@
  * become a command line that reproduces it in Node.
  */
 import { HESSIAN_QUANTITIES, type HessianQuantity } from '@usam/cli/run-files';
+import { describeValue } from '@usam/measures';
 import { findVariant, VARIANTS, type Variant, variantDefaults } from '@usam/optimizer';
 
 export const DATASETS = ['mnist-s', 'mnist', 'mnist-c', 'mnist-s-c'] as const;
@@ -213,7 +214,7 @@ export function checkNumber(
     value > max ||
     (integer && !Number.isInteger(value))
   ) {
-    const shown = typeof value === 'string' ? `'${value}'` : String(value);
+    const shown = describeValue(value);
     const kind = integer ? 'an integer' : 'a number';
     const range = `${min === -Infinity ? '' : ` ≥ ${min}`}${max === Infinity ? '' : `${min === -Infinity ? '' : ' and'} ≤ ${max}`}`;
     throw new TypeError(`${name} must be ${kind}${range}, got ${shown}.`);

@@ -67,6 +67,14 @@ export type InitBackend = (
 /** Thrown for unknown or unavailable backends; the message names the fix. */
 export class BackendError extends Error {
   override readonly name = 'BackendError';
+
+  constructor(message: string, options?: { readonly cause?: unknown }) {
+    super(message, options);
+    // The marker of every usam error (`UsamError.isInstance` in @usam/measures,
+    // docs/errors-and-vocabulary.md): this package depends on no other usam
+    // package, so its error carries the marker instead of extending the base.
+    Object.defineProperty(this, Symbol.for('usam.error'), { value: true });
+  }
 }
 
 /** A thrown value's first line, for one-line messages. */

@@ -4,6 +4,14 @@
  */
 export class DatasetError extends Error {
   override readonly name = 'DatasetError';
+
+  constructor(message: string, options?: { readonly cause?: unknown }) {
+    super(message, options);
+    // The marker of every usam error (`UsamError.isInstance` in @usam/measures,
+    // docs/errors-and-vocabulary.md): this package depends on no other usam
+    // package, so its error carries the marker instead of extending the base.
+    Object.defineProperty(this, Symbol.for('usam.error'), { value: true });
+  }
 }
 
 /** A value as an error message shows it: strings quoted, arrays and objects by kind. */

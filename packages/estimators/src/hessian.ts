@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Measure } from '@usam/measures';
+import type { Measure, ModelLike } from '@usam/measures';
 import { type Batch, firstBatches } from './data';
 import { describe, EstimatorError, requireInteger, requireOptions } from './errors';
 import {
@@ -28,12 +28,8 @@ import {
  * functional) is one. Typed structurally so this package does not depend on
  * tfjs-layers.
  */
-export interface HessianModel {
+export interface HessianModel extends ModelLike {
   apply(inputs: tf.Tensor, kwargs?: { training?: boolean }): tf.Tensor | tf.Tensor[] | unknown;
-  /** The parameters H is taken with respect to (`read()` gives the tf.Variable). */
-  readonly trainableWeights: readonly { read(): tf.Tensor }[];
-  /** BatchNorm moving statistics and the like: left bit-identical. */
-  readonly nonTrainableWeights: readonly { read(): tf.Tensor }[];
   /** The layers (tfjs-layers): the last one's activation is checked (see `HessianOptions.loss`). */
   readonly layers?: readonly unknown[];
   /** The output layers (tfjs-layers' functional models). */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { dimensionOf, tensorList, variableGrads } from '@usam/measures';
+import { checkVariables, dimensionOf, tensorList, variableGrads } from '@usam/measures';
 import { type DataSource, defaultBatchSize, openData } from './data';
 import { describe, EstimatorError, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './operator';
@@ -160,26 +160,9 @@ function checkHvpOptions<B>(options: HvpOptions<B>): CheckedHvpOptions<B> {
       `${WHERE}: variables must be a non-empty array of tf.Variables, got ${describe(variables)}; pass the trainable variables the loss reads (for a layers model, use hessian(model, …)).`,
     );
   }
-  variables.forEach((v, i) => {
-    if (!(v instanceof tf.Variable)) {
-      throw new EstimatorError(
-        `${WHERE}: variables[${i}] is not a tf.Variable; pass tf.variable(...) objects.`,
-      );
-    }
-    if (!v.trainable) {
-      throw new EstimatorError(
-        `${WHERE}: variable '${v.name}' is not trainable, so tfjs gives it no gradient; pass only trainable variables.`,
-      );
-    }
-    if (v.dtype !== 'float32') {
-      throw new EstimatorError(
-        `${WHERE}: variable '${v.name}' has dtype ${v.dtype}; pass float32 variables.`,
-      );
-    }
+  const checked = checkVariables(WHERE, variables, {
+    fail: (message) => new EstimatorError(message),
   });
-  if (new Set(variables).size !== variables.length) {
-    throw new EstimatorError(`${WHERE}: a variable is listed twice; pass each variable once.`);
-  }
   if (typeof loss !== 'function') {
     throw new EstimatorError(
       `${WHERE}: loss must be a function (batch) => tf.Scalar, got ${describe(loss)}.`,
@@ -203,7 +186,7 @@ function checkHvpOptions<B>(options: HvpOptions<B>): CheckedHvpOptions<B> {
   }
   if (options.epsilon !== undefined) requirePositive(WHERE, 'epsilon', options.epsilon);
   return {
-    variables,
+    variables: checked,
     loss,
     method,
     preserve,

@@ -26,7 +26,7 @@ export {
   sphereMoment,
   trace,
 } from './catalogue';
-export { MeasureError } from './errors';
+export { describeValue, MeasureError, UsamError } from './errors';
 export type { MeasureEstimate, Probe, SamplingOptions } from './estimate';
 export { divergenceOf, type ExactOptions, exact } from './exact';
 export { phi, psi } from './functions';
@@ -76,6 +76,13 @@ export type {
   ScalarFunction,
   SignedLog,
 } from './types';
+export {
+  checkVariables,
+  isModelLike,
+  type LayerVariableLike,
+  type ModelLike,
+  type VariableCheck,
+} from './variables';
 export {
   type PerturbedLoss,
   quadraticLoss,

@@ -1,23 +1,21 @@
+import { describeValue, UsamError } from '@usam/measures';
+
 /**
  * Thrown for bad input to @usam/optimizer (hyperparameters, variables, loss
  * closures). The message is one line that names the problem and the fix.
  */
-export class OptimizerError extends Error {
+export class OptimizerError extends UsamError {
   override readonly name = 'OptimizerError';
-}
 
-/** Formats a number for a message: short, but exact enough to recognise. */
-export const show = (x: number): string => String(Number(x.toPrecision(6)));
-
-/** What a value is, for a message: strings quoted, numbers as they are. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value == null) {
-    return String(value);
+  static override isInstance(error: unknown): error is OptimizerError {
+    return UsamError.isNamed(error, 'OptimizerError');
   }
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'function' ? 'a function' : `a ${typeof value}`;
 }
+
+/** What a value is, for a message (@usam/measures' one formatter). */
+export const describe = describeValue;
+/** A number for a message: short, but exact enough to recognise. */
+export const show = describeValue;
 
 /** A finite number ≥ `min` (or > `min` when `strict`), else an `OptimizerError` naming the fix. */
 export function requireNumber(

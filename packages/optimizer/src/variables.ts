@@ -1,44 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  checkVariables,
+  isModelLike,
+  type LayerVariableLike,
+  type ModelLike,
+} from '@usam/measures';
 import { OptimizerError } from './errors';
 
-/**
- * A tfjs-layers `LayerVariable` (what `model.trainableWeights` holds), duck-typed
- * so this package needs no tfjs-layers dependency: `read()` returns the
- * underlying `tf.Variable` itself.
- */
-export interface LayerVariableLike {
-  read(): tf.Tensor;
-}
+export type { LayerVariableLike, ModelLike };
 
 /** A parameter: a `tf.Variable`, or a tfjs-layers weight wrapping one. */
 export type Parameter = tf.Variable | LayerVariableLike;
 
-/** A tfjs-layers model (or anything shaped like one): its trainable and non-trainable weights. */
-export interface ModelLike {
-  readonly trainableWeights: readonly LayerVariableLike[];
-  readonly nonTrainableWeights: readonly LayerVariableLike[];
-}
-
 /** What an optimizer trains: a list of parameters, or a tfjs-layers model. */
 export type Parameters = readonly Parameter[] | ModelLike;
 
-const isModel = (p: unknown): p is ModelLike =>
-  typeof p === 'object' && p !== null && !Array.isArray(p) && 'trainableWeights' in p;
-
-function toVariable(p: Parameter, where: string, i: number): tf.Variable {
-  const v = p instanceof tf.Variable ? p : typeof p?.read === 'function' ? p.read() : p;
-  if (!(v instanceof tf.Variable)) {
-    throw new OptimizerError(
-      `${where}: parameter ${i} is not a tf.Variable or a tfjs-layers weight; pass tf.variable(...)s or model.trainableWeights.`,
-    );
-  }
-  if (v.isDisposed) {
-    throw new OptimizerError(
-      `${where}: parameter ${i} ('${v.name}') is disposed; pass live variables.`,
-    );
-  }
-  return v;
-}
+const fail = (message: string) => new OptimizerError(message);
 
 /**
  * The trainable variables and the non-trainable state (BatchNorm running
@@ -50,35 +27,22 @@ export function resolveParameters(
   state: readonly Parameter[] | undefined,
   where: string,
 ): { variables: tf.Variable[]; state: tf.Variable[] } {
-  const model = isModel(parameters) ? parameters : undefined;
+  const model = isModelLike(parameters) ? parameters : undefined;
   const list = model ? model.trainableWeights : parameters;
   if (!Array.isArray(list) || list.length === 0) {
     throw new OptimizerError(
       `${where}: the variable list is empty; pass params: [tf.variable(...), …] or a tfjs-layers model with trainable weights.`,
     );
   }
-  const variables = (list as readonly Parameter[]).map((p, i) => toVariable(p, where, i));
-  const names = new Set<string>();
-  for (const v of variables) {
-    if (!v.trainable) {
-      throw new OptimizerError(
-        `${where}: variable '${v.name}' is not trainable; remove it from params (or pass it as state).`,
-      );
-    }
-    if (v.dtype !== 'float32') {
-      throw new OptimizerError(
-        `${where}: variable '${v.name}' has dtype ${v.dtype}; only float32 variables can be trained.`,
-      );
-    }
-    if (names.has(v.name)) {
-      throw new OptimizerError(
-        `${where}: variable '${v.name}' is listed twice; list each variable once.`,
-      );
-    }
-    names.add(v.name);
-  }
+  const notTrainable = 'remove it from params (or pass it as state)';
+  const variables = checkVariables(where, list, { fail, notTrainable, what: 'params' });
   const stateList = state ?? model?.nonTrainableWeights ?? [];
-  const stateVariables = stateList.map((p, i) => toVariable(p, `${where} (state)`, i));
+  const stateVariables = checkVariables(`${where} (state)`, stateList, {
+    fail,
+    what: 'state',
+    trained: false,
+  });
+  const names = new Set(variables.map((v) => v.name));
   const clash = stateVariables.find((v) => names.has(v.name));
   if (clash) {
     throw new OptimizerError(

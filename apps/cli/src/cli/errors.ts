@@ -1,23 +1,17 @@
+import { UsamError } from '@usam/measures';
 import { CommanderError } from 'commander';
 
 /**
  * A mistake in what the user asked for (bad option, unknown name, impossible
  * combination, missing file): exit code 2, one line naming the problem and the fix.
  */
-export class UsageError extends Error {
+export class UsageError extends UsamError {
   override readonly name = 'UsageError';
-}
 
-/** The packages' own input errors are usage errors too: their messages name the fix. */
-const INPUT_ERRORS = new Set([
-  'UsageError',
-  'OptimizerError',
-  'EstimatorError',
-  'MeasureError',
-  'DatasetError',
-  'ModelError',
-  'BackendError',
-]);
+  static override isInstance(error: unknown): error is UsageError {
+    return UsamError.isNamed(error, 'UsageError');
+  }
+}
 
 /** Exit code of a failure: 2 for bad input (ours, commander's, the packages'), 1 otherwise. */
 export function exitCodeFor(error: unknown): number {
@@ -25,7 +19,8 @@ export function exitCodeFor(error: unknown): number {
     // Help and --version exit 0; every parse error is a usage error.
     return error.exitCode === 0 ? 0 : 2;
   }
-  if (error instanceof Error && INPUT_ERRORS.has(error.name)) return 2;
+  // The packages' own errors are input errors too: their messages name the fix.
+  if (UsamError.isInstance(error)) return 2;
   if (isMissingFile(error)) return 2;
   return 1;
 }
