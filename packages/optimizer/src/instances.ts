@@ -145,6 +145,12 @@ function measurePerturbation(
   };
 }
 
+/**
+ * The most perturbation samples per step: each costs a forward and backward
+ * pass, so n = 1e9 would hang a step (the paper uses n ≤ 16).
+ */
+export const MAX_SAMPLES = 1024;
+
 /** Builds an instance: options checked, the measure's fewest samples enforced. */
 function instance(
   where: string,
@@ -172,6 +178,11 @@ function instance(
       options.samples ?? Math.max(defaults.samples ?? 1, measure.minSamples ?? 1),
       where,
     );
+    if (samples > MAX_SAMPLES) {
+      throw new OptimizerError(
+        `${where}: samples must be an integer ≤ ${MAX_SAMPLES} (each costs a gradient evaluation per step), got ${samples}; pass samples: ${MAX_SAMPLES} or fewer.`,
+      );
+    }
     const optimizer = new SharpnessAwareOptimizer(
       where,
       { ...options, lambda: options.lambda ?? defaults.lambda },

@@ -207,6 +207,16 @@ describe('bad input gets a one-line OptimizerError naming the fix', () => {
     ['traceSam ρ < 0', (o) => traceSam({ ...o, rho: -0.01 }), /rho \(ρ\) must be .* > 0/],
     ['detSam ρ = NaN', (o) => detSam({ ...o, rho: Number.NaN }), /rho \(ρ\)/],
     ['detSam h = 0', (o) => detSam({ ...o, halfWidth: 0 }), /halfWidth \(h\) must be .* > 0/],
+    [
+      'frobSam samples 1e9',
+      (o) => frobSam({ ...o, samples: 1e9 }),
+      /^frobSam: samples must be an integer ≤ 1024 \(each costs a gradient evaluation per step\), got 1000000000; pass samples: 1024 or fewer\.$/,
+    ],
+    [
+      'traceSam samples 1025',
+      (o) => traceSam({ ...o, samples: 1025 }),
+      /samples must be an integer ≤ 1024/,
+    ],
     ['universalSam without ρ', (o) => universalSam({ ...o, measure: frobenius() } as never), /rho/],
     [
       'universalSam without a measure',
