@@ -125,6 +125,16 @@ export function trainCommand(
       numberArg,
     )
     .option('--epochs <n>', `epochs${d(D.epochs)}`, numberArg)
+    .option(
+      '--patience <epochs>',
+      'stop early once test accuracy has not improved by more than --min-delta for this many epochs (docs/early-stopping.md; default: train every epoch)',
+      numberArg,
+    )
+    .option(
+      '--min-delta <fraction>',
+      'with --patience: the test-accuracy gain that counts as improving (default: 0.001, i.e. 0.1 points)',
+      numberArg,
+    )
     .option('--batch-size <n>', `examples per step${d(D.batchSize)}`, numberArg)
     .option('--lr <lr>', `initial learning rate${d(D.lr)}`, numberArg)
     .addOption(

@@ -68,6 +68,13 @@ export interface TrainOptions {
   /** m-sharpness: the batch is split into this many parts, each perturbed on its own. */
   readonly mSharpness: number;
   readonly epochs: number;
+  /**
+   * Stop before `epochs` once test accuracy has not improved by more than
+   * `minDelta` for this many epochs (docs/early-stopping.md); null: train every epoch.
+   */
+  readonly patience: number | null;
+  /** The improvement in test accuracy (a fraction: 0.001 = 0.1 points) that resets `patience`. */
+  readonly minDelta: number | null;
   readonly batchSize: number;
   readonly lr: number;
   readonly lrSchedule: LrSchedule;
@@ -142,6 +149,9 @@ export const TRAIN_DEFAULTS = {
   resume: false,
   force: false,
 } as const satisfies PartialTrainOptions;
+
+/** `--min-delta` when only `--patience` is given: 0.1 points of test accuracy. */
+export const DEFAULT_MIN_DELTA = 0.001;
 
 /** `dataDir` → `--data-dir`: how the user wrote it. */
 export const flag = (name: string): string =>
@@ -269,6 +279,19 @@ export function resolveTrainOptions(
     }
   }
   const epochs = number('epochs', o.epochs, { min: 1, integer: true });
+  const patience =
+    given.patience === undefined
+      ? null
+      : number('patience', given.patience, { min: 1, integer: true });
+  if (patience === null && given.minDelta !== undefined) {
+    throw new UsageError(
+      '--min-delta applies with --patience only; pass --patience N (epochs) or drop --min-delta.',
+    );
+  }
+  const minDelta =
+    patience === null
+      ? null
+      : number('minDelta', given.minDelta ?? DEFAULT_MIN_DELTA, { min: 0, max: 1 });
   const milestones =
     lrSchedule === 'multistep' && JSON.stringify(o.milestones) === '[]'
       ? TRAIN_DEFAULTS.milestones
@@ -323,6 +346,8 @@ export function resolveTrainOptions(
     mu: variant.mu as 'gaussian' | 'sphere' | null,
     mSharpness,
     epochs,
+    patience,
+    minDelta,
     batchSize,
     lr: number('lr', o.lr, { min: 0, minOpen: true }),
     lrSchedule,

@@ -16,6 +16,7 @@ import {
   requireDirectoryPath,
   writeFileAtomic,
 } from '../cli/files';
+import type { EarlyStop } from './early-stop';
 import type { TrainOptions } from './options';
 import { configSchema, type EpochMetrics, epochMetricsSchema } from './schema';
 import { parseJson, readNumber, toJson, validated } from './validate';
@@ -39,7 +40,10 @@ export type { EpochMetrics } from './schema';
 /** `summary.json`, written when the run completes. */
 export interface TrainSummary {
   readonly completed: boolean;
+  /** Epochs trained (fewer than asked when `stoppedEarly`). */
   readonly epochs: number;
+  /** Set when `--patience` ended the run before its last epoch (docs/early-stopping.md). */
+  readonly stoppedEarly?: EarlyStop;
   readonly finalTestAccuracy: number;
   readonly finalTestLoss: number;
   readonly finalTrainLoss: number;

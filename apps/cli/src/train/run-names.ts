@@ -38,6 +38,8 @@ export const TRAIN_OPTION_NAMES = [
   ...VARIANT_KEYS,
   'mSharpness',
   'epochs',
+  'patience',
+  'minDelta',
   'batchSize',
   'lr',
   'lrSchedule',

@@ -65,7 +65,8 @@ export const configSchema = {
   properties: {
     options: {
       type: 'object',
-      required: [...TRAIN_OPTION_NAMES],
+      // Runs written before early stopping have no patience/minDelta (read as null).
+      required: TRAIN_OPTION_NAMES.filter((k) => k !== 'patience' && k !== 'minDelta'),
       additionalProperties: false,
       properties: Object.fromEntries(TRAIN_OPTION_NAMES.map((k) => [k, {}])),
     },
@@ -139,6 +140,15 @@ export const summarySchema = {
   properties: {
     completed: { const: true },
     epochs: { type: 'integer', minimum: 1 },
+    stoppedEarly: {
+      type: 'object',
+      required: ['epoch', 'bestEpoch', 'bestTestAccuracy'],
+      properties: {
+        epoch: { type: 'integer', minimum: 1 },
+        bestEpoch: count,
+        bestTestAccuracy: fraction,
+      },
+    },
     finalTestAccuracy: fraction,
     finalTestLoss: loss,
     finalTrainLoss: loss,

@@ -14,6 +14,7 @@ import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
 import type { ExampleLosses, SharpnessAwareOptimizer, Variant } from '@usam/optimizer';
 import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
+import { earlyStopEpoch } from './early-stop';
 import { measureHessian } from './hessian';
 import { createOptimizer, schedule } from './optimizer';
 import { configDifference, resumeMismatch, type TrainOptions } from './options';
@@ -252,7 +253,17 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     const sessionStart = performance.now();
     const elapsed = () => secondsBefore + (performance.now() - sessionStart) / 1000;
 
-    for (let epoch = progress.epoch; epoch < options.epochs; epoch++) {
+    // Checked before each epoch, so that a run resumed after the epoch that fired it stops too.
+    const stopRule = () =>
+      options.patience === null
+        ? undefined
+        : earlyStopEpoch(
+            history.map((m) => m.testAccuracy),
+            options.patience,
+            options.minDelta ?? 0,
+          );
+    let stoppedEarly = stopRule();
+    for (let epoch = progress.epoch; epoch < options.epochs && !stoppedEarly; epoch++) {
       const epochStart = performance.now();
       const resuming = epoch === progress.epoch;
       const sums = resuming ? { ...progress.partial } : emptySums();
@@ -334,7 +345,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       hooks.onPhase?.('checkpoint');
       await saveCheckpoint(options.out, model, optimizer, progress);
       hooks.onEpoch?.(metrics);
-      if (hooks.signal?.aborted && epoch + 1 < options.epochs) {
+      stoppedEarly = stopRule();
+      if (hooks.signal?.aborted && epoch + 1 < options.epochs && !stoppedEarly) {
         return interrupted(options, backend, progress, history);
       }
     }
@@ -342,7 +354,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     const last = history.at(-1)!;
     const summary: TrainSummary = {
       completed: true,
-      epochs: options.epochs,
+      epochs: stoppedEarly ? stoppedEarly.epoch : options.epochs,
+      ...(stoppedEarly && { stoppedEarly }),
       finalTestAccuracy: last.testAccuracy,
       finalTestLoss: last.testLoss,
       finalTrainLoss: last.trainLoss,
