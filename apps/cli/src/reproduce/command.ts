@@ -48,6 +48,11 @@ export function reproduceCommand(output: ProgramOutput): Command {
         .default('auto'),
     )
     .option('-s, --seed <n>', 'seed of the checks, and first seed of the runs', integer(0), 0)
+    .option(
+      '--seeds <n>',
+      "seeds per setting, from --seed on (default: the profile's: tiny 2, quick 2, full 4, paper 4)",
+      integer(1),
+    )
     .option('-o, --out <dir>', 'output directory (default: results/<profile>)')
     .option(
       '--data-dir <dir>',
@@ -77,6 +82,7 @@ export function reproduceCommand(output: ProgramOutput): Command {
         experiments?: Step[];
         backend: TrainOptions['backend']; // checked by .choices()
         seed: number;
+        seeds?: number;
         out?: string;
         samples: number;
         dataDir?: string;

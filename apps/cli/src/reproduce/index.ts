@@ -37,6 +37,8 @@ export interface ReproduceOptions {
   readonly backend: TrainOptions['backend'];
   /** Seed of the checks and the first seed of the experiments. */
   readonly seed: number;
+  /** Seeds per setting (default: the profile's). */
+  readonly seeds?: number;
   /** Output directory (default `results/<profile>`). */
   readonly out?: string;
   /** Draws per Monte Carlo estimate in the checks (Table 1). */
@@ -94,7 +96,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   const out = options.out ?? defaultOut(options.profile);
   const steps = options.experiments ?? ['checks', ...defaultExperiments(options.profile)];
   const experiments = steps.filter((s): s is Experiment => s !== 'checks');
-  const plan = createPlan(options.profile, experiments, options.seed);
+  const plan = createPlan(options.profile, experiments, options.seed, options.seeds);
   const shard = options.shard ?? WHOLE;
   const runs = shardRuns(plan.runs, shard);
   const shardText =

@@ -301,9 +301,12 @@ export function createPlan(
   profile: Profile,
   experiments: readonly Experiment[] = defaultExperiments(profile),
   firstSeed = 0,
+  /** Seeds per setting, instead of the profile's (fewer where the budget binds). */
+  seedCount?: number,
 ): Plan {
   const { figure2, tables } = SCALE[profile];
-  const seeds = (count: number) => Array.from({ length: count }, (_, i) => firstSeed + i);
+  const seeds = (count: number) =>
+    Array.from({ length: seedCount ?? count }, (_, i) => firstSeed + i);
   const runs: PlannedRun[] = [];
   for (const experiment of experiments) {
     if (experiment === 'figure2') {
