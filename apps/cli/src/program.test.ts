@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
@@ -108,5 +108,59 @@ describe('usam reproduce', () => {
     expect(error).toBeInstanceOf(CommanderError);
     expect(err).toContain('--samples');
     expect(err).toContain('expected an integer in [2,');
+  });
+
+  it('refuses --jobs 0 and --seeds 0 in one line naming the option', async () => {
+    for (const flag of ['--jobs', '--seeds']) {
+      const { err, error } = await run('reproduce', flag, '0', '--dry-run');
+      expect(error).toBeInstanceOf(CommanderError);
+      expect(err).toContain(flag);
+      expect(err).toContain('expected an integer in [1,');
+    }
+  });
+
+  it('cuts --jobs above the number of runs to them, saying so', async () => {
+    // Seven table runs, each already settled (diverged.json): nothing trains, the pool is sized.
+    const dir = await mkdtemp(join(tmpdir(), 'usam-cli-jobs-'));
+    const ids = (
+      await run(
+        'reproduce',
+        '--profile',
+        'tiny',
+        '-e',
+        'table2',
+        '--seeds',
+        '1',
+        '--dry-run',
+        '--out',
+        dir,
+      )
+    ).out
+      .split('\n')
+      .filter((line) => line.startsWith('table2-'))
+      .map((line) => line.split('\t')[0]!);
+    expect(ids).toHaveLength(7);
+    for (const id of ids) {
+      await mkdir(join(dir, 'runs', id), { recursive: true });
+      await writeFile(join(dir, 'runs', id, 'diverged.json'), '{"epoch":1,"step":1,"loss":"NaN"}');
+    }
+    const { out, err, error } = await run(
+      'reproduce',
+      '--profile',
+      'tiny',
+      '-e',
+      'table2',
+      '--seeds',
+      '1',
+      '--jobs',
+      '50',
+      '--quiet',
+      '--backend',
+      'cpu',
+      '--out',
+      dir,
+    );
+    expect(error).toBeUndefined();
+    expect(out + err).toContain('(--jobs 50, but this shard has 7 run(s): 7 worker(s).)');
   });
 });
