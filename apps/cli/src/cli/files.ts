@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { UsageError } from './errors';
 
 /**
@@ -104,12 +105,57 @@ export async function pathKind(path: string): Promise<'none' | 'directory' | 'ot
   }
 }
 
+/** What a file-system error code means for a path the user gave, in words. */
+const PATH_PROBLEMS: Record<string, string> = {
+  ENOTDIR: 'a part of it is a file, not a directory',
+  ENAMETOOLONG: 'it (or a name in it) is too long for the file system',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ELOOP: 'it has a loop of symbolic links',
+  EEXIST: 'a part of it is a file, not a directory',
+};
+
+/**
+ * A file-system error on a path the user gave, as a one-line `UsageError`
+ * (exit 2) naming the option; other errors (a full disk, I/O) are returned as they are.
+ */
+export function pathError(option: string, path: string, error: unknown): unknown {
+  const code = (error as { code?: string } | null)?.code;
+  const problem = code === undefined ? undefined : PATH_PROBLEMS[code];
+  if (problem === undefined) return error;
+  const shown = path.length > 80 ? `${path.slice(0, 60)}…(${path.length} characters)` : path;
+  return new UsageError(`${option} '${shown}': ${problem} (${code}); pass another ${option}.`, {
+    cause: error,
+  });
+}
+
 /** Refuses an output directory path that names an existing file, before any work. */
 export async function requireDirectoryPath(option: string, path: string): Promise<void> {
-  if ((await pathKind(path)) === 'other') {
+  let kind: Awaited<ReturnType<typeof pathKind>>;
+  try {
+    kind = await pathKind(path);
+  } catch (error) {
+    throw pathError(option, path, error);
+  }
+  if (kind === 'other') {
     throw new UsageError(
       `${option} '${path}' is a file, not a directory; pass a directory path (new or existing).`,
     );
+  }
+}
+
+/**
+ * Creates an output directory (and its parents) and checks it is writable,
+ * before any work: a path the user cannot write to is a one-line error naming the option.
+ */
+export async function makeOutputDirectory(option: string, path: string): Promise<void> {
+  await requireDirectoryPath(option, path);
+  try {
+    await mkdir(path, { recursive: true });
+    await access(path, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw pathError(option, path, error);
   }
 }
 

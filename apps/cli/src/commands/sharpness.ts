@@ -6,7 +6,7 @@ import { hessian } from '@usam/estimators';
 import { loadModel } from '@usam/models/node';
 import { Command, Option } from 'commander';
 import { UsageError } from '../cli/errors';
-import { readJsonFile, requireDirectoryPath, writeFileAtomic, writeJsonAtomic } from '../cli/files';
+import { makeOutputDirectory, pathKind, writeFileAtomic, writeJsonAtomic } from '../cli/files';
 import { createTable, fmt, type ProgramOutput, printJson } from '../cli/output';
 import { densitySvg } from '../cli/plot';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
@@ -14,7 +14,7 @@ import { integer, listArg } from '../options';
 import { checkpointDir, checkpointModelDir, readProgress } from '../train/checkpoint';
 import type { Estimated } from '../train/hessian';
 import { BACKEND_CHOICES, type TrainOptions } from '../train/options';
-import { CONFIG, type RunConfig } from '../train/run-dir';
+import { CONFIG, readRunConfig } from '../train/run-dir';
 import { flattens, loadData } from '../train/train';
 
 /** One quantity of `sharpness.json`: its value, error and the seconds it took. */
@@ -103,14 +103,16 @@ export function sharpnessCommand(output: ProgramOutput): Command {
     .option('--quiet', 'no progress output')
     .action(async (run: string, flags: SharpnessFlags) => {
       const out = flags.out ?? run;
-      await requireDirectoryPath('--out', out);
       const measures = flags.measures ?? [];
       for (const name of measures) catalogueMeasure(name, 1); // unknown names fail before any work
-      const config = (await readJsonFile('RUN_DIR', join(run, CONFIG)).catch(() => {
+      if ((await pathKind(join(run, CONFIG)).catch(() => 'none')) !== 'other') {
         throw new UsageError(
           `'${run}' is not a usam run directory (no ${CONFIG}); pass the --out of a usam train run.`,
         );
-      })) as RunConfig;
+      }
+      // Checked (schema: file and field named) and --out made, before any work.
+      const config = await readRunConfig(run);
+      await makeOutputDirectory('--out', out);
       const checkpoint = await checkpointDir(run);
       if (checkpoint === undefined) {
         throw new UsageError(

@@ -32,7 +32,7 @@ function result(
       run,
       status: 'diverged',
       epochs,
-      divergence: { epoch: accuracy.length + 1, step: 17, loss: 'NaN' },
+      divergence: { epoch: accuracy.length + 1, step: 17, loss: Number.NaN },
     };
   }
   const summary = {

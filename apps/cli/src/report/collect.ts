@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../cli/errors';
 import type { Plan, PlannedRun } from '../reproduce/plan';
-import { type Divergence, readDivergence } from '../reproduce/runs';
-import { type EpochMetrics, readMetrics, SUMMARY, type TrainSummary } from '../train/index';
+import { type EpochMetrics, readMetrics, type TrainSummary } from '../train/index';
+import { type Divergence, readDivergence, readSummary } from '../train/run-dir';
 
 /** `diverged`: stopped where its loss blew up (`diverged.json`), never averaged in. */
 export type RunStatus = 'done' | 'diverged' | 'partial' | 'missing';
@@ -30,8 +30,14 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new UsageError(
+      `${path} cannot be read (${code ?? String(error)}); check the path and its permissions.`,
+      {
+        cause: error,
+      },
+    );
   }
   try {
     return JSON.parse(text) as T;
@@ -44,8 +50,7 @@ async function readJson<T>(path: string): Promise<T | undefined> {
 
 /** Whether a run directory holds a finished run (`summary.json` with `completed: true`). */
 export async function isCompleted(dir: string): Promise<boolean> {
-  const summary = await readJson<TrainSummary>(join(dir, SUMMARY));
-  return summary?.completed === true;
+  return (await readSummary(dir))?.completed === true;
 }
 
 /** Reads the plan of one output directory. */
@@ -105,7 +110,7 @@ export async function collectResults(
     let best: RunResult = { run, status: 'missing', epochs: [] };
     for (const root of dirs) {
       const dir = join(root, RUNS_DIR, run.id);
-      const summary = await readJson<TrainSummary>(join(dir, SUMMARY));
+      const summary = await readSummary(dir);
       const epochs = await readMetrics(dir);
       if (summary?.completed) {
         best = { run, status: 'done', dir, epochs, summary };

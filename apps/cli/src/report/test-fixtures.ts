@@ -46,6 +46,9 @@ export async function writeRunDir(
       finalTestLoss: last.testLoss,
       finalTrainLoss: last.trainLoss,
       seconds: epochs.length,
+      gradientEvaluations: 100 * epochs.length,
+      backend: 'cpu',
+      out: dir,
     });
   }
 }

@@ -1,4 +1,5 @@
-import { findVariant, paperSettings, VARIANTS } from '@usam/optimizer';
+import { findVariant, VARIANTS } from '@usam/optimizer';
+import { datasetSettings } from '../train/defaults';
 import { TRAIN_DEFAULTS } from '../train/index';
 
 /**
@@ -94,28 +95,11 @@ const TINY_DATASETS = { table2: ['mnist-s'], table3: ['mnist-s-c'] };
 const base = (dataset: string) => dataset.replace(/-(s|c|s-c)$/, '');
 
 /**
- * The paper's column whose settings a dataset uses. MNIST has no column in
- * Tables 4–5; its tables take SVHN's (digits too, the nearest of the paper's datasets).
+ * Each method's own settings for one dataset column (§10.1, Tables 4–5): what
+ * `usam train` defaults to there (MNIST takes SVHN's column, Frob-SAM Figure 2's).
  */
-function paperColumn(dataset: string): string {
-  // MNIST-S-C (the tiny profile) takes the -C column: label noise is the setting that binds.
-  const column = dataset.replace(/-s-c$/, '-c');
-  return column.replace(/^mnist(-full)?/, 'svhn');
-}
-
-/** Each method's own settings for one dataset column (§10.1, Tables 4–5). */
 export function methodSettings(method: Method, dataset: string): Partial<RunSettings> {
-  // MNIST: Figure 2's ρ = 0.01 with λ = 0.00025 (λ_ref = 1e-3), which trains at the
-  // tables' lr 0.05. (SVHN's ρ = 0.005 with λ = 0.00125 scales ĉov by 4λ/ρ² = 200 and
-  // diverged at lr 0.1; λ = 0.0025 left MNIST-S at chance after 140 steps.)
-  if (method === 'frob-sam' && dataset.startsWith('mnist')) {
-    return { rho: 0.01, lambda: 0.00025, samples: 2 };
-  }
-  const settings = paperSettings(findVariant(method), paperColumn(dataset));
-  if (settings === undefined) {
-    throw new Error(`methodSettings: the paper has no settings of ${method} for ${dataset}.`);
-  }
-  return settings as Partial<RunSettings>;
+  return datasetSettings(findVariant(method), dataset) as Partial<RunSettings>;
 }
 
 /** The training recipe (everything but the method) of a profile's tables. */

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { pathKind } from '../cli/files';
@@ -13,6 +13,7 @@ import {
   type TrainHooks,
   train,
 } from '../train/index';
+import { DIVERGED, type Divergence, readDivergence, writeDivergence } from '../train/run-dir';
 import type { Plan, PlannedRun, RunSettings } from './plan';
 import { writeJson } from './results';
 import { type Shard, shardRuns } from './shard';
@@ -42,11 +43,12 @@ export type RunOutcome =
   | 'failed';
 
 /**
- * Written into a run directory when its training loss left every sane range
- * (see `DIVERGED_LOSS`): the run stopped there and is reported as diverged,
+ * Written into a run directory when it diverged: by `usam train` (most of an
+ * epoch's steps refused), or here when its training loss left every sane range
+ * (see `DIVERGED_LOSS`). The run stopped there and is reported as diverged,
  * never averaged in. A rerun leaves it (the same seed diverges the same way).
  */
-export const DIVERGED_FILE = 'diverged.json';
+export const DIVERGED_FILE = DIVERGED;
 
 /**
  * A minibatch cross-entropy above this (or not finite) counts as divergence:
@@ -55,23 +57,7 @@ export const DIVERGED_FILE = 'diverged.json';
  */
 export const DIVERGED_LOSS = 10 * Math.log(10);
 
-/** Where a run diverged (`diverged.json`). */
-export interface Divergence {
-  readonly epoch: number;
-  readonly step: number;
-  /** The minibatch loss at that step (a string when not finite: JSON has no NaN). */
-  readonly loss: number | string;
-}
-
-/** The divergence record of a run directory, if it has one. */
-export async function readDivergence(dir: string): Promise<Divergence | undefined> {
-  try {
-    return JSON.parse(await readFile(join(dir, DIVERGED_FILE), 'utf8')) as Divergence;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
+export { type Divergence, readDivergence };
 
 const firstLine = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
@@ -197,8 +183,7 @@ export async function trainRun(
         },
         onStep: (info) => {
           if (!divergence && !(Math.abs(info.loss) <= DIVERGED_LOSS)) {
-            const loss = Number.isFinite(info.loss) ? info.loss : String(info.loss);
-            divergence = { epoch: info.epoch, step: info.step, loss };
+            divergence = { epoch: info.epoch, step: info.step, loss: info.loss };
             stop.abort();
           }
           hooks.onStep?.(info);
@@ -220,9 +205,13 @@ export async function trainRun(
   }
   options.signal?.throwIfAborted();
   if (divergence) {
-    await writeJson(join(dir, DIVERGED_FILE), divergence);
+    await mkdir(dir, { recursive: true });
+    await writeDivergence(dir, divergence);
     return { outcome: 'diverged', divergence };
   }
+  // usam train stopped it itself (most of an epoch's steps refused): it wrote diverged.json.
+  const own = await readDivergence(dir);
+  if (own) return { outcome: 'diverged', divergence: own };
   return { outcome };
 }
 

@@ -9,12 +9,13 @@ describe('resolveTrainOptions', () => {
     expect(mnist).toMatchObject({
       model: 'mlp',
       augment: false,
-      rho: 0.005,
+      // Figure 2's setting on MNIST (src/train/defaults.test.ts has the rest).
+      rho: 0.01,
       samples: 2,
-      lambda: 0.00125,
+      lambda: 0.00025,
       eta: null,
-      weightDecay: 5e-4,
-      milestones: [50, 100, 150],
+      weightDecay: 0,
+      milestones: [],
     });
     const cifar100 = resolveTrainOptions({ dataset: 'cifar100-s', optimizer: 'det-sam' });
     expect(cifar100).toMatchObject({
@@ -57,7 +58,7 @@ describe('resolveTrainOptions', () => {
       /--hessian: expected a non-empty list of 'trace', 'frobenius', 'topEigenvalue', got \["trace","det"\]/,
     );
     expect(() => resolveTrainOptions({ lr: Number.NaN })).toThrow(
-      /--lr: expected a number > 0, got NaN/,
+      /--lr: expected a number > 0 and ≤ 10, got NaN/,
     );
     expect(() => resolveTrainOptions({ dataset: 7 as unknown as string })).toThrow(
       /--dataset: expected one of 'mnist'.*got 7/,
@@ -82,7 +83,7 @@ describe('configDifference', () => {
 
 describe('learning-rate schedules', () => {
   it("multistep is the paper's: 0.1, ×0.1 at epochs 50, 100, 150", () => {
-    const lr = schedule(resolveTrainOptions({}));
+    const lr = schedule(resolveTrainOptions({ dataset: 'cifar10' }));
     expect([0, 49, 50, 99, 100, 150, 199].map(lr)).toEqual([
       0.1,
       0.1,

@@ -4,6 +4,7 @@ import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
 import {
   findVariant,
+  optionAccepts,
   optionRequirement,
   VARIANTS,
   type Variant,
@@ -11,6 +12,7 @@ import {
 } from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
+import { datasetSettings, isMnist, mnistRecipe } from './defaults';
 import {
   HESSIAN_QUANTITIES,
   type HessianQuantity,
@@ -123,7 +125,11 @@ export function variantOptions(
   return byKey;
 }
 
-/** Defaults that do not depend on other options (Appendix I: CIFAR-10/SVHN settings). */
+/**
+ * Defaults: Appendix I's CIFAR-10/SVHN recipe. On MNIST the recipe is Figure
+ * 2's (`MNIST_RECIPE`), and each variant's options default to the paper's
+ * settings for the dataset (`datasetSettings`).
+ */
 export const TRAIN_DEFAULTS = {
   dataset: 'mnist',
   dataDir: null,
@@ -152,6 +158,27 @@ export const TRAIN_DEFAULTS = {
 
 /** `--min-delta` when only `--patience` is given: 0.1 points of test accuracy. */
 export const DEFAULT_MIN_DELTA = 0.001;
+
+/**
+ * Upper bounds of the options that have no natural one, so that a typo
+ * (`--epochs 1e12`, `--lr 1e308`) is a range error up front rather than a run
+ * that never ends or overflows (docs/run-directory.md, "Ranges").
+ */
+export const TRAIN_LIMITS = {
+  epochs: 100_000,
+  /** More than any training set here (SVHN's 73,257). */
+  batchSize: 100_000,
+  hessianExamples: 100_000,
+  probes: 100_000,
+  /** Perturbation samples per step: each costs a gradient. */
+  samples: 1000,
+  /** ResNet-18 at width 8 has ~715M parameters (2.9 GB of float32 weights). */
+  width: 8,
+  lr: 10,
+  weightDecay: 1,
+  /** Smallest `--subsample`: 0.001 of MNIST's 8,569 digits is still 8. */
+  subsampleMin: 0.001,
+} as const;
 
 /** `dataDir` → `--data-dir`: how the user wrote it. */
 export const flag = (name: string): string =>
@@ -202,6 +229,10 @@ function text(name: string, value: unknown): string {
   return value as string;
 }
 
+const RESUME_AND_FORCE = new UsageError(
+  '--resume and --force contradict each other; --resume continues the run, --force starts it over.',
+);
+
 /**
  * Fills in defaults and checks every option, throwing a `UsageError` whose one
  * line names the option, what it got and what it accepts. Also refuses
@@ -248,6 +279,8 @@ export function resolveTrainOptions(
     );
   }
   const isCifar = base === 'cifar10' || base === 'cifar100';
+  // Figure 2's recipe on MNIST, for what the user did not set.
+  if (isMnist(dataset)) Object.assign(o, { ...mnistRecipe(dataset), ...given });
   const optimizer = choice(
     'optimizer',
     o.optimizer,
@@ -256,6 +289,7 @@ export function resolveTrainOptions(
   const chosen = findVariant(optimizer, variants);
   const users = variantOptions(variants);
   const variant = {} as Record<VariantKey, number | string | null>;
+  const forDataset = datasetSettings(chosen, dataset);
   for (const key of VARIANT_KEYS) {
     const option = chosen.options.find((x) => x.name === key);
     if (given[key] !== undefined && option === undefined) {
@@ -263,9 +297,12 @@ export function resolveTrainOptions(
         `${flag(key)} does not apply to --optimizer ${optimizer}; it is an option of ${list(users.get(key)!.map((u) => u.variant.name))}.`,
       );
     }
-    const value = given[key] ?? option?.default;
+    const value = given[key] ?? (option && (forDataset[key] ?? option.default));
     const requirement = option && value !== undefined && optionRequirement(option, value);
     if (requirement) bad(key, value, requirement);
+    if (key === 'samples' && typeof value === 'number' && value > TRAIN_LIMITS.samples) {
+      bad(key, value, `${optionAccepts(option!)} and ≤ ${TRAIN_LIMITS.samples}`);
+    }
     variant[key] = (value ?? null) as number | string | null;
   }
   const lrSchedule = choice('lrSchedule', o.lrSchedule, LR_SCHEDULES);
@@ -278,7 +315,7 @@ export function resolveTrainOptions(
       }
     }
   }
-  const epochs = number('epochs', o.epochs, { min: 1, integer: true });
+  const epochs = number('epochs', o.epochs, { min: 1, max: TRAIN_LIMITS.epochs, integer: true });
   const patience =
     given.patience === undefined
       ? null
@@ -310,7 +347,11 @@ export function resolveTrainOptions(
   ) {
     bad('hessian', hessian, `a non-empty list of ${list(HESSIAN_QUANTITIES)}`);
   }
-  const batchSize = number('batchSize', o.batchSize, { min: 1, integer: true });
+  const batchSize = number('batchSize', o.batchSize, {
+    min: 1,
+    max: TRAIN_LIMITS.batchSize,
+    integer: true,
+  });
   const mSharpness = number('mSharpness', o.mSharpness, { min: 1, integer: true });
   if (batchSize % mSharpness !== 0) {
     throw new UsageError(
@@ -322,19 +363,15 @@ export function resolveTrainOptions(
   }
   const resume = boolean('resume', o.resume);
   const force = boolean('force', o.force);
-  if (resume && force) {
-    throw new UsageError(
-      '--resume and --force contradict each other; --resume continues the run, --force starts it over.',
-    );
-  }
+  if (resume && force) throw RESUME_AND_FORCE;
   const resolved: TrainOptions = {
     dataset,
     dataDir: o.dataDir === null ? null : text('dataDir', o.dataDir),
-    subsample: number('subsample', o.subsample, { min: 0, minOpen: true, max: 1 }),
+    subsample: number('subsample', o.subsample, { min: TRAIN_LIMITS.subsampleMin, max: 1 }),
     corrupt: number('corrupt', o.corrupt, { min: 0, max: 1 }),
     augment: boolean('augment', o.augment ?? isCifar),
     model: choice('model', o.model ?? (base.startsWith('mnist') ? 'mlp' : 'resnet18'), MODEL_NAMES),
-    width: number('width', o.width, { min: 0, minOpen: true }),
+    width: number('width', o.width, { min: 0, minOpen: true, max: TRAIN_LIMITS.width }),
     optimizer,
     measure: null,
     rho: variant.rho as number | null,
@@ -349,20 +386,25 @@ export function resolveTrainOptions(
     patience,
     minDelta,
     batchSize,
-    lr: number('lr', o.lr, { min: 0, minOpen: true }),
+    lr: number('lr', o.lr, { min: 0, minOpen: true, max: TRAIN_LIMITS.lr }),
     lrSchedule,
     milestones: lrSchedule === 'multistep' ? [...milestones] : [],
     gamma: number('gamma', o.gamma, { min: 0, minOpen: true, max: 1 }),
     momentum: number('momentum', o.momentum, { min: 0, max: 1, maxOpen: true }),
     weightDecay: number('weightDecay', o.weightDecay ?? (base === 'cifar100' ? 1e-3 : 5e-4), {
       min: 0,
+      max: TRAIN_LIMITS.weightDecay,
     }),
     seed: number('seed', o.seed, { min: 0, max: 2 ** 32 - 1, integer: true }),
     backend: choice('backend', o.backend, BACKEND_CHOICES),
     measureEvery: number('measureEvery', o.measureEvery, { min: 0, integer: true }),
     hessian: [...new Set(hessian)],
-    hessianExamples: number('hessianExamples', o.hessianExamples, { min: 1, integer: true }),
-    probes: number('probes', o.probes, { min: 2, integer: true }),
+    hessianExamples: number('hessianExamples', o.hessianExamples, {
+      min: 1,
+      max: TRAIN_LIMITS.hessianExamples,
+      integer: true,
+    }),
+    probes: number('probes', o.probes, { min: 2, max: TRAIN_LIMITS.probes, integer: true }),
     out: text('out', o.out ?? `runs/${dataset}-${optimizer}-seed${o.seed}`),
     resume,
     force,
@@ -424,6 +466,8 @@ export async function resumeOptions(
   requested: PartialTrainOptions,
   variants: readonly Variant[] = VARIANTS,
 ): Promise<PartialTrainOptions> {
+  // Checked here, before the saved options (which say force: false) replace the request's.
+  if (requested.force === true) throw RESUME_AND_FORCE;
   const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }, variants).out;
   let saved: TrainOptions;
   try {

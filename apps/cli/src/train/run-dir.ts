@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { version as backendVersion } from '@usam/backend/package.json';
@@ -12,13 +12,20 @@ import { UsageError } from '../cli/errors';
 import {
   diskFullError,
   isDiskFull,
+  makeOutputDirectory,
   pathKind,
   requireDirectoryPath,
   writeFileAtomic,
 } from '../cli/files';
 import type { EarlyStop } from './early-stop';
 import type { TrainOptions } from './options';
-import { configSchema, type EpochMetrics, epochMetricsSchema } from './schema';
+import {
+  configSchema,
+  divergenceSchema,
+  type EpochMetrics,
+  epochMetricsSchema,
+  summarySchema,
+} from './schema';
 import { parseJson, readNumber, toJson, validated } from './validate';
 
 /** `config.json`: the resolved options and where and with what the run was made. */
@@ -54,12 +61,41 @@ export interface TrainSummary {
   readonly out: string;
   /** Set when stopped by a signal: where the checkpoint stands. */
   readonly interrupted?: { readonly epoch: number; readonly step: number };
+  /** Set when the run stopped because it diverged (`diverged.json`). */
+  readonly diverged?: Divergence;
+}
+
+/**
+ * `diverged.json`: where a run diverged. `usam train` writes it when most of
+ * an epoch's steps are refused (docs/run-directory.md); `usam reproduce` also
+ * when a loss leaves every sane range. `reproduce` and `report` show the run as
+ * diverged, never averaged in; `--resume` refuses it.
+ */
+export interface Divergence {
+  /** 1-based epoch and step where the divergence began. */
+  readonly epoch: number;
+  readonly step: number;
+  /** The minibatch loss there (NaN, ±∞, or a finite loss out of range). */
+  readonly loss: number;
+  /** Why it counts as diverged, in words. */
+  readonly reason?: string;
+  /** The live checkpoint (the last finite state): epochs and steps done; null if none was written. */
+  readonly checkpoint?: { readonly epoch: number; readonly step: number } | null;
 }
 
 export const CONFIG = 'config.json';
 export const METRICS = 'metrics.jsonl';
 export const SUMMARY = 'summary.json';
-const RUN_FILES = [CONFIG, METRICS, SUMMARY, 'checkpoint', 'checkpoint.new', 'checkpoint.old'];
+export const DIVERGED = 'diverged.json';
+const RUN_FILES = [
+  CONFIG,
+  METRICS,
+  SUMMARY,
+  DIVERGED,
+  'checkpoint',
+  'checkpoint.new',
+  'checkpoint.old',
+];
 
 /** What to do about a run file that does not read back. */
 const FIX = 'restore the file from a copy, or start the run over with usam train --force.';
@@ -133,10 +169,10 @@ export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | 
       );
     }
   }
+  await makeOutputDirectory('--out', out);
   if (options.force) {
     for (const name of RUN_FILES) await rm(join(out, name), { recursive: true, force: true });
   }
-  await mkdir(out, { recursive: true });
   return undefined;
 }
 
@@ -157,6 +193,50 @@ export const writeConfig = (out: string, config: RunConfig): Promise<void> =>
 
 export const writeSummary = (out: string, summary: TrainSummary): Promise<void> =>
   write(out, SUMMARY, `${toJson(summary, 2)}\n`);
+
+/** Removes summary.json: the run is being extended, so it is not complete. */
+export const removeSummary = (out: string): Promise<void> =>
+  rm(join(out, SUMMARY), { force: true });
+
+/** A JSON run file read and checked against its schema; undefined when it does not exist. */
+async function readChecked<T>(dir: string, name: string, schema: object): Promise<T | undefined> {
+  const path = join(dir, name);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ENOENT') return undefined;
+    throw new UsageError(
+      `${path} cannot be read (${code ?? String(error)}); check its permissions.`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return validated<T>(schema, parseJson(text, path, FIX), path, FIX);
+}
+
+/** A run's `summary.json`, checked (undefined: the run has not completed). */
+export async function readSummary(out: string): Promise<TrainSummary | undefined> {
+  const summary = await readChecked<TrainSummary>(out, SUMMARY, summarySchema);
+  return (
+    summary && {
+      ...summary,
+      finalTestLoss: readNumber(summary.finalTestLoss),
+      finalTrainLoss: readNumber(summary.finalTrainLoss),
+    }
+  );
+}
+
+/** A run's `diverged.json`, checked (undefined: it has not diverged). */
+export async function readDivergence(out: string): Promise<Divergence | undefined> {
+  const divergence = await readChecked<Divergence>(out, DIVERGED, divergenceSchema);
+  return divergence && { ...divergence, loss: readNumber(divergence.loss) };
+}
+
+export const writeDivergence = (out: string, divergence: Divergence): Promise<void> =>
+  write(out, DIVERGED, `${toJson(divergence, 2)}\n`);
 
 /** Starts a run's metrics.jsonl, empty. */
 export const createMetrics = (out: string): Promise<void> => write(out, METRICS, '');

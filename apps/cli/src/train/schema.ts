@@ -159,6 +159,28 @@ export const summarySchema = {
   },
 } as const;
 
+/** `diverged.json`. */
+export const divergenceSchema = {
+  type: 'object',
+  required: ['epoch', 'step', 'loss'],
+  properties: {
+    epoch: { type: 'integer', minimum: 1 },
+    step: count,
+    loss: anyNumber,
+    reason: { type: 'string' },
+    checkpoint: {
+      anyOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          required: ['epoch', 'step'],
+          properties: { epoch: count, step: count },
+        },
+      ],
+    },
+  },
+} as const;
+
 /** `checkpoint/progress.json`. */
 export const progressSchema = {
   type: 'object',

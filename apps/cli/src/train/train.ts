@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
@@ -13,6 +14,7 @@ import { loadDataset } from '@usam/datasets/node';
 import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
 import type { ExampleLosses, SharpnessAwareOptimizer, Variant } from '@usam/optimizer';
+import { UsageError } from '../cli/errors';
 import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
 import { earlyStopEpoch } from './early-stop';
 import { measureHessian } from './hessian';
@@ -21,14 +23,19 @@ import { configDifference, resumeMismatch, type TrainOptions } from './options';
 import {
   appendMetrics,
   createMetrics,
+  DIVERGED,
+  type Divergence,
   type EpochMetrics,
   packageVersions,
   prepareRunDir,
   type RunConfig,
+  readDivergence,
   readMetrics,
+  removeSummary,
   resumeMetrics,
   type TrainSummary,
   writeConfig,
+  writeDivergence,
   writeSummary,
 } from './run-dir';
 
@@ -189,6 +196,12 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   if (saved) {
     const difference = configDifference(saved.options, options);
     if (difference !== undefined) throw resumeMismatch(difference);
+    const diverged = await readDivergence(options.out);
+    if (diverged) {
+      throw new UsageError(
+        `--resume: the run in ${options.out} diverged at epoch ${diverged.epoch}, step ${diverged.step} (${DIVERGED}); resumed, it would diverge again: start over with --force and a lower --lr (or λ).`,
+      );
+    }
   }
   const { name: backend } = await initBackend(options.backend);
   const data = await loadData(options);
@@ -209,9 +222,20 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       seconds: 0,
     };
     let history: EpochMetrics[] = [];
+    const flatten = flattens(options);
+    const lrAt = schedule(options);
+    // With m-sharpness, a last batch smaller than m cannot be split into m parts: it is dropped.
+    const dropLast =
+      data.train.count % options.batchSize !== 0 &&
+      data.train.count % options.batchSize < options.mSharpness;
+    const stepsPerEpoch = batchCount(data.train.count, options.batchSize, dropLast);
     if (saved) {
       progress = await loadCheckpoint(options.out, model, optimizer);
+      checkProgress(progress, options, saved.options.epochs, stepsPerEpoch);
       history = await resumeMetrics(options.out, progress.epoch);
+      // A run being extended is not complete until its new last epoch is: a crash from
+      // here on must not leave summary.json saying it is (docs/run-directory.md).
+      if (options.epochs > progress.epoch) await removeSummary(options.out);
       const config: RunConfig = {
         ...saved,
         options: { ...saved.options, epochs: options.epochs },
@@ -232,13 +256,6 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       });
       await createMetrics(options.out);
     }
-    const flatten = flattens(options);
-    const lrAt = schedule(options);
-    // With m-sharpness, a last batch smaller than m cannot be split into m parts: it is dropped.
-    const dropLast =
-      data.train.count % options.batchSize !== 0 &&
-      data.train.count % options.batchSize < options.mSharpness;
-    const stepsPerEpoch = batchCount(data.train.count, options.batchSize, dropLast);
     hooks.onStart?.({
       backend,
       epochs: options.epochs,
@@ -249,6 +266,11 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       parameters: model.countParams(),
       trainExamples: data.train.count,
     });
+    // Divergence (docs/run-directory.md): refused steps (a non-finite loss or gradient;
+    // the weights stay as they were) for as long as an epoch, or most of an epoch's steps.
+    let refusedStreak = 0;
+    let checkpointed = saved !== undefined;
+    let streakStart: Divergence | undefined;
     const secondsBefore = progress.seconds;
     const sessionStart = performance.now();
     const elapsed = () => secondsBefore + (performance.now() - sessionStart) / 1000;
@@ -287,9 +309,17 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
           tf.dispose([batch.xs, batch.ys]);
           continue;
         }
-        const stats = await trainStep(model, optimizer, batch, epoch, sums);
+        const { loss, applied } = await trainStep(model, optimizer, batch, epoch, sums);
         globalStep++;
-        hooks.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss: stats, globalStep });
+        if (applied) {
+          refusedStreak = 0;
+          streakStart = undefined;
+        } else {
+          refusedStreak++;
+          streakStart ??= { epoch: epoch + 1, step, loss, reason: 'refused' };
+        }
+        hooks.onStep?.({ epoch: epoch + 1, step, steps: stepsPerEpoch, loss, globalStep });
+        if (refusedStreak >= stepsPerEpoch) break;
         // The cpu and wasm backends resolve reads as microtasks, which never let the
         // event loop poll: without this, signals (and progress redraws) wait for the epoch's end.
         await new Promise((resolve) => setImmediate(resolve));
@@ -309,8 +339,25 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         };
         hooks.onPhase?.('checkpoint');
         await saveCheckpoint(options.out, model, optimizer, progress);
+        checkpointed = true;
         return interrupted(options, backend, progress, history);
       };
+      // Diverged: stop without a checkpoint, so that the last one written (the
+      // previous epoch's end, before the refused steps) stays the live one.
+      const refused = sums.refusedSteps;
+      if (refusedStreak >= stepsPerEpoch || 2 * refused > stepsPerEpoch) {
+        const divergence: Divergence = {
+          ...(streakStart ?? { epoch: epoch + 1, step, loss: Number.NaN }),
+          reason:
+            refusedStreak >= stepsPerEpoch
+              ? `${refusedStreak} steps in a row refused (non-finite loss or gradient)`
+              : `${refused} of the epoch's ${stepsPerEpoch} steps refused (non-finite loss or gradient)`,
+          checkpoint: checkpointed ? { epoch: progress.epoch, step: progress.step } : null,
+        };
+        await writeDivergence(options.out, divergence);
+        const { interrupted: _, ...summary } = interrupted(options, backend, progress, history);
+        return { ...summary, diverged: divergence };
+      }
       if (hooks.signal?.aborted) return await stopHere();
       hooks.onPhase?.('evaluate');
       const test = await evaluate(model, data.test, flatten);
@@ -344,6 +391,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
       };
       hooks.onPhase?.('checkpoint');
       await saveCheckpoint(options.out, model, optimizer, progress);
+      checkpointed = true;
       hooks.onEpoch?.(metrics);
       stoppedEarly = stopRule();
       if (hooks.signal?.aborted && epoch + 1 < options.epochs && !stoppedEarly) {
@@ -369,6 +417,42 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   } finally {
     optimizer.dispose(); // also frees the base optimizer's learning-rate scalar
     model.dispose();
+  }
+}
+
+/**
+ * Refuses a checkpoint's progress that does not fit the run: an epoch past the
+ * epochs config.json says the run was asked for (a run never trains past
+ * them), a position past the epoch's steps or out of step with the data
+ * order, and an epoch count below what the run has already completed
+ * (shrinking a run: its metrics and checkpoint would disagree with config.json).
+ */
+function checkProgress(
+  progress: Progress,
+  options: TrainOptions,
+  savedEpochs: number,
+  stepsPerEpoch: number,
+): void {
+  const where = join(options.out, 'checkpoint', 'progress.json');
+  const fix = 'restore the run from a copy, or start it over with usam train --force.';
+  const expected = progress.epoch * stepsPerEpoch + progress.step;
+  const problem =
+    progress.epoch > savedEpochs
+      ? `field 'epoch' is ${progress.epoch}, past the run's ${savedEpochs} epochs (config.json)`
+      : progress.step > stepsPerEpoch
+        ? `field 'step' is ${progress.step}, past the ${stepsPerEpoch} steps of an epoch`
+        : progress.globalStep !== expected
+          ? `field 'globalStep' is ${progress.globalStep}, but epoch ${progress.epoch}, step ${progress.step} at ${stepsPerEpoch} steps an epoch make ${expected}`
+          : progress.dataOrder.epoch !== progress.epoch ||
+              progress.dataOrder.batch !== progress.step ||
+              progress.dataOrder.seed !== options.seed
+            ? `field 'dataOrder' (${JSON.stringify(progress.dataOrder)}) is not epoch ${progress.epoch}, batch ${progress.step} of seed ${options.seed}`
+            : undefined;
+  if (problem !== undefined) throw new UsageError(`${where}: ${problem}; ${fix}`);
+  if (options.epochs < progress.epoch) {
+    throw new UsageError(
+      `--epochs ${options.epochs}: the run in ${options.out} has already completed ${progress.epoch} epochs, and a run cannot shrink; pass --epochs ${progress.epoch} or more to resume it, or --force to start over.`,
+    );
   }
 }
 
@@ -400,7 +484,7 @@ async function trainStep(
   batch: Batch,
   epoch: number,
   sums: EpochSums,
-): Promise<number> {
+): Promise<{ loss: number; applied: boolean }> {
   const { xs, ys } = batch;
   const labels = tf.tensor1d(batch.labels, 'int32');
   // Each part's first call is its clean pass at x: its predictions give the training accuracy.
@@ -422,7 +506,7 @@ async function trainStep(
     sums.examples += batch.size;
     sums.gradientEvaluations += stats.gradientEvaluations;
     if (!stats.applied) sums.refusedSteps++;
-    return stats.loss;
+    return { loss: stats.loss, applied: stats.applied };
   } finally {
     tf.dispose([xs, ys, labels, ...correct]);
   }

@@ -62,12 +62,12 @@ describe("usam train's optimizers are @usam/optimizer's table", () => {
     const text = (await help(VARIANTS)).replace(/\s+/g, ' ');
     for (const v of VARIANTS) expect(text).toContain(`${v.name} (${v.summary})`);
     expect(text).toContain(
-      '--rho <ρ> perturbation radius (default: sam 0.05, asam 0.5, ssam 0.1, frob-sam 0.005, trace-sam 0.01, det-sam 1, universal 0.01)',
+      "--rho <ρ> perturbation radius (default: the paper's for --dataset; else sam 0.05, asam 0.5, ssam 0.1, frob-sam 0.005, trace-sam 0.01, det-sam 1, universal 0.01)",
     );
     expect(text).toContain('--lambda <λ>');
     expect(text).toContain('frob-sam 0.00125, trace-sam 1, det-sam 0.5, universal 1');
     expect(text).toContain(
-      '--half-width <h> det-sam: half-width of the hypercube μ (default: 0.01)',
+      "--half-width <h> det-sam: half-width of the hypercube μ (default: the paper's for --dataset; else 0.01)",
     );
     expect(text).not.toContain('fixed-sam');
   });
