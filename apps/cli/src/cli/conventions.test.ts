@@ -34,7 +34,7 @@ const BAD: [string, () => string[], RegExp][] = [
   [
     'non-integer epochs',
     () => ['train', '--epochs', '2.5'],
-    /--epochs: expected an integer ≥ 1, got 2\.5/,
+    /--epochs: expected an integer ≥ 1 and ≤ 100000, got 2\.5/,
   ],
   [
     'negative rho',
