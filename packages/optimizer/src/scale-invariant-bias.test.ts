@@ -73,10 +73,21 @@ describe('Theorem 2 on the toy loss: runs from x₀ and Dx₀ end at D-images of
     const b = await end([k * x0[0], x0[1] / k], build);
     for (const p of [a, b]) expect(Math.abs(p[0] * p[1] - 1)).toBeLessThan(0.1);
     // Measured (cpu, seed 1): ends (1.825, 0.557) and (3.586, 0.296), log-ratios 1.187 and
-    // 2.495: both fall toward 0 by ten times the damped runs' drift, the one from Dx₀
-    // more, so the ends are not D-images (gap 1.308, not 2·log 2 = 1.386).
+    // 2.495: each falls toward 0 by ten times the damped runs' drift (0.20 and 0.28), so
+    // neither run stays where it began. The gap between the ends (1.308) is no evidence at
+    // this λ: the drift rate, ≈ 4ηλρ²(x₁² − x₂²)/(x₁² + x₂²), is nearly the same from x₀ as
+    // from Dx₀, so the gap is only noise away from 2·log 2 (1.31–1.39 over seeds 0–3,
+    // docs/scale-invariant.md), and it is not asserted; the λ = 1 case below shows a gap.
     expect(logRatio(a)).toBeLessThan(logRatio(x0) - 0.15);
     expect(logRatio(b)).toBeLessThan(logRatio(x0) + 2 * Math.log(k) - 0.15);
-    expect(Math.abs(logRatio(b) - logRatio(a) - 2 * Math.log(k))).toBeGreaterThan(0.05);
+  });
+
+  it('Trace-SAM at λ = 1: the run from x₀ slows near (1, 1), so the ends are not D-images', async () => {
+    const build = (o: OptimizerOptions) => traceSam({ ...o, rho: 0.1, lambda: 1, seed: 1 });
+    const a = await end(x0, build);
+    const b = await end([k * x0[0], x0[1] / k], build);
+    // Gaps of 1.04–1.18 over seeds 0–3 (docs/scale-invariant.md) against 2·log 2 = 1.386:
+    // at least 0.2 short, against the damped runs' 0.05 above; 0.15 leaves room for noise.
+    expect(2 * Math.log(k) - (logRatio(b) - logRatio(a))).toBeGreaterThan(0.15);
   });
 });
