@@ -87,8 +87,8 @@ describe('usam report', () => {
     expect(line('SAM')).toMatch(/\|\s+96\.70 ± 0\.00 \|/);
     expect(line('SAM')).not.toContain('**');
     expect(line('Det')).not.toContain('**');
-    expect(table2).toMatch(/^\| +\| +MNIST-S \|\n/);
-    expect(await readFile(join(root, 'table3.md'), 'utf8')).toContain('MNIST-S-C');
+    expect(table2).toMatch(/^\| +\| +MNIST-S \(embedded\) \|\n/);
+    expect(await readFile(join(root, 'table3.md'), 'utf8')).toContain('MNIST-S-C (embedded)');
 
     const svg = await readFile(join(root, 'figure2.svg'), 'utf8');
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);

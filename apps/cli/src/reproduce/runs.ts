@@ -13,7 +13,14 @@ import {
   type TrainHooks,
   train,
 } from '../train/index';
-import { DIVERGED, type Divergence, readDivergence, writeDivergence } from '../train/run-dir';
+import {
+  DIVERGED,
+  type Divergence,
+  readDivergence,
+  readSummary,
+  writeDivergence,
+} from '../train/run-dir';
+import { EtaModel } from './eta';
 import type { Plan, PlannedRun, RunSettings } from './plan';
 import { writeJson } from './results';
 import { type Shard, shardRuns } from './shard';
@@ -237,11 +244,8 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
   const runs = jobs > 1 ? [...planned].sort((a, b) => b.cost - a.cost) : planned;
   const outcomes = new Map<string, RunOutcome>();
   const started = performance.now();
-  // The ETA: the cost left (each run's modelled cost less what its steps did) at the
-  // rate of this invocation's work so far, all workers together. Steps done before a
-  // resume, and skipped runs, count as neither done nor left.
-  const left = new Map(runs.map((r) => [r.id, r.cost]));
-  let costDone = 0;
+  const eta = new EtaModel();
+  for (const r of runs) eta.plan(r.id, r.cost, r.settings.patience !== undefined);
   const active = new Set<string>();
   const report = (
     run: PlannedRun,
@@ -250,14 +254,12 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
     extra: Partial<ShardProgress>,
   ) => {
     const elapsed = (performance.now() - started) / 1000;
-    const costLeft = [...left.values()].reduce((a, b) => a + b, 0);
-    const eta = costDone > 0 ? (elapsed / costDone) * costLeft : undefined;
     options.hooks?.onProgress?.({
       run,
       position,
       total: runs.length,
       elapsed,
-      eta,
+      eta: eta.eta(elapsed),
       active: active.size,
       ...(jobs > 1 && { slot }),
       ...extra,
@@ -275,13 +277,10 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
       const i = next++;
       const run = runs[i]!;
       const dir = join(runsDir, run.id);
-      const finish = (outcome: RunOutcome, error?: string) => {
+      const finish = (outcome: RunOutcome, error?: string, stoppedEarly = false) => {
         outcomes.set(run.id, outcome);
-        // What a trained run's steps did not book (its last measurements) is done now.
-        if (outcome !== 'skipped' && outcome !== 'busy' && outcome !== 'failed') {
-          costDone += left.get(run.id)!;
-        }
-        left.set(run.id, 0);
+        const trained = outcome !== 'skipped' && outcome !== 'busy' && outcome !== 'failed';
+        eta.finish(run.id, !trained ? 'none' : stoppedEarly ? 'stopped-early' : 'trained');
         active.delete(run.id);
         finishedCount++;
         report(run, finishedCount, slot, { outcome, error });
@@ -321,15 +320,12 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
           },
           onStart: (info) => {
             stepCost = run.cost / (run.settings.epochs * info.stepsPerEpoch);
-            const before = (info.epoch * info.stepsPerEpoch + info.step) * stepCost;
-            left.set(run.id, Math.max(0, run.cost - before));
+            eta.start(run.id, (info.epoch * info.stepsPerEpoch + info.step) * stepCost);
             if (!pool) options.hooks?.onStart?.(info);
             at({});
           },
           onStep: (info) => {
-            const cost = Math.min(stepCost, left.get(run.id)!);
-            left.set(run.id, left.get(run.id)! - cost);
-            costDone += cost;
+            eta.step(run.id, stepCost);
             if (!pool) options.hooks?.onStep?.(info);
             at({ step: info });
           },
@@ -362,7 +358,11 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
         const text = result.divergence
           ? `loss ${result.divergence.loss} at epoch ${result.divergence.epoch}, step ${result.divergence.step}`
           : undefined;
-        finish(result.outcome, text);
+        // The stopping rule's verdict is in summary.json (a diverged run has none).
+        const stoppedEarly = result.divergence
+          ? undefined
+          : (await readSummary(dir).catch(() => undefined))?.stoppedEarly;
+        finish(result.outcome, text, stoppedEarly !== undefined);
       } finally {
         await release();
       }
