@@ -84,7 +84,7 @@ export const firstLine = (error: unknown): string =>
 /**
  * Builds `initBackend` over a platform's candidates (Node and browsers differ in
  * what can exist). `registerGradients` runs once, before any backend is set:
- * tfjs-core registers no gradients on its own (SPEC §8). The second-order
+ * tfjs-core registers no gradients on its own (docs/backends.md). The second-order
  * gradients go on top of them, so they replace tfjs's versions. The engine's
  * backward pass is made lean (lean-backward.ts) at the same time.
  */

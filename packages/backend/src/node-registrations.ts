@@ -1,7 +1,7 @@
 /**
  * Registers tfjs-core's gradients and chained ops (`x.reshape(…)`, which some
  * gradients call) under Node, as the `@tensorflow/tfjs` umbrella package does.
- * tfjs-core's Node build (CommonJS) registers neither (SPEC §8), and its ES
+ * tfjs-core's Node build (CommonJS) registers neither (docs/backends.md), and its ES
  * module files cannot load in Node's ESM loader (their relative imports have
  * no file extensions). So the build bundles these imports into a chunk of this
  * package (tsup.config.ts): a copy of the registration code and the internals

@@ -74,7 +74,7 @@ export const BACKENDS: readonly BackendName[] = CANDIDATES.map((c) => c.name);
  * 'tensorflow-gpu', 'tensorflow', 'wasm' or 'cpu') and the backends `auto`
  * skipped, with why. `auto` tries them in that order; a named backend that
  * cannot start throws a `BackendError` saying how to get it. Gradients are
- * registered first (tfjs-core's Node bundle has none, SPEC §8).
+ * registered first (tfjs-core's Node bundle has none, docs/backends.md).
  */
 export const initBackend: InitBackend = makeInitBackend(
   CANDIDATES,

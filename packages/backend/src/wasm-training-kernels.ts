@@ -1,5 +1,5 @@
 /**
- * Training kernels that @tensorflow/tfjs-backend-wasm 4.22 lacks (SPEC §8):
+ * Training kernels that @tensorflow/tfjs-backend-wasm 4.22 lacks (docs/backends.md):
  * Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter and
  * DepthwiseConv2dNativeBackpropInput; and a Conv2DBackpropInput to replace
  * wasm's own, a plain C++ loop up to 12× slower. Each is rewritten as

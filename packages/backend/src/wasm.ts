@@ -3,7 +3,7 @@ import { type BackendCandidate, BackendError, type InitBackendOptions } from './
 import { instantiateSimdKernels, type WasmHeap } from './simd-kernels';
 import { registerWasmTrainingKernels, useWasmKernels } from './wasm-training-kernels';
 
-/** The wasm backend plus the training kernels it lacks (SPEC §8). */
+/** The wasm backend plus the training kernels it lacks (docs/backends.md). */
 export const wasmCandidate: BackendCandidate = {
   name: 'wasm',
   tfName: 'wasm',

@@ -26,7 +26,7 @@ export interface FirstBatchesOptions {
 }
 
 /**
- * The paper's Hessian data subset (SPEC §5): the first `examples` rows of
+ * The paper's Hessian data subset (docs/hessian-estimators.md): the first `examples` rows of
  * `xs`/`ys`, in batches of `batchSize` (defaults 1280 and 128). Fewer rows
  * than `examples` means all of them. The batches are new tensors the caller
  * owns: `tf.dispose(batches)` when done.

@@ -108,7 +108,7 @@ describe('hessian(model, { data })', () => {
     expect(density.grid).toHaveLength(2000);
     expect(density.values).toHaveLength(2000);
     expect(Math.abs(Math.max(...density.nodes[0]!) - Math.max(...eigen))).toBeLessThan(1e-3);
-    // The Frobenius measure of @usam/measures: S = ‖H‖_F² (SPEC §2).
+    // The Frobenius measure of @usam/measures: S = ‖H‖_F² (docs/measures.md).
     const s = await H.measure(frobenius(), { samples: 60 });
     expect(Math.abs(s.estimate - frobeniusSquared(exact))).toBeLessThan(K * s.standardError);
     // The seed given to hessian() is every method's default.

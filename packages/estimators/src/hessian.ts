@@ -78,7 +78,7 @@ export interface DensityOptions extends Omit<SpectralDensityOptions, 'steps'> {
 
 /**
  * The Hessian of a model's loss over fixed labelled data, PyHessian-style:
- * each method returns `{ estimate, standardError, … }` (SPEC §5).
+ * each method returns `{ estimate, standardError, … }` (docs/hessian-estimators.md).
  */
 export interface ModelHessian {
   /** d, the number of trainable parameters. */
@@ -93,7 +93,7 @@ export interface ModelHessian {
   eigenvalues(options?: TopEigenvaluesOptions): Promise<TopEigenvalues>;
   /** Spectral density by stochastic Lanczos quadrature; `grid`/`values` are ready to plot. */
   density(options?: DensityOptions): Promise<SpectralDensity>;
-  /** Any (φ, ψ, μ) measure of @usam/measures by Monte Carlo (SPEC §2). */
+  /** Any (φ, ψ, μ) measure of @usam/measures by Monte Carlo (docs/measures.md). */
   measure(measure: Measure, options?: MeasureMonteCarloOptions): Promise<MeasureMonteCarloEstimate>;
   /** Frees the batches `hessian` made from `{ xs, ys }` (never the model or your tensors). */
   dispose(): void;

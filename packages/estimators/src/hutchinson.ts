@@ -23,7 +23,7 @@ export interface HutchinsonOptions {
 export const NEEDS_TWO = ' (a standard error needs two probes)';
 
 /**
- * Hutchinson's trace estimator (SPEC §5): tr H ≈ (1/n) Σ_i v_iᵀHv_i with
+ * Hutchinson's trace estimator (docs/hessian-estimators.md): tr H ≈ (1/n) Σ_i v_iᵀHv_i with
  * E[vvᵀ] = I. Per-probe variance is 2(‖H‖_F² − Σ H_ii²) for Rademacher v and
  * 2‖H‖_F² for Gaussian v. One HVP per probe.
  */
@@ -58,7 +58,7 @@ export interface FrobeniusOptions {
 }
 
 /**
- * The squared Frobenius norm (SPEC §5, paper Appendix I):
+ * The squared Frobenius norm (docs/hessian-estimators.md, paper Appendix I):
  * ‖H‖_F² = tr(H²) ≈ (1/n) Σ_i ‖Hz_i‖², z_i ~ N(0, I). Per-probe variance
  * 2 tr(H⁴). One HVP per probe.
  */

@@ -118,8 +118,9 @@ export function centralDifferenceEpsilon(
 const WHERE = 'createHvp';
 
 /**
- * The Hessian of the data-accumulated loss, as Hessian-vector products (SPEC
- * §5). H is the batch-size-weighted mean of the per-batch Hessians, i.e. the
+ * The Hessian of the data-accumulated loss, as Hessian-vector products
+ * (docs/hessian-estimators.md). H is the batch-size-weighted mean of the
+ * per-batch Hessians, i.e. the
  * Hessian of the mean loss over all examples:
  *
  *     Hv = Σ_b n_b H_b v / Σ_b n_b

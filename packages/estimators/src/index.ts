@@ -1,6 +1,6 @@
 /**
  * @usam/estimators: Hessian quantities of a loss over a fixed data subset
- * (SPEC §5), from Hessian-vector products: Hutchinson trace, Frobenius norm,
+ * (docs/hessian-estimators.md), from Hessian-vector products: Hutchinson trace, Frobenius norm,
  * top eigenvalues, spectral density (SLQ) and any (φ, ψ, μ) measure by Monte
  * Carlo.
  */

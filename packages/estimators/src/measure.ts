@@ -33,7 +33,7 @@ export interface MeasureMonteCarloEstimate extends Estimate {
 }
 
 /**
- * A (φ, ψ, μ)-sharpness measure (SPEC §2, Definition 1) of the
+ * A (φ, ψ, μ)-sharpness measure (docs/measures.md, Definition 1) of the
  * data-accumulated Hessian, by @usam/measures' `monteCarlo` over this
  * operator's HVPs: S ≈ φ(mean w·ψ_ℓ(½vᵀHv)). Draws are shaped like the
  * parameters (`HvpOperator.shapes`; one flat vector for a plain operator), so

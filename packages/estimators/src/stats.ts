@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 
-/** What every estimator returns (SPEC §5). */
+/** What every estimator returns (docs/hessian-estimators.md). */
 export interface Estimate {
   /** The estimated quantity. */
   readonly estimate: number;

@@ -15,7 +15,7 @@ import { scaleInvariant } from './scale-invariant';
 import type { Measure, OuterFunction } from './types';
 
 /**
- * The catalogue of Table 1 (SPEC §2): each factory returns a `Measure` (data)
+ * The catalogue of Table 1 (docs/measures.md): each factory returns a `Measure` (data)
  * with the closed form S(x) of the table's right column in the eigenvalues λ_i
  * of H. Throughout, q = ½vᵀHv.
  */
@@ -26,7 +26,7 @@ const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
  * Trace. φ = ψ = identity.
  * - `'sphere'`: μ = Uniform(S^{d−1}) (Table 1, row 1), S = tr(H)/(2d), since E[vvᵀ] = I/d.
  * - `'gaussian'`: μ = N(0, I), S = tr(H)/2, since E[vvᵀ] = I (what the paper's
- *   Trace-SAM experiments sample, SPEC §3).
+ *   Trace-SAM experiments sample, docs/lambda.md).
  */
 export function trace(mu: 'sphere' | 'gaussian' = 'sphere'): Measure {
   if (mu !== 'sphere' && mu !== 'gaussian') {
@@ -108,7 +108,8 @@ export function frobenius(): Measure {
  *
  * `closedForm` is Π λ_i for every H (Example 1's det H = −1). The integral
  * diverges unless H ≻ 0; `divergence` says so and `exact` refuses such H unless
- * asked, while Monte Carlo cannot tell and returns noise (SPEC: det H (H ≻ 0)).
+ * asked, while Monte Carlo cannot tell and returns noise (docs/measures.md:
+ * det H only for H ≻ 0).
  */
 export function determinant(dimension: number, options: LebesgueOptions = {}): Measure {
   if (!(Number.isInteger(dimension) && dimension >= 1)) {
@@ -250,10 +251,10 @@ function dampedDivergence(
 }
 
 /**
- * Det-SAM's measure (SPEC §3): the determinant row as trained, ψ = exp(−t),
+ * Det-SAM's measure (docs/sharpness-aware-step.md): the determinant row as trained, ψ = exp(−t),
  * φ = 1/t², μ = uniform on the hypercube [−h, h]^d, with the Lebesgue integral
  * truncated to the cube and its constants (2π)^d and the volume (2h)^d dropped
- * (they only rescale λ, SPEC §2). Works in any d; Algorithm 3 evaluates it in
+ * (they only rescale λ, docs/measures.md). Works in any d; Algorithm 3 evaluates it in
  * log space, so no finite d_i gives NaN or ±∞. With h small,
  * E[e^{−q}] ≈ 1 − h²·tr(H)/6, so to first order it measures the trace.
  */

@@ -39,7 +39,7 @@ export function divergenceOf(
 }
 
 /**
- * The reference evaluator (SPEC §2, way 1): S(x; φ, ψ, μ) from an explicit
+ * The reference evaluator (docs/measures.md, way 1): S(x; φ, ψ, μ) from an explicit
  * symmetric Hessian, for small d. Checks H (square, finite, symmetric within
  * a relative tolerance), takes its eigenvalues and applies the measure's
  * closed form (Table 1, right column); a measure without one but with a

@@ -7,7 +7,7 @@ import { symmetricEigenvalues } from './linalg';
 import { explicitHvp, monteCarlo } from './monte-carlo';
 import { type PerturbedLoss, zerothOrder } from './zeroth-order';
 
-/** The paper's Examples 1 and 2 (SPEC §2), with k = 5 standard errors as elsewhere. */
+/** The paper's Examples 1 and 2 (docs/measures.md), with k = 5 standard errors as elsewhere. */
 const K = 5;
 
 beforeAll(async () => {

@@ -118,7 +118,7 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
 
 /**
  * The measure with every μ_ℓ replaced by one sampler, then shared by all
- * components (SPEC §4: μ is a parameter, e.g. `fixed([...])` to inject known
+ * components (docs/measures.md: μ is a parameter, e.g. `fixed([...])` to inject known
  * perturbations). φ and ψ are kept, and with them the catalogue entry's
  * coefficient rule and fewest samples.
  */

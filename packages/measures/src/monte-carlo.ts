@@ -13,7 +13,7 @@ import type { Measure } from './types';
 export type Hvp = (v: tf.Tensor[]) => tf.Tensor[] | Promise<tf.Tensor[]>;
 
 /**
- * Monte Carlo evaluation (SPEC §2, way 2): draws v ~ μ_ℓ, forms
+ * Monte Carlo evaluation (docs/measures.md, way 2): draws v ~ μ_ℓ, forms
  * q = ½vᵀ(Hv) from the caller's Hessian-vector product, averages
  * t̂_ℓ = mean of w·ψ_ℓ(q) (w = dμ_ℓ/dq, 1 for probability μ) and returns
  * φ(t̂) with its delta-method standard error and every probe. Costs n HVPs

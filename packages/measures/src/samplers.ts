@@ -6,7 +6,8 @@ import { checkShapes, concatenate, fromFlat, squaredNorm } from './tensor-list';
 import type { Sampler } from './types';
 
 /**
- * The distributions μ of Table 1 (and SPEC §3), as `Sampler`s. Every sampler
+ * The distributions μ of Table 1 (and of the variants,
+ * docs/sharpness-aware-step.md), as `Sampler`s. Every sampler
  * draws v as a list of float32 tensors with the requested shapes; the caller
  * owns them. Norms ("sphere", ‖v‖²) are over the whole concatenated vector.
  */
@@ -74,7 +75,10 @@ export function rademacher(): Sampler {
   };
 }
 
-/** μ = uniform on the hypercube [−h, h]^d (Det-SAM's perturbations, SPEC §3). */
+/**
+ * μ = uniform on the hypercube [−h, h]^d (Det-SAM's perturbations,
+ * docs/sharpness-aware-step.md).
+ */
 export function hypercube(halfWidth: number): Sampler {
   positive(halfWidth, 'the half-width h', 'hypercube');
   return {
@@ -108,7 +112,7 @@ export type LebesgueOptions =
  *   follows a diagonal rescaling v → Dv (s_i → D_i·s_i) draws exactly Dv from
  *   the same seed, with the same weight when det D = 1 (docs/scale-invariant.md).
  * - `proposal: 'hypercube'`, q = Uniform([−h, h]^d), w = (2h)^d: the
- *   truncated integral over the cube (SPEC §2), biased low unless the cube
+ *   truncated integral over the cube (docs/measures.md), biased low unless the cube
  *   covers where ψ(½vᵀHv) is not negligible (h ≫ λ_min^{−1/2}).
  */
 export function lebesgue(options: LebesgueOptions = {}): Sampler {
@@ -196,7 +200,7 @@ export type FixedVector = ArrayLike<number> | readonly tf.Tensor[];
 /**
  * μ = the empirical measure of known vectors, returned in turn (cycling) on
  * each call; the rng is not used. This is how tests and users inject known
- * perturbations (SPEC §4). The vectors are copied at construction, so the
+ * perturbations (docs/measures.md). The vectors are copied at construction, so the
  * caller may dispose tensors passed in. The position in the cycle is state:
  * build a fresh sampler to start again from the first vector.
  */

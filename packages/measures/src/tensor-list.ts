@@ -4,7 +4,7 @@ import type { Rng, Sampler } from './types';
 
 /**
  * Operations on parameter-shaped lists of tensors: a vector x ∈ R^d held as one
- * tensor per parameter (SPEC §1). Norms and dot products are over the whole
+ * tensor per parameter (docs/measures.md). Norms and dot products are over the whole
  * concatenated vector. The one implementation the samplers, the evaluators,
  * @usam/estimators and @usam/optimizer share.
  *

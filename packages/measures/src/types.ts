@@ -2,7 +2,7 @@ import type { Tensor } from '@tensorflow/tfjs-core';
 
 /**
  * The shared vocabulary of usam: a (φ, ψ, μ)-sharpness measure as plain data
- * (Definition 1 of the paper, SPEC §2):
+ * (Definition 1 of the paper, docs/measures.md):
  *
  *     S(x) = φ( E_{v~μ_1}[ψ_1(½ vᵀHv)], …, E_{v~μ_m}[ψ_m(½ vᵀHv)] )
  *
@@ -68,7 +68,7 @@ export interface Sampler {
   /**
    * log(dμ/dq)(v) where q is the law `sample` draws from. Absent means μ = q
    * (weight 1). The Lebesgue μ of the determinant row is sampled through a
-   * proper q and reweighted here; training drops this constant (SPEC §2).
+   * proper q and reweighted here; training drops this constant (docs/measures.md).
    */
   logWeight?(v: readonly Tensor[], dimension: number): number;
 }
@@ -87,7 +87,7 @@ export interface Measure {
   readonly phi: OuterFunction;
   /**
    * True when every μ_ℓ is the same law, so one set of samples serves every
-   * term (Frob-SAM's 1 + n gradients instead of 1 + n·m, SPEC §3).
+   * term (Frob-SAM's 1 + n gradients instead of 1 + n·m, docs/sharpness-aware-step.md).
    */
   readonly sharedSamples: boolean;
   /**

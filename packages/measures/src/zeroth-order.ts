@@ -21,7 +21,7 @@ export interface ZerothOrderEstimate extends MeasureEstimate {
 }
 
 /**
- * Zeroth-order evaluation (SPEC §2, way 3; Definition 2): the sharpness term
+ * Zeroth-order evaluation (docs/measures.md, way 3; Definition 2): the sharpness term
  * R_ρ(x) = φ(E_{v~μ_ℓ}[ψ_ℓ((L(x + ρv) − L(x))/ρ²)]) from loss values alone.
  * On a quadratic at its minimum (L(x + δ) − L(x) = ½δᵀHδ) every probe equals
  * Monte Carlo's ½vᵀHv, so this estimates S exactly; near the zero-loss

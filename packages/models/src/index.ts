@@ -1,5 +1,5 @@
 /**
- * @usam/models: the paper's models as TensorFlow.js layers models (SPEC §7):
+ * @usam/models: the paper's models as TensorFlow.js layers models (docs/models.md):
  * the 6-layer MNIST MLP, the CIFAR ResNet-18 with a width multiplier, a small
  * CNN, and the state helpers the optimizer and the estimators use on any
  * tfjs-layers model. Saving to a directory is in `@usam/models/node`.

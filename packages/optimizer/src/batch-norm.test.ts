@@ -8,7 +8,7 @@ import type { SharpnessAwareOptimizer } from './sharpness-aware';
 import type { OptimizerOptions } from './types';
 
 /**
- * SPEC §4: perturbed passes leave BatchNorm running statistics untouched. A
+ * docs/optimizer-semantics.md: perturbed passes leave BatchNorm running statistics untouched. A
  * tfjs-layers BatchNormalization writes its moving mean and variance on every
  * training-mode forward pass, so without the snapshot/restore a SAM step
  * would move them 2 (or 1 + n) times instead of once.

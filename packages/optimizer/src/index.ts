@@ -4,7 +4,8 @@
  * Trace-SAM and Det-SAM, and the SAM, ASAM and SSAM-F baselines: one step
  * engine (`SharpnessAwareOptimizer`, built by the factories and by
  * `sharpnessAware` for a perturbation of your own) around one `Perturbation` per variant,
- * each wrapping any TensorFlow.js optimizer (SPEC §3–4).
+ * each wrapping any TensorFlow.js optimizer (docs/sharpness-aware-step.md,
+ * docs/optimizer-semantics.md).
  */
 export { OptimizerError } from './errors';
 export { asTfOptimizer, type SharpnessAwareTfOptimizer } from './fit';

@@ -25,7 +25,7 @@ export interface InstanceOptions extends OptimizerOptions {
   /** n, draws per distribution μ_ℓ per step (Algorithm 3); at least the measure's `minSamples`. */
   readonly samples?: number;
   /**
-   * Replaces every μ_ℓ of the measure (SPEC §4: μ is a parameter). Pass
+   * Replaces every μ_ℓ of the measure (docs/measures.md: μ is a parameter). Pass
    * @usam/measures' `fixed([...])` to inject known perturbations, or any
    * `Sampler` of your own.
    */
@@ -217,7 +217,7 @@ export function universalSam(
  * μ = N(0, I) with shared samples, in its covariance form
  * g = ∇L + λ·(4/ρ²)·ĉov(L_i, ∇L_i) (unbiased, so n ≥ 2). Defaults: the paper's
  * CIFAR-10 choice, ρ = 0.005, n = 2 (Table 5) and λ_ref = 5e-3 (Table 4),
- * which is λ = λ_ref/4 = 1.25e-3 here (SPEC §3). Cost 1 + n gradients.
+ * which is λ = λ_ref/4 = 1.25e-3 here (docs/lambda.md). Cost 1 + n gradients.
  */
 export function frobSam(options: InstanceOptions): SharpnessAwareOptimizer<MeasurePerturbation> {
   const o = checkOptions('frobSam', options, INSTANCE_OPTIONS);
@@ -254,12 +254,12 @@ export function traceSam(
 /**
  * Det-SAM: ψ = exp(−t), φ = 1/t², μ = uniform on the hypercube [−h, h]^d
  * (@usam/measures' `hypercubeDeterminant`: the determinant row with the
- * Lebesgue integral truncated and its constants dropped, SPEC §2),
+ * Lebesgue integral truncated and its constants dropped, docs/measures.md),
  * perturbation ρ·v, computed in log space so no finite losses give NaN or ±∞;
  * a coefficient is clipped (and counted) only where the update would leave
  * float32's range. Defaults: ρ = 1, h = 0.01, n = 1, and λ = 0.5, the
  * paper's setting: the reference code's ψ is e^{−t/2}, so its λ_ref ≈ 2λ here
- * (exactly as d → 0) and its λ_ref = 1 is λ = 0.5 (SPEC §3).
+ * (exactly as d → 0) and its λ_ref = 1 is λ = 0.5 (docs/lambda.md).
  *
  * With h this small, E[e^{−d}] ≈ 1 − h²·tr(H)/6, so to first order the step
  * regularises the trace (scaled by h²), not the determinant.

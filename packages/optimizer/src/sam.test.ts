@@ -4,7 +4,7 @@ import { asam, NORM_EPSILON, sam, ssamF, topShareMask } from './sam';
 import { add, flat, problemFactory, relativeError } from './test-helpers';
 
 /**
- * SAM, ASAM and SSAM-F against SPEC §3 by hand: e from ∇L(x) in float64, the
+ * SAM, ASAM and SSAM-F against docs/sharpness-aware-step.md by hand: e from ∇L(x) in float64, the
  * gradient at x + e, one SGD step. Tolerance 1e-5 relative (float32 throughout,
  * ε = 1.2e-7, amplified at most by the O(10) condition of these small problems).
  */

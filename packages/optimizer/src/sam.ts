@@ -12,7 +12,7 @@ import {
   type PrepareContext,
 } from './types';
 
-/** Added to the norms SAM-type perturbations divide by (SPEC §3). */
+/** Added to the norms SAM-type perturbations divide by (docs/sharpness-aware-step.md). */
 export const NORM_EPSILON = 1e-12;
 
 /** e from x and ∇L(x), one tensor per variable; called inside tf.tidy. */

@@ -35,7 +35,7 @@ const bases: [string, () => tf.Optimizer][] = [
 ];
 
 describe.each(bases)(
-  'degenerate settings are the base optimizer (%s), bit for bit (SPEC §3)',
+  'degenerate settings are the base optimizer (%s), bit for bit (docs/sharpness-aware-step.md)',
   (_base, makeBase) => {
     /** The base optimizer alone, as a user would write it: ∇L + wd·x, then applyGradients. */
     function reference(p: Problem, steps: number, weightDecay: number) {
@@ -138,7 +138,7 @@ describe.each(variants)('%s', (_name, build) => {
     opt.dispose();
   });
 
-  it('leaks no tensors over 1000 steps (SPEC §4)', async () => {
+  it('leaks no tensors over 1000 steps (docs/optimizer-semantics.md)', async () => {
     const p = make('quadratic');
     const opt = build({
       params: p.variables,

@@ -43,7 +43,7 @@ interface Part {
 }
 
 /**
- * The one step engine (SPEC §4) every variant runs on: for each part of the
+ * The one step engine (docs/optimizer-semantics.md) every variant runs on: for each part of the
  * batch a clean pass, the perturbation's passes with weights and state
  * restored by assignment afterwards (also when the loss throws), the composite
  * g = ∇L + λ·r averaged over the parts, clipping, coupled weight decay, a

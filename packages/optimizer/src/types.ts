@@ -27,7 +27,7 @@ export interface BatchPart {
  */
 export type LossClosure = (part: BatchPart) => tf.Scalar;
 
-/** Options every variant takes (SPEC §4). */
+/** Options every variant takes (docs/optimizer-semantics.md). */
 export interface OptimizerOptions {
   /**
    * What to train: `tf.Variable`s, tfjs-layers weights, or a tfjs-layers model.
@@ -51,7 +51,7 @@ export interface OptimizerOptions {
   readonly weightDecay?: number;
   /**
    * λ ≥ 0, the weight of the sharpness term: g = ∇L + λ·r with r the variant's
-   * regulariser gradient (L + λρ²R_ρ for the (φ, ψ, μ) family, SPEC §3;
+   * regulariser gradient (L + λρ²R_ρ for the (φ, ψ, μ) family, docs/lambda.md;
    * (1 − λ)∇L(x) + λ∇L(x + e) for SAM's family). λ = 0 is the base optimizer.
    */
   readonly lambda?: number;
@@ -85,7 +85,7 @@ export const ENGINE_OPTIONS = [
   'clipNorm',
 ] as const;
 
-/** Per-step statistics (SPEC §4). */
+/** Per-step statistics (docs/optimizer-semantics.md). */
 export interface StepStats {
   /** 1-based index of this step. */
   readonly step: number;

@@ -5,7 +5,8 @@ import { detSam, frobSam, traceSam, universalSam } from './instances';
 import { add, flat, type Problem, problemFactory, relativeError, split } from './test-helpers';
 
 /**
- * Each (φ, ψ, μ) variant's update against SPEC §3's formula, computed by hand
+ * Each (φ, ψ, μ) variant's update against the formula in
+ * docs/sharpness-aware-step.md, computed by hand
  * in float64 from L and ∇L at the injected points x + ρv_i, after one SGD
  * step x ← x − η·g (so this also checks that nothing of the perturbation
  * remains: the result is base_optimizer(x, g) exactly).
@@ -57,7 +58,7 @@ function points(p: Problem, x: number[], vs: number[][], rho: number) {
 const combine = (g0: number[], delta: number[][], c: number[], lambda: number) =>
   g0.map((g, j) => g + lambda * delta.reduce((s, di, i) => s + c[i]! * di[j]!, 0));
 
-describe.each(['quadratic', 'mlp'] as const)('formulas of SPEC §3 on the %s', (kind) => {
+describe.each(['quadratic', 'mlp'] as const)('the step formulas on the %s', (kind) => {
   it('Frob-SAM: g = ∇L + λ(4/ρ²)·ĉov(L_i, ∇L_i), unbiased', async () => {
     const p = make(kind);
     const d = flat(p.variables).length;
@@ -179,7 +180,7 @@ describe.each(['quadratic', 'mlp'] as const)('formulas of SPEC §3 on the %s', (
   });
 });
 
-describe('Det-SAM stability (SPEC §3)', () => {
+describe('Det-SAM stability (docs/det-sam-stability.md)', () => {
   /**
    * L = ½‖x‖² at x = (20, 0): the point x + v with v = (s, 0) has the gap
    * d = 20s + s²/2 (ρ = 1), so s = −20 + √(400 + 2d) hits any d > −200.

@@ -95,7 +95,10 @@ export interface Sampled {
   readonly warning?: string;
 }
 
-/** One catalogue measure of H three ways (SPEC §2); a divergent one has no sampled values. */
+/**
+ * One catalogue measure of H three ways (docs/measures.md); a divergent one has
+ * no sampled values.
+ */
 export interface MeasureRow {
   readonly measure: string;
   /**

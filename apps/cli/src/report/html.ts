@@ -83,7 +83,7 @@ function settingsHtml(runs: readonly PlannedRun[]): string {
     });
     return `<tr><td>${run.experiment}</td><td>${escapeHtml(run.dataset)}</td><td>${METHOD_LABELS[run.method]}</td><td>${seeds.join(', ')}</td>${values.join('')}</tr>`;
   });
-  return `<p class="caption">Every run's settings (the options of its <code>usam train</code> run; λ in this project's units, SPEC §3).</p>
+  return `<p class="caption">Every run's settings (the options of its <code>usam train</code> run; λ in this project's units, docs/lambda.md).</p>
 <table id="settings">
 <thead><tr><th>experiment</th><th>dataset</th><th>method</th><th>seeds</th>${keys.map((k) => `<th>${k}</th>`).join('')}</tr></thead>
 <tbody>

@@ -20,7 +20,7 @@ export interface EstimatorRow {
 }
 
 /**
- * The estimators of SPEC §5 on a loss whose Hessian is known exactly: the
+ * The estimators of docs/hessian-estimators.md on a loss whose Hessian is known exactly: the
  * quadratic L(x) = ½xᵀHx with x split over two variables (a 6×8 matrix and a
  * 16-vector, d = 64), so the flattening across parameters is exercised. Each
  * HVP goes through the loss closure and tfjs gradients, as on a real model.

@@ -42,7 +42,7 @@ const TABLE4 = {
   'det-sam': [1, 0.1, 0.1, 0.01, 1, 1, 0.01, 0.1, 0.1],
 };
 const TABLE5 = [5e-3, 5e-3, 5e-3, 1e-2, 5e-3, 5e-3, 1e-2, 5e-3, 1e-2];
-// SPEC §3: λ here = λ_ref / 4 (Frob-SAM), / 2 (Det-SAM), / 1 (Trace-SAM).
+// docs/lambda.md: λ here = λ_ref / 4 (Frob-SAM), / 2 (Det-SAM), / 1 (Trace-SAM).
 const CONVERSION = { 'frob-sam': 4, 'trace-sam': 1, 'det-sam': 2 };
 // §10.1 baselines for CIFAR10 / CIFAR100 / SVHN.
 const SAM_RHO = { cifar10: 0.05, cifar100: 0.1, svhn: 0.05 };

@@ -71,7 +71,7 @@ export function productSigma(lambdaMax: number): number {
   return Number((Math.floor(sigma / unit) * unit).toPrecision(2));
 }
 
-/** Every row of Table 1 (SPEC §2) that the SPD Hessian H supports. */
+/** Every row of Table 1 (docs/measures.md) that the SPD Hessian H supports. */
 export function table1Measures(H: number[][]): Measure[] {
   const d = H.length;
   const lambdaMax = Math.max(...symmetricEigenvalues(H));
