@@ -717,25 +717,34 @@ describe.each(['cpu', 'wasm'])('second-order gradients on %s', (backend) => {
       f64: ([a, b]) => sumCubes64(op64(a!, b!)),
     });
 
+    /** The cubic of a 5×5×2 input and a 3×3 filter (2 → 3 channels, or depthwise ×2). */
+    const convHvpError = (depthwise: boolean, stride: number, pad: Pad) =>
+      hvpError(
+        cubic(
+          [
+            [1, 5, 5, 2],
+            [3, 3, 2, depthwise ? 2 : 3],
+          ],
+          [1, depthwise ? 0.5 : 0.3],
+          (x, w) =>
+            (depthwise ? tf.depthwiseConv2d : tf.conv2d)(
+              x as tf.Tensor4D,
+              w as tf.Tensor4D,
+              stride,
+              pad,
+            ),
+          (x, w) => conv64(x, w, stride, pad, depthwise),
+        ),
+        depthwise ? 31 : 30,
+      );
+
     it.each([
       [1, 'same'],
       [2, 'valid'],
       [2, 'same'],
       [1, 1],
-    ] as [number, Pad][])(
-      'conv2d, stride %s, pad %s (Conv2DBackpropFilter/Input)',
-      (stride, pad) => {
-        const problem = cubic(
-          [
-            [1, 5, 5, 2],
-            [3, 3, 2, 3],
-          ],
-          [1, 0.3],
-          (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
-          (x, w) => conv64(x, w, stride, pad),
-        );
-        expect(hvpError(problem, 30)).toBeLessThan(RTOL);
-      },
+    ] as [number, Pad][])('conv2d, stride %s, pad %s (Conv2DBackpropFilter/Input)', (stride, pad) =>
+      expect(convHvpError(false, stride, pad)).toBeLessThan(RTOL),
     );
 
     it.each([
@@ -743,18 +752,7 @@ describe.each(['cpu', 'wasm'])('second-order gradients on %s', (backend) => {
       [2, 'valid'],
     ] as [number, Pad][])(
       'depthwiseConv2d, stride %s, pad %s (depthwise backprop kernels)',
-      (stride, pad) => {
-        const problem = cubic(
-          [
-            [1, 5, 5, 2],
-            [3, 3, 2, 2],
-          ],
-          [1, 0.5],
-          (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad),
-          (x, w) => conv64(x, w, stride, pad, true),
-        );
-        expect(hvpError(problem, 31)).toBeLessThan(RTOL);
-      },
+      (stride, pad) => expect(convHvpError(true, stride, pad)).toBeLessThan(RTOL),
     );
 
     it.each([
@@ -1027,6 +1025,15 @@ function randomProblem(seed: number): { name: string; problem: Problem } {
   const rng = new Rng(seed * 7919 + 13);
   const dim = () => rng.pick([1, 1, 2, 3, 4, 5]);
   const shapeOf = (rank: number) => Array.from({ length: rank }, dim);
+  /** A window (size, stride, padding) and an NHWC input it fits ('valid' needs sides ≥ k). */
+  const windowed = (strides: number[]) => {
+    const k = rng.pick([1, 2, 3]);
+    const stride = rng.pick(strides);
+    const pad = rng.pick(['same', 'valid'] as const);
+    const side = () => rng.int(pad === 'valid' ? k : 1, 5);
+    const x = [rng.pick([1, 2]), side(), side(), dim()];
+    return { k, stride, pad, x };
+  };
   const weights = (shape: number[], salt: number) => {
     const [c, d] = [uniform(size(shape), seed * 31 + salt), uniform(size(shape), seed * 37 + salt)];
     return {
@@ -1130,15 +1137,7 @@ function randomProblem(seed: number): { name: string; problem: Problem } {
   }
   if (kind === 'conv2d' || kind === 'depthwiseConv2d') {
     const depthwise = kind === 'depthwiseConv2d';
-    const k = rng.pick([1, 2, 3]);
-    const stride = rng.pick([1, 2]);
-    const pad = rng.pick(['same', 'valid'] as const);
-    const x = [
-      rng.pick([1, 2]),
-      rng.int(pad === 'valid' ? k : 1, 5),
-      rng.int(pad === 'valid' ? k : 1, 5),
-      dim(),
-    ];
+    const { k, stride, pad, x } = windowed([1, 2]);
     const f = [k, k, x[3]!, depthwise ? rng.pick([1, 2]) : dim()];
     const y = conv64(zeros64(x), zeros64(f), stride, pad, depthwise).shape;
     const w = weights(y, 4);
@@ -1154,15 +1153,7 @@ function randomProblem(seed: number): { name: string; problem: Problem } {
     };
   }
   if (kind === 'avgPool' || kind === 'maxPool') {
-    const k = rng.pick([1, 2, 3]);
-    const stride = rng.pick([1, 2, 3]);
-    const pad = rng.pick(['same', 'valid'] as const);
-    const x = [
-      rng.pick([1, 2]),
-      rng.int(pad === 'valid' ? k : 1, 5),
-      rng.int(pad === 'valid' ? k : 1, 5),
-      dim(),
-    ];
+    const { k, stride, pad, x } = windowed([1, 2, 3]);
     const y = pool64(zeros64(x), k, stride, pad, 'avg').shape;
     const w = weights(y, 5);
     const max = kind === 'maxPool';

@@ -332,6 +332,15 @@ type Entry<A extends readonly unknown[]> = (sizes: A) => {
   buffers: [name: string, floats: number][];
 };
 
+/** The entry of a kernel over a rows × cols matrix (its 4th and 5th arguments). */
+const overRows =
+  (buffers: (rows: number, cols: number) => [name: string, floats: number][]) =>
+  ([, , , rows, cols]: readonly number[]): ReturnType<Entry<readonly number[]>> => ({
+    ok: natural(rows!, cols!),
+    why: 'bad sizes',
+    buffers: buffers(rows!, cols!),
+  });
+
 const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
   maxPoolGrad: ([, , , batch, h, w, c, ho, wo, fh, fw, sh, sw]) => ({
     ok: natural(batch, h, w, c, ho, wo, fh, fw, sh, sw) && sh > 0 && sw > 0,
@@ -342,15 +351,11 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['dx', batch * h * w * c],
     ],
   }),
-  sumRows: ([, , , rows, cols]) => ({
-    ok: natural(rows, cols),
-    why: 'bad sizes',
-    buffers: [
-      ['x', rows * cols],
-      ['out', cols],
-      ['acc', 2 * cols],
-    ],
-  }),
+  sumRows: overRows((rows, cols) => [
+    ['x', rows * cols],
+    ['out', cols],
+    ['acc', 2 * cols],
+  ]),
   im2colT: ([, , batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, , , r0, r1]) => ({
     ok:
       natural(batch, h, w, cin, ho, wo, kh, kw, sh, sw, rh, rw, r0, r1) &&
@@ -382,15 +387,11 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['dx', batch * h * w * cin],
     ],
   }),
-  addRows: ([, , , rows, cols]) => ({
-    ok: natural(rows, cols),
-    why: 'bad sizes',
-    buffers: [
-      ['x', rows * cols],
-      ['bias', cols],
-      ['out', rows * cols],
-    ],
-  }),
+  addRows: overRows((rows, cols) => [
+    ['x', rows * cols],
+    ['bias', cols],
+    ['out', rows * cols],
+  ]),
   axpy: ([, , n]) => ({
     ok: natural(n),
     why: 'bad sizes',

@@ -1,4 +1,5 @@
 import { stringify } from 'csv-stringify/sync';
+import { NUMERIC_VARIANT_KEYS } from '../train/run-names';
 import type { RunResult } from './collect';
 
 /** The columns of `results.csv`, in order: the run, its settings, its final metrics. */
@@ -10,12 +11,7 @@ export const CSV_COLUMNS = [
   'seed',
   'status',
   'model',
-  'rho',
-  'lambda',
-  'samples',
-  'eta',
-  'halfWidth',
-  'sparsity',
+  ...NUMERIC_VARIANT_KEYS,
   'epochs',
   'batchSize',
   'lr',

@@ -10,6 +10,7 @@ import {
   scaleInvariantBiasSettings,
 } from './scale-invariant-bias';
 import { type Table1Row, table1 } from './table1';
+import { TOY_LEARNING_RATE } from './toy-loss';
 
 export interface ChecksOptions {
   /** The backend, already initialised (its name is recorded). */
@@ -56,7 +57,7 @@ export async function checks(options: ChecksOptions): Promise<ChecksReport> {
     table1: { ...settings, rows: [] },
     examples: [],
     estimators: [],
-    explicitBias: { steps: 3000, learningRate: 0.01, rows: [] },
+    explicitBias: { steps: 3000, learningRate: TOY_LEARNING_RATE, rows: [] },
     scaleInvariantBias: { ...scaleInvariantBiasSettings(), rows: [] },
   };
 

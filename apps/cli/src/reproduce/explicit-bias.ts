@@ -1,13 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import {
-  detSam,
-  frobSam,
-  type OptimizerOptions,
-  plain,
-  type SharpnessAwareOptimizer,
-  sam,
-  traceSam,
-} from '@usam/optimizer';
+import { detSam, frobSam, plain, sam, traceSam } from '@usam/optimizer';
+import { type ToyMethod, toyTrace, trainToy } from './toy-loss';
 
 /** Where one optimizer ended on the toy loss, with the exact Hessian measures there. */
 export interface ExplicitBiasRow {
@@ -22,21 +14,17 @@ export interface ExplicitBiasRow {
   readonly detH: number;
 }
 
-/** tr H, ‖H‖_F², det H of L = (x₁x₂ − 1)² (H = [[2x₂², 4p − 2], [4p − 2, 2x₁²]], p = x₁x₂). */
+/** tr H, ‖H‖_F², det H of L = (x₁x₂ − 1)² (H = `toyHessian`). */
 function measures([a, b]: [number, number]) {
   const off = 4 * a * b - 2;
   return {
-    traceH: 2 * (a * a + b * b),
+    traceH: toyTrace([a, b]),
     frobeniusSquared: 4 * b ** 4 + 4 * a ** 4 + 2 * off * off,
     detH: 4 * a * a * b * b - off * off,
   };
 }
 
-const methods: [
-  string,
-  string,
-  (o: OptimizerOptions & { seed: number }) => SharpnessAwareOptimizer,
-][] = [
+const methods: ToyMethod[] = [
   // SGD and SAM draw nothing: they take no seed.
   ['SGD', 'plain', ({ seed: _, ...o }) => plain(o)],
   ['SAM', 'ρ = 0.05', ({ seed: _, ...o }) => sam(o)],
@@ -57,23 +45,14 @@ const methods: [
 export async function* explicitBias(seed: number, steps = 3000): AsyncGenerator<ExplicitBiasRow> {
   const start: [number, number] = [4, 0.25];
   for (const [method, settings, build] of methods) {
-    const x = tf.variable(tf.tensor1d(start));
-    const loss = () => tf.tidy(() => tf.square(tf.sub(tf.prod(x), 1)) as tf.Scalar);
-    const optimizer = build({ params: [x], base: tf.train.sgd(0.01), seed });
-    try {
-      for (let i = 0; i < steps; i++) await optimizer.step(loss);
-      const [a, b] = Array.from(await x.data()) as [number, number];
-      yield {
-        method,
-        settings,
-        start,
-        end: [a, b],
-        offManifold: Math.abs(a * b - 1),
-        ...measures([a, b]),
-      };
-    } finally {
-      optimizer.dispose();
-      x.dispose();
-    }
+    const end = await trainToy(start, build, seed, steps);
+    yield {
+      method,
+      settings,
+      start,
+      end,
+      offManifold: Math.abs(end[0] * end[1] - 1),
+      ...measures(end),
+    };
   }
 }

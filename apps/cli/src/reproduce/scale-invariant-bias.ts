@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { dampedDeterminant, exact } from '@usam/measures';
-import { type SharpnessAwareOptimizer, traceSam, universalSam } from '@usam/optimizer';
+import { traceSam, universalSam } from '@usam/optimizer';
+import { TOY_LEARNING_RATE, type ToyMethod, toyHessian, toyTrace, trainToy } from './toy-loss';
 
 /**
  * Theorem 2 of "On Scale-Invariant Sharpness Measures" as an experiment on the
@@ -50,64 +50,33 @@ const K = 2;
 export const X0: [number, number] = [2, 0.5];
 const DX0: [number, number] = [K * X0[0], X0[1] / K];
 
-/** H of (x₁x₂ − 1)²: [[2x₂², 4p − 2], [4p − 2, 2x₁²]], p = x₁x₂. */
-const hessianAt = ([a, b]: [number, number]) => [
-  [2 * b * b, 4 * a * b - 2],
-  [4 * a * b - 2, 2 * a * a],
-];
-
 const DAMPED = dampedDeterminant(2);
 
 /** S of the damped determinant at a point, or NaN where its integral diverges (reported, not guessed). */
 function dampedAt(p: [number, number]): number {
   try {
-    return exact(DAMPED, hessianAt(p));
+    return exact(DAMPED, toyHessian(p));
   } catch {
     return Number.NaN;
   }
 }
 
-type Build = (params: tf.Variable[], seed: number) => SharpnessAwareOptimizer;
-
-const methods: [string, string, Build][] = [
+const methods: ToyMethod[] = [
   [
     'log damped determinant',
     'ρ = 0.1, λ = 0.25, n = 16',
-    (params, seed) =>
+    (o) =>
       universalSam({
-        params,
-        base: tf.train.sgd(0.01),
+        ...o,
         measure: dampedDeterminant(2, { logarithm: true }),
         rho: 0.1,
         lambda: 0.25,
         samples: 16,
-        seed,
       }),
   ],
-  [
-    'Trace-SAM',
-    'ρ = 0.1, λ = 0.25, n = 1',
-    (params, seed) => traceSam({ params, base: tf.train.sgd(0.01), rho: 0.1, lambda: 0.25, seed }),
-  ],
-  [
-    'Trace-SAM',
-    'ρ = 0.1, λ = 1, n = 1',
-    (params, seed) => traceSam({ params, base: tf.train.sgd(0.01), rho: 0.1, lambda: 1, seed }),
-  ],
+  ['Trace-SAM', 'ρ = 0.1, λ = 0.25, n = 1', (o) => traceSam({ ...o, rho: 0.1, lambda: 0.25 })],
+  ['Trace-SAM', 'ρ = 0.1, λ = 1, n = 1', (o) => traceSam({ ...o, rho: 0.1, lambda: 1 })],
 ];
-
-async function train(start: [number, number], build: Build, seed: number, steps: number) {
-  const x = tf.variable(tf.tensor1d(start));
-  const loss = () => tf.tidy(() => tf.square(tf.sub(tf.prod(x), 1)) as tf.Scalar);
-  const optimizer = build([x], seed);
-  try {
-    for (let i = 0; i < steps; i++) await optimizer.step(loss);
-    return Array.from(await x.data()) as [number, number];
-  } finally {
-    optimizer.dispose();
-    x.dispose();
-  }
-}
 
 /** The two methods' pairs of runs, one row each (2000 SGD steps of lr 0.01 by default). */
 export async function* scaleInvariantBias(
@@ -115,8 +84,8 @@ export async function* scaleInvariantBias(
   steps = 2000,
 ): AsyncGenerator<ScaleInvariantBiasRow> {
   for (const [method, settings, build] of methods) {
-    const end = await train(X0, build, seed, steps);
-    const endFromImage = await train(DX0, build, seed, steps);
+    const end = await trainToy(X0, build, seed, steps);
+    const endFromImage = await trainToy(DX0, build, seed, steps);
     yield {
       method,
       settings,
@@ -128,7 +97,7 @@ export async function* scaleInvariantBias(
         Math.log(endFromImage[0] / endFromImage[1]) - Math.log(DX0[0] / DX0[1]),
       ],
       dampedDeterminant: [dampedAt(end), dampedAt(endFromImage)],
-      traceH: [2 * (end[0] ** 2 + end[1] ** 2), 2 * (endFromImage[0] ** 2 + endFromImage[1] ** 2)],
+      traceH: [toyTrace(end), toyTrace(endFromImage)],
     };
   }
 }
@@ -137,7 +106,7 @@ export const scaleInvariantBiasSettings = (
   steps = 2000,
 ): Omit<ScaleInvariantBiasReport, 'rows'> => ({
   steps,
-  learningRate: 0.01,
+  learningRate: TOY_LEARNING_RATE,
   start: X0,
   imageStart: DX0,
   k: K,

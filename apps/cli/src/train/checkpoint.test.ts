@@ -9,6 +9,7 @@ import { createModel, forward } from '@usam/models';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   checkpointDir,
+  emptySums,
   loadCheckpoint,
   type Progress,
   readProgress,
@@ -116,14 +117,7 @@ const progressAt = (epoch: number): Progress => ({
   step: 0,
   globalStep: 10 * epoch,
   dataOrder: { seed: 0, epoch, batch: 0 },
-  partial: {
-    lossSum: 0,
-    correct: 0,
-    examples: 0,
-    gradientEvaluations: 0,
-    refusedSteps: 0,
-    seconds: 0,
-  },
+  partial: emptySums(),
   seconds: epoch,
 });
 

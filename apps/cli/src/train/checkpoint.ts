@@ -46,6 +46,16 @@ export interface EpochSums {
   seconds: number;
 }
 
+/** The sums before an epoch's first step. */
+export const emptySums = (): EpochSums => ({
+  lossSum: 0,
+  correct: 0,
+  examples: 0,
+  gradientEvaluations: 0,
+  refusedSteps: 0,
+  seconds: 0,
+});
+
 const CHECKPOINT = 'checkpoint';
 /** Being written; complete (and newer than `checkpoint/`) once its manifest verifies. */
 const NEW = 'checkpoint.new';

@@ -24,6 +24,11 @@ export const VARIANT_KEYS = [
   'mu',
 ] as const;
 
+/** The numeric ones (`mu` names Trace-SAM's sampler), as `results.csv` has columns for. */
+export const NUMERIC_VARIANT_KEYS = VARIANT_KEYS.filter(
+  (key): key is Exclude<(typeof VARIANT_KEYS)[number], 'mu'> => key !== 'mu',
+);
+
 /** The options' names, in the order config.json lists them. */
 export const TRAIN_OPTION_NAMES = [
   'dataset',

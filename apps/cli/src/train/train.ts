@@ -15,7 +15,13 @@ import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
 import type { ExampleLosses, SharpnessAwareOptimizer, Variant } from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
-import { type EpochSums, loadCheckpoint, type Progress, saveCheckpoint } from './checkpoint';
+import {
+  type EpochSums,
+  emptySums,
+  loadCheckpoint,
+  type Progress,
+  saveCheckpoint,
+} from './checkpoint';
 import { earlyStopEpoch } from './early-stop';
 import { measureHessian } from './hessian';
 import { createOptimizer, schedule } from './optimizer';
@@ -77,15 +83,6 @@ export interface TrainHooks {
   /** The table of optimizer variants `options.optimizer` names one of (default @usam/optimizer's). */
   readonly variants?: readonly Variant[];
 }
-
-const emptySums = (): EpochSums => ({
-  lossSum: 0,
-  correct: 0,
-  examples: 0,
-  gradientEvaluations: 0,
-  refusedSteps: 0,
-  seconds: 0,
-});
 
 /** The model's input shape for a set: flat for the MLP, images for conv nets. */
 export const flattens = (options: Pick<TrainOptions, 'model'>) => options.model === 'mlp';
