@@ -33,8 +33,9 @@ export const MEASURE_NAMES = [
 /**
  * The catalogue measure called `name` (see `MEASURE_NAMES`) for dimension d.
  * `proposalScale` (one s_i per coordinate) is the proposal N(0, diag(s_i²)) the
- * damped determinant's f(v₁⋯v_d)·Lebesgue is sampled through, where the caller
- * knows a good one (H_ii^{−1/2} for an explicit H); default N(0, I).
+ * determinant's Lebesgue measure and the damped determinant's f(v₁⋯v_d)·Lebesgue
+ * are sampled through, where the caller knows a good one (@usam/measures'
+ * `proposalScale(H)` for an explicit H); default N(0, I).
  */
 export function catalogueMeasure(
   name: string,
@@ -57,7 +58,9 @@ export function catalogueMeasure(
       if (parameter === undefined) return frobenius();
       break;
     case 'determinant':
-      if (parameter === undefined) return determinant(dimension);
+      if (parameter === undefined) {
+        return determinant(dimension, proposalScale ? { scale: proposalScale } : {});
+      }
       break;
     case 'polynomial':
       if (Number.isInteger(value) && value >= 1) return polynomial(value);

@@ -40,6 +40,7 @@ export {
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
 export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';
+export { proposalScale } from './proposal';
 export {
   integrateProductDensity,
   type QuadratureOptions,

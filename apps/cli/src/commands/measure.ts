@@ -6,6 +6,7 @@ import {
   explicitHvp,
   type MeasureEstimate,
   monteCarlo,
+  proposalScale,
   quadraticLoss,
   symmetricEigenvalues,
   zerothOrder,
@@ -139,11 +140,12 @@ export async function measureHessianMatrix(
   const d = H.length;
   const shapes = [[d]];
   const rows: MeasureRow[] = [];
-  // The damped determinant's proposal N(0, diag(1/H_ii)) follows H's scale per coordinate
-  // (and any rescaling D⁻¹HD⁻¹ exactly); N(0, I) has infinite variance once some H_ii < ½.
-  const proposalScale = H.map((row, i) => (row[i]! > 0 ? 1 / Math.sqrt(row[i]!) : 1));
+  // The Lebesgue part's proposal fits H (bounded weights where H ≻ 0) and follows any
+  // rescaling D⁻¹HD⁻¹ exactly; N(0, I) has infinite variance once an eigenvalue is below ½
+  // (docs/scale-invariant.md).
+  const scale = proposalScale(H);
   for (const name of options.measures) {
-    const measure = catalogueMeasure(name, d, proposalScale);
+    const measure = catalogueMeasure(name, d, scale);
     const divergent = divergenceOf(measure, H);
     // A measure without a closed form in the eigenvalues is integrated (d ≤ 3) where it converges.
     const closed = measure.closedForm
