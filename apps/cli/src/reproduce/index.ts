@@ -123,6 +123,15 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   const runChecks = () =>
     checks({ backend, seed: options.seed, out, samples: options.samples, log });
   const wantChecks = steps.includes('checks') && shard.index === 0;
+  if (steps.includes('checks') && !wantChecks) {
+    // The checks need no training, so one shard runs them; saying so beats a silent exit 0.
+    if (experiments.length === 0) {
+      throw new UsageError(
+        `reproduce: the checks run on shard 0 only, and this is shard ${shard.index}/${shard.count} (${shard.source}); run --experiments checks with --shard 0/${shard.count} or without sharding.`,
+      );
+    }
+    log(`(checks: run by shard 0 of ${shard.count}, not this one.)`);
+  }
   if (experiments.length === 0) {
     return { out, plan, runs, checks: wantChecks ? await runChecks() : undefined };
   }
