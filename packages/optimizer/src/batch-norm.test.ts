@@ -125,6 +125,44 @@ it("takes a model's weight lists too (trainableWeights, state: nonTrainableWeigh
   subject.dispose();
 });
 
+it("preserve is the option's name; state, its old name, still works the same", async () => {
+  const run = async (key: 'preserve' | 'state' | undefined) => {
+    const subject = model(4);
+    const opt = sam({
+      params: subject.m.trainableWeights,
+      ...(key && { [key]: subject.m.nonTrainableWeights }),
+      base: tf.train.sgd(0.1),
+    });
+    expect(opt.preserve).toHaveLength(key ? 2 : 0);
+    expect(opt.state).toEqual(opt.preserve);
+    await opt.step(subject.loss);
+    const result = { weights: subject.weights(), stats: subject.stats() };
+    opt.dispose();
+    subject.dispose();
+    return result;
+  };
+  const reference = model(4);
+  const whole = sam({ params: reference.m, base: tf.train.sgd(0.1) });
+  await whole.step(reference.loss);
+  const expected = { weights: reference.weights(), stats: reference.stats() };
+  whole.dispose();
+  reference.dispose();
+  expect(await run('preserve')).toEqual(expected);
+  expect(await run('state')).toEqual(expected);
+  // Without it a list of weights preserves nothing: the perturbed pass moves the statistics.
+  expect((await run(undefined)).stats).not.toEqual(expected.stats);
+  const subject = model(4);
+  expect(() =>
+    sam({
+      params: subject.m.trainableWeights,
+      preserve: subject.m.nonTrainableWeights,
+      state: subject.m.nonTrainableWeights,
+      base: tf.train.sgd(0.1),
+    }),
+  ).toThrow(/^sam: got both preserve and state; pass preserve only \(state is its old name\)\.$/);
+  subject.dispose();
+});
+
 it('steps of two optimizers on the same variables never interleave: each sees the weights the other left', async () => {
   // Two optimizers share a model: started together, their steps must equal the same steps in turn.
   const run = async (together: boolean) => {

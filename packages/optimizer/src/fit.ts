@@ -20,8 +20,8 @@ const FACTORIES: Readonly<Record<string, (options: never) => AnyOptimizer>> = {
   plain,
 };
 
-/** Options that are not hyperparameters: the variables, the base (saved on its own), the seed (the stream's position is saved instead). */
-const NOT_CONFIG = new Set(['params', 'state', 'base', 'seed']);
+/** Options that are not hyperparameters: the variables (trained and preserved), the base (saved on its own), the seed (the stream's position is saved instead). */
+const NOT_CONFIG = new Set(['params', 'preserve', 'state', 'base', 'seed']);
 
 /** The optimizer's weights share the checkpoint's namespace with the model's: ours are prefixed. */
 const PREFIX = 'usam-optimizer/';
@@ -323,7 +323,7 @@ export class SharpnessAwareTfOptimizer extends tf.Optimizer {
       return name;
     });
     const build = FACTORIES[variant] as unknown as (o: object) => AnyOptimizer;
-    const optimizer = build({ ...options, params: varList, state: [], base: pending.base });
+    const optimizer = build({ ...options, params: varList, preserve: [], base: pending.base });
     const run = pending.run;
     if (run) {
       if (run.optimizer !== optimizer.name) {

@@ -6,7 +6,7 @@
 export interface Recipe {
   /** The factory: 'frobSam', 'sam', … */
   readonly factory: string;
-  /** Its options as given (params, state and base included; `getConfig` keeps the JSON ones). */
+  /** Its options as given (params, preserve and base included; `getConfig` keeps the JSON ones). */
   readonly options: Readonly<Record<string, unknown>>;
 }
 

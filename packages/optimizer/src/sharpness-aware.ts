@@ -24,6 +24,7 @@ import {
   hold,
   type Parameter,
   type Parameters,
+  preserveOption,
   resolveParameters,
   Snapshot,
 } from './variables';
@@ -44,7 +45,7 @@ interface Part {
 
 /**
  * The one step engine (docs/optimizer-semantics.md) every variant runs on: for each part of the
- * batch a clean pass, the perturbation's passes with weights and state
+ * batch a clean pass, the perturbation's passes with weights and the preserved variables
  * restored by assignment afterwards (also when the loss throws), the composite
  * g = ∇L + λ·r averaged over the parts, clipping, coupled weight decay, a
  * finiteness check that refuses bad steps instead of applying them, and the
@@ -71,7 +72,7 @@ export class SharpnessAwareOptimizer<
     gradientEvaluations: 0,
   };
   private readonly params: Parameters;
-  private readonly stateOption: readonly Parameter[] | undefined;
+  private readonly preserveOption: readonly Parameter[] | undefined;
   private readonly rng: SeededRng;
   private readonly where: string;
 
@@ -87,8 +88,8 @@ export class SharpnessAwareOptimizer<
     this.name = name;
     this.where = where;
     this.params = options.params;
-    this.stateOption = options.state;
-    resolveParameters(this.params, this.stateOption, where); // fail now, not at the first step
+    this.preserveOption = preserveOption(options, where);
+    resolveParameters(this.params, this.preserveOption, where); // fail now, not at the first step
     this.base = base;
     this.perturbation = perturbation;
     this.lambda = requireNumber(where, 'lambda (λ)', options.lambda ?? 1, { min: 0 });
@@ -103,12 +104,17 @@ export class SharpnessAwareOptimizer<
 
   /** The variables trained now: a model's current trainable weights, or the list given. */
   get variables(): tf.Variable[] {
-    return resolveParameters(this.params, this.stateOption, this.where).variables;
+    return resolveParameters(this.params, this.preserveOption, this.where).variables;
   }
 
-  /** The non-trainable state restored around perturbed passes (a model's current non-trainable weights). */
+  /** The variables restored around perturbed passes (`preserve`; a model's current non-trainable weights). */
+  get preserve(): tf.Variable[] {
+    return resolveParameters(this.params, this.preserveOption, this.where).preserve;
+  }
+
+  /** @deprecated The old name of `preserve` (docs/errors-and-vocabulary.md). */
   get state(): tf.Variable[] {
-    return resolveParameters(this.params, this.stateOption, this.where).state;
+    return this.preserve;
   }
 
   /** The base optimizer's learning rate. */
@@ -131,7 +137,7 @@ export class SharpnessAwareOptimizer<
   /**
    * One optimisation step on the minibatch that `loss` evaluates. Returns the
    * step's statistics; when a loss or the composite gradient is not finite the
-   * step is refused (weights, state and the base optimizer untouched) and
+   * step is refused (weights, preserved variables and the base optimizer untouched) and
    * reported, never applied.
    *
    * @param options.epoch the current epoch, for variants that refresh per epoch (SSAM-F).
@@ -147,15 +153,15 @@ export class SharpnessAwareOptimizer<
         `${this.name}.step: pass a loss closure, e.g. step(() => tf.losses.softmaxCrossEntropy(ys, model.predict(xs))).`,
       );
     }
-    const resolved = resolveParameters(this.params, this.stateOption, this.where);
+    const resolved = resolveParameters(this.params, this.preserveOption, this.where);
     const trained = variables ? [...variables] : resolved.variables;
-    const release = hold([...trained, ...resolved.state], this.name);
+    const release = hold([...trained, ...resolved.preserve], this.name);
     try {
       alignSlots(
         this.base,
         trained.map((v) => v.name),
       );
-      return this.guardedStep(loss, epoch, trained, resolved.state);
+      return this.guardedStep(loss, epoch, trained, resolved.preserve);
     } finally {
       release();
     }
@@ -169,9 +175,9 @@ export class SharpnessAwareOptimizer<
     loss: LossClosure,
     epoch: number | undefined,
     variables: tf.Variable[],
-    state: tf.Variable[],
+    preserve: tf.Variable[],
   ): StepStats {
-    const stateBefore = new Snapshot(state);
+    const preserved = new Snapshot(preserve);
     const evaluationsBefore = this.counters.gradientEvaluations;
     // The point x, saved where passes move the variables (a plain step leaves them at x).
     const saved = this.plain ? undefined : new Snapshot(variables);
@@ -185,14 +191,14 @@ export class SharpnessAwareOptimizer<
           epoch,
           gradient: (l) => this.evaluate(l, variables, false),
         });
-        stateBefore.restore();
+        preserved.restore();
       }
       const m = this.mSharpness;
       for (let index = 0; index < m; index++) {
         const part = batchPart(index, m);
         const closure = () => loss(part);
         const last = index === m - 1;
-        const done = this.part(closure, variables, state, x);
+        const done = this.part(closure, variables, preserve, x);
         parts.push(done);
         // Accumulate (1/m)·Σ terms, weight decay in the last pass unless clipping comes first.
         const terms = done.terms.map((t) => ({ ...t, weight: t.weight / m }));
@@ -236,7 +242,7 @@ export class SharpnessAwareOptimizer<
         this.base.applyGradients(named);
       } else {
         saved?.restore();
-        stateBefore.restore();
+        preserved.restore();
       }
       const sharpnesses = parts.map((p) => p.sharpness);
       const stats: StepStats = {
@@ -258,7 +264,7 @@ export class SharpnessAwareOptimizer<
       return stats;
     } catch (error) {
       saved?.restore();
-      stateBefore.restore();
+      preserved.restore();
       throw error;
     } finally {
       tensorList.dispose(composite);
@@ -266,7 +272,7 @@ export class SharpnessAwareOptimizer<
         tensorList.dispose([...p.owned, ...p.probes, p.cleanLoss]);
       }
       saved?.dispose();
-      stateBefore.dispose();
+      preserved.dispose();
     }
   }
 
@@ -274,7 +280,7 @@ export class SharpnessAwareOptimizer<
   private part(
     loss: () => tf.Scalar,
     variables: tf.Variable[],
-    state: tf.Variable[],
+    preserve: tf.Variable[],
     origin: readonly tf.Tensor[],
   ): Part {
     const clean = this.evaluate(loss, variables);
@@ -292,7 +298,7 @@ export class SharpnessAwareOptimizer<
       };
     }
     const evaluations: Evaluation[] = [];
-    const afterClean = new Snapshot(state);
+    const afterClean = new Snapshot(preserve);
     let read: { clean: number; perturbed: number[] } | undefined;
     try {
       const result = this.perturbation!.perturb({

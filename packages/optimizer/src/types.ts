@@ -36,10 +36,13 @@ export interface OptimizerOptions {
    */
   readonly params: Parameters;
   /**
-   * Non-trainable state the loss closure writes (BatchNorm running statistics).
-   * Perturbed passes must not change it, so it is snapshotted and restored.
+   * Variables the loss closure writes that are not trained (BatchNorm running
+   * statistics): perturbed passes must not change them, so they are
+   * snapshotted and restored around them, as @usam/estimators' `preserve`.
    * Defaults to a model's current `nonTrainableWeights`, or none for a list.
    */
+  readonly preserve?: readonly Parameter[];
+  /** @deprecated The old name of `preserve` (docs/errors-and-vocabulary.md); still accepted. */
   readonly state?: readonly Parameter[];
   /** The base optimizer that takes the composite gradient: any tfjs optimizer (SGD, momentum, Adam, …). */
   readonly base: tf.Optimizer;
@@ -73,11 +76,12 @@ export interface OptimizerOptions {
   readonly clipNorm?: number;
 }
 
-/** The option names every factory accepts, besides its own. */
+/** The option names every factory accepts, besides its own ('state': the old name of 'preserve'). */
 export const ENGINE_OPTIONS = [
   'params',
   'state',
   'base',
+  'preserve',
   'weightDecay',
   'lambda',
   'seed',

@@ -18,15 +18,15 @@ export type Parameters = readonly Parameter[] | ModelLike;
 const fail = (message: string) => new OptimizerError(message);
 
 /**
- * The trainable variables and the non-trainable state (BatchNorm running
+ * The trainable variables and the ones to preserve (BatchNorm running
  * statistics) an optimizer works on. A model gives both; a list gives the
- * trainable ones and `state` (default none) the rest.
+ * trainable ones and `preserve` (default none) the rest.
  */
 export function resolveParameters(
   parameters: Parameters,
-  state: readonly Parameter[] | undefined,
+  preserve: readonly Parameter[] | undefined,
   where: string,
-): { variables: tf.Variable[]; state: tf.Variable[] } {
+): { variables: tf.Variable[]; preserve: tf.Variable[] } {
   const model = isModelLike(parameters) ? parameters : undefined;
   const list = model ? model.trainableWeights : parameters;
   if (!Array.isArray(list) || list.length === 0) {
@@ -34,22 +34,39 @@ export function resolveParameters(
       `${where}: the variable list is empty; pass params: [tf.variable(...), …] or a tfjs-layers model with trainable weights.`,
     );
   }
-  const notTrainable = 'remove it from params (or pass it as state)';
+  const notTrainable = 'remove it from params (or pass it in preserve)';
   const variables = checkVariables(where, list, { fail, notTrainable, what: 'params' });
-  const stateList = state ?? model?.nonTrainableWeights ?? [];
-  const stateVariables = checkVariables(`${where} (state)`, stateList, {
+  const preserveList = preserve ?? model?.nonTrainableWeights ?? [];
+  const preserved = checkVariables(`${where} (preserve)`, preserveList, {
     fail,
-    what: 'state',
+    what: 'preserve',
     trained: false,
   });
   const names = new Set(variables.map((v) => v.name));
-  const clash = stateVariables.find((v) => names.has(v.name));
+  const clash = preserved.find((v) => names.has(v.name));
   if (clash) {
     throw new OptimizerError(
-      `${where}: variable '${clash.name}' is both trained and in the state; list it in one place only.`,
+      `${where}: variable '${clash.name}' is both trained and in the state to preserve; list it in one place only (params or preserve).`,
     );
   }
-  return { variables, state: stateVariables };
+  return { variables, preserve: preserved };
+}
+
+/**
+ * The `preserve` option, or its old name `state` (docs/errors-and-vocabulary.md); both
+ * at once is an error rather than a silent choice.
+ */
+export function preserveOption(
+  options: { readonly preserve?: readonly Parameter[]; readonly state?: readonly Parameter[] },
+  where: string,
+): readonly Parameter[] | undefined {
+  const { preserve, state } = options;
+  if (preserve !== undefined && state !== undefined) {
+    throw new OptimizerError(
+      `${where}: got both preserve and state; pass preserve only (state is its old name).`,
+    );
+  }
+  return preserve ?? state;
 }
 
 /** Ids of the variables a step is working on now, across all optimizers. */
