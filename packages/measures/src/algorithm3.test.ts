@@ -73,6 +73,48 @@ describe('summarizeDraws: Algorithm 3 (eq. 94)', () => {
   });
 });
 
+describe('the coefficient rule is data on the measure', () => {
+  it('a spread copy of frobenius() keeps its covariance form and gives the same estimate', () => {
+    const q = [[0.3, -1.2, 2.5, 0.7]];
+    const original = frobenius();
+    const copy = { ...original };
+    expect(copy.coefficientRule).toBe(original.coefficientRule);
+    expect(coefficientRule(copy)).toBe('covariance (Algorithm 2)');
+    const a = summarize(original, q);
+    const b = summarize(copy, q);
+    expect(b.coefficients).toEqual(a.coefficients);
+    expect(b.sharpness).toBe(a.sharpness);
+    // And the copy really uses the rule: Algorithm 3's coefficients are (n − 1)/n of these, n = 4.
+    // Exact up to float64 rounding of sums of four terms of order 1: 1e-12 is ample.
+    const general = summarize(defineMeasure(original), q);
+    b.coefficients.forEach((c, i) => {
+      expect(c).toBeCloseTo((general.coefficients[i]! * 4) / 3, 12);
+    });
+    // 2·Σ(q_i − q̄)²/(n − 1): q̄ = 0.575, Σ(q_i − q̄)² = 6.9475.
+    expect(b.sharpness).toBeCloseTo((2 * 6.9475) / 3, 12);
+  });
+
+  it("a copy whose φ or ψ are not the rule's own is refused, not silently given the covariance form", () => {
+    const swapped = { ...frobenius(), phi: trace().phi };
+    expect(() => summarize(swapped, [[1, 2, 3]])).toThrow(
+      /^summarizeDraws\(frobenius\): its coefficientRule 'covariance \(Algorithm 2\)' is for another φ or ψ; drop the field/,
+    );
+  });
+
+  it('takes the quadratic forms as q, and as d (their old name)', () => {
+    const q = [[0.5, 1.5, 4]];
+    const measure = trace('gaussian');
+    const logWeights = noWeights(q);
+    expect(summarizeDraws(measure, { q, logWeights })).toEqual(
+      summarizeDraws(measure, { d: q, logWeights }),
+    );
+    expect(summarizeDraws(measure, { q, logWeights }).value).toBeCloseTo(2, 14);
+    expect(() => summarizeDraws(measure, { q, d: q, logWeights } as never)).toThrow(
+      /got both q and d; pass q only/,
+    );
+  });
+});
+
 describe('summarizeDraws: log space', () => {
   it("Det-SAM's ψ = e^{−t}, φ = 1/t²: c_i = (2/n)e^{−d_i}/t̄³ for gaps from −100 to 100", () => {
     for (const d of [[[-3, 0.5, 2, 7]], [[-100, -50, 0, 50, 100]], [[100, 100]], [[-100]]]) {

@@ -1,28 +1,40 @@
 import { MeasureError, show } from './errors';
-import type { Measure, Sampler, SignedLog } from './types';
+import type {
+  CoefficientRule,
+  Draws,
+  Measure,
+  OuterFunction,
+  Sampler,
+  ScalarFunction,
+  SignedLog,
+} from './types';
 
 /**
  * The sampling half of Algorithm 3, once, for every consumer: the Monte Carlo
  * and zeroth-order evaluators here and the optimizer's step. Given the draws of
- * one round (per group of components, the quadratic form d_{i} of each draw and
+ * one round (per group of components, the quadratic form q_i of each draw and
  * its importance weight log w_i), it returns
  *
- *     t̂_ℓ = (1/n) Σ_i w_i·ψ_ℓ(d_i),   φ(t̂),   ∂φ(t̂),
- *     c_(ℓ,i) = ∂_ℓφ(t̂)·w_i·ψ'_ℓ(d_i)/n   (eq. 94, summed over the ℓ a shared draw serves),
+ *     t̂_ℓ = (1/n) Σ_i w_i·ψ_ℓ(q_i),   φ(t̂),   ∂φ(t̂),
+ *     c_(ℓ,i) = ∂_ℓφ(t̂)·w_i·ψ'_ℓ(q_i)/n   (eq. 94, summed over the ℓ a shared draw serves),
  *
  * so the optimizer's composite gradient is ∇L + λ·Σ_j c_j(∇L_j − ∇L). All of it in
  * log space where φ is homogeneous (φ(s·t) = s^k·φ(t), the trace, max, polynomial,
- * determinant and product rows): with W = max log(w_i·|ψ(d_i)|), t̂ = e^W·t̂′ and
- * every result is one exp of a sum of logs, so Det-SAM's e^{−d} and the
+ * determinant and product rows): with W = max log(w_i·|ψ(q_i)|), t̂ = e^W·t̂′ and
+ * every result is one exp of a sum of logs, so Det-SAM's e^{−q} and the
  * determinant's (2π)^d and Lebesgue weights never overflow on the way to a
  * representable answer (d ≥ 550 included).
  */
 
-/** One round's draws, grouped as `drawGroups` says. */
-export interface Draws {
-  /** d[group][i]: ½vᵀHv, or its zeroth-order stand-in (L(x + ρv) − L(x))/ρ². */
+export type { CoefficientRule, Draws } from './types';
+
+/**
+ * Draws with the quadratic forms under their old name `d`
+ * (docs/errors-and-vocabulary.md: `d` is also the dimension).
+ * @deprecated Pass `{ q, logWeights }`.
+ */
+export interface LegacyDraws {
   readonly d: readonly (readonly number[])[];
-  /** log w[group][i], the sampler's importance weight (0 where it has none). */
   readonly logWeights: readonly (readonly number[])[];
 }
 
@@ -34,14 +46,14 @@ export interface DrawsSummary {
   readonly value: number;
   /** ∂φ(t̂). */
   readonly gradient: number[];
-  /** values[group][i][k] = w_i·ψ_ℓ(d_i) for the k-th component ℓ of the group. */
+  /** values[group][i][k] = w_i·ψ_ℓ(q_i) for the k-th component ℓ of the group. */
   readonly values: number[][][];
   /**
    * c_j per draw, group by group, in the measure's coefficient rule (Algorithm 3,
    * or the covariance form of the Frobenius entry).
    */
   readonly coefficients: number[];
-  /** The estimate of R_ρ (Definition 2) the rule gives: φ(t̂), or the unbiased 2·Var(d) for the covariance form. */
+  /** The estimate of R_ρ (Definition 2) the rule gives: φ(t̂), or the unbiased 2·Var(q) for the covariance form. */
   readonly sharpness: number;
 }
 
@@ -57,54 +69,61 @@ export const drawGroups = (measure: Measure): DrawGroup[] =>
     ? [{ mu: measure.components[0]!.mu, components: measure.components.map((_, l) => l) }]
     : measure.components.map((c, l) => ({ mu: c.mu, components: [l] }));
 
-/**
- * A closed-form simplification of Algorithm 3 that a catalogue entry carries
- * (never a public option: it is only right for its own (φ, ψ)).
- */
-interface CoefficientRule {
-  readonly name: string;
-  compute(draws: Draws): { coefficients: number[]; sharpness: number };
-}
-
-const rules = new WeakMap<Measure, CoefficientRule>();
-
-/** Attaches a rule to a catalogue measure (internal: the catalogue's frobenius). */
-export function withRule(measure: Measure, rule: CoefficientRule): Measure {
-  rules.set(measure, rule);
-  return measure;
-}
-
 /** The name of the coefficient rule a measure carries: 'algorithm 3' unless its catalogue entry has a closed form. */
 export const coefficientRule = (measure: Measure): string =>
-  rules.get(measure)?.name ?? 'algorithm 3';
-
-/** Carries a measure's rule over to a measure built from it with the same (φ, ψ). */
-export function inheritRule(from: Measure, to: Measure): Measure {
-  const rule = rules.get(from);
-  if (rule) rules.set(to, rule);
-  return to;
-}
+  measure.coefficientRule?.name ?? 'algorithm 3';
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /**
- * Frob-SAM's covariance form (Algorithm 2): with shared draws, Algorithm 3 on the
- * Frobenius triple reduces to g = ∇L + λ·(4/ρ²)·ĉov(L_i, ∇L_i), where the clean
- * loss cancels. Unbiased: c_i = 4(d_i − d̄)/(n − 1), Algorithm 3's coefficients
- * times n/(n − 1), and the estimate 2·Σ(d_i − d̄)²/(n − 1).
+ * Frob-SAM's covariance form (Algorithm 2), for the Frobenius triple's φ and ψ:
+ * with shared draws, Algorithm 3 on it reduces to g = ∇L + λ·(4/ρ²)·ĉov(L_i, ∇L_i),
+ * where the clean loss cancels. Unbiased: c_i = 4(q_i − q̄)/(n − 1), Algorithm 3's
+ * coefficients times n/(n − 1), and the estimate 2·Σ(q_i − q̄)²/(n − 1).
  */
-export const covarianceRule: CoefficientRule = {
+export const covarianceRule = (
+  phi: OuterFunction,
+  psi: readonly ScalarFunction[],
+): CoefficientRule => ({
   name: 'covariance (Algorithm 2)',
-  compute({ d: [d] }) {
-    const n = d!.length;
-    const dbar = mean(d!);
-    const centred = d!.map((di) => di - dbar);
+  phi,
+  psi,
+  compute({ q: [q] }) {
+    const n = q!.length;
+    const qbar = mean(q!);
+    const centred = q!.map((qi) => qi - qbar);
     return {
       coefficients: centred.map((c) => (4 * c) / (n - 1)),
       sharpness: (2 * centred.reduce((a, c) => a + c * c, 0)) / (n - 1),
     };
   },
-};
+});
+
+/** The rule a measure carries, checked to be for its own φ and ψ (a copy may have swapped them). */
+function ruleOf(measure: Measure): CoefficientRule | undefined {
+  const rule = measure.coefficientRule;
+  if (rule === undefined) return undefined;
+  const same =
+    rule.phi === measure.phi &&
+    rule.psi.length === measure.components.length &&
+    rule.psi.every((p, l) => p === measure.components[l]!.psi);
+  if (!same) {
+    throw new MeasureError(
+      `summarizeDraws(${measure.name}): its coefficientRule '${rule.name}' is for another φ or ψ; drop the field (defineMeasure({ ...measure }) does) to use Algorithm 3.`,
+    );
+  }
+  return rule;
+}
+
+/** The quadratic forms of `draws`, under `q` or their old name `d`. */
+function quadraticForms(draws: Draws | LegacyDraws, where: string) {
+  const q = (draws as Partial<Draws>).q;
+  const d = (draws as Partial<LegacyDraws>).d;
+  if (q !== undefined && d !== undefined) {
+    throw new MeasureError(`${where}: got both q and d; pass q only (d is its old name).`);
+  }
+  return q ?? d;
+}
 
 /** sign(x)·exp(logMagnitude), with 0 for a zero sign whatever the magnitude. */
 const signedExp = (sign: number, logMagnitude: number) =>
@@ -114,22 +133,32 @@ const signedExp = (sign: number, logMagnitude: number) =>
 const toLog = (x: number): SignedLog => ({ sign: Math.sign(x), log: Math.log(Math.abs(x)) });
 
 /** Algorithm 3's sampling half on one round of draws (see the module comment). */
-export function summarizeDraws(measure: Measure, draws: Draws): DrawsSummary {
+export function summarizeDraws(measure: Measure, given: Draws | LegacyDraws): DrawsSummary {
+  const where = `summarizeDraws(${measure.name})`;
   const groups = drawGroups(measure);
-  if (draws.d.length !== groups.length || draws.logWeights.length !== groups.length) {
+  const q = quadraticForms(given, where);
+  const { logWeights } = given;
+  if (!Array.isArray(q) || !Array.isArray(logWeights)) {
     throw new MeasureError(
-      `summarizeDraws(${measure.name}): expected ${groups.length} group(s) of draws, got ${draws.d.length}.`,
+      `${where}: draws must be { q, logWeights }, one array per group of draws, got ${show(given)}.`,
     );
   }
+  if (q.length !== groups.length || logWeights.length !== groups.length) {
+    throw new MeasureError(
+      `${where}: expected ${groups.length} group(s) of draws, got ${q.length}.`,
+    );
+  }
+  const draws: Draws = { q, logWeights };
+  const rule = ruleOf(measure);
   const m = measure.components.length;
   // Per group, draw and component: log|w·ψ| and log|w·ψ'| with their signs.
   const terms = groups.map(({ components }, g) =>
-    draws.d[g]!.map((di, i) => {
+    draws.q[g]!.map((qi, i) => {
       const lw = draws.logWeights[g]![i]!;
       return components.map((l) => {
         const { psi } = measure.components[l]!;
-        const value = psi.logForm?.(di) ?? toLog(psi.value(di));
-        const slope = psi.logFormDerivative?.(di) ?? toLog(psi.derivative(di));
+        const value = psi.logForm?.(qi) ?? toLog(psi.value(qi));
+        const slope = psi.logFormDerivative?.(qi) ?? toLog(psi.derivative(qi));
         return {
           sign: value.sign,
           log: lw + value.log,
@@ -177,7 +206,7 @@ export function summarizeDraws(measure: Measure, draws: Draws): DrawsSummary {
       }, 0),
     );
   });
-  const special = rules.get(measure)?.compute(draws);
+  const special = rule?.compute(draws);
   return {
     means: scaled.map((t) => t * Math.exp(W)),
     value,

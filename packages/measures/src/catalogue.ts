@@ -1,4 +1,4 @@
-import { covarianceRule, withRule } from './algorithm3';
+import { covarianceRule } from './algorithm3';
 import { MeasureError, requireOptions, show } from './errors';
 import { checkDegree, phi, psi } from './functions';
 import { symmetricEigenvalues } from './linalg';
@@ -80,8 +80,8 @@ export function maxEigenvalue(
  * μ = N(0, I) for both, sharing samples (Frob-SAM). For v ~ N(0, I),
  * Var(q) = ½‖H‖_F², so S = 2 Var(q) = Σλ_i² = ‖H‖_F².
  *
- * It carries the covariance form of Algorithm 2 (`covarianceRule`, kept when μ
- * is replaced) and needs n ≥ 2: with one shared draw 2(t₂ − t₁²) = 2(q² − q²) = 0,
+ * It carries the covariance form of Algorithm 2 (its `coefficientRule` field, kept
+ * by copies and when μ is replaced) and needs n ≥ 2: with one shared draw 2(t₂ − t₁²) = 2(q² − q²) = 0,
  * a step that pays for a gradient and does nothing.
  */
 export function frobenius(): Measure {
@@ -97,7 +97,8 @@ export function frobenius(): Measure {
     minSamples: 2,
     closedForm: (lambda) => sum(lambda.map((l) => l * l)),
   });
-  return withRule(measure, covarianceRule);
+  const psis = measure.components.map((c) => c.psi);
+  return Object.freeze({ ...measure, coefficientRule: covarianceRule(measure.phi, psis) });
 }
 
 /**

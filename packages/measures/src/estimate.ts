@@ -114,7 +114,7 @@ export async function sampleMeasure(
   quadratic: (v: Tensor[], probe: number) => Promise<number>,
 ): Promise<Omit<MeasureEstimate, 'evaluations'>> {
   const groups = drawGroups(measure);
-  const draws = { d: [] as number[][], logWeights: [] as number[][] };
+  const draws = { q: [] as number[][], logWeights: [] as number[][] };
   let probe = 0;
   for (const { mu } of groups) {
     const qs: number[] = [];
@@ -129,14 +129,14 @@ export async function sampleMeasure(
         for (const tensor of v) tensor.dispose();
       }
     }
-    draws.d.push(qs);
+    draws.q.push(qs);
     draws.logWeights.push(logWeights);
   }
   const { means, value, gradient, values } = summarizeDraws(measure, draws);
   const probes: Probe[] = [];
   groups.forEach(({ components }, g) => {
     values[g]!.forEach((row, i) => {
-      const q = draws.d[g]![i]!;
+      const q = draws.q[g]![i]!;
       const logWeight = draws.logWeights[g]![i]!;
       const bad = row.findIndex((y) => !Number.isFinite(y));
       if (bad >= 0) {
@@ -174,7 +174,7 @@ export async function sampleMeasure(
 function reliability(
   measure: Measure,
   groups: ReturnType<typeof drawGroups>,
-  draws: { d: number[][]; logWeights: number[][] },
+  draws: { q: number[][]; logWeights: number[][] },
   n: number,
   where: string,
 ): Pick<MeasureEstimate, 'effectiveSampleSize' | 'tailShape' | 'warning'> {
@@ -186,7 +186,7 @@ function reliability(
     weighted = true;
     for (const l of components) {
       const { psi } = measure.components[l]!;
-      const logTerms = draws.d[g]!.map((q, i) => {
+      const logTerms = draws.q[g]!.map((q, i) => {
         const value = psi.logForm?.(q) ?? { log: Math.log(Math.abs(psi.value(q))) };
         return draws.logWeights[g]![i]! + value.log;
       });

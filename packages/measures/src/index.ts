@@ -6,12 +6,14 @@
  */
 
 export {
+  type CoefficientRule,
   checkSamples,
   coefficientRule,
   type DrawGroup,
   type Draws,
   type DrawsSummary,
   drawGroups,
+  type LegacyDraws,
   summarizeDraws,
 } from './algorithm3';
 export {

@@ -1,4 +1,3 @@
-import { inheritRule } from './algorithm3';
 import { MeasureError, show } from './errors';
 import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types';
 
@@ -135,7 +134,9 @@ export function replaceSampler(measure: Measure, sampler: Sampler): Measure {
     sharedSamples: true,
     minSamples: measure.minSamples ?? 1,
   });
-  return inheritRule(measure, replaced);
+  // Same φ and ψ objects, so a catalogue entry's rule still applies.
+  const { coefficientRule } = measure;
+  return coefficientRule ? Object.freeze({ ...replaced, coefficientRule }) : replaced;
 }
 
 /** Throws when a measure built for one d meets another (H, shapes). */

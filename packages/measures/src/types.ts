@@ -132,4 +132,37 @@ export interface Measure {
    * consumer (the optimizer, `monteCarlo`, `zerothOrder`) enforces it.
    */
   readonly minSamples?: number;
+  /**
+   * A closed-form simplification of Algorithm 3's coefficients that a
+   * catalogue entry carries (`frobenius()`: the covariance form of
+   * Algorithm 2). Data on the measure, so a copy (`{ ...frobenius() }`) keeps
+   * it; `defineMeasure` never adds one. Absent: Algorithm 3 itself.
+   */
+  readonly coefficientRule?: CoefficientRule;
+}
+
+/**
+ * One round's draws, grouped as `drawGroups` says (one group when samples
+ * are shared, else one per component).
+ */
+export interface Draws {
+  /** q[group][i]: ½vᵀHv, or its zeroth-order stand-in (L(x + ρv) − L(x))/ρ². */
+  readonly q: readonly (readonly number[])[];
+  /** log w[group][i], the sampler's importance weight (0 where it has none). */
+  readonly logWeights: readonly (readonly number[])[];
+}
+
+/**
+ * A rule that replaces Algorithm 3's coefficients c_j and its R_ρ estimate
+ * with a closed form. It is right only for the φ and ψ it was derived for,
+ * so it names them (the same objects), and `summarizeDraws` refuses it on a
+ * measure whose φ or ψ_ℓ are others.
+ */
+export interface CoefficientRule {
+  readonly name: string;
+  /** The φ it is exact for. */
+  readonly phi: OuterFunction;
+  /** The ψ_ℓ it is exact for, in component order. */
+  readonly psi: readonly ScalarFunction[];
+  compute(draws: Draws): { coefficients: number[]; sharpness: number };
 }

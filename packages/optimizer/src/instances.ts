@@ -90,7 +90,7 @@ function asOptimizerError<T>(where: string, build: () => T): T {
 /**
  * Algorithm 3's perturbation for a measure: draw v_{i,ℓ} ~ μ_ℓ, evaluate L and
  * ∇L at x + ρv_{i,ℓ}, and weigh each gradient by the coefficient
- * @usam/measures' `summarizeDraws` gives for d_{i,ℓ} = (L(x + ρv) − L(x))/ρ²
+ * @usam/measures' `summarizeDraws` gives for q_{i,ℓ} = (L(x + ρv) − L(x))/ρ²
  * (in the measure's own rule: the covariance form for the Frobenius entry).
  */
 function measurePerturbation(
@@ -139,7 +139,7 @@ function measurePerturbation(
       const gaps = logWeights.map((_, g) =>
         perturbed.slice(g * samples, (g + 1) * samples).map((L) => (L - clean) / rho2),
       );
-      const { coefficients, sharpness } = summarizeDraws(measure, { d: gaps, logWeights });
+      const { coefficients, sharpness } = summarizeDraws(measure, { q: gaps, logWeights });
       return { coefficients, sharpness };
     },
   };
@@ -295,6 +295,7 @@ export function plain(
     'params',
     'state',
     'base',
+    'preserve',
     'weightDecay',
     'seed',
     'mSharpness',
