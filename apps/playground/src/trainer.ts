@@ -20,7 +20,11 @@ import {
 } from '@usam/datasets';
 import { loadMnist } from '@usam/datasets/mnist';
 import { createModel, forward, trainableVariables } from '@usam/models';
-import type { ExampleLosses, SharpnessAwareOptimizer } from '@usam/optimizer';
+import {
+  type ExampleLosses,
+  perExampleLosses,
+  type SharpnessAwareOptimizer,
+} from '@usam/optimizer';
 import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
 import { hessianSeed, modelHessian } from './model-hessian';
 import { createOptimizer } from './optimizers';
@@ -575,28 +579,6 @@ async function evaluate(model: Model, set: ImageSet, flatten: boolean) {
 function fisherLosses(model: Model, set: ImageSet, seed: number, flatten: boolean): ExampleLosses {
   return (count, epoch) => {
     const [batch] = batches(set, { batchSize: count, seed, epoch, augment: false, flatten });
-    const { xs, ys } = batch!;
-    const closures: (() => tf.Scalar)[] = [];
-    for (let i = 0; i < batch!.size; i++) {
-      closures.push(() =>
-        tf.tidy(() => {
-          const x = tf.slice(xs, [i], [1]);
-          const y = tf.slice(ys, [i], [1]);
-          return tf.losses.softmaxCrossEntropy(
-            y,
-            forward(model, x, { training: false }),
-          ) as tf.Scalar;
-        }),
-      );
-    }
-    return {
-      *[Symbol.iterator]() {
-        try {
-          yield* closures;
-        } finally {
-          tf.dispose([xs, ys]);
-        }
-      },
-    };
+    return perExampleLosses(model, batch!);
   };
 }

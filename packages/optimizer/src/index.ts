@@ -20,6 +20,7 @@ export {
   type UniversalSamOptions,
   universalSam,
 } from './instances';
+export { type Classifier, type LabelledBatch, perExampleLosses } from './per-example-losses';
 export {
   type AsamOptions,
   type Ascent,

@@ -13,7 +13,12 @@ import {
 import { loadDataset } from '@usam/datasets/node';
 import { hessian } from '@usam/estimators';
 import { createModel, forward } from '@usam/models';
-import type { ExampleLosses, SharpnessAwareOptimizer, Variant } from '@usam/optimizer';
+import {
+  type ExampleLosses,
+  perExampleLosses,
+  type SharpnessAwareOptimizer,
+  type Variant,
+} from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
 import {
   type EpochSums,
@@ -131,30 +136,7 @@ function fisherLosses(model: LayersModel, set: ImageSet, options: TrainOptions):
       augment: false,
       flatten: flattens(options),
     });
-    const { xs, ys } = batch!;
-    const closures: (() => tf.Scalar)[] = [];
-    for (let i = 0; i < batch!.size; i++) {
-      closures.push(() =>
-        tf.tidy(() => {
-          const x = tf.slice(xs, [i], [1]);
-          const y = tf.slice(ys, [i], [1]);
-          return tf.losses.softmaxCrossEntropy(
-            y,
-            forward(model, x, { training: false }),
-          ) as tf.Scalar;
-        }),
-      );
-    }
-    // The mask computation calls each closure as it iterates; the batch is freed after.
-    return {
-      *[Symbol.iterator]() {
-        try {
-          yield* closures;
-        } finally {
-          tf.dispose([xs, ys]);
-        }
-      },
-    };
+    return perExampleLosses(model, batch!);
   };
 }
 
