@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BACKEND_CHOICES } from '../train/index';
 import type { PlannedRun } from './plan';
-import type { RunHooks, TrainedRun } from './runs';
+import type { RunHooks, TrainedRun } from './run-types';
 
 /**
  * Worker processes for `usam reproduce --jobs N` (docs/reproduce-jobs.md):

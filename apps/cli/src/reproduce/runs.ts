@@ -8,7 +8,6 @@ import {
   type BACKEND_CHOICES,
   type EpochMetrics,
   resolveTrainOptions,
-  type StartInfo,
   type StepInfo,
   type TrainHooks,
   train,
@@ -23,6 +22,7 @@ import {
 import { EtaModel } from './eta';
 import type { Plan, PlannedRun, RunSettings } from './plan';
 import { writeJson } from './results';
+import type { RunHooks, RunOutcome, TrainedRun } from './run-types';
 import { type Shard, shardRuns } from './shard';
 
 /** What reproduce needs of `usam train`'s `train()`: one run into `out`, resumable. */
@@ -40,14 +40,7 @@ export type Trainer = (
 /** `usam train` itself: the options resolved and validated as the command does. */
 export const usamTrain: Trainer = (options, hooks) => train(resolveTrainOptions(options), hooks);
 
-export type RunOutcome =
-  | 'trained'
-  | 'resumed'
-  | 'restarted'
-  | 'skipped'
-  | 'busy'
-  | 'diverged'
-  | 'failed';
+export type { RunHooks, RunOutcome, TrainedRun };
 
 /**
  * Written into a run directory when it diverged: by `usam train` (most of an
@@ -129,24 +122,6 @@ export async function writePlan(out: string, plan: Plan): Promise<Plan> {
       : plan;
   await writeJson(join(out, PLAN_FILE), merged);
   return merged;
-}
-
-/** One run's training, wherever it happens: what it reports back. */
-export interface RunHooks {
-  onStart?(info: StartInfo): void;
-  onStep?(info: StepInfo): void;
-  onEpoch?(metrics: EpochMetrics): void;
-  onPhase?(phase: 'evaluate' | 'hessian' | 'checkpoint'): void;
-  /** A note on the way (e.g. why a checkpoint could not be resumed). */
-  onNote?(note: string): void;
-  /** The process that trains the run (a worker's, with `jobs` > 1). */
-  onWorker?(pid: number): void;
-}
-
-/** What training one run ended in (a run trained to its end, or stopped on divergence). */
-export interface TrainedRun {
-  readonly outcome: Extract<RunOutcome, 'trained' | 'resumed' | 'restarted' | 'diverged'>;
-  readonly divergence?: Divergence;
 }
 
 /**

@@ -29,6 +29,9 @@ export const LR_SCHEDULES = ['constant', 'multistep', 'cosine'] as const;
 export type LrSchedule = (typeof LR_SCHEDULES)[number];
 
 export { HESSIAN_QUANTITIES, type HessianQuantity, TRAIN_OPTION_NAMES, VARIANT_KEYS };
+// Every name config.json lists is a field of TrainOptions: checked here, beside the type,
+// so that run-names.ts (browser-safe) does not import this file back.
+TRAIN_OPTION_NAMES satisfies readonly (keyof TrainOptions)[];
 
 /** Backends `--backend` accepts (usam's names; `auto` picks the fastest that starts). */
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;

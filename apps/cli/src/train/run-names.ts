@@ -3,8 +3,6 @@
  * the schemas (`schema.ts`) load in a browser too (the playground's exports
  * are checked against them: `@usam/cli/run-files`).
  */
-import type { TrainOptions } from './options';
-
 /** Hessian quantities `--hessian` takes, in the order they are measured. */
 export const HESSIAN_QUANTITIES = ['trace', 'frobenius', 'topEigenvalue'] as const;
 export type HessianQuantity = (typeof HESSIAN_QUANTITIES)[number];
@@ -61,4 +59,4 @@ export const TRAIN_OPTION_NAMES = [
   'out',
   'resume',
   'force',
-] as const satisfies readonly (keyof TrainOptions)[];
+] as const;
