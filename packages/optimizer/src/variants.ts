@@ -110,24 +110,28 @@ export interface Variant {
   create(context: VariantContext, settings: VariantSettings): SharpnessAwareOptimizer;
 }
 
-const rho = (value: number, exclusive: boolean): VariantOption => ({
-  name: 'rho',
-  symbol: 'ρ',
-  description: 'perturbation radius',
-  type: 'number',
-  default: value,
-  min: 0,
-  minExclusive: exclusive,
-  ...(exclusive && { why: 'its measure divides by ρ²' }),
-});
-const lambda = (value: number): VariantOption => ({
-  name: 'lambda',
-  symbol: 'λ',
-  description: 'weight λ of the sharpness term, L + λρ²R_ρ',
-  type: 'number',
-  default: value,
-  min: 0,
-});
+/** The range part of an option's schema. */
+type Range = Pick<VariantOption, 'min' | 'minExclusive' | 'max' | 'maxExclusive' | 'why'>;
+/** x > 0, the range of most radii and widths. */
+const POSITIVE: Range = { min: 0, minExclusive: true };
+
+/** A number option's schema: one shape for every numeric hyperparameter. */
+const numberOption = (
+  name: string,
+  symbol: string,
+  description: string,
+  value: number,
+  range: Range,
+): VariantOption => ({ name, symbol, description, type: 'number', default: value, ...range });
+
+const rho = (value: number, exclusive: boolean): VariantOption =>
+  numberOption('rho', 'ρ', 'perturbation radius', value, {
+    min: 0,
+    minExclusive: exclusive,
+    ...(exclusive && { why: 'its measure divides by ρ²' }),
+  });
+const lambda = (value: number): VariantOption =>
+  numberOption('lambda', 'λ', 'weight λ of the sharpness term, L + λρ²R_ρ', value, { min: 0 });
 const samples = (value: number | undefined, min: number): VariantOption => ({
   name: 'samples',
   symbol: 'n',
@@ -210,15 +214,7 @@ export const VARIANTS: readonly Variant[] = [
     family: 'ascent',
     options: [
       rho(ASAM_DEFAULTS.rho, false),
-      {
-        name: 'eta',
-        symbol: 'η',
-        description: 'η in T = |x| + η',
-        type: 'number',
-        default: ASAM_DEFAULTS.eta,
-        min: 0,
-        minExclusive: true,
-      },
+      numberOption('eta', 'η', 'η in T = |x| + η', ASAM_DEFAULTS.eta, POSITIVE),
     ],
     needs: [],
     paper: baselines({
@@ -239,16 +235,17 @@ export const VARIANTS: readonly Variant[] = [
     family: 'ascent',
     options: [
       rho(SSAM_DEFAULTS.rho, false),
-      {
-        name: 'sparsity',
-        symbol: 'sparsity',
-        description: 'share of parameters not perturbed',
-        type: 'number',
-        default: SSAM_DEFAULTS.sparsity,
-        min: 0,
-        max: 1,
-        maxExclusive: true,
-      },
+      numberOption(
+        'sparsity',
+        'sparsity',
+        'share of parameters not perturbed',
+        SSAM_DEFAULTS.sparsity,
+        {
+          min: 0,
+          max: 1,
+          maxExclusive: true,
+        },
+      ),
     ],
     needs: ['fisherLosses'],
     paper: baselines({
@@ -339,15 +336,13 @@ export const VARIANTS: readonly Variant[] = [
       rho(DET_SAM_DEFAULTS.rho, true),
       lambda(DET_SAM_DEFAULTS.lambda),
       samples(DET_SAM_DEFAULTS.samples, 1),
-      {
-        name: 'halfWidth',
-        symbol: 'h',
-        description: 'half-width of the hypercube μ',
-        type: 'number',
-        default: DET_SAM_DEFAULTS.halfWidth,
-        min: 0,
-        minExclusive: true,
-      },
+      numberOption(
+        'halfWidth',
+        'h',
+        'half-width of the hypercube μ',
+        DET_SAM_DEFAULTS.halfWidth,
+        POSITIVE,
+      ),
     ],
     needs: [],
     paper: merge(perColumn('lambdaRef', [1, 0.1, 0.1, 0.01, 1, 1, 0.01, 0.1, 0.1])),
