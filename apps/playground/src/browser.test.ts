@@ -128,6 +128,8 @@ describe.skipIf(missing !== undefined)('the playground in headless Chromium', ()
     }
     const moved = ([x, y]: [number, number]) => Math.hypot(x - 2.5, y - 0.4);
     expect(moved(ends['det-sam']!)).toBeLessThan(0.25 * moved(ends['trace-sam']!));
+    // toy.test.ts: the scale-invariant objective pulls nowhere along the manifold (moved 0.01).
+    expect(moved(ends['log-damped-determinant']!)).toBeLessThan(0.1);
 
     // Keyboard: arrows move the start and rerun the optimizers.
     await page.focus('#toy-canvas');

@@ -8,7 +8,15 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 /** Okabe–Ito colours: distinguishable with the common colour-vision deficiencies. */
-export const RUN_COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9'];
+export const RUN_COLOURS = [
+  '#0072B2',
+  '#D55E00',
+  '#009E73',
+  '#CC79A7',
+  '#E69F00',
+  '#56B4E9',
+  '#000000',
+];
 
 export interface SeriesSpec {
   readonly label: string;

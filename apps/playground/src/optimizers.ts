@@ -3,6 +3,7 @@
  * variants (training and the toy losses both build theirs here).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { Measure } from '@usam/measures';
 import {
   createVariant,
   type ExampleLosses,
@@ -23,6 +24,8 @@ export interface OptimizerContext {
   readonly mSharpness?: number;
   /** Per-example losses for SSAM-F's Fisher mask; SSAM-F is unavailable without them. */
   readonly fisherLosses?: ExampleLosses;
+  /** Universal SAM's (φ, ψ, μ) measure (the toy losses' log damped determinant). */
+  readonly measure?: Measure;
 }
 
 export function createOptimizer(

@@ -4,13 +4,22 @@
  * and the Hessian's measures along the path from @usam/measures' closed forms.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { determinant, exact, frobenius, maxEigenvalue, trace } from '@usam/measures';
+import {
+  dampedDeterminant,
+  determinant,
+  exact,
+  frobenius,
+  type Measure,
+  maxEigenvalue,
+  trace,
+} from '@usam/measures';
 import { createOptimizer } from './optimizers';
 import type { RunSettings } from './settings';
 import {
   type Point,
   TOY_DEFAULTS,
   TOY_LOSSES,
+  TOY_MEASURE_NAMES,
   TOY_RUNS,
   type ToyLoss,
   type ToyMeasures,
@@ -51,6 +60,9 @@ export function toyMeasures(toy: ToyLoss, [x1, x2]: Point): ToyMeasures {
   };
 }
 
+/** The log damped determinant in d = 2, f(p) = e^{−p²} (docs/scale-invariant.md). */
+const TOY_MEASURE = (): Measure => dampedDeterminant(2, { logarithm: true });
+
 /** Runs `optimizer` on `toy` from `start` for `options.steps` plain gradient steps of size lr. */
 export async function toyTrajectory(
   toy: ToyLoss,
@@ -62,7 +74,14 @@ export async function toyTrajectory(
   const loss = TENSOR_LOSSES[toy.name];
   const x = tf.variable(tf.tensor1d([start[0], start[1]]));
   const base = tf.train.sgd(options.lr);
-  const opt = createOptimizer(run, { params: [x], base, weightDecay: 0, seed: options.seed });
+  const measure = TOY_MEASURE_NAMES[optimizer] && TOY_MEASURE();
+  const opt = createOptimizer(run, {
+    params: [x],
+    base,
+    weightDecay: 0,
+    seed: options.seed,
+    ...(measure && { measure }),
+  });
   const path: Point[] = [start];
   let left: number | undefined;
   try {

@@ -2,10 +2,11 @@
 import { findVariant, optionRequirement } from '@usam/optimizer';
 import { type LineChart, lineChart, RUN_COLOURS } from './charts';
 import { drawHeatmap, type Frame } from './heatmap';
-import { OPTIMIZER_LABELS, type RunSettings } from './settings';
+import type { RunSettings } from './settings';
 import {
   type Point,
   TOY_DEFAULTS,
+  TOY_LABELS,
   TOY_LOSSES,
   TOY_OPTIMIZERS,
   TOY_RUNS,
@@ -19,7 +20,7 @@ import {
 
 const EXPLAINERS: Record<ToyLoss['name'], string> = {
   example2:
-    'Example 2 of the paper, L = (x₁x₂ − 1)², is scale-invariant: L(kx₁, x₂/k) = L(x₁, x₂). On its zero-loss hyperbola x₁x₂ = 1, tr H = 2(x₁² + x₂²) and ‖H‖_F² = (tr H)² are smallest at |x₁| = |x₂| = 1, while det H = 0 everywhere on it. From a start on the hyperbola, SGD and SAM stay (∇L = 0 there), Trace-SAM and Frob-SAM slide along it toward (1, 1), and Det-SAM barely moves: its measure prefers no point of the hyperbola (Theorem 4). The sampled Det-SAM only approximates that measure; on a hypercube of half-width h it regularises h²·tr H/6 to first order, so it drifts slowly for small h.',
+    'Example 2 of the paper, L = (x₁x₂ − 1)², is scale-invariant: L(kx₁, x₂/k) = L(x₁, x₂). On its zero-loss hyperbola x₁x₂ = 1, tr H = 2(x₁² + x₂²) and ‖H‖_F² = (tr H)² are smallest at |x₁| = |x₂| = 1, while det H = 0 everywhere on it. From a start on the hyperbola, SGD and SAM stay (∇L = 0 there), Trace-SAM and Frob-SAM slide along it toward (1, 1), and Det-SAM barely moves: its measure prefers no point of the hyperbola (Theorem 4). The sampled Det-SAM only approximates that measure; on a hypercube of half-width h it regularises h²·tr H/6 to first order, so it drifts slowly for small h. The log damped determinant (Universal SAM with a measure of the scale-invariant family) makes the whole objective invariant, so it stays put as well, and started at (kx₁, x₂/k) it ends at the rescaled image of its run from (x₁, x₂).',
   example1:
     'Example 1 of the paper, L = ½(x₁² − x₂²), a saddle: H = diag(1, −1) everywhere, so tr H = 0 calls every point flat, while ‖H‖_F² = 2 and det H = −1. Every optimizer leaves along x₂; the trace measure cannot tell this saddle from a flat minimum.',
 };
@@ -48,19 +49,19 @@ export function setupToy() {
       // Colour as a swatch, text in the body colour: several of the palette's colours
       // are too light for text on white.
       label.style.borderBottom = `4px solid ${colour(o)}`;
-      label.append(box, OPTIMIZER_LABELS[o]!);
+      label.append(box, TOY_LABELS[o]!);
       // ρ and h adjustable per optimizer (the text invites trying h = 1).
       const wrap = document.createElement('span');
       wrap.className = 'toy-run';
       wrap.append(label);
-      for (const option of findVariant(o).options) {
+      for (const option of findVariant(TOY_RUNS[o].optimizer).options) {
         if (option.name !== 'rho' && option.name !== 'halfWidth') continue;
         const field = document.createElement('input');
         field.type = 'number';
         field.step = 'any';
         field.name = `${option.name}-${o}`;
         field.value = String(TOY_RUNS[o][option.name]);
-        field.setAttribute('aria-label', `${OPTIMIZER_LABELS[o]} ${option.symbol}`);
+        field.setAttribute('aria-label', `${TOY_LABELS[o]} ${option.symbol}`);
         const small = document.createElement('label');
         small.append(option.symbol, field);
         wrap.append(small);
@@ -105,7 +106,7 @@ export function setupToy() {
     const runs: Partial<Record<ToyOptimizer, RunSettings>> = {};
     for (const o of optimizers) {
       let run: RunSettings = TOY_RUNS[o];
-      for (const option of findVariant(o).options) {
+      for (const option of findVariant(TOY_RUNS[o].optimizer).options) {
         const field = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
         if (field === null) continue;
         const value = field.value.trim() === '' ? Number.NaN : field.valueAsNumber;
@@ -113,7 +114,7 @@ export function setupToy() {
         if (requirement !== undefined) {
           inFlight = false;
           status.className = 'error';
-          status.textContent = `${OPTIMIZER_LABELS[o]} ${option.symbol} must be ${requirement}, got '${field.value}'.`;
+          status.textContent = `${TOY_LABELS[o]} ${option.symbol} must be ${requirement}, got '${field.value}'.`;
           status.dataset.state = 'refused';
           return;
         }
@@ -162,7 +163,7 @@ export function setupToy() {
         // (to |x| ~ 1e14 unchecked): say so rather than draw a line off the plot.
         status.className = 'error';
         status.textContent += ` Diverged at lr ${sentLr}: ${diverged
-          .map((t) => `${OPTIMIZER_LABELS[t.optimizer]} (left the plot at step ${t.left})`)
+          .map((t) => `${TOY_LABELS[t.optimizer]} (left the plot at step ${t.left})`)
           .join(
             ', ',
           )}; lower the learning rate (at ${TOY_DEFAULTS.lr} every optimizer stays on the plot from the default start).`;
@@ -231,7 +232,7 @@ export function setupToy() {
       `${toy.label}: trajectories from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}). ${trajectories
         .map((t) => {
           const [x, y] = t.path.at(-1)!;
-          return `${OPTIMIZER_LABELS[t.optimizer]} ends at (${x.toFixed(2)}, ${y.toFixed(2)})`;
+          return `${TOY_LABELS[t.optimizer]} ends at (${x.toFixed(2)}, ${y.toFixed(2)})`;
         })
         .join('; ')}.`,
     );
@@ -251,7 +252,7 @@ export function setupToy() {
         tr.dataset.x2 = String(x2);
         const head = document.createElement('th');
         head.scope = 'row';
-        head.textContent = OPTIMIZER_LABELS[t.optimizer];
+        head.textContent = TOY_LABELS[t.optimizer];
         head.style.borderLeft = `6px solid ${colour(t.optimizer)}`;
         tr.append(head);
         for (const v of [x1, x2, m.loss, m.trace, m.frobenius, m.lambdaMax, m.determinant]) {
@@ -273,7 +274,7 @@ export function setupToy() {
       xLabel: 'step',
       yLabel: name,
       series: trajectories.map((t) => ({
-        label: OPTIMIZER_LABELS[t.optimizer],
+        label: TOY_LABELS[t.optimizer],
         colour: colour(t.optimizer),
       })),
     });

@@ -111,6 +111,31 @@ describe('trajectories from a point of the zero-loss manifold of Example 2', () 
     expect(det.measures.at(-1)!.loss).toBeLessThan(1e-3);
   });
 
+  // Theorem 2 of the scale-invariant paper: the log damped determinant's objective
+  // L + λρ²·log S is D-invariant, so it is constant along x₁x₂ = 1 and pulls nowhere along it.
+  // From (2.5, 0.4) and from D·(2.5, 0.4), D = diag(2, ½), the runs stay where they began and
+  // so end at D-images of each other: log(x₁/x₂) apart by 2·log 2 = 1.386. Trace-SAM's runs
+  // both slide toward (1, 1) (above), so its log-ratios fall by more than 1 from x₀.
+  it('the log damped determinant (scale-invariant family) stays put, from x₀ and from Dx₀ alike', async () => {
+    const logRatio = (p: readonly [number, number]) => Math.log(p[0] / p[1]);
+    const from = await toyTrajectory(example2, 'log-damped-determinant', START);
+    const image = await toyTrajectory(example2, 'log-damped-determinant', [5, 0.2]);
+    const tr = await toyTrajectory(example2, 'trace-sam', START);
+    for (const t of [from, image]) {
+      expect(t.left).toBeUndefined();
+      expect(t.measures.at(-1)!.loss).toBeLessThan(1e-3);
+    }
+    // Measured (cpu, seed 1, 300 steps, 16 samples a step): drifts of −0.012 and +0.005, so a
+    // gap of 1.403; sampling noise, bounded by 0.05 with room. Trace-SAM's log-ratio falls by
+    // 1.57 (from 1.833 to 0.265, end (1.12, 0.86)).
+    expect(Math.abs(logRatio(from.path.at(-1)!) - logRatio(START))).toBeLessThan(0.05);
+    expect(Math.abs(logRatio(image.path.at(-1)!) - logRatio([5, 0.2]))).toBeLessThan(0.05);
+    expect(
+      Math.abs(logRatio(image.path.at(-1)!) - logRatio(from.path.at(-1)!) - 2 * Math.log(2)),
+    ).toBeLessThan(0.05);
+    expect(logRatio(START) - logRatio(tr.path.at(-1)!)).toBeGreaterThan(1);
+  });
+
   it("takes the page's ρ and h: Det-SAM with h = 1 slides much further than at its default h = 0.1", async () => {
     const request = { id: 1, toy: 'example2', start: START, options: TOY_DEFAULTS } as const;
     const run = (halfWidth: number) =>

@@ -12,13 +12,16 @@
  *   along the manifold, so it prefers no point of it (Theorem 4: scale
  *   invariance). The sampled Det-SAM only approximates that measure: on a
  *   hypercube of half-width h, E[e^{−d}] ≈ 1 − h²·tr(H)/6, so it drifts like a
- *   Trace-SAM weighted by h², slowly for small h (see TOY_RUNS).
+ *   Trace-SAM weighted by h², slowly for small h (see TOY_RUNS). Universal SAM
+ *   with the log damped determinant (a member of the scale-invariant family,
+ *   Theorem 1 of the workshop paper) is invariant as an objective, so its run
+ *   stays put too, and from k·x₁, x₂/k it ends at the rescaled image (Theorem 2).
  *
  * This module is plain data, for the page; the trajectories (the real
  * @usam/optimizer steps on one tf.Variable of shape [2]) are computed in
  * toy-trajectory.ts, in the toy worker.
  */
-import { defaultRun, type OptimizerName, type RunSettings } from './settings';
+import { defaultRun, OPTIMIZER_LABELS, type OptimizerName, type RunSettings } from './settings';
 
 export type Point = readonly [number, number];
 
@@ -60,7 +63,11 @@ export const TOY_LOSSES: Record<ToyLoss['name'], ToyLoss> = {
   },
 };
 
-/** The optimizers drawn on the toy losses (SSAM-F needs per-example losses, which a toy has not). */
+/**
+ * The optimizers drawn on the toy losses (SSAM-F needs per-example losses, which a toy has not):
+ * variants by their names, and `log-damped-determinant`, Universal SAM (Algorithm 3) with the
+ * log damped determinant, the scale-invariant family's member to train with (docs/scale-invariant.md).
+ */
 export const TOY_OPTIMIZERS = [
   'sgd',
   'sam',
@@ -68,8 +75,15 @@ export const TOY_OPTIMIZERS = [
   'trace-sam',
   'frob-sam',
   'det-sam',
-] as const satisfies readonly OptimizerName[];
+  'log-damped-determinant',
+] as const satisfies readonly (OptimizerName | 'log-damped-determinant')[];
 export type ToyOptimizer = (typeof TOY_OPTIMIZERS)[number];
+
+/** How the page names each toy optimizer: the variant's label, or the measure Universal SAM runs. */
+export const TOY_LABELS: Readonly<Record<ToyOptimizer, string>> = {
+  ...(OPTIMIZER_LABELS as Record<Exclude<ToyOptimizer, 'log-damped-determinant'>, string>),
+  'log-damped-determinant': 'Log damped determinant',
+};
 
 /**
  * Settings for the toys. Radii are larger than the paper's network settings:
@@ -90,7 +104,19 @@ export const TOY_RUNS: Record<ToyOptimizer, RunSettings> = {
   'trace-sam': { ...defaultRun('trace-sam'), rho: 0.3, samples: 4 },
   'frob-sam': { ...defaultRun('frob-sam'), rho: 0.3, lambda: 0.05, samples: 8 },
   'det-sam': { ...defaultRun('det-sam'), rho: 1, halfWidth: 0.1, samples: 4 },
+  // Theorem 2 of the scale-invariant paper: its objective is constant along the manifold,
+  // so it stays put. λ < ½ (the log form's objective is (1 − 2λ)L + 2λ·a soft minimum).
+  'log-damped-determinant': {
+    ...defaultRun('universal'),
+    rho: 0.1,
+    lambda: 0.25,
+    samples: 16,
+  },
 };
+
+/** Universal SAM's measure for the toy optimizers that run it (toy-trajectory.ts builds it). */
+export const TOY_MEASURE_NAMES: Readonly<Partial<Record<ToyOptimizer, 'log-damped-determinant'>>> =
+  { 'log-damped-determinant': 'log-damped-determinant' };
 
 export interface ToyOptions {
   readonly lr: number;
