@@ -13,6 +13,7 @@ export {
   detSam,
   frobSam,
   type InstanceOptions,
+  MAX_SAMPLES,
   type MeasurePerturbation,
   plain,
   sharpnessAware,

@@ -43,7 +43,11 @@ function edges(option: VariantOption): { outside: unknown[]; inside: unknown[] }
   }
   if (option.max !== undefined) {
     if (option.maxExclusive) outside.push(option.max);
-    else outside.push(option.max + 1e-9);
+    else if (option.type === 'integer') {
+      // samples ≤ MAX_SAMPLES: the bound itself, not just a non-integer past it.
+      outside.push(option.max + 1);
+      inside.push(option.max);
+    } else outside.push(option.max + 1e-9);
   }
   if (option.type === 'integer') outside.push((option.default as number) + 0.5);
   return { outside, inside };
@@ -123,7 +127,7 @@ describe('the table of variants', () => {
     const option = (v: string, o: string) => findVariant(v).options.find((x) => x.name === o)!;
     expect(optionAccepts(option('frob-sam', 'rho'))).toBe('a number > 0');
     expect(optionAccepts(option('sam', 'rho'))).toBe('a number ≥ 0');
-    expect(optionAccepts(option('frob-sam', 'samples'))).toBe('an integer ≥ 2');
+    expect(optionAccepts(option('frob-sam', 'samples'))).toBe('an integer ≥ 2 and ≤ 1024');
     expect(optionAccepts(option('ssam', 'sparsity'))).toBe('a number ≥ 0 and < 1');
     expect(optionAccepts(option('trace-sam', 'mu'))).toBe("one of 'gaussian', 'sphere'");
     // The one message usam train and the playground give: the range with its reason.

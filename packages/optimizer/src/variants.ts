@@ -5,6 +5,7 @@ import {
   detSam,
   FROB_SAM_DEFAULTS,
   frobSam,
+  MAX_SAMPLES,
   plain,
   TRACE_SAM_DEFAULTS,
   traceSam,
@@ -139,6 +140,8 @@ const samples = (value: number | undefined, min: number): VariantOption => ({
   type: 'integer',
   default: value,
   min,
+  // The factories' own cap (each sample costs a gradient per step): one limit for every caller.
+  max: MAX_SAMPLES,
   ...(min === 2 && { why: 'a covariance needs two samples' }),
 });
 

@@ -1,3 +1,4 @@
+import { MAX_SAMPLES } from '@usam/optimizer';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../cli/errors';
 import { schedule } from './optimizer';
@@ -63,6 +64,18 @@ describe('resolveTrainOptions', () => {
     expect(() => resolveTrainOptions({ dataset: 7 as unknown as string })).toThrow(
       /--dataset: expected one of 'mnist'.*got 7/,
     );
+  });
+
+  it("caps --samples at the optimizer's own limit (one source: the variant table)", () => {
+    // The factory accepts MAX_SAMPLES, so the CLI must too; one more is refused by both.
+    for (const optimizer of ['frob-sam', 'trace-sam', 'det-sam']) {
+      expect(resolveTrainOptions({ optimizer, samples: MAX_SAMPLES }).samples).toBe(MAX_SAMPLES);
+      expect(() => resolveTrainOptions({ optimizer, samples: MAX_SAMPLES + 1 })).toThrow(
+        new RegExp(
+          `^--samples: expected an integer ≥ \\d and ≤ ${MAX_SAMPLES}\\b.*got ${MAX_SAMPLES + 1}`,
+        ),
+      );
+    }
   });
 });
 

@@ -4,7 +4,6 @@ import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
 import {
   findVariant,
-  optionAccepts,
   optionRequirement,
   VARIANTS,
   type Variant,
@@ -173,8 +172,6 @@ export const TRAIN_LIMITS = {
   batchSize: 100_000,
   hessianExamples: 100_000,
   probes: 100_000,
-  /** Perturbation samples per step: each costs a gradient. */
-  samples: 1000,
   /** ResNet-18 at width 8 has ~715M parameters (2.9 GB of float32 weights). */
   width: 8,
   lr: 10,
@@ -303,9 +300,6 @@ export function resolveTrainOptions(
     const value = given[key] ?? (option && (forDataset[key] ?? option.default));
     const requirement = option && value !== undefined && optionRequirement(option, value);
     if (requirement) bad(key, value, requirement);
-    if (key === 'samples' && typeof value === 'number' && value > TRAIN_LIMITS.samples) {
-      bad(key, value, `${optionAccepts(option!)} and ≤ ${TRAIN_LIMITS.samples}`);
-    }
     variant[key] = (value ?? null) as number | string | null;
   }
   const lrSchedule = choice('lrSchedule', o.lrSchedule, LR_SCHEDULES);
