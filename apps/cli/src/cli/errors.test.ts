@@ -5,7 +5,7 @@ import { MeasureError, UsamError } from '@usam/measures';
 import { ModelError } from '@usam/models';
 import { OptimizerError } from '@usam/optimizer';
 import { describe, expect, it } from 'vitest';
-import { exitCodeFor, UsageError } from './errors';
+import { exitCodeFor, RunError, UsageError } from './errors';
 
 describe('exitCodeFor', () => {
   // Each package's input error, including those of packages that mark their
@@ -33,6 +33,16 @@ describe('exitCodeFor', () => {
     for (const error of [new DatasetError('d', { cause }), new OptimizerError('o', { cause })]) {
       expect(error.cause).toBe(cause);
     }
+  });
+
+  it('a RunError (full disk, failed runs) is a usam error with its cause, and exit 1', () => {
+    const cause = new Error('ENOSPC');
+    const error = new RunError('r', { cause });
+    expect(UsamError.isInstance(error)).toBe(true);
+    expect(RunError.isInstance(error)).toBe(true);
+    expect(RunError.isInstance(new UsageError('u'))).toBe(false);
+    expect(error.cause).toBe(cause);
+    expect(exitCodeFor(error)).toBe(1);
   });
 
   it('treats any other failure as exit 1, whatever its name', () => {

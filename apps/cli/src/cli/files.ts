@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
-import { UsageError } from './errors';
+import { RunError, UsageError } from './errors';
 
 /**
  * Writes `data` to `path` and fsyncs it. Node's `FileHandle.writeFile` loops
@@ -86,10 +86,10 @@ export async function diskFullError(
   what: string,
   needed: number,
   cause: unknown,
-): Promise<Error> {
+): Promise<RunError> {
   const free = await freeBytes(dir);
   const have = free === undefined ? '' : `, ${formatBytes(free)} free`;
-  return new Error(
+  return new RunError(
     `${option} '${dir}': no space left on the device writing ${what} (needs ${formatBytes(needed)}${have}); free space or pass another ${option}, then rerun.`,
     { cause },
   );

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { initBackend } from '@usam/backend';
-import { UsageError } from '../cli/errors';
+import { RunError, UsageError } from '../cli/errors';
 import { claimsText } from '../report/claims';
 import { RUNS_DIR } from '../report/collect';
 import type { Figure2Point, figure2Data } from '../report/figures';
@@ -201,7 +201,7 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
   }
   const failed = [...outcomes].filter(([, outcome]) => outcome === 'failed').map(([id]) => id);
   if (failed.length > 0) {
-    throw new Error(
+    throw new RunError(
       `${failed.length} run(s) failed (${failed.join(', ')}); their errors are in the progress above, the report covers the others; rerun to retry them.`,
     );
   }

@@ -7,6 +7,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { initBackend } from '@usam/backend';
 import { createModel, forward } from '@usam/models';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { exitCodeFor, RunError } from '../cli/errors';
 import {
   checkpointDir,
   emptySums,
@@ -267,7 +268,8 @@ describe('a full disk', () => {
       );
       fault[kind] = '';
       expect(error).toBeInstanceOf(Error);
-      expect((error as Error).name).toBe('Error'); // exit code 1, not a usage error
+      expect(RunError.isInstance(error)).toBe(true);
+      expect(exitCodeFor(error)).toBe(1); // not a usage error
       expect((error as Error).message).toMatch(
         new RegExp(
           `^--out '${run}': no space left on the device writing a checkpoint \\(needs [\\d.]+ kB.*\\); free space or pass another --out, then rerun\\. The previous checkpoint is intact\\.$`,
