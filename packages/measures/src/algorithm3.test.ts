@@ -1,9 +1,12 @@
-import { describe, expect, it } from 'vitest';
-import { coefficientRule, summarizeDraws } from './algorithm3';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '@usam/backend';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { coefficientRule, drawGroups, drawRound, summarizeDraws } from './algorithm3';
 import { determinant, frobenius, hypercubeDeterminant, maxEigenvalue, trace } from './catalogue';
 import { phi, psi } from './functions';
 import { defineMeasure, replaceSampler } from './measure';
 import { explicitHvp, monteCarlo } from './monte-carlo';
+import { createRng } from './rng';
 import { fixed, gaussian } from './samplers';
 import { quadraticLoss, zerothOrder } from './zeroth-order';
 
@@ -112,6 +115,50 @@ describe('the coefficient rule is data on the measure', () => {
     expect(() => summarizeDraws(measure, { q, d: q, logWeights } as never)).toThrow(
       /got both q and d; pass q only/,
     );
+  });
+});
+
+describe('drawRound: the one draw loop', () => {
+  beforeAll(async () => {
+    await initBackend('cpu');
+  });
+
+  it('draws n per group in order, weighs each, and frees every v when the consumer moves on or stops', () => {
+    const shapes = [[2], [1]];
+    const groups = drawGroups(trace('gaussian'));
+    const round = { shapes, n: 3, rng: createRng(5), dimension: 3 };
+    const before = tf.memory().numTensors;
+    const seen: tf.Tensor[] = [];
+    for (const { group, v, logWeight } of drawRound(groups, round, () => {})) {
+      expect(group).toBe(0);
+      expect(logWeight).toBe(0); // N(0, I) is a probability
+      expect(v.map((t) => t.shape)).toEqual(shapes);
+      seen.push(...v);
+    }
+    expect(seen).toHaveLength(6);
+    expect(seen.every((t) => t.isDisposed)).toBe(true);
+    // The same stream as drawing directly from μ.
+    const direct = createRng(5);
+    const first = gaussian().sample(shapes, direct);
+    const generator = drawRound(groups, { ...round, rng: createRng(5) }, () => {});
+    const again = generator.next().value!;
+    expect(again.v.map((t) => Array.from(t.dataSync()))).toEqual(
+      first.map((t) => Array.from(t.dataSync())),
+    );
+    generator.return();
+    expect(again.v.every((t) => t.isDisposed)).toBe(true);
+    tf.dispose(first);
+    // Stopping early (break, or an error in the consumer) frees the current v.
+    for (const { v } of drawRound(groups, round, () => {})) {
+      seen.push(...v);
+      break;
+    }
+    expect(seen.slice(6).every((t) => t.isDisposed)).toBe(true);
+    const refuse = () => {
+      throw new Error('bad shapes');
+    };
+    expect(() => [...drawRound(groups, round, refuse)]).toThrow('bad shapes');
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
 

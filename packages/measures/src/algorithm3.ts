@@ -1,9 +1,12 @@
+import { type Tensor, Tensor as TensorClass } from '@tensorflow/tfjs-core';
 import { MeasureError, show } from './errors';
+import type { Shapes } from './tensor-list';
 import type {
   CoefficientRule,
   Draws,
   Measure,
   OuterFunction,
+  Rng,
   Sampler,
   ScalarFunction,
   SignedLog,
@@ -68,6 +71,48 @@ export const drawGroups = (measure: Measure): DrawGroup[] =>
   measure.sharedSamples
     ? [{ mu: measure.components[0]!.mu, components: measure.components.map((_, l) => l) }]
     : measure.components.map((c, l) => ({ mu: c.mu, components: [l] }));
+
+/** One draw of a round: v ~ μ of its group, and log w(v). */
+export interface Draw {
+  readonly group: number;
+  readonly v: Tensor[];
+  readonly logWeight: number;
+}
+
+/**
+ * The draws of one round of Algorithm 3, for every consumer (the evaluators
+ * here and the optimizer's step): n per group, group by group, each v checked
+ * by `check` (which throws the caller's own message) and disposed when the
+ * consumer moves on to the next draw or stops.
+ */
+export function* drawRound(
+  groups: readonly DrawGroup[],
+  round: {
+    readonly shapes: Shapes;
+    readonly n: number;
+    readonly rng: Rng;
+    readonly dimension: number;
+  },
+  check: (v: unknown, mu: Sampler) => void,
+): Generator<Draw, void, undefined> {
+  for (const [group, { mu }] of groups.entries()) {
+    for (let i = 0; i < round.n; i++) {
+      const v: unknown = mu.sample(round.shapes, round.rng);
+      try {
+        check(v, mu);
+        const tensors = v as Tensor[];
+        yield {
+          group,
+          v: tensors,
+          logWeight: mu.logWeight ? mu.logWeight(tensors, round.dimension) : 0,
+        };
+      } finally {
+        // A bad sampler's return may be anything: dispose only what is a tensor.
+        if (Array.isArray(v)) for (const t of v) if (t instanceof TensorClass) t.dispose();
+      }
+    }
+  }
+}
 
 /** The name of the coefficient rule a measure carries: 'algorithm 3' unless its catalogue entry has a closed form. */
 export const coefficientRule = (measure: Measure): string =>

@@ -1,11 +1,11 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { checkSamples, drawGroups, summarizeDraws } from './algorithm3';
+import { checkSamples, drawGroups, drawRound, summarizeDraws } from './algorithm3';
 import { MeasureError, show } from './errors';
 import { importanceDiagnostics, importanceWarning } from './importance';
 import { checkDimension, defineMeasure } from './measure';
 import { createRng } from './rng';
 import { checkShapes, checkTensorShapes, type Shapes } from './tensor-list';
-import type { Measure, Rng } from './types';
+import type { Measure, Rng, Sampler } from './types';
 
 /** What the sampling evaluators (`monteCarlo`, `zerothOrder`) share. */
 export interface SamplingOptions {
@@ -114,23 +114,17 @@ export async function sampleMeasure(
   quadratic: (v: Tensor[], probe: number) => Promise<number>,
 ): Promise<Omit<MeasureEstimate, 'evaluations'>> {
   const groups = drawGroups(measure);
-  const draws = { q: [] as number[][], logWeights: [] as number[][] };
+  const draws = { q: groups.map((): number[] => []), logWeights: groups.map((): number[] => []) };
+  const check = (v: unknown, mu: Sampler) =>
+    checkTensorShapes(v as Tensor[], shapes, `${where}: sampler '${mu.name}'`);
   let probe = 0;
-  for (const { mu } of groups) {
-    const qs: number[] = [];
-    const logWeights: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const v = mu.sample(shapes, rng);
-      try {
-        checkTensorShapes(v, shapes, `${where}: sampler '${mu.name}'`);
-        qs.push(await quadratic(v, probe++));
-        logWeights.push(mu.logWeight ? mu.logWeight(v, d) : 0);
-      } finally {
-        for (const tensor of v) tensor.dispose();
-      }
-    }
-    draws.q.push(qs);
-    draws.logWeights.push(logWeights);
+  for (const { group, v, logWeight } of drawRound(
+    groups,
+    { shapes, n, rng, dimension: d },
+    check,
+  )) {
+    draws.q[group]!.push(await quadratic(v, probe++));
+    draws.logWeights[group]!.push(logWeight);
   }
   const { means, value, gradient, values } = summarizeDraws(measure, draws);
   const probes: Probe[] = [];

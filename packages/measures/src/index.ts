@@ -9,10 +9,12 @@ export {
   type CoefficientRule,
   checkSamples,
   coefficientRule,
+  type Draw,
   type DrawGroup,
   type Draws,
   type DrawsSummary,
   drawGroups,
+  drawRound,
   type LegacyDraws,
   summarizeDraws,
 } from './algorithm3';

@@ -1,8 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
 import {
   checkSamples,
   defineMeasure,
   drawGroups,
+  drawRound,
   frobenius,
   hypercubeDeterminant,
   type Measure,
@@ -106,30 +106,28 @@ function measurePerturbation(
     rho,
     samples,
     perturb(context) {
-      const d = checkDimension(where, measure, context.shapes);
-      const logWeights: number[][] = [];
-      for (const { mu } of groups) {
-        const row: number[] = [];
-        for (let i = 0; i < samples; i++) {
-          const v = mu.sample(context.shapes, context.rng);
-          try {
-            if (!tensorList.hasShapes(v, context.shapes)) {
-              throw new OptimizerError(
-                `${where}: sampler '${mu.name}' returned tensors that do not match the parameter shapes ${JSON.stringify(context.shapes)}; return one tensor per variable, shaped like it.`,
-              );
-            }
-            row.push(mu.logWeight ? mu.logWeight(v, d) : 0);
-            const e = tensorList.scale(v, rho);
-            try {
-              context.evaluateAt(e);
-            } finally {
-              tensorList.dispose(e);
-            }
-          } finally {
-            for (const t of Array.isArray(v) ? v : []) if (t instanceof tf.Tensor) t.dispose();
-          }
+      const { shapes, rng } = context;
+      const dimension = checkDimension(where, measure, shapes);
+      const check = (v: unknown, mu: Sampler) => {
+        if (!tensorList.hasShapes(v, shapes)) {
+          throw new OptimizerError(
+            `${where}: sampler '${mu.name}' returned tensors that do not match the parameter shapes ${JSON.stringify(shapes)}; return one tensor per variable, shaped like it.`,
+          );
         }
-        logWeights.push(row);
+      };
+      const logWeights = groups.map((): number[] => []);
+      for (const { group, v, logWeight } of drawRound(
+        groups,
+        { shapes, n: samples, rng, dimension },
+        check,
+      )) {
+        logWeights[group]!.push(logWeight);
+        const e = tensorList.scale(v, rho);
+        try {
+          context.evaluateAt(e);
+        } finally {
+          tensorList.dispose(e);
+        }
       }
       const { clean, perturbed } = context.losses();
       if (![clean, ...perturbed].every(Number.isFinite)) {
