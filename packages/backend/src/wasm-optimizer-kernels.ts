@@ -70,7 +70,9 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
       terms.forEach((t, j) => {
         const x = heap.typedArrayFromHeap(t);
         const w = Math.fround(weights[j]!);
-        for (let i = 0; i < n; i++) o[i] = (j > 0 ? o[i]! : 0) + Math.fround(w * x[i]!);
+        // The first term written, not added to 0: 0 + (−0) would lose the sign, as the SIMD path does not.
+        if (j === 0) for (let i = 0; i < n; i++) o[i] = w * x[i]!;
+        else for (let i = 0; i < n; i++) o[i] = o[i]! + Math.fround(w * x[i]!);
       });
     }
     outs.push(out);

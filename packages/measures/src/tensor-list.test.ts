@@ -1,7 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { countNonFinite, sum } from './tensor-list';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRng } from './rng';
+import {
+  add,
+  axpy,
+  countNonFinite,
+  LIST_KERNELS,
+  linearCombination,
+  norm,
+  scale,
+  sizeOf,
+  squaredNorm,
+  sub,
+  sum,
+} from './tensor-list';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -37,5 +50,163 @@ describe('countNonFinite: per entry, not through a sum', () => {
 
   it('a NaN behind a larger entry (where a max may skip it) is still counted', () => {
     expect(count([[5, Number.NaN, -7]])).toBe(1);
+  });
+});
+
+/**
+ * The list kernels @usam/backend registers on wasm (docs/optimizer-kernels.md),
+ * as tensorList runs them, against tensorList's tfjs ops (what every other
+ * backend runs) on cpu: random lists with every dimension 1 included, with and
+ * without NaN, ±∞, ±3e38 and −0 entries. Bit for bit where the kernel rounds as
+ * the ops do; ‖a‖² within a tolerance derived below.
+ */
+describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => {
+  const SPECIAL = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 3e38, -3e38, -0];
+  const WEIGHTS = [1, -1, 0, 0.9, 5e-4, 2.5, 1 / 3];
+
+  /** A seeded random list of shapes, with dimensions of 1. */
+  function shapesFrom(rng: ReturnType<typeof createRng>): number[][] {
+    const dim = () => (rng.next() < 0.35 ? 1 : 1 + Math.floor(rng.next() * 40));
+    const count = 1 + Math.floor(rng.next() * 5);
+    return Array.from({ length: count }, () =>
+      Array.from({ length: 1 + Math.floor(rng.next() * 3) }, dim),
+    );
+  }
+  function valuesFor(rng: ReturnType<typeof createRng>, shapes: number[][], special: boolean) {
+    return shapes.map((shape) =>
+      Float32Array.from({ length: sizeOf(shape) }, () =>
+        special && rng.next() < 0.05
+          ? SPECIAL[Math.floor(rng.next() * SPECIAL.length)]!
+          : (rng.next() * 2 - 1) * 10 ** Math.floor(rng.next() * 6 - 3),
+      ),
+    );
+  }
+
+  type Op = (lists: tf.Tensor[][], weights: number[]) => tf.Tensor | tf.Tensor[];
+  const OPS: Record<string, Op> = {
+    linearCombination: (lists, w) =>
+      linearCombination(
+        lists.map((tensors, j) => ({ tensors, weight: w[j]! })),
+        lists[0]!,
+      ),
+    scale: ([a], [w]) => scale(a!, w!),
+    add: ([a, b]) => add(a!, b!),
+    sub: ([a, b]) => sub(a!, b!),
+    axpy: ([x, y], [w]) => axpy(w!, x!, y!),
+    countNonFinite: ([a]) => countNonFinite(a!),
+    squaredNorm: ([a]) => squaredNorm(a!),
+    norm: ([a]) => norm(a!),
+  };
+  /** The kernel each op must run on wasm (checked with tf.profile, so the comparison is not vacuous). */
+  const KERNEL: Record<string, string> = {
+    linearCombination: LIST_KERNELS.linearCombination,
+    scale: LIST_KERNELS.linearCombination,
+    add: LIST_KERNELS.linearCombination,
+    sub: LIST_KERNELS.linearCombination,
+    axpy: LIST_KERNELS.linearCombination,
+    countNonFinite: LIST_KERNELS.finiteSquares,
+    squaredNorm: LIST_KERNELS.finiteSquares,
+    norm: LIST_KERNELS.finiteSquares,
+  };
+
+  async function run(
+    backend: string,
+    op: Op,
+    values: Float32Array[][],
+    shapes: number[][],
+    w: number[],
+  ) {
+    await tf.setBackend(backend);
+    const lists = values.map((list) => list.map((v, k) => tf.tensor(v, shapes[k]!, 'float32')));
+    let kernels: string[] = [];
+    let out: Float32Array[] = [];
+    const profile = await tf.profile(() => {
+      const result = op(lists, w);
+      const ts = Array.isArray(result) ? result : [result];
+      out = ts.map((t) => t.dataSync() as Float32Array);
+      tf.dispose(ts);
+    });
+    kernels = profile.kernelNames;
+    tf.dispose(lists);
+    return { out, kernels };
+  }
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  for (const name of Object.keys(OPS)) {
+    it(`${name}: 120 random lists`, async () => {
+      const rng = createRng(`tensor-list-kernels:${name}`);
+      const failures: string[] = [];
+      for (let index = 0; index < 120; index++) {
+        const shapes = shapesFrom(rng);
+        const terms = name === 'linearCombination' ? 1 + Math.floor(rng.next() * 3) : 2;
+        // The ‖a‖² inputs stay finite in half the cases, so a tolerance is tested, not only NaN = NaN.
+        const special = rng.next() < 0.5;
+        const values = Array.from({ length: terms }, () => valuesFor(rng, shapes, special));
+        const w = Array.from(
+          { length: terms },
+          () => WEIGHTS[Math.floor(rng.next() * WEIGHTS.length)]!,
+        );
+        const want = await run('cpu', OPS[name]!, values, shapes, w);
+        const got = await run('wasm', OPS[name]!, values, shapes, w);
+        const live = name !== 'linearCombination' || w.some((x) => x !== 0);
+        if (live && !got.kernels.includes(KERNEL[name]!)) {
+          failures.push(`case ${index}: ran ${got.kernels.join(', ')}, not ${KERNEL[name]}`);
+        }
+        got.out.forEach((g, t) => {
+          const e = want.out[t]!;
+          for (let i = 0; i < e.length; i++) {
+            const [a, b] = [g[i]!, e[i]!];
+            if (Object.is(a, b)) continue;
+            if (name === 'squaredNorm' || name === 'norm') {
+              // cpu rounds each tensor's float64 sum to float32, then adds the k sums in float32
+              // (k − 1 roundings); the kernel rounds one float64 sum once. Every partial sum is of
+              // non-negative terms, so each rounding moves it by ≤ 2⁻²⁴ of the total: ≤ (2k)·2⁻²⁴
+              // apart (the square root halves that for the norm).
+              const tolerance = 2 * shapes.length * 2 ** -24 * Math.abs(b);
+              if (Math.abs(a - b) <= tolerance) continue;
+            }
+            failures.push(
+              `case ${index} shapes ${JSON.stringify(shapes)} weights [${w}]: output ${t} entry ${i} is ${a}, cpu ${b}`,
+            );
+            break;
+          }
+        });
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+
+  it('leaks no tensor over many steps, and differentiates (through tfjs ops) under a tape', async () => {
+    await tf.setBackend('wasm');
+    const x = [tf.randomNormal([7, 1]), tf.randomNormal([1]), tf.randomNormal([3, 5])];
+    const v = x.map((t) => tf.onesLike(t));
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 50; step++) {
+      const outs = [
+        ...linearCombination(
+          [
+            { tensors: x, weight: 0.5 },
+            { tensors: v, weight: 2 },
+          ],
+          x,
+        ),
+        ...axpy(0.1, v, x),
+        ...sub(x, v),
+        countNonFinite(x),
+        norm(x),
+      ];
+      tf.dispose(outs);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    // ∇ ½‖x‖² = x: the kernel has no gradient, so under a tape tensorList runs tfjs's ops.
+    const grad = tf.grad((t: tf.Tensor) => tf.mul(squaredNorm([t]), 0.5))(x[2]!);
+    expect(Array.from(grad.dataSync())).toEqual(Array.from(x[2]!.dataSync()));
+    tf.dispose([grad, ...x, ...v]);
   });
 });

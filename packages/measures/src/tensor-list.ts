@@ -73,13 +73,64 @@ export function checkTensorShapes(tensors: TensorList, shapes: Shapes, what: str
   });
 }
 
+/**
+ * The list kernels a backend may register (@usam/backend does on wasm;
+ * docs/optimizer-kernels.md): each takes a whole parameter list in one
+ * dispatch, where tfjs's ops take one kernel per tensor per op. The names and
+ * contracts are shared with @usam/backend; nothing here imports a backend.
+ */
+export const LIST_KERNELS = {
+  /** Σ_j w_j·t_j per tensor k: inputs `t${j}_${k}`, attrs `{ weights }`; one output per k. */
+  linearCombination: 'UsamLinearCombination',
+  /** Over inputs `t${k}`: attrs `{ which: 'nonFinite' | 'squaredNorm' }`; a float32 scalar. */
+  finiteSquares: 'UsamFiniteSquares',
+} as const;
+
+/**
+ * Whether the current backend has this list kernel and may run it on these
+ * float32 tensors now. Not while a gradient tape records: the kernels have no
+ * registered gradient, and tfjs's ops (which have) give the same values
+ * (docs/optimizer-kernels.md), so code differentiated through tensorList works
+ * on every backend.
+ */
+function fused(kernel: string, lists: readonly TensorList[]): boolean {
+  if (tf.getKernel(kernel, tf.getBackend()) === undefined || tf.engine().isTapeOn()) return false;
+  return lists.every((list) => list.every((t) => t.dtype === 'float32'));
+}
+
+/** Σ_j w_j·t_j per tensor in one dispatch (LIST_KERNELS.linearCombination), rounding as tf.mul then tf.addN. */
+function fusedCombination(lists: readonly TensorList[], weights: readonly number[]): tf.Tensor[] {
+  const inputs: tf.NamedTensorMap = {};
+  lists.forEach((list, j) => {
+    list.forEach((t, k) => {
+      inputs[`t${j}_${k}`] = t;
+    });
+  });
+  const out = tf
+    .engine()
+    .runKernel(LIST_KERNELS.linearCombination, inputs, { weights: [...weights] }) as
+    | tf.Tensor
+    | tf.Tensor[];
+  return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
+}
+
+function fusedFiniteSquares(a: TensorList, which: 'nonFinite' | 'squaredNorm'): tf.Scalar {
+  const inputs = Object.fromEntries(a.map((t, k) => [`t${k}`, t]));
+  return tf.engine().runKernel(LIST_KERNELS.finiteSquares, inputs, { which }) as tf.Scalar;
+}
+
 /** aᵀb over the concatenated vectors, as a scalar tensor. */
 export const dot = (a: TensorList, b: TensorList): tf.Scalar =>
   tf.tidy(() => tf.addN(a.map((ak, k) => tf.sum(tf.mul(ak, b[k]!)))) as tf.Scalar);
 
-/** ‖a‖² over the concatenated vector. */
+/**
+ * ‖a‖² over the concatenated vector. With the list kernel the float32 squares
+ * are summed in float64 (at least as accurate as tfjs's float32 sums).
+ */
 export const squaredNorm = (a: TensorList): tf.Scalar =>
-  tf.tidy(() => tf.addN(a.map((ak) => tf.sum(tf.square(ak)))) as tf.Scalar);
+  fused(LIST_KERNELS.finiteSquares, [a]) && a.length > 0
+    ? fusedFiniteSquares(a, 'squaredNorm')
+    : tf.tidy(() => tf.addN(a.map((ak) => tf.sum(tf.square(ak)))) as tf.Scalar);
 
 /** ‖a‖ over the concatenated vector (the global norm). */
 export const norm = (a: TensorList): tf.Scalar => tf.tidy(() => tf.sqrt(squaredNorm(a)));
@@ -102,27 +153,42 @@ export const sum = (a: TensorList): tf.Scalar =>
  * (docs/det-sam-stability.md); a count of ones cannot round to 0.
  */
 export const countNonFinite = (a: TensorList): tf.Scalar =>
-  tf.tidy(
-    () =>
-      tf.addN(
-        a.map((ak) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(ak)), 'float32'))),
-      ) as tf.Scalar,
-  );
+  fused(LIST_KERNELS.finiteSquares, [a]) && a.length > 0
+    ? fusedFiniteSquares(a, 'nonFinite')
+    : tf.tidy(
+        () =>
+          tf.addN(
+            a.map((ak) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(ak)), 'float32'))),
+          ) as tf.Scalar,
+      );
 
 /** s·a, s a number or a scalar tensor. */
 export const scale = (a: TensorList, s: number | tf.Scalar): tf.Tensor[] =>
-  tf.tidy(() => {
-    const factor = typeof s === 'number' ? tf.scalar(s) : s; // uploaded once, not per tensor
-    return a.map((ak) => tf.mul(ak, factor));
-  });
+  typeof s === 'number' && fused(LIST_KERNELS.linearCombination, [a]) && a.length > 0
+    ? fusedCombination([a], [s])
+    : tf.tidy(() => {
+        const factor = typeof s === 'number' ? tf.scalar(s) : s; // uploaded once, not per tensor
+        return a.map((ak) => tf.mul(ak, factor));
+      });
+
+/** Whether a and b are lists of equal shapes the list kernel can combine (else tfjs's ops, which broadcast or fail). */
+const combinable = (a: TensorList, b: TensorList) =>
+  a.length > 0 &&
+  a.length === b.length &&
+  a.every((ak, k) => sameShape(ak.shape, b[k]!.shape)) &&
+  fused(LIST_KERNELS.linearCombination, [a, b]);
 
 /** a + b. */
 export const add = (a: TensorList, b: TensorList): tf.Tensor[] =>
-  tf.tidy(() => a.map((ak, k) => tf.add(ak, b[k]!)));
+  combinable(a, b)
+    ? fusedCombination([a, b], [1, 1])
+    : tf.tidy(() => a.map((ak, k) => tf.add(ak, b[k]!)));
 
-/** a − b. */
+/** a − b (as a + (−1)·b: the same bits, IEEE subtraction is addition of the negation). */
 export const sub = (a: TensorList, b: TensorList): tf.Tensor[] =>
-  tf.tidy(() => a.map((ak, k) => tf.sub(ak, b[k]!)));
+  combinable(a, b)
+    ? fusedCombination([a, b], [1, -1])
+    : tf.tidy(() => a.map((ak, k) => tf.sub(ak, b[k]!)));
 
 /** a ⊙ b, entrywise. */
 export const mul = (a: TensorList, b: TensorList): tf.Tensor[] =>
@@ -130,10 +196,12 @@ export const mul = (a: TensorList, b: TensorList): tf.Tensor[] =>
 
 /** y + α·x (BLAS axpy), α a number or a scalar tensor. */
 export const axpy = (alpha: number | tf.Scalar, x: TensorList, y: TensorList): tf.Tensor[] =>
-  tf.tidy(() => {
-    const factor = typeof alpha === 'number' ? tf.scalar(alpha) : alpha; // uploaded once
-    return y.map((yk, k) => tf.add(yk, tf.mul(x[k]!, factor)));
-  });
+  typeof alpha === 'number' && combinable(y, x)
+    ? fusedCombination([y, x], [1, alpha])
+    : tf.tidy(() => {
+        const factor = typeof alpha === 'number' ? tf.scalar(alpha) : alpha; // uploaded once
+        return y.map((yk, k) => tf.add(yk, tf.mul(x[k]!, factor)));
+      });
 
 /** One term w·a of a `linearCombination`. */
 export interface Term {
@@ -148,6 +216,19 @@ export interface Term {
  */
 export function linearCombination(terms: readonly Term[], like: TensorList): tf.Tensor[] {
   const live = terms.filter(({ weight }) => weight !== 0);
+  const lists = live.map(({ tensors }) => tensors);
+  if (
+    live.length > 0 &&
+    like.length > 0 &&
+    lists.every((list) => list.length === like.length) &&
+    like.every((x, k) => lists.every((list) => sameShape(list[k]!.shape, x.shape))) &&
+    fused(LIST_KERNELS.linearCombination, lists)
+  ) {
+    return fusedCombination(
+      lists,
+      live.map(({ weight }) => weight),
+    );
+  }
   return tf.tidy(() => {
     // One scalar upload per term, not per tensor (a number operand uploads a scalar each call).
     const scalars = live.map(({ weight }) => (weight === 1 ? undefined : tf.scalar(weight)));
