@@ -216,31 +216,50 @@ export interface Term {
  */
 export function linearCombination(terms: readonly Term[], like: TensorList): tf.Tensor[] {
   const live = terms.filter(({ weight }) => weight !== 0);
-  const lists = live.map(({ tensors }) => tensors);
+  if (live.length === 0) return tf.tidy(() => like.map((x) => tf.zerosLike(x)));
+  return weightedSum(
+    live.map(({ tensors }) => tensors),
+    live.map(({ weight }) => weight),
+  );
+}
+
+/**
+ * Σ_j w_j·a_j for each tensor, every term computed (zero weights too: 0·∞ is
+ * NaN here, as in tfjs): each w_j·a_j rounded as tf.mul, added in order as
+ * tf.add. So tfjs's own updates, e.g. SGD's x + (−lr)·g, come out bit for
+ * bit, in one kernel over the whole list where the backend has the list
+ * kernel. Every list has the tensor shapes of the first.
+ */
+export function weightedSum(lists: readonly TensorList[], weights: readonly number[]): tf.Tensor[] {
+  const first = lists[0];
+  if (first === undefined || lists.length !== weights.length) {
+    throw new MeasureError(
+      `weightedSum: give one weight per list and at least one list, got ${lists.length} lists and ${weights.length} weights.`,
+    );
+  }
   if (
-    live.length > 0 &&
-    like.length > 0 &&
-    lists.every((list) => list.length === like.length) &&
-    like.every((x, k) => lists.every((list) => sameShape(list[k]!.shape, x.shape))) &&
+    first.length > 0 &&
+    lists.every((list) => list.length === first.length) &&
+    first.every((x, k) => lists.every((list) => sameShape(list[k]!.shape, x.shape))) &&
     fused(LIST_KERNELS.linearCombination, lists)
   ) {
-    return fusedCombination(
-      lists,
-      live.map(({ weight }) => weight),
-    );
+    return fusedCombination(lists, weights);
   }
   return tf.tidy(() => {
     // One scalar upload per term, not per tensor (a number operand uploads a scalar each call).
-    const scalars = live.map(({ weight }) => (weight === 1 ? undefined : tf.scalar(weight)));
-    return like.map((x, k) => {
-      const parts = live.map(({ tensors }, j) =>
-        scalars[j] === undefined ? tensors[k]! : tf.mul(tensors[k]!, scalars[j]!),
+    const scalars = weights.map((w) => (w === 1 ? undefined : tf.scalar(w)));
+    return first.map((_, k) => {
+      const parts = lists.map((list, j) =>
+        scalars[j] === undefined ? list[k]! : tf.mul(list[k]!, scalars[j]!),
       );
-      if (parts.length === 0) return tf.zerosLike(x);
       return parts.length === 1 ? tf.clone(parts[0]!) : tf.addN(parts);
     });
   });
 }
+
+/** Whether the current backend runs the list kernels (LIST_KERNELS), so `weightedSum` is one dispatch. */
+export const hasListKernels = (): boolean =>
+  tf.getKernel(LIST_KERNELS.linearCombination, tf.getBackend()) !== undefined;
 
 /** Zeros shaped like `a`. */
 export const zerosLike = (a: TensorList): tf.Tensor[] => a.map((ak) => tf.zerosLike(ak));

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, type SeededRng, tensorList, variableGrads } from '@usam/measures';
+import { applyBaseStep } from './base-step';
 import { batchPart } from './batch-part';
 import { clipAndDecay, readNumbers, regularised, takeOver } from './composite';
 import { OptimizerError, requireInteger, requireNumber } from './errors';
@@ -235,11 +236,7 @@ export class SharpnessAwareOptimizer<
       }
       const applied = reason === undefined;
       if (applied) {
-        const named: tf.NamedTensorMap = {};
-        variables.forEach((v, k) => {
-          named[v.name] = composite![k]!;
-        });
-        this.base.applyGradients(named);
+        applyBaseStep(this.base, variables, composite!);
       } else {
         saved?.restore();
         preserved.restore();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { maxEigenvalue } from '@usam/measures';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
@@ -64,9 +64,23 @@ const bases: [string, () => tf.Optimizer][] = [
   ['Adam', () => tf.train.adam(0.01)],
 ];
 
-describe.each(bases)(
+const onWasm = [
+  ['wasm, momentum', () => tf.train.momentum(0.05, 0.9)],
+  ['wasm, Nesterov momentum', () => tf.train.momentum(0.05, 0.9, true)],
+  ['wasm, SGD', () => tf.train.sgd(0.05)],
+] as const;
+
+// On wasm the SGD and momentum steps run as list kernels (base-step.ts): resume stays bit for bit.
+describe.each([...bases, ...onWasm])(
   'save and restore (%s): 2k steps = k steps, save, fresh model and optimizer, k steps, bit for bit',
-  (_base, makeBase) => {
+  (base, makeBase) => {
+    beforeAll(async () => {
+      if (base.startsWith('wasm')) await initBackend('wasm');
+      else await tf.setBackend('cpu');
+    });
+    afterAll(async () => {
+      await tf.setBackend('cpu'); // the tests below run on cpu
+    });
     const k = 3;
     const epochOf = (step: number) => Math.floor(step / 2); // SSAM-F refreshes its mask each epoch
 
