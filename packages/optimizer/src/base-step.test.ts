@@ -73,7 +73,7 @@ describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', 
           const base = make(r);
           const kernels = new Set<string>();
           for (let step = 0; step < 4; step++) {
-            if (step === 2) base.setLearningRate(r.next()); // c replaced mid-run
+            if (step === 2) (base as tf.SGDOptimizer).setLearningRate(r.next()); // c replaced mid-run
             const gradients = valuesFor(r, shapes, index % 4 === 0 ? 0.05 : 0).map((v, k) =>
               tf.tensor(v, shapes[k]!),
             );

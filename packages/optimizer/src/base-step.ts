@@ -51,7 +51,7 @@ interface MomentumFields extends SgdFields {
  * number: tfjs's setMomentum changes `momentum` but keeps multiplying by m.
  */
 const scalars = new WeakMap<tf.Tensor, number>();
-function valueOf(t: tf.Scalar): number {
+function scalarValue(t: tf.Scalar): number {
   let v = scalars.get(t);
   if (v === undefined) {
     v = t.dataSync()[0]!;
@@ -73,7 +73,7 @@ function sgdStep(
   variables: readonly tf.Variable[],
   gradients: readonly tf.Tensor[],
 ) {
-  assignAll(variables, tensorList.weightedSum([gradients, variables], [valueOf(base.c), 1]));
+  assignAll(variables, tensorList.weightedSum([gradients, variables], [scalarValue(base.c), 1]));
   base.incrementIterations();
 }
 
@@ -86,7 +86,7 @@ function momentumStep(
   variables: readonly tf.Variable[],
   gradients: readonly tf.Tensor[],
 ) {
-  const [m, c] = [valueOf(base.m), valueOf(base.c)];
+  const [m, c] = [scalarValue(base.m), scalarValue(base.c)];
   const slots = variables.map((v, i) => {
     base.accumulations[i] ??= {
       originalName: `${v.name}/momentum`,
