@@ -5,17 +5,28 @@
  * processes' load on a shared host inflates least), as a fraction of one
  * gradient evaluation timed in the same rounds. Medians over rounds.
  *
+ * On wasm the pieces that tensorList and the base step run as list kernels
+ * (docs/optimizer-kernels.md) run twice per round, with the kernels and with
+ * them unregistered (tfjs's ops, what every other backend runs), and
+ * `kernelsOverOps` is the median of the per-round ratio of the two: an
+ * interleaved before/after. Prints a table and writes bench-results/pieces.json.
+ *
  *     BENCH_BACKENDS=wasm npx tsx bench/pieces.ts      (BENCH_STEPS=n rounds)
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
 import { createRng, gaussian, hypercube, tensorList } from '@usam/measures';
+import { applyBaseStep } from '../src/base-step';
 import { readNumbers } from '../src/composite';
 import { Snapshot } from '../src/variables';
 import { mlpProblem } from './mlp';
 
 const ROUNDS = Number(process.env.BENCH_STEPS) || 40;
-await initBackend((process.env.BENCH_BACKENDS ?? 'wasm') as BackendName);
+const BACKEND = (process.env.BENCH_BACKENDS ?? 'wasm') as BackendName;
+await initBackend(BACKEND);
 const { variables, loss } = mlpProblem();
 const shapes = tensorList.shapesOf(variables);
 const base = tf.train.momentum(0, 0.9);
@@ -32,16 +43,29 @@ const cpu = () => {
 /** x ← x + e as the engine's evaluateAt does, then x restored by assignment. */
 function moveAndRestore(e: readonly tf.Tensor[]) {
   const s = new Snapshot(variables);
-  tf.tidy(() => {
-    variables.forEach((v, k) => {
-      v.assign(tf.add(s.values[k]!, e[k]!));
-    });
+  const moved = tensorList.add(s.values, e);
+  variables.forEach((v, k) => {
+    v.assign(moved[k]!);
   });
+  tensorList.dispose(moved);
   s.restore();
   s.dispose();
 }
 
-const pieces: [string, () => void][] = [
+/** The list kernels' registrations on this backend, to take them away and put them back. */
+const listKernels = Object.values(tensorList.LIST_KERNELS)
+  .map((name) => tf.getKernel(name, tf.getBackend()))
+  .filter((k) => k !== undefined);
+function useListKernels(on: boolean) {
+  for (const k of listKernels) {
+    const has = tf.getKernel(k.kernelName, k.backendName) !== undefined;
+    if (on && !has) tf.registerKernel(k);
+    if (!on && has) tf.unregisterKernel(k.kernelName, k.backendName);
+  }
+}
+
+/** [name, run, whether it has a list-kernel path] */
+const pieces: [string, () => void, boolean][] = [
   [
     'one gradient (tf.variableGrads + loss read)',
     () => {
@@ -49,15 +73,17 @@ const pieces: [string, () => void][] = [
       value.dataSync();
       tf.dispose([value, grads]);
     },
+    false,
   ],
   [
-    'base step: tfjs momentum applyGradients (48 kernels)',
+    'base step: momentum (applyBaseStep; tfjs: 48 kernels)',
     () => {
-      base.applyGradients(variables.map((v, k) => ({ name: v.name, tensor: grads[k]! })));
+      applyBaseStep(base, variables, grads);
     },
+    true,
   ],
   [
-    'composite g + wd·x (linearCombination, 24 kernels)',
+    'composite g + wd·x (linearCombination; tfjs: 24 kernels)',
     () => {
       tensorList.dispose(
         tensorList.linearCombination(
@@ -69,14 +95,16 @@ const pieces: [string, () => void][] = [
         ),
       );
     },
+    true,
   ],
   [
-    'finiteness probe Σ sum(g) + read (13 kernels + Pack)',
+    'finiteness probe countNonFinite + read (tfjs: 48 kernels)',
     () => {
-      const probe = tensorList.sum(grads);
+      const probe = tensorList.countNonFinite(grads);
       readNumbers([probe, probe]);
       probe.dispose();
     },
+    true,
   ],
   [
     'snapshot x and restore by assign (12 Identity)',
@@ -85,9 +113,10 @@ const pieces: [string, () => void][] = [
       s.restore();
       s.dispose();
     },
+    false,
   ],
   [
-    'SAM direction ρg/‖g‖ (38 kernels) and x + e assign (12)',
+    'SAM direction ρg/‖g‖ and x + e assign',
     () => {
       const e = tf.tidy(() =>
         tensorList.scale(grads, tf.div(0.05, tf.add(tensorList.norm(grads), 1e-12)) as tf.Scalar),
@@ -95,21 +124,24 @@ const pieces: [string, () => void][] = [
       moveAndRestore(e);
       tensorList.dispose(e);
     },
+    true,
   ],
   [
     'N(0, I) draw in JS + upload (gaussian sampler)',
     () => {
       tensorList.dispose(normal.sample(shapes, rng));
     },
+    false,
   ],
   [
     'uniform hypercube draw in JS + upload',
     () => {
       tensorList.dispose(cube.sample(shapes, rng));
     },
+    false,
   ],
   [
-    'ρv (12 Mul) and x + ρv assign (12 Add)',
+    'ρv and x + ρv assign',
     () => {
       const v = normal.sample(shapes, rng);
       const t = cpu();
@@ -118,26 +150,57 @@ const pieces: [string, () => void][] = [
       tensorList.dispose([...e, ...v]);
       offset = cpu() - t;
     },
+    true,
   ],
 ];
 let offset: number | undefined;
-const times = pieces.map(() => [] as number[]);
+// One column per mode: with the list kernels, and (where a piece has them) without.
+const modes = listKernels.length > 0 ? [true, false] : [true];
+const times = modes.map(() => pieces.map(() => [] as number[]));
 for (let r = -5; r < ROUNDS; r++) {
-  pieces.forEach(([, f], i) => {
-    offset = undefined;
-    const t = cpu();
-    f();
-    const ms = offset ?? cpu() - t;
-    if (r >= 0) times[i]!.push(ms);
+  pieces.forEach(([, f, listed], i) => {
+    modes.forEach((on, m) => {
+      if (!on && !listed) return;
+      useListKernels(on);
+      offset = undefined;
+      const t = cpu();
+      f();
+      const ms = offset ?? cpu() - t;
+      if (r >= 0) times[m]![i]!.push(ms);
+    });
   });
 }
+useListKernels(true);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const round3 = (x: number) => Number(x.toFixed(3));
 // Ratios per round to the gradient of the same round, then the median.
-const rows = pieces.map(([name], i) => ({
-  piece: name,
-  cpuMs: Number(median(times[i]!).toFixed(3)),
-  perGradient: Number(median(times[i]!.map((t, r) => t / times[0]![r]!)).toFixed(3)),
-}));
+const gradient = times[0]![0]!;
+const rows = pieces.map(([name, , listed], i) => {
+  const withKernels = times[0]![i]!;
+  const ops = times[1]?.[i];
+  return {
+    piece: name,
+    cpuMs: round3(median(withKernels)),
+    perGradient: round3(median(withKernels.map((t, r) => t / gradient[r]!))),
+    ...(listed &&
+      ops !== undefined && {
+        tfjsOpsPerGradient: round3(median(ops.map((t, r) => t / gradient[r]!))),
+        kernelsOverOps: round3(median(withKernels.map((t, r) => t / ops[r]!))),
+      }),
+  };
+});
 console.table(rows);
+const report = {
+  benchmark: 'step pieces, 784-128x5-10 ReLU MLP, batch 128, CPU time per gradient',
+  backend: BACKEND,
+  rounds: ROUNDS,
+  load: (await import('node:os')).loadavg(),
+  date: new Date().toISOString(),
+  rows,
+};
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results', 'pieces.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
+console.log(JSON.stringify(report, null, 2));
 tensorList.dispose(grads);
 base.dispose();

@@ -304,11 +304,12 @@ export class SharpnessAwareOptimizer<
         shapes: variables.map((v) => [...v.shape]),
         rng: this.rng,
         evaluateAt: (e) => {
-          tf.tidy(() => {
-            variables.forEach((v, k) => {
-              v.assign(tf.add(origin[k]!, e[k]!));
-            });
+          // x₀ + e in one list kernel where the backend has it (tensorList.add).
+          const moved = tensorList.add(origin, e);
+          variables.forEach((v, k) => {
+            v.assign(moved[k]!);
           });
+          tensorList.dispose(moved);
           afterClean.restore();
           const evaluation = this.evaluate(loss, variables);
           evaluations.push(evaluation);
