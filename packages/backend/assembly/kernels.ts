@@ -553,6 +553,36 @@ export function axpy(x: usize, out: usize, n: i32, w: f32, accumulate: bool): vo
 }
 
 /**
+ * out = wx·x + wy·y (n floats each) in one pass: the first two terms of a linear
+ * combination, read once instead of twice (the passes are memory-bound;
+ * docs/optimizer-kernels.md). Rounds as `axpy` then `axpy` accumulating: each
+ * product rounded, then the sum.
+ */
+export function axpby(x: usize, y: usize, out: usize, n: i32, wx: f32, wy: f32): void {
+  given(0, x);
+  given(1, y);
+  given(2, out);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, y, bytes);
+  inside(2, out, bytes);
+  const n4 = n & ~3;
+  const a = f32x4.splat(wx);
+  const b = f32x4.splat(wy);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    v128.store(
+      out + at,
+      f32x4.add(f32x4.mul(a, v128.load(x + at)), f32x4.mul(b, v128.load(y + at))),
+    );
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    store<f32>(out + at, wx * load<f32>(x + at) + wy * load<f32>(y + at));
+  }
+}
+
+/**
  * acc[0] += the number of entries of x that are NaN or ±∞, acc[1] += Σ x²
  * (float64 accumulators at acc, n floats at x; squares rounded to float32 as
  * tfjs's Square, then summed in float64). Each entry is tested on its own

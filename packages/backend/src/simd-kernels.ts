@@ -110,6 +110,8 @@ export interface RawKernels {
   flipSwapFilter(w: number, out: number, taps: number, cin: number, cout: number): void;
   /** out = w·x, or out += w·x (n floats). */
   axpy(x: number, out: number, n: number, w: number, accumulate: boolean): void;
+  /** out = wx·x + wy·y (n floats), in one pass. */
+  axpby(x: number, y: number, out: number, n: number, wx: number, wy: number): void;
   /** acc[0] += #non-finite entries of x, acc[1] += Σ x² (two float64 at acc). */
   finiteSquares(x: number, n: number, acc: number): void;
 }
@@ -130,6 +132,7 @@ const POSITIONS = {
   addRows: [0, 1, 2],
   flipSwapFilter: [0, 1],
   axpy: [0, 1],
+  axpby: [0, 1, 2],
   finiteSquares: [0, 2],
 } as const satisfies Record<keyof RawKernels, readonly number[]>;
 type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
@@ -397,6 +400,15 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     why: 'bad sizes',
     buffers: [
       ['x', n],
+      ['out', n],
+    ],
+  }),
+  axpby: ([, , , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['y', n],
       ['out', n],
     ],
   }),

@@ -61,9 +61,11 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
     const out = heap.makeOutput([...shape], 'float32');
     const n = sizeOf(shape);
     if (simd !== undefined) {
-      terms.forEach((t, j) => {
-        simd.axpy(t, out, n, weights[j]!, j > 0);
-      });
+      // The first two terms in one pass (axpby), any others added one by one.
+      if (terms.length >= 2) simd.axpby(terms[0]!, terms[1]!, out, n, weights[0]!, weights[1]!);
+      for (let j = terms.length >= 2 ? 2 : 0; j < terms.length; j++) {
+        simd.axpy(terms[j]!, out, n, weights[j]!, j > 0);
+      }
     } else {
       // Views after makeOutput: allocating may grow (and so detach) the heap.
       const o = heap.typedArrayFromHeap(out);

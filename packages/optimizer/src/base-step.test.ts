@@ -9,15 +9,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { createRng, tensorList } from '@usam/measures';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { applyBaseStep } from './base-step';
 import { alignSlots } from './variables';
 
 beforeAll(async () => {
   await initBackend('wasm');
-});
-afterAll(async () => {
-  await tf.setBackend('cpu');
 });
 
 type Rng = ReturnType<typeof createRng>;
