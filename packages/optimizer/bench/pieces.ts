@@ -159,7 +159,10 @@ const modes = listKernels.length > 0 ? [true, false] : [true];
 const times = modes.map(() => pieces.map(() => [] as number[]));
 for (let r = -5; r < ROUNDS; r++) {
   pieces.forEach(([, f, listed], i) => {
-    modes.forEach((on, m) => {
+    // The first of a pair finds colder caches (these passes are memory-bound): alternate.
+    const order = r % 2 === 0 ? modes : [...modes].reverse();
+    order.forEach((on) => {
+      const m = modes.indexOf(on);
       if (!on && !listed) return;
       useListKernels(on);
       offset = undefined;
