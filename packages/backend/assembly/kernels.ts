@@ -621,3 +621,116 @@ export function finiteSquares(x: usize, n: i32, acc: usize): void {
   store<f64>(acc, load<f64>(acc) + count);
   store<f64>(acc, load<f64>(acc, 8) + squares, 8);
 }
+
+// Draws (docs/optimizer-kernels.md): the JavaScript samplers' values, bit for bit, written
+// straight into tensors. xoroshiro128+ exactly as pure-rand 8's (a 32-bit output, the sum
+// of the low words), its state in these globals while a kernel runs and in the caller's
+// state buffer between calls; Math.exp and Math.log are the host's (imported), so the
+// ziggurat's rare wedge and tail tests round as the JavaScript ones do.
+
+declare function hostExp(x: f64): f64;
+
+declare function hostLog(x: f64): f64;
+
+let r01: i32 = 0;
+let r00: i32 = 0;
+let r11: i32 = 0;
+let r10: i32 = 0;
+
+@inline
+function nextWord(): i32 {
+  const out = r00 + r10;
+  const a0 = r10 ^ r00;
+  const a1 = r11 ^ r01;
+  const s00 = r00;
+  const s01 = r01;
+  r00 = (s00 << 24) ^ (s01 >>> 8) ^ a0 ^ (a0 << 16);
+  r01 = (s01 << 24) ^ (s00 >>> 8) ^ a1 ^ ((a1 << 16) | (a0 >>> 16));
+  r10 = (a1 << 5) ^ (a0 >>> 27);
+  r11 = (a0 << 5) ^ (a1 >>> 27);
+  return out;
+}
+
+/** (k + ½)·2⁻³² for the next 32-bit k: in (0, 1). */
+@inline
+function nextUnit(): f64 {
+  return (<f64>(<u32>nextWord()) + 0.5) * 2.3283064365386963e-10;
+}
+
+/**
+ * n draws into out (float32), continuing the stream in `state` (i32 ×6: the
+ * generator's s01, s00, s11, s10, then the ziggurat's cached index bits and how
+ * many are left), updated on return. `which` 0: standard normals by the
+ * ziggurat (tables at `tables`: K, W, F, 128 float64 each), times `scale`;
+ * 1: uniforms in (0, 1]; 2: uniforms mapped to scale·(2u − 1); 3: ±1.
+ */
+export function draws(out: usize, n: i32, state: usize, tables: usize, which: i32, scale: f64): void {
+  given(0, out);
+  given(1, state);
+  given(2, tables);
+  inside(0, out, (<usize>n) << 2);
+  inside(1, state, 24);
+  inside(2, tables, 3 * 128 * 8);
+  r01 = load<i32>(state);
+  r00 = load<i32>(state, 4);
+  r11 = load<i32>(state, 8);
+  r10 = load<i32>(state, 12);
+  let bits = load<i32>(state, 16);
+  let left = load<i32>(state, 20);
+  const R: f64 = 3.442619855899;
+  for (let k = 0; k < n; k++) {
+    const at = out + ((<usize>k) << 2);
+    if (which === 1) {
+      store<f32>(at, <f32>nextUnit());
+      continue;
+    }
+    if (which === 2) {
+      store<f32>(at, <f32>(scale * (2 * <f64>(<f32>nextUnit()) - 1)));
+      continue;
+    }
+    if (which === 3) {
+      store<f32>(at, <f32>nextUnit() <= 0.5 ? -1 : 1);
+      continue;
+    }
+    let z: f64 = 0;
+    for (;;) {
+      const hz = nextWord();
+      if (left === 0) {
+        bits = nextWord();
+        left = 4;
+      }
+      const iz = bits & 127;
+      bits = bits >>> 8;
+      left--;
+      const x = <f64>hz * load<f64>(tables + 128 * 8 + ((<usize>iz) << 3));
+      if (Math.abs(<f64>hz) < load<f64>(tables + ((<usize>iz) << 3))) {
+        z = x;
+        break;
+      }
+      if (iz === 0) {
+        let a: f64;
+        let b: f64;
+        do {
+          a = -hostLog(nextUnit()) / R;
+          b = -hostLog(nextUnit());
+        } while (b + b < a * a);
+        z = hz > 0 ? R + a : -R - a;
+        break;
+      }
+      const f = tables + 256 * 8;
+      const fi = load<f64>(f + ((<usize>iz) << 3));
+      const below = load<f64>(f + ((<usize>(iz - 1)) << 3));
+      if (fi + nextUnit() * (below - fi) < hostExp(-0.5 * x * x)) {
+        z = x;
+        break;
+      }
+    }
+    store<f32>(at, <f32>(<f64>(<f32>z) * scale));
+  }
+  store<i32>(state, r01);
+  store<i32>(state, r00, 4);
+  store<i32>(state, r11, 8);
+  store<i32>(state, r10, 12);
+  store<i32>(state, bits, 16);
+  store<i32>(state, left, 20);
+}

@@ -114,6 +114,8 @@ export interface RawKernels {
   axpby(x: number, y: number, out: number, n: number, wx: number, wy: number): void;
   /** acc[0] += #non-finite entries of x, acc[1] += Σ x² (two float64 at acc). */
   finiteSquares(x: number, n: number, acc: number): void;
+  /** n draws into out from the stream at state (6 int32), ziggurat tables at tables (384 float64). */
+  draws(out: number, n: number, state: number, tables: number, which: number, scale: number): void;
 }
 
 /**
@@ -134,6 +136,7 @@ const POSITIONS = {
   axpy: [0, 1],
   axpby: [0, 1, 2],
   finiteSquares: [0, 2],
+  draws: [0, 2, 3],
 } as const satisfies Record<keyof RawKernels, readonly number[]>;
 type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
 
@@ -231,7 +234,8 @@ function memoryOf(
 
 const imports = (memory: WebAssembly.Memory) => ({
   env: { memory },
-  ...(debugBuild ? { kernels: debugImports } : {}),
+  // The draws' rare ziggurat tests use the host's exp and log, so they round as the samplers' JavaScript.
+  kernels: { hostExp: Math.exp, hostLog: Math.log, ...(debugBuild ? debugImports : {}) },
 });
 
 /**
@@ -410,6 +414,15 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['x', n],
       ['y', n],
       ['out', n],
+    ],
+  }),
+  draws: ([, n, , , which]) => ({
+    ok: natural(n) && [0, 1, 2, 3].includes(which),
+    why: 'bad sizes or kind',
+    buffers: [
+      ['out', n],
+      ['state', 6],
+      ['tables', 3 * 128 * 2],
     ],
   }),
   finiteSquares: ([, n]) => ({

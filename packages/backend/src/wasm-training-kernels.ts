@@ -19,6 +19,7 @@ import { maxPoolGrad } from './pooling-gradients';
 import { setSimdKernelsDisabled, simdKernels, type WasmHeap } from './simd-kernels';
 import { biasAddByRows } from './wasm-bias-add';
 import { explicitSamePadding } from './wasm-conv-padding';
+import { DRAWS, draws } from './wasm-draws';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import {
@@ -558,6 +559,8 @@ const KERNELS: readonly Ours[] = [
   // The optimizer's chains over a parameter list, one kernel each (wasm-optimizer-kernels.ts).
   fill(LINEAR_COMBINATION, linearCombination as unknown as tf.KernelFunc),
   fill(FINITE_SQUARES, finiteSquares),
+  // The samplers' draws written into the tensors (wasm-draws.ts).
+  fill(DRAWS, draws as unknown as tf.KernelFunc),
 ];
 
 /** Names of the kernels `registerWasmTrainingKernels` adds, replaces or wraps. */

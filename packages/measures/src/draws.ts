@@ -10,12 +10,19 @@ import type { Rng } from './types';
  * 1.7 ms (normal).
  */
 
-/** A xoroshiro128+ stream (pure-rand) whose 128-bit state is drawn from `rng`. */
-function streamFrom(rng: Rng) {
+/** A draw's stream seed: the 128-bit xoroshiro128+ state (four int32, as pure-rand takes it), from `rng`. */
+export type StreamSeed = [number, number, number, number];
+
+/** The next stream seed from `rng` (four of its numbers: what a draw consumes of a checkpointed rng). */
+export function streamSeed(rng: Rng): StreamSeed {
   const word = () => (rng.next() * 2 ** 32) | 0;
   // `| 1` keeps the state non-zero, xoroshiro's one fixed point.
-  return xoroshiro128plusFromState([word(), word(), word(), word() | 1]);
+  return [word(), word(), word(), word() | 1];
 }
+
+/** A xoroshiro128+ stream (pure-rand) from a seed, or from `rng`'s next seed. */
+const streamFrom = (from: Rng | StreamSeed) =>
+  xoroshiro128plusFromState(Array.isArray(from) ? [...from] : streamSeed(from));
 
 type Stream = ReturnType<typeof streamFrom>;
 
@@ -27,7 +34,7 @@ const unit = (stream: Stream) => ((stream.next() >>> 0) + 0.5) * 2 ** -32;
  * with `halfWidth` h, each is mapped to h(2u − 1) ∈ [−h, h] in the same pass (u
  * rounded to float32 first, so the values are those of a second pass over the array).
  */
-export function uniforms(n: number, rng: Rng, halfWidth?: number): Float32Array {
+export function uniforms(n: number, rng: Rng | StreamSeed, halfWidth?: number): Float32Array {
   const stream = streamFrom(rng);
   const out = new Float32Array(n);
   if (halfWidth === undefined) {
@@ -47,6 +54,8 @@ const M = 2 ** 31;
 const K = new Float64Array(128);
 const W = new Float64Array(128);
 const F = new Float64Array(128);
+/** K, W and F end to end: the tables a backend's draw kernel is given (LIST_KERNELS.draws). */
+export const ZIGGURAT_TABLES = new Float64Array(3 * 128);
 {
   let d = R;
   let t = R;
@@ -63,6 +72,9 @@ const F = new Float64Array(128);
     F[i] = Math.exp(-0.5 * d * d);
     W[i] = d / M;
   }
+  ZIGGURAT_TABLES.set(K, 0);
+  ZIGGURAT_TABLES.set(W, 128);
+  ZIGGURAT_TABLES.set(F, 256);
 }
 
 /**
@@ -71,7 +83,7 @@ const F = new Float64Array(128);
  * Ziggurat Method to Generate Normal Random Samples", 2005: sharing them
  * correlates the two).
  */
-export function normals(n: number, rng: Rng): Float32Array {
+export function normals(n: number, rng: Rng | StreamSeed): Float32Array {
   const stream = streamFrom(rng);
   const out = new Float32Array(n);
   let bits = 0;

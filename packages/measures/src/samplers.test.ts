@@ -11,6 +11,7 @@ import {
   randomDirection,
   sphere,
 } from './samplers';
+import { LIST_KERNELS } from './tensor-list';
 import type { Sampler } from './types';
 
 beforeAll(async () => {
@@ -137,5 +138,84 @@ describe('samplers', () => {
     expect(() => fixed([[1, 2]]).sample([[3]], createRng())).toThrow(
       /vectors have 2 entries but the shapes hold 3; dimension mismatch/,
     );
+  });
+});
+
+/**
+ * The draw kernel @usam/backend registers on wasm (LIST_KERNELS.draws,
+ * docs/optimizer-kernels.md) against the samplers' JavaScript draws on cpu:
+ * the same values bit for bit, and the rng moved on alike, over random lists
+ * of shapes (dimensions of 1, empty tensors), seeds and parameters; with the
+ * SIMD module and with `kernels: 'tfjs'` (the kernel's JavaScript fallback).
+ */
+describe('draws on wasm against the JavaScript draws on cpu', () => {
+  const draw = async (backend: string, sampler: Sampler, shapes: number[][], seed: string) => {
+    await tf.setBackend(backend);
+    const rng = createRng(seed);
+    let kernels: string[] = [];
+    let values: Float32Array[] = [];
+    kernels = (
+      await tf.profile(() => {
+        const v = sampler.sample(shapes, rng);
+        values = v.map((t) => t.dataSync() as Float32Array);
+        tf.dispose(v);
+      })
+    ).kernelNames;
+    return { values, kernels, after: rng.next() };
+  };
+
+  for (const kernels of ['usam', 'tfjs'] as const) {
+    it(`gaussian, hypercube, rademacher: 60 random lists each (${kernels === 'usam' ? 'SIMD module' : 'fallback'})`, async () => {
+      await initBackend('wasm', { kernels });
+      const rng = createRng(`draw-kernel:${kernels}`);
+      const failures: string[] = [];
+      for (let index = 0; index < 180; index++) {
+        const dim = () =>
+          rng.next() < 0.3 ? 1 : rng.next() < 0.05 ? 0 : Math.ceil(rng.next() * 60);
+        const shapes = Array.from({ length: 1 + Math.floor(rng.next() * 4) }, () =>
+          Array.from({ length: 1 + Math.floor(rng.next() * 3) }, dim),
+        );
+        if (shapes.every((s) => s.includes(0))) shapes.push([1]);
+        const kind = index % 3;
+        const sampler =
+          kind === 0
+            ? gaussian(rng.next() < 0.5 ? 1 : 0.01 + rng.next())
+            : kind === 1
+              ? hypercube(0.001 + rng.next())
+              : rademacher();
+        const seed = `draw-kernel:${index}`;
+        const want = await draw('cpu', sampler, shapes, seed);
+        const before = tf.memory().numTensors;
+        const got = await draw('wasm', sampler, shapes, seed);
+        if (tf.memory().numTensors !== before) failures.push(`case ${index}: leaks`);
+        if (!got.kernels.includes(LIST_KERNELS.draws))
+          failures.push(`case ${index}: ran ${got.kernels}`);
+        if (got.after !== want.after) failures.push(`case ${index}: the rng moved on differently`);
+        got.values.forEach((g, t) => {
+          const i = g.findIndex((x, j) => !Object.is(x, want.values[t]![j]));
+          if (i >= 0 || g.length !== want.values[t]!.length) {
+            failures.push(
+              `case ${index} ${sampler.name} ${JSON.stringify(shapes)}: tensor ${t} entry ${i}: ${g[i]} vs ${want.values[t]![i]}`,
+            );
+          }
+        });
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+
+  it('a large draw (2·10⁶ normals: the ziggurat’s wedge and tail paths many times) is bit for bit', async () => {
+    await initBackend('wasm', { kernels: 'usam' });
+    const shapes = [[1000, 1000], [1], [999, 1001]];
+    const want = await draw('cpu', gaussian(), shapes, 'large');
+    const got = await draw('wasm', gaussian(), shapes, 'large');
+    const tail = want.values
+      .flatMap((v) => Array.from(v))
+      .filter((x) => Math.abs(x) > 3.442619855899);
+    expect(tail.length).toBeGreaterThan(500); // the tail path ran (P(|z| > R) ≈ 5.8e-4)
+    got.values.forEach((g, t) => {
+      expect(g.findIndex((x, j) => !Object.is(x, want.values[t]![j]))).toBe(-1);
+    });
+    await tf.setBackend('cpu');
   });
 });

@@ -1,9 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normals, uniforms } from './draws';
+import { normals, type StreamSeed, streamSeed, uniforms, ZIGGURAT_TABLES } from './draws';
 import { MeasureError, show } from './errors';
 import { createRng } from './rng';
-import { checkShapes, concatenate, fromFlat, squaredNorm } from './tensor-list';
-import type { Sampler } from './types';
+import {
+  checkShapes,
+  concatenate,
+  fromFlat,
+  LIST_KERNELS,
+  type Shapes,
+  squaredNorm,
+} from './tensor-list';
+import type { Rng, Sampler } from './types';
 
 /**
  * The distributions μ of Table 1 (and of the variants,
@@ -32,6 +39,38 @@ function scale(values: Float32Array, factor: number): Float32Array {
   return values;
 }
 
+/**
+ * A draw shaped like `shapes` from `rng`'s next stream seed: written straight
+ * into the tensors by the backend's draw kernel where it has one
+ * (LIST_KERNELS.draws, @usam/backend on wasm: the same values, bit for bit,
+ * docs/optimizer-kernels.md), else `js`'s values uploaded. Either way `rng`
+ * moves on by the same four numbers, so a checkpoint's rng resumes alike.
+ */
+function drawn(
+  shapes: Shapes,
+  rng: Rng,
+  which: 'normal' | 'hypercube' | 'rademacher',
+  scale: number,
+  js: (seed: StreamSeed) => Float32Array,
+): tf.Tensor[] {
+  const seed = streamSeed(rng);
+  if (tf.getKernel(LIST_KERNELS.draws, tf.getBackend()) === undefined) {
+    return fromFlat(js(seed), shapes);
+  }
+  const attrs = {
+    which,
+    seed,
+    shapes: shapes.map((s) => [...s]),
+    scale,
+    tables: ZIGGURAT_TABLES,
+    fallback: () => js(seed),
+  };
+  const out = tf.engine().runKernel(LIST_KERNELS.draws, {}, attrs as unknown as tf.NamedAttrMap) as
+    | tf.Tensor
+    | tf.Tensor[];
+  return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
+}
+
 /** μ = N(0, std²·I); Table 1's Gaussian rows use std = 1. */
 export function gaussian(std = 1): Sampler {
   positive(std, 'the standard deviation', 'gaussian');
@@ -39,7 +78,7 @@ export function gaussian(std = 1): Sampler {
     name: std === 1 ? 'gaussian' : `gaussian(std=${show(std)})`,
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'gaussian');
-      return fromFlat(scale(normals(d, rng), std), shapes);
+      return drawn(shapes, rng, 'normal', std, (seed) => scale(normals(d, seed), std));
     },
   };
 }
@@ -68,9 +107,11 @@ export function rademacher(): Sampler {
     name: 'rademacher',
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'rademacher');
-      const v = uniforms(d, rng);
-      for (let i = 0; i < d; i++) v[i] = v[i]! <= 0.5 ? -1 : 1;
-      return fromFlat(v, shapes);
+      return drawn(shapes, rng, 'rademacher', 1, (seed) => {
+        const v = uniforms(d, seed);
+        for (let i = 0; i < d; i++) v[i] = v[i]! <= 0.5 ? -1 : 1;
+        return v;
+      });
     },
   };
 }
@@ -85,7 +126,8 @@ export function hypercube(halfWidth: number): Sampler {
     name: `hypercube(h=${show(halfWidth)})`,
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'hypercube');
-      return fromFlat(uniforms(d, rng, halfWidth), shapes); // in [−h, h], mapped while drawing
+      // In [−h, h], mapped while drawing.
+      return drawn(shapes, rng, 'hypercube', halfWidth, (seed) => uniforms(d, seed, halfWidth));
     },
   };
 }

@@ -84,6 +84,8 @@ export const LIST_KERNELS = {
   linearCombination: 'UsamLinearCombination',
   /** Over inputs `t${k}`: attrs `{ which: 'nonFinite' | 'squaredNorm' }`; a float32 scalar. */
   finiteSquares: 'UsamFiniteSquares',
+  /** No inputs: a sampler's draw into tensors of attrs `shapes` (the samplers' `drawn`). */
+  draws: 'UsamDraws',
 } as const;
 
 /**

@@ -127,18 +127,18 @@ const pieces: [string, () => void, boolean][] = [
     true,
   ],
   [
-    'N(0, I) draw in JS + upload (gaussian sampler)',
+    'N(0, I) draw (gaussian sampler; tfjs: JS + upload)',
     () => {
       tensorList.dispose(normal.sample(shapes, rng));
     },
-    false,
+    true,
   ],
   [
-    'uniform hypercube draw in JS + upload',
+    'uniform hypercube draw (tfjs: JS + upload)',
     () => {
       tensorList.dispose(cube.sample(shapes, rng));
     },
-    false,
+    true,
   ],
   [
     'ρv and x + ρv assign',
