@@ -624,37 +624,34 @@ export function finiteSquares(x: usize, n: i32, acc: usize): void {
 
 // Draws (docs/optimizer-kernels.md): the JavaScript samplers' values, bit for bit, written
 // straight into tensors. xoroshiro128+ exactly as pure-rand 8's (a 32-bit output, the sum
-// of the low words), its state in these globals while a kernel runs and in the caller's
-// state buffer between calls; Math.exp and Math.log are the host's (imported), so the
-// ziggurat's rare wedge and tail tests round as the JavaScript ones do.
+// of the low words); Math.exp and Math.log are the host's (imported), so the
+// ziggurat's rare wedge and tail tests round as the JavaScript ones do. The generator's
+// state lives in the caller's state buffer throughout (no globals: the module has none).
 
 declare function hostExp(x: f64): f64;
 
 declare function hostLog(x: f64): f64;
 
-let r01: i32 = 0;
-let r00: i32 = 0;
-let r11: i32 = 0;
-let r10: i32 = 0;
-
+/** The next 32-bit output of the generator whose state (s01, s00, s11, s10) is at st; advances it. */
 @inline
-function nextWord(): i32 {
-  const out = r00 + r10;
+function nextWord(st: usize): i32 {
+  const r01 = load<i32>(st);
+  const r00 = load<i32>(st, 4);
+  const r11 = load<i32>(st, 8);
+  const r10 = load<i32>(st, 12);
   const a0 = r10 ^ r00;
   const a1 = r11 ^ r01;
-  const s00 = r00;
-  const s01 = r01;
-  r00 = (s00 << 24) ^ (s01 >>> 8) ^ a0 ^ (a0 << 16);
-  r01 = (s01 << 24) ^ (s00 >>> 8) ^ a1 ^ ((a1 << 16) | (a0 >>> 16));
-  r10 = (a1 << 5) ^ (a0 >>> 27);
-  r11 = (a0 << 5) ^ (a1 >>> 27);
-  return out;
+  store<i32>(st, (r01 << 24) ^ (r00 >>> 8) ^ a1 ^ ((a1 << 16) | (a0 >>> 16)));
+  store<i32>(st, (r00 << 24) ^ (r01 >>> 8) ^ a0 ^ (a0 << 16), 4);
+  store<i32>(st, (a0 << 5) ^ (a1 >>> 27), 8);
+  store<i32>(st, (a1 << 5) ^ (a0 >>> 27), 12);
+  return r00 + r10;
 }
 
 /** (k + ½)·2⁻³² for the next 32-bit k: in (0, 1). */
 @inline
-function nextUnit(): f64 {
-  return (<f64>(<u32>nextWord()) + 0.5) * 2.3283064365386963e-10;
+function nextUnit(st: usize): f64 {
+  return (<f64>(<u32>nextWord(st)) + 0.5) * 2.3283064365386963e-10;
 }
 
 /**
@@ -671,32 +668,28 @@ export function draws(out: usize, n: i32, state: usize, tables: usize, which: i3
   inside(0, out, (<usize>n) << 2);
   inside(1, state, 24);
   inside(2, tables, 3 * 128 * 8);
-  r01 = load<i32>(state);
-  r00 = load<i32>(state, 4);
-  r11 = load<i32>(state, 8);
-  r10 = load<i32>(state, 12);
   let bits = load<i32>(state, 16);
   let left = load<i32>(state, 20);
   const R: f64 = 3.442619855899;
   for (let k = 0; k < n; k++) {
     const at = out + ((<usize>k) << 2);
     if (which === 1) {
-      store<f32>(at, <f32>nextUnit());
+      store<f32>(at, <f32>nextUnit(state));
       continue;
     }
     if (which === 2) {
-      store<f32>(at, <f32>(scale * (2 * <f64>(<f32>nextUnit()) - 1)));
+      store<f32>(at, <f32>(scale * (2 * <f64>(<f32>nextUnit(state)) - 1)));
       continue;
     }
     if (which === 3) {
-      store<f32>(at, <f32>nextUnit() <= 0.5 ? -1 : 1);
+      store<f32>(at, <f32>nextUnit(state) <= 0.5 ? -1 : 1);
       continue;
     }
     let z: f64 = 0;
     for (;;) {
-      const hz = nextWord();
+      const hz = nextWord(state);
       if (left === 0) {
-        bits = nextWord();
+        bits = nextWord(state);
         left = 4;
       }
       const iz = bits & 127;
@@ -711,8 +704,8 @@ export function draws(out: usize, n: i32, state: usize, tables: usize, which: i3
         let a: f64;
         let b: f64;
         do {
-          a = -hostLog(nextUnit()) / R;
-          b = -hostLog(nextUnit());
+          a = -hostLog(nextUnit(state)) / R;
+          b = -hostLog(nextUnit(state));
         } while (b + b < a * a);
         z = hz > 0 ? R + a : -R - a;
         break;
@@ -720,17 +713,13 @@ export function draws(out: usize, n: i32, state: usize, tables: usize, which: i3
       const f = tables + 256 * 8;
       const fi = load<f64>(f + ((<usize>iz) << 3));
       const below = load<f64>(f + ((<usize>(iz - 1)) << 3));
-      if (fi + nextUnit() * (below - fi) < hostExp(-0.5 * x * x)) {
+      if (fi + nextUnit(state) * (below - fi) < hostExp(-0.5 * x * x)) {
         z = x;
         break;
       }
     }
     store<f32>(at, <f32>(<f64>(<f32>z) * scale));
   }
-  store<i32>(state, r01);
-  store<i32>(state, r00, 4);
-  store<i32>(state, r11, 8);
-  store<i32>(state, r10, 12);
   store<i32>(state, bits, 16);
   store<i32>(state, left, 20);
 }
