@@ -633,7 +633,6 @@ declare function hostExp(x: f64): f64;
 declare function hostLog(x: f64): f64;
 
 /** The next 32-bit output of the generator whose state (s01, s00, s11, s10) is at st; advances it. */
-@inline
 function nextWord(st: usize): i32 {
   const r01 = load<i32>(st);
   const r00 = load<i32>(st, 4);
@@ -649,7 +648,6 @@ function nextWord(st: usize): i32 {
 }
 
 /** (k + ½)·2⁻³² for the next 32-bit k: in (0, 1). */
-@inline
 function nextUnit(st: usize): f64 {
   return (<f64>(<u32>nextWord(st)) + 0.5) * 2.3283064365386963e-10;
 }
@@ -661,7 +659,14 @@ function nextUnit(st: usize): f64 {
  * ziggurat (tables at `tables`: K, W, F, 128 float64 each), times `scale`;
  * 1: uniforms in (0, 1]; 2: uniforms mapped to scale·(2u − 1); 3: ±1.
  */
-export function draws(out: usize, n: i32, state: usize, tables: usize, which: i32, scale: f64): void {
+export function draws(
+  out: usize,
+  n: i32,
+  state: usize,
+  tables: usize,
+  which: i32,
+  scale: f64,
+): void {
   given(0, out);
   given(1, state);
   given(2, tables);
