@@ -5,6 +5,7 @@
  * `initBackend`.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { tensorList } from '@usam/measures';
 import { createModel } from '@usam/models';
 import {
   asam,
@@ -63,6 +64,28 @@ export function mlpProblem() {
     dispose() {
       model.dispose();
       tf.dispose([xs, ys]);
+    },
+  };
+}
+
+/**
+ * Takes the list kernels (docs/optimizer-kernels.md) off the current backend
+ * (`false`: tensorList, the base step and the samplers run tfjs's ops and
+ * JavaScript, as before they existed) or puts them back, for interleaved
+ * before/after runs. Call after `initBackend`.
+ */
+export function listKernelSwitch(): { available: boolean; use(on: boolean): void } {
+  const kernels = Object.values(tensorList.LIST_KERNELS)
+    .map((name) => tf.getKernel(name, tf.getBackend()))
+    .filter((k) => k !== undefined);
+  return {
+    available: kernels.length > 0,
+    use(on) {
+      for (const k of kernels) {
+        const has = tf.getKernel(k.kernelName, k.backendName) !== undefined;
+        if (on && !has) tf.registerKernel(k);
+        if (!on && has) tf.unregisterKernel(k.kernelName, k.backendName);
+      }
     },
   };
 }

@@ -22,7 +22,7 @@ import { createRng, gaussian, hypercube, tensorList } from '@usam/measures';
 import { applyBaseStep } from '../src/base-step';
 import { readNumbers } from '../src/composite';
 import { Snapshot } from '../src/variables';
-import { mlpProblem } from './mlp';
+import { listKernelSwitch, mlpProblem } from './mlp';
 
 const ROUNDS = Number(process.env.BENCH_STEPS) || 40;
 const BACKEND = (process.env.BENCH_BACKENDS ?? 'wasm') as BackendName;
@@ -52,17 +52,8 @@ function moveAndRestore(e: readonly tf.Tensor[]) {
   s.dispose();
 }
 
-/** The list kernels' registrations on this backend, to take them away and put them back. */
-const listKernels = Object.values(tensorList.LIST_KERNELS)
-  .map((name) => tf.getKernel(name, tf.getBackend()))
-  .filter((k) => k !== undefined);
-function useListKernels(on: boolean) {
-  for (const k of listKernels) {
-    const has = tf.getKernel(k.kernelName, k.backendName) !== undefined;
-    if (on && !has) tf.registerKernel(k);
-    if (!on && has) tf.unregisterKernel(k.kernelName, k.backendName);
-  }
-}
+const listKernels = listKernelSwitch();
+const useListKernels = listKernels.use;
 
 /** [name, run, whether it has a list-kernel path] */
 const pieces: [string, () => void, boolean][] = [
@@ -155,7 +146,7 @@ const pieces: [string, () => void, boolean][] = [
 ];
 let offset: number | undefined;
 // One column per mode: with the list kernels, and (where a piece has them) without.
-const modes = listKernels.length > 0 ? [true, false] : [true];
+const modes = listKernels.available ? [true, false] : [true];
 const times = modes.map(() => pieces.map(() => [] as number[]));
 for (let r = -5; r < ROUNDS; r++) {
   pieces.forEach(([, f, listed], i) => {

@@ -18,18 +18,23 @@
  * does not inflate (tfjs wasm runs single-threaded under Node). Writes
  * bench-results/step.json and prints it.
  *
- *     pnpm --filter @usam/optimizer bench    (BENCH_BACKENDS=cpu for one backend, BENCH_STEPS=n)
+ *     pnpm --filter @usam/optimizer bench    (BENCH_BACKENDS=cpu for one backend, BENCH_STEPS=n,
+ *                                             BENCH_LIST_KERNELS=both for an interleaved before/after)
  *
  * (leakedTensors must be 0: every optimizer is disposed.)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
 import { parameterCount } from '@usam/models';
-import { mlpProblem } from './mlp';
+import { listKernelSwitch, mlpProblem } from './mlp';
 
+// BENCH_LIST_KERNELS=both also runs every variant without the list kernels (tfjs's ops, the
+// code before them), interleaved: an in-process before/after. 'off' runs only without.
+const LIST_KERNELS = process.env.BENCH_LIST_KERNELS ?? 'on';
 // BENCH_STEPS=60 takes more pairs on a noisy host.
 const steps = Number(process.env.BENCH_STEPS) || undefined;
 const STEPS: Record<string, number> = { cpu: steps ?? 12, wasm: steps ?? 20 };
@@ -76,14 +81,24 @@ async function benchBackend(backend: string) {
   }
   const rows: Row[] = [];
   const tensorsBefore = tf.memory().numTensors;
+  const kernels = listKernelSwitch();
+  const modes = !kernels.available
+    ? [true]
+    : LIST_KERNELS === 'both'
+      ? [true, false]
+      : [LIST_KERNELS !== 'off'];
+  const runs = modes.flatMap((on) => variants.map(([name, build]) => ({ name, build, on })));
   // lr 0 keeps every variant on the same weights; the work per step is the same.
-  const optimizers = variants.map(([, build]) =>
+  const optimizers = runs.map(({ build }) =>
     build({ params: model, base: tf.train.momentum(0, 0.9), weightDecay: 5e-4 }),
   );
-  for (const opt of optimizers) await opt.step(loss); // warm-up (and SSAM-F's mask)
-  for (const [name] of variants)
+  for (const [k, opt] of optimizers.entries()) {
+    kernels.use(runs[k]!.on);
+    await opt.step(loss); // warm-up (and SSAM-F's mask)
+  }
+  for (const { name, on } of runs)
     rows.push({
-      variant: name,
+      variant: on || !kernels.available ? name : `${name} (tfjs ops)`,
       steps: [],
       gradients: [],
       stepsCpu: [],
@@ -97,6 +112,7 @@ async function benchBackend(backend: string) {
       const row = rows[k]!;
       row.gradients.push(timeGradient());
       row.gradientsCpu.push(lastCpu);
+      kernels.use(runs[k]!.on);
       const cpu = cpuMs();
       const start = performance.now();
       const stats = await opt.step(loss);
@@ -105,6 +121,7 @@ async function benchBackend(backend: string) {
       row.evaluations = stats.gradientEvaluations;
     }
   }
+  kernels.use(true);
   for (const [k, opt] of optimizers.entries()) {
     opt.dispose();
     console.error(backend, rows[k]!.variant, `${fastest(rows[k]!.steps).toFixed(1)} ms`);
@@ -116,14 +133,16 @@ async function benchBackend(backend: string) {
   const cpuRatios = (row: Row) => ratios(row, 0, row.stepsCpu, row.gradientsCpu);
   // What the base step alone (momentum, weight decay, finiteness check) costs beyond its
   // gradient, in gradients, so the last column shows what the sharpness-aware algorithm adds.
-  const baseStep = ratios(rows[0]!) - 1;
-  const table = rows.map((row) => ({
+  // (the plain step of the same mode: with or without the list kernels).
+  const baseStep = (k: number) =>
+    ratios(rows[runs.findIndex((r) => r.name === runs[0]!.name && r.on === runs[k]!.on)]!) - 1;
+  const table = rows.map((row, k) => ({
     variant: row.variant,
     msPerStep: Number(fastest(row.steps).toFixed(1)),
     msPerGradient: Number(fastest(row.gradients).toFixed(1)),
     gradientEvaluations: row.evaluations,
     overhead: Number(ratios(row).toFixed(3)),
-    overheadBeyondBaseStep: Number(ratios(row, baseStep).toFixed(3)),
+    overheadBeyondBaseStep: Number(ratios(row, baseStep(k)).toFixed(3)),
     cpuTimeOverhead: Number(cpuRatios(row).toFixed(3)),
   }));
   const leaked = tf.memory().numTensors - tensorsBefore;
@@ -133,6 +152,8 @@ async function benchBackend(backend: string) {
     backend,
     parameters,
     steps: STEPS[backend],
+    listKernels: kernels.available ? LIST_KERNELS : 'none on this backend',
+    load: loadavg(),
     leakedTensors: leaked,
     rows: table,
   };
