@@ -17,3 +17,4 @@ export {
   summarySchema,
   toJson,
 } from './train/schema';
+export { knownDivergence } from './cli/divergence';

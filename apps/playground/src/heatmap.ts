@@ -41,6 +41,37 @@ export const MARGIN = { left: 40, bottom: 28, top: 20, right: 8 };
 /** Grey for cells whose value is not finite (a diverged loss), apart from every viridis colour. */
 const NOT_FINITE: [number, number, number] = [150, 150, 150];
 
+/** A text drawn on the canvas and its box in CSS pixels (for layout checks). */
+export interface DrawnText {
+  readonly text: string;
+  /** [left, top, right, bottom]. */
+  readonly box: readonly [number, number, number, number];
+}
+
+/**
+ * `ctx.fillText`, recording the text's box from the font's measured extents
+ * about the alignment point, so that a test can check that no two overlap.
+ */
+function fillText(
+  ctx: CanvasRenderingContext2D,
+  drawn: DrawnText[],
+  text: string,
+  x: number,
+  y: number,
+) {
+  ctx.fillText(text, x, y);
+  const m = ctx.measureText(text);
+  drawn.push({
+    text,
+    box: [
+      x - m.actualBoundingBoxLeft,
+      y - m.actualBoundingBoxAscent,
+      x + m.actualBoundingBoxRight,
+      y + m.actualBoundingBoxDescent,
+    ],
+  });
+}
+
 export interface Frame {
   /** Canvas CSS pixels of a point of the plane. */
   toPixel(x: number, y: number): [number, number];
@@ -68,7 +99,8 @@ export function frame(canvas: HTMLCanvasElement, extent: Field['extent'], reserv
  * Draws `field` filling the canvas (sized to its CSS box at the device's pixel
  * ratio), with `levels` contour lines. `transform` maps values before
  * colouring and contouring (e.g. a log for losses spanning decades).
- * Returns the frame for drawing on top.
+ * Returns the frame for drawing on top. The texts drawn and their boxes are
+ * in the canvas's `data-texts` (JSON of DrawnText[]).
  */
 export function drawHeatmap(
   canvas: HTMLCanvasElement,
@@ -91,6 +123,7 @@ export function drawHeatmap(
   canvas.width = Math.round(canvas.clientWidth * dpr);
   canvas.height = Math.round(canvas.clientHeight * dpr);
   const ctx = canvas.getContext('2d')!;
+  const drawn: DrawnText[] = [];
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.clearRect(0, 0, canvas.clientWidth, canvas.clientHeight);
   const { nx, ny, extent } = field;
@@ -191,9 +224,9 @@ export function drawHeatmap(
     ctx.textAlign = 'left';
     const raw = field.values.filter(Number.isFinite);
     ctx.textBaseline = 'top';
-    ctx.fillText(options.colourBar.format(Math.max(...raw)), x0 - 2, Math.max(0, top - 12));
+    fillText(ctx, drawn, options.colourBar.format(Math.max(...raw)), x0 - 2, Math.max(0, top - 12));
     ctx.textBaseline = 'top';
-    ctx.fillText(options.colourBar.format(Math.min(...raw)), x0 - 2, bottom + 2);
+    fillText(ctx, drawn, options.colourBar.format(Math.min(...raw)), x0 - 2, bottom + 2);
   }
 
   // Axes: the extent's ends and zero, if inside.
@@ -203,24 +236,25 @@ export function drawHeatmap(
   ctx.textBaseline = 'top';
   for (const x of ticks(extent[0], extent[1])) {
     const [px] = f.toPixel(x, extent[2]);
-    ctx.fillText(String(x), px, bottom + 4);
+    fillText(ctx, drawn, String(x), px, bottom + 4);
   }
   ctx.textAlign = 'right';
   ctx.textBaseline = 'middle';
   for (const y of ticks(extent[2], extent[3])) {
     const [, py] = f.toPixel(extent[0], y);
-    ctx.fillText(String(y), left - 4, py);
+    fillText(ctx, drawn, String(y), left - 4, py);
   }
   if (options.xLabel) {
     ctx.textAlign = 'right';
     ctx.textBaseline = 'bottom';
-    ctx.fillText(options.xLabel, right, canvas.clientHeight);
+    fillText(ctx, drawn, options.xLabel, right, canvas.clientHeight);
   }
   if (options.yLabel) {
     ctx.textAlign = 'left';
     ctx.textBaseline = 'top';
-    ctx.fillText(options.yLabel, 2, 0);
+    fillText(ctx, drawn, options.yLabel, 2, 0);
   }
+  canvas.dataset.texts = JSON.stringify(drawn);
   return f;
 }
 

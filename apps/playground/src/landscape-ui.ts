@@ -18,6 +18,9 @@ export function setupLandscape(send: (request: Request) => void) {
   let density: LineChart | undefined;
   let labels: string[] = [];
   let busy = false;
+  /** The heat map shown, redrawn at the canvas's new size when the page's width changes. */
+  let redraw2d: (() => void) | undefined;
+  new ResizeObserver(() => redraw2d?.()).observe(canvas);
 
   const value = (name: string) => (form.elements.namedItem(name) as HTMLInputElement).valueAsNumber;
   const setBusy = (b: boolean) => {
@@ -106,17 +109,19 @@ export function setupLandscape(send: (request: Request) => void) {
       caption2d.textContent = `Loss of ${name} on the plane θ + α·d₁ + β·d₂ (+: the run's weights; grey: not finite)`;
       const span = result.grid[n - 1]!;
       const lo = Math.min(...finite);
-      drawHeatmap(
-        canvas,
-        { values: result.values, nx: n, ny: n, extent: [-span, span, -span, span] },
-        {
-          transform: (v) => Math.log(v - lo + 1e-3),
-          xLabel: 'α (d₁)',
-          yLabel: 'β (d₂)',
-          colourBar: { format: fmt },
-          marker: [0, 0],
-        },
-      );
+      redraw2d = () =>
+        drawHeatmap(
+          canvas,
+          { values: result.values, nx: n, ny: n, extent: [-span, span, -span, span] },
+          {
+            transform: (v) => Math.log(v - lo + 1e-3),
+            xLabel: 'α (d₁)',
+            yLabel: 'β (d₂)',
+            colourBar: { format: fmt },
+            marker: [0, 0],
+          },
+        );
+      redraw2d();
       const centre = result.values[((n - 1) / 2) * n + (n - 1) / 2];
       canvas.setAttribute(
         'aria-label',

@@ -15,6 +15,7 @@ import {
   DATASETS,
   defaultRun,
   type ExperimentSettings,
+  expectedDivergence,
   MAX_RUNS,
   MODELS,
   NUMBER_SETTINGS,
@@ -148,6 +149,10 @@ function renderRuns() {
       });
       li.append(remove);
       if (help.childElementCount > 0) li.append(help);
+      const warning = document.createElement('p');
+      warning.className = 'help-line error run-warning';
+      warning.hidden = true;
+      li.append(warning);
       return li;
     }),
   );
@@ -180,6 +185,7 @@ presetSelect.addEventListener('change', () => {
   showPreset(preset.id);
   urlStatus.hidden = true;
   writeAddress(preset.settings);
+  renderWarnings(preset.settings);
 });
 
 /** The address holds the settings, so that a link opens the same experiment. */
@@ -198,6 +204,16 @@ function settingsChanged() {
   const query = settingsToQuery(s);
   showPreset(PRESETS.find((p) => settingsToQuery(p.settings) === query)?.id ?? '');
   writeAddress(s);
+  renderWarnings(s);
+}
+
+/** Under each run usam train would warn about: why it is expected to diverge. */
+function renderWarnings(s: ExperimentSettings) {
+  runsList.querySelectorAll<HTMLElement>('.run-warning').forEach((p, i) => {
+    const why = i < s.runs.length ? expectedDivergence(s, i) : undefined;
+    p.hidden = why === undefined;
+    p.textContent = why === undefined ? '' : `Expected to diverge: ${why}.`;
+  });
 }
 form.addEventListener('change', (event) => {
   if (event.target !== presetSelect) settingsChanged();
@@ -206,6 +222,7 @@ form.addEventListener('change', (event) => {
 {
   const { settings: initial, problems } = settingsFromQuery(location.search);
   applySettings(initial);
+  renderWarnings(initial);
   const query = settingsToQuery(initial);
   showPreset(PRESETS.find((p) => settingsToQuery(p.settings) === query)?.id ?? '');
   if (problems.length > 0) {
@@ -389,8 +406,10 @@ function renderSummary() {
   table.id = 'summary-table';
   table.createCaption().textContent =
     'Summary: the last epoch of each run (± standard errors; λ₁ ± its residual)';
+  table.className = 'cards';
+  const headings = ['Run', 'Epochs', 'Test accuracy', 'tr H', '‖H‖_F²', 'λ₁', 'Note'];
   const head = table.createTHead().insertRow();
-  for (const h of ['Run', 'Epochs', 'Test accuracy', 'tr H', '‖H‖_F²', 'λ₁', 'Note']) {
+  for (const h of headings) {
     const th = document.createElement('th');
     th.scope = 'col';
     th.textContent = h;
@@ -417,7 +436,12 @@ function renderSummary() {
       withError(measured?.hessian?.topEigenvalue) + at,
       halted[i] ?? '',
     ];
-    for (const c of cells) row.insertCell().textContent = c;
+    cells.forEach((c, k) => {
+      const cell = row.insertCell();
+      cell.textContent = c;
+      // A phone shows each row as a card, each value under its heading (style.css).
+      cell.dataset.label = headings[k]!;
+    });
     row.cells[0]!.style.borderLeft = `4px solid ${RUN_COLOURS[i]!}`;
     if (last) row.dataset.testAccuracy = String(last.testAccuracy);
   });

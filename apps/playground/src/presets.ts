@@ -44,11 +44,11 @@ export const PRESETS: readonly Preset[] = [
   {
     id: 'figure2',
     label: 'Figure 2: Frob-SAM λ sweep vs SGD',
-    note: 'Figure 2 (MLP, momentum 0.9, no weight decay, 20 epochs, Frob-SAM ρ 0.01, n 2, λ_ref 1e-4, 1e-3, 1e-2 as λ 2.5e-5, 2.5e-4, 2.5e-3) on the page’s 8,569 digits; differs: lr 0.01 at batch 32 (the paper: 0.001 on 60,000 digits, which here stays on the initial plateau), SGD standing in for λ = 0, ‖H‖_F² on 256 examples with 8 probes (the paper: 1,280 and 100).',
+    note: 'Figure 2 (MLP, momentum 0.9, no weight decay, 20 epochs, Frob-SAM ρ 0.01, n 2, λ_ref 1e-4, 1e-3, 1e-2 as λ 2.5e-5, 2.5e-4, 2.5e-3) on the page’s 8,569 digits; differs: lr 0.005 at batch 32 (the paper: 0.001 on 60,000 digits, which here stays on the initial plateau; at 0.01 the largest λ has lr·4λ/ρ² = 1, where usam train warns of divergence), SGD standing in for λ = 0, ‖H‖_F² on 256 examples with 8 probes (the paper: 1,280 and 100).',
     settings: {
       ...DEFAULT_EXPERIMENT,
       dataset: 'mnist',
-      lr: 0.01,
+      lr: 0.005,
       weightDecay: 0,
       measureEvery: 2,
       runs: [defaultRun('sgd'), frob(2.5e-5), frob(2.5e-4), frob(2.5e-3)],

@@ -3,10 +3,13 @@ import { initBackend } from '@usam/backend';
 import { ascent, detSam, sharpnessAware, VARIANTS, type Variant } from '@usam/optimizer';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createOptimizer } from './optimizers';
+import { PRESETS } from './presets';
 import { parseSettings } from './protocol';
 import {
   DEFAULT_EXPERIMENT,
   defaultRun,
+  divergenceAdvice,
+  expectedDivergence,
   OPTIMIZERS,
   playgroundVariants,
   runLabel,
@@ -83,5 +86,40 @@ describe("the playground's optimizers are @usam/optimizer's table", () => {
     expect(b).toBeCloseTo(-1 - 0.1 * (-1 + 0.07), 6);
     optimizer.dispose();
     x.dispose();
+  });
+});
+
+describe('divergence, said before and after', () => {
+  it('starts from settings usam train does not warn about (the first click trains)', () => {
+    // The old default λ 1.25e-3 at lr 0.02, ρ 0.01 gave lr·4λ/ρ² = 1: the CLI's threshold.
+    DEFAULT_EXPERIMENT.runs.forEach((_, i) => {
+      expect(expectedDivergence(DEFAULT_EXPERIMENT, i)).toBeUndefined();
+    });
+    const old = { ...DEFAULT_EXPERIMENT, runs: [{ ...defaultRun('frob-sam'), rho: 0.01 }] };
+    expect(expectedDivergence(old, 0)).toMatch(/lr·4λ\/ρ² = 1 ≥ 1/);
+    for (const preset of PRESETS) {
+      preset.settings.runs.forEach((run, i) => {
+        expect(expectedDivergence(preset.settings, i), `${preset.id} ${run.optimizer}`).toBe(
+          undefined,
+        );
+      });
+    }
+  });
+
+  it('says what to change in a run that diverged', () => {
+    const s = { ...DEFAULT_EXPERIMENT, lr: 0.5 };
+    // SGD: only the rate; SAM: the rate or ρ; Frob-SAM at a known setting: usam train's words.
+    expect(divergenceAdvice({ ...s, runs: [defaultRun('sgd')] }, 0)).toBe(
+      'lower the learning rate (now 0.5) and start again',
+    );
+    expect(divergenceAdvice({ ...s, runs: [defaultRun('sam')] }, 0)).toBe(
+      "lower the learning rate (now 0.5) or this run's ρ (now 0.05) and start again",
+    );
+    expect(divergenceAdvice({ ...s, runs: [defaultRun('trace-sam')] }, 0)).toBe(
+      "lower the learning rate (now 0.5) or this run's λ (now 1) and start again",
+    );
+    expect(divergenceAdvice({ ...s, runs: [defaultRun('frob-sam')] }, 0)).toMatch(
+      /^frob-sam with lr 0.5, λ 0.00125, ρ 0.005 has lr·4λ\/ρ² = 100 ≥ 1: .*a lower lr or λ \(or a larger ρ\) trains$/,
+    );
   });
 });

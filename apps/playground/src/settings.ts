@@ -5,7 +5,7 @@
  * table of variants, whose names `usam train` takes too, so a run's settings
  * become a command line that reproduces it in Node.
  */
-import { HESSIAN_QUANTITIES, type HessianQuantity } from '@usam/cli/run-files';
+import { HESSIAN_QUANTITIES, type HessianQuantity, knownDivergence } from '@usam/cli/run-files';
 import { describeValue } from '@usam/measures';
 import { findVariant, VARIANTS, type Variant, variantDefaults } from '@usam/optimizer';
 
@@ -96,12 +96,14 @@ export const MAX_RUNS = 4;
 
 /**
  * The defaults: the paper's MLP on MNIST-S, SGD against Frob-SAM with Figure
- * 2's ρ = 0.01 and n = 2, momentum 0.9 for 20 epochs as there, and the
+ * 2's ρ = 0.01, n = 2 and its middle λ_ref = 1e-3 (λ 2.5e-4 here), momentum
+ * 0.9 for 20 epochs as there, and the
  * smallest learning rate that leaves the initial plateau (loss ln 10) well
  * within the run: 0.02 at batch 32 (the paper's 0.001 is for the 60,000
  * digits; here it would not move in 20 epochs). lr 0.1, the earlier default,
- * sent Frob-SAM to NaN in epoch 6; 0.05 does so with λ = 0.005
- * (docs/playground.md has the measurements). Small Hessian subsets and few
+ * sent Frob-SAM to NaN in epoch 6; 0.05 does so with λ = 0.005; the library's
+ * λ 1.25e-3 gives lr·4λ/ρ² = 1, where usam train warns of divergence, λ 2.5e-4
+ * gives 0.2 (docs/playground.md has the measurements). Small Hessian subsets and few
  * probes keep a measurement to seconds in a browser (the paper's 1280
  * examples and 100 probes are one setting away).
  */
@@ -119,7 +121,7 @@ export const DEFAULT_EXPERIMENT: ExperimentSettings = {
   measureEvery: 2,
   hessianExamples: 256,
   probes: 8,
-  runs: [defaultRun('sgd'), { ...defaultRun('frob-sam'), rho: 0.01 }],
+  runs: [defaultRun('sgd'), { ...defaultRun('frob-sam'), rho: 0.01, lambda: 2.5e-4 }],
 };
 
 /** A run's name in charts and files: "Frob-SAM (ρ 0.005, λ 0.00125, n 2)". */
@@ -220,4 +222,35 @@ export function checkNumber(
     throw new TypeError(`${name} must be ${kind}${range}, got ${shown}.`);
   }
   return value;
+}
+
+/**
+ * Why run `index` of `settings` is expected to diverge (usam train's own
+ * warning, which `usam train` prints for the exported command), or undefined.
+ */
+export function expectedDivergence(
+  settings: ExperimentSettings,
+  index: number,
+): string | undefined {
+  const run = settings.runs[index]!;
+  const option = (name: string) => (typeof run[name] === 'number' ? (run[name] as number) : null);
+  return knownDivergence({
+    optimizer: run.optimizer,
+    lr: settings.lr,
+    lambda: option('lambda'),
+    rho: option('rho'),
+  });
+}
+
+/**
+ * What to change when run `index` diverged: usam train's reason where it
+ * knows the setting, else the learning rate and the run's weight λ (or ρ).
+ */
+export function divergenceAdvice(settings: ExperimentSettings, index: number): string {
+  const known = expectedDivergence(settings, index);
+  if (known !== undefined) return known;
+  const run = settings.runs[index]!;
+  const also = ['lambda', 'rho'].find((name) => typeof run[name] === 'number');
+  const symbol = also === 'lambda' ? 'λ' : 'ρ';
+  return `lower the learning rate (now ${settings.lr})${also === undefined ? '' : ` or this run's ${symbol} (now ${run[also]})`} and start again`;
 }

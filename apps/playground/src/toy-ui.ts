@@ -17,6 +17,8 @@ import {
   type ToyResponse,
   type Trajectory,
 } from './toy';
+import { findToyPreset, TOY_PRESETS } from './toy-presets';
+import { fitView, type View, zoomView } from './toy-view';
 
 const EXPLAINERS: Record<ToyLoss['name'], string> = {
   example2:
@@ -32,9 +34,15 @@ export function setupToy() {
   const canvas = document.querySelector<HTMLCanvasElement>('#toy-canvas')!;
   const status = document.querySelector<HTMLElement>('#toy-status')!;
   const tbody = document.querySelector<HTMLTableSectionElement>('#toy-table tbody')!;
+  const headings = [...document.querySelectorAll('#toy-table thead th')].map(
+    (th) => th.textContent ?? '',
+  );
   const measureSelect = document.querySelector<HTMLSelectElement>('#toy-measure')!;
   const explainer = document.querySelector<HTMLElement>('#toy-explainer')!;
   const checks = document.querySelector<HTMLElement>('#toy-optimizers')!;
+  const presetSelect = document.querySelector<HTMLSelectElement>('#toy-preset')!;
+  const presetNote = document.querySelector<HTMLElement>('#toy-preset-note')!;
+  const toySelect = form.elements.namedItem('toy') as HTMLSelectElement;
   const input = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
   const colour = (o: ToyOptimizer) => RUN_COLOURS[TOY_OPTIMIZERS.indexOf(o)]!;
 
@@ -71,10 +79,16 @@ export function setupToy() {
   );
   input('lr').value = String(TOY_DEFAULTS.lr);
   input('steps').value = String(TOY_DEFAULTS.steps);
+  presetSelect.replaceChildren(
+    new Option('Custom', ''),
+    ...TOY_PRESETS.map((p) => new Option(p.label, p.id)),
+  );
 
   const worker = new Worker(new URL('./toy-worker.ts', import.meta.url), { type: 'module' });
   let toy: ToyLoss = TOY_LOSSES.example2;
   let start: Point = toy.start;
+  /** The part of the plane drawn (zoom): the toy's square until zoomed or fitted. */
+  let view: View = [-toy.extent, toy.extent, -toy.extent, toy.extent];
   let trajectories: Trajectory[] = [];
   let frame: Frame | undefined;
   let nextId = 0;
@@ -178,20 +192,19 @@ export function setupToy() {
   const N = 121;
   let field: number[] = [];
   const computeField = () => {
-    const e = toy.extent;
+    const [x0, x1, y0, y1] = view;
     field = [];
     for (let j = 0; j < N; j++) {
       for (let i = 0; i < N; i++) {
-        field.push(toy.value(-e + (2 * e * i) / (N - 1), -e + (2 * e * j) / (N - 1)));
+        field.push(toy.value(x0 + ((x1 - x0) * i) / (N - 1), y0 + ((y1 - y0) * j) / (N - 1)));
       }
     }
   };
 
   function draw() {
-    const e = toy.extent;
     frame = drawHeatmap(
       canvas,
-      { values: field, nx: N, ny: N, extent: [-e, e, -e, e] },
+      { values: field, nx: N, ny: N, extent: view },
       {
         levels: 14,
         ...(toy.name === 'example2' && { transform: (v: number) => Math.log1p(v) }),
@@ -201,6 +214,12 @@ export function setupToy() {
     );
     const ctx = canvas.getContext('2d')!;
     ctx.save();
+    // Paths inside the plot area only (a zoomed view cuts them at its edges).
+    const [left, top] = frame.toPixel(view[0], view[3]);
+    const [right, bottom] = frame.toPixel(view[1], view[2]);
+    ctx.beginPath();
+    ctx.rect(left, top, right - left, bottom - top);
+    ctx.clip();
     for (const t of trajectories) {
       ctx.strokeStyle = colour(t.optimizer);
       ctx.lineWidth = 2.5;
@@ -227,9 +246,10 @@ export function setupToy() {
     ctx.fill();
     ctx.stroke();
     ctx.restore();
+    canvas.dataset.view = view.map((v) => Number(v.toPrecision(6))).join(',');
     canvas.setAttribute(
       'aria-label',
-      `${toy.label}: trajectories from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}). ${trajectories
+      `${toy.label}, x₁ from ${view[0].toFixed(2)} to ${view[1].toFixed(2)}, x₂ from ${view[2].toFixed(2)} to ${view[3].toFixed(2)}: trajectories from (${start[0].toFixed(2)}, ${start[1].toFixed(2)}). ${trajectories
         .map((t) => {
           const [x, y] = t.path.at(-1)!;
           return `${TOY_LABELS[t.optimizer]} ends at (${x.toFixed(2)}, ${y.toFixed(2)})`;
@@ -255,9 +275,19 @@ export function setupToy() {
         head.textContent = TOY_LABELS[t.optimizer];
         head.style.borderLeft = `6px solid ${colour(t.optimizer)}`;
         tr.append(head);
-        for (const v of [x1, x2, m.loss, m.trace, m.frobenius, m.lambdaMax, m.determinant]) {
+        for (const [k, v] of [
+          x1,
+          x2,
+          m.loss,
+          m.trace,
+          m.frobenius,
+          m.lambdaMax,
+          m.determinant,
+        ].entries()) {
           const td = document.createElement('td');
           td.textContent = fmt(v);
+          // A phone shows each row as a card, each value under its heading (style.css).
+          td.dataset.label = headings[k + 1]!;
           tr.append(td);
         }
         return tr;
@@ -296,22 +326,105 @@ export function setupToy() {
     if (run) request();
   };
 
-  const selectToy = () => {
-    toy =
-      TOY_LOSSES[(form.elements.namedItem('toy') as HTMLSelectElement).value as ToyLoss['name']];
+  const setView = (next: View) => {
+    view = next;
+    computeField();
+    if (frame) draw();
+  };
+  const fullView = (): View => [-toy.extent, toy.extent, -toy.extent, toy.extent];
+
+  const selectToy = (from: Point = toy.start) => {
+    toy = TOY_LOSSES[toySelect.value as ToyLoss['name']];
     explainer.textContent = EXPLAINERS[toy.name];
+    view = fullView();
     computeField();
     trajectories = [];
-    setStart(toy.start);
+    setStart(from);
   };
+
+  /** The preset these fields are (all optimizers at their TOY_RUNS settings), or ''. */
+  const matchingPreset = () => {
+    const boxes = [...checks.querySelectorAll<HTMLInputElement>('input[type=checkbox]')];
+    const defaults = TOY_OPTIMIZERS.every((o) =>
+      findVariant(o).options.every((option) => {
+        const f = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
+        return f === null || f.valueAsNumber === TOY_RUNS[o][option.name];
+      }),
+    );
+    const preset = TOY_PRESETS.find(
+      (p) =>
+        p.toy === toy.name &&
+        p.start[0].toFixed(2) === input('x1').value &&
+        p.start[1].toFixed(2) === input('x2').value &&
+        input('lr').valueAsNumber === p.lr &&
+        input('steps').valueAsNumber === p.steps,
+    );
+    return preset !== undefined && defaults && boxes.every((b) => b.checked) ? preset.id : '';
+  };
+  const showPreset = (id: string) => {
+    presetSelect.value = id;
+    presetNote.textContent = findToyPreset(id)?.note ?? '';
+  };
+
+  presetSelect.addEventListener('change', (event) => {
+    event.stopPropagation();
+    const preset = findToyPreset(presetSelect.value);
+    if (preset === undefined) return showPreset('');
+    toySelect.value = preset.toy;
+    input('lr').value = String(preset.lr);
+    input('steps').value = String(preset.steps);
+    for (const box of checks.querySelectorAll<HTMLInputElement>('input[type=checkbox]'))
+      box.checked = true;
+    for (const o of TOY_OPTIMIZERS) {
+      for (const option of findVariant(o).options) {
+        const f = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
+        if (f !== null) f.value = String(TOY_RUNS[o][option.name]);
+      }
+    }
+    showPreset(preset.id);
+    selectToy(preset.start);
+  });
+
+  // Zoom: buttons, +/− on the plane, the wheel at the pointer; "Fit" frames the paths.
+  const zoomBy = (factor: number, at?: Point) => {
+    const centre: Point = at ?? [(view[0] + view[1]) / 2, (view[2] + view[3]) / 2];
+    const next = zoomView(view, factor, centre);
+    // Never wider than the toy's square, never narrower than a thousandth of it,
+    // and inside the square (shifted back where zooming out at an edge left it).
+    const e = toy.extent;
+    const width = next[1] - next[0];
+    if (width > 2 * e - 1e-9) return setView(fullView());
+    if (width < (2 * e) / 1000) return;
+    const shift = (lo: number, hi: number) => (lo < -e ? -e - lo : hi > e ? e - hi : 0);
+    const dx = shift(next[0], next[1]);
+    const dy = shift(next[2], next[3]);
+    setView([next[0] + dx, next[1] + dx, next[2] + dy, next[3] + dy]);
+  };
+  const fit = () => setView(fitView([start, ...trajectories.flatMap((t) => t.path)], toy.extent));
+  document.querySelector('#toy-zoom-in')!.addEventListener('click', () => zoomBy(0.5));
+  document.querySelector('#toy-zoom-out')!.addEventListener('click', () => zoomBy(2));
+  document.querySelector('#toy-fit')!.addEventListener('click', fit);
+  document.querySelector('#toy-full')!.addEventListener('click', () => setView(fullView()));
+  canvas.addEventListener(
+    'wheel',
+    (event) => {
+      if (!frame) return;
+      event.preventDefault();
+      const rect = canvas.getBoundingClientRect();
+      const at = frame.fromPixel(event.clientX - rect.left, event.clientY - rect.top);
+      zoomBy(event.deltaY > 0 ? 1.25 : 0.8, at);
+    },
+    { passive: false },
+  );
 
   form.addEventListener('change', (event) => {
     const target = event.target as HTMLElement;
-    if (target === form.elements.namedItem('toy')) return selectToy();
-    if (target === input('x1') || target === input('x2')) {
-      return setStart([input('x1').valueAsNumber || 0, input('x2').valueAsNumber || 0]);
-    }
-    request();
+    if (target === presetSelect) return;
+    if (target === toySelect) selectToy();
+    else if (target === input('x1') || target === input('x2')) {
+      setStart([input('x1').valueAsNumber || 0, input('x2').valueAsNumber || 0]);
+    } else request();
+    showPreset(matchingPreset());
   });
   form.addEventListener('submit', (event) => event.preventDefault());
   measureSelect.addEventListener('change', renderChart);
@@ -334,8 +447,11 @@ export function setupToy() {
     if (!dragging) return;
     dragging = false;
     setStart(pointAt(event));
+    showPreset(matchingPreset());
   });
   canvas.addEventListener('keydown', (event) => {
+    if (event.key === '+' || event.key === '=') return zoomBy(0.5);
+    if (event.key === '-') return zoomBy(2);
     const step = event.shiftKey ? 0.5 : 0.1;
     const moves: Record<string, Point> = {
       ArrowLeft: [-step, 0],
@@ -347,10 +463,12 @@ export function setupToy() {
     if (move === undefined) return;
     event.preventDefault();
     setStart([start[0] + move[0], start[1] + move[1]]);
+    showPreset(matchingPreset());
   });
   new ResizeObserver(() => {
     if (field.length > 0) draw();
   }).observe(canvas);
 
   selectToy();
+  showPreset(matchingPreset());
 }

@@ -29,7 +29,7 @@ import { filterNormalizedDirection, lossSlice, sliceGrid } from './landscape';
 import { hessianSeed, modelHessian } from './model-hessian';
 import { createOptimizer } from './optimizers';
 import { type EpochMetrics, parseRequest, type Request, type Response } from './protocol';
-import { defaultRun, type ExperimentSettings } from './settings';
+import { defaultRun, divergenceAdvice, type ExperimentSettings } from './settings';
 
 type Model = ReturnType<typeof createModel>;
 
@@ -278,6 +278,7 @@ export function createTrainer(
     epoch: number,
     step: number,
     why: string,
+    advice?: string,
   ) {
     const run = runs[r]!;
     run.halted = true;
@@ -287,7 +288,7 @@ export function createTrainer(
       reason,
       epoch,
       step,
-      message: `${reason} at epoch ${epoch}, step ${step} (${why})`,
+      message: `${reason} at epoch ${epoch}, step ${step} (${why})${advice === undefined ? '' : `; what to change: ${advice}`}`,
     });
   }
 
@@ -317,7 +318,7 @@ export function createTrainer(
               if (!Number.isFinite(loss)) {
                 flushProgress(r, epoch, step - 1, stepsPerEpoch);
                 const kept = await exclusive(async () => run.restoreLastFinite());
-                halt(r, 'diverged', epoch, step, `loss ${loss}; ${kept}`);
+                halt(r, 'diverged', epoch, step, `loss ${loss}; ${kept}`, divergenceAdvice(s, r));
                 continue;
               }
               run.pending.push(loss);
