@@ -396,8 +396,13 @@ describe.skipIf(missing !== undefined)('the playground in headless Chromium', ()
     // The wheel zooms in by 0.8 about the point under the pointer, which stays put.
     await page.click('#toy-full');
     const canvas = (await page.locator('#toy-canvas').boundingBox())!;
-    const [px, py] = [0.6 * canvas.width, 0.4 * canvas.height];
-    await page.mouse.move(canvas.x + px, canvas.y + py);
+    // Whole page pixels: the wheel event's clientX/Y are integers.
+    const [mx, my] = [
+      Math.round(canvas.x + 0.6 * canvas.width),
+      Math.round(canvas.y + 0.4 * canvas.height),
+    ];
+    const [px, py] = [mx - canvas.x, my - canvas.y];
+    await page.mouse.move(mx, my);
     await page.mouse.wheel(0, -100);
     await page.waitForFunction(
       () => document.querySelector<HTMLElement>('#toy-canvas')!.dataset.view !== '-3,3,-3,3',
