@@ -5,6 +5,7 @@
  * so that its exports are metrics.jsonl lines by the same schema.
  */
 
+export { knownDivergence } from './cli/divergence';
 export { TRAIN_OPTION_NAMES, VARIANT_KEYS } from './train/run-names';
 export {
   configSchema,
@@ -17,4 +18,3 @@ export {
   summarySchema,
   toJson,
 } from './train/schema';
-export { knownDivergence } from './cli/divergence';
