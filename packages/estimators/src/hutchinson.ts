@@ -1,4 +1,5 @@
 import { tensorList } from '@usam/measures';
+import { pacer, requireAtMost, requireSignal } from './abort';
 import { requireInteger, requireOptions } from './errors';
 import type { HessianOperator } from './operator';
 import { partShapes, productOfParts, requireOperator } from './operator';
@@ -18,9 +19,20 @@ export interface HutchinsonOptions {
   readonly seed?: Seed;
   /** Default `'rademacher'` (the lower-variance choice, PyHessian's). */
   readonly distribution?: ProbeDistribution;
+  /** Aborts the call: it rejects with an `AbortError` and disposes its tensors. */
+  readonly signal?: AbortSignal;
 }
 
 export const NEEDS_TWO = ' (a standard error needs two probes)';
+
+/** `probes` checked: 2 to MAX_COUNT, default 100. */
+const probeCount = (where: string, probes: number | undefined) =>
+  requireAtMost(
+    where,
+    'probes',
+    requireInteger(where, 'probes', probes ?? 100, 2, NEEDS_TWO),
+    'a Hessian-vector product',
+  );
 
 /**
  * Hutchinson's trace estimator (docs/hessian-estimators.md): tr H ≈ (1/n) Σ_i v_iᵀHv_i with
@@ -33,13 +45,15 @@ export async function hutchinsonTrace(
 ): Promise<Estimate> {
   const where = 'hutchinsonTrace';
   requireOperator(where, H);
-  requireOptions(where, options, ['probes', 'seed', 'distribution']);
-  const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
+  requireOptions(where, options, ['probes', 'seed', 'distribution', 'signal']);
+  const n = probeCount(where, options.probes);
   const distribution = requireDistribution(where, options.distribution);
+  const pace = pacer(where, requireSignal(where, options.signal), n, 'probes');
   const rng = seededRng(options.seed ?? 0);
   const shapes = partShapes(H);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
+    await pace.next();
     probes.push(
       await using(probeParts(shapes, distribution, rng), async (v) =>
         using(await productOfParts(where, H, v), (hv) => readScalar(tensorList.dot(v, hv))),
@@ -55,6 +69,8 @@ export interface FrobeniusOptions {
   readonly probes?: number;
   /** Seed of the probe vectors; default 0. */
   readonly seed?: Seed;
+  /** Aborts the call: it rejects with an `AbortError` and disposes its tensors. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -68,12 +84,14 @@ export async function frobeniusNormSquared(
 ): Promise<Estimate> {
   const where = 'frobeniusNormSquared';
   requireOperator(where, H);
-  requireOptions(where, options, ['probes', 'seed']);
-  const n = requireInteger(where, 'probes', options.probes ?? 100, 2, NEEDS_TWO);
+  requireOptions(where, options, ['probes', 'seed', 'signal']);
+  const n = probeCount(where, options.probes);
+  const pace = pacer(where, requireSignal(where, options.signal), n, 'probes');
   const rng = seededRng(options.seed ?? 0);
   const shapes = partShapes(H);
   const probes: number[] = [];
   for (let i = 0; i < n; i++) {
+    await pace.next();
     probes.push(
       await using(probeParts(shapes, 'gaussian', rng), async (z) =>
         using(await productOfParts(where, H, z), (hz) => readScalar(tensorList.squaredNorm(hz))),

@@ -4,6 +4,7 @@
  * top eigenvalues, spectral density (SLQ) and any (φ, ψ, μ) measure by Monte
  * Carlo.
  */
+export { AbortError, MAX_COUNT, YIELD_MS } from './abort';
 export {
   type Batch,
   type DataSource,

@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import { type Measure, monteCarlo, type Probe } from '@usam/measures';
+import { pacer, requireAtMost, requireSignal } from './abort';
 import { requireInteger, requireOptions } from './errors';
 import { NEEDS_TWO } from './hutchinson';
 import type { HessianOperator } from './operator';
@@ -12,6 +13,8 @@ export interface MeasureMonteCarloOptions {
   readonly samples?: number;
   /** Seed of the draws; default 0. */
   readonly seed?: Seed;
+  /** Aborts the call: it rejects with an `AbortError` and disposes its tensors. */
+  readonly signal?: AbortSignal;
 }
 
 export interface MeasureMonteCarloEstimate extends Estimate {
@@ -47,10 +50,26 @@ export async function measureMonteCarlo(
 ): Promise<MeasureMonteCarloEstimate> {
   const where = 'measureMonteCarlo';
   requireOperator(where, H);
-  requireOptions(where, options, ['samples', 'seed']);
-  const samples = requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO);
+  requireOptions(where, options, ['samples', 'seed', 'signal']);
+  const samples = requireAtMost(
+    where,
+    'samples',
+    requireInteger(where, 'samples', options.samples ?? 100, 2, NEEDS_TWO),
+    'a Hessian-vector product per component',
+  );
   const shapes = partShapes(H);
-  const hvp = (v: tf.Tensor[]): Promise<tf.Tensor[]> => productOfParts(where, H, v);
+  const components = measure?.components?.length ?? 1;
+  const pace = pacer(
+    where,
+    requireSignal(where, options.signal),
+    measure?.sharedSamples ? samples : samples * components,
+    'draws',
+  );
+  // monteCarlo disposes the draw when the product throws, so an abort leaks nothing.
+  const hvp = async (v: tf.Tensor[]): Promise<tf.Tensor[]> => {
+    await pace.next();
+    return productOfParts(where, H, v);
+  };
   const result = await monteCarlo(measure, hvp, { shapes, samples, seed: options.seed ?? 0 });
   return {
     estimate: result.value,

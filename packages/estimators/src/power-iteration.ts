@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { pacer, requireAtMost, requireSignal } from './abort';
 import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './operator';
 import { product, requireOperator } from './operator';
@@ -21,6 +22,8 @@ export interface TopEigenvaluesOptions {
   readonly maxIterations?: number;
   /** Seed of the start vectors; default 0. */
   readonly seed?: Seed;
+  /** Aborts the call: it rejects with an `AbortError` and disposes its tensors. */
+  readonly signal?: AbortSignal;
 }
 
 export interface TopEigenvalues extends Estimate {
@@ -59,7 +62,14 @@ export async function topEigenvalues(
 ): Promise<TopEigenvalues> {
   const where = 'topEigenvalues';
   requireOperator(where, H);
-  requireOptions(where, options, ['k', 'tolerance', 'residualTolerance', 'maxIterations', 'seed']);
+  requireOptions(where, options, [
+    'k',
+    'tolerance',
+    'residualTolerance',
+    'maxIterations',
+    'seed',
+    'signal',
+  ]);
   const k = requireInteger(where, 'k', options.k ?? 1, 1);
   if (k > H.dimension) {
     throw new EstimatorError(
@@ -72,7 +82,18 @@ export async function topEigenvalues(
     'residualTolerance',
     options.residualTolerance ?? Math.sqrt(tolerance),
   );
-  const maxIterations = requireInteger(where, 'maxIterations', options.maxIterations ?? 100, 1);
+  const maxIterations = requireAtMost(
+    where,
+    'maxIterations',
+    requireInteger(where, 'maxIterations', options.maxIterations ?? 100, 1),
+    'a Hessian-vector product',
+  );
+  const pace = pacer(
+    where,
+    requireSignal(where, options.signal),
+    k * maxIterations,
+    'Hessian-vector products at most',
+  );
   const rng = seededRng(options.seed ?? 0);
 
   const found: tf.Tensor1D[] = [];
@@ -91,6 +112,7 @@ export async function topEigenvalues(
       let done = false;
       try {
         while (quotients.length < maxIterations && !done) {
+          await pace.next();
           const hv = await product(where, H, v);
           const stats = tf.tidy(() => {
             const lambda = tf.sum(tf.mul(v, hv));

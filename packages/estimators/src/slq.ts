@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { type pacer as Pacer, pacer, requireAtMost, requireSignal } from './abort';
 import { EstimatorError, requireInteger, requireOptions, requirePositive } from './errors';
 import type { HessianOperator } from './operator';
 import { product, requireOperator } from './operator';
@@ -34,6 +35,8 @@ export interface SpectralDensityOptions {
    * steps when one eigenvalue of 1000 sat over a bulk on [−1, 1].
    */
   readonly breakdown?: number;
+  /** Aborts the call: it rejects with an `AbortError` and disposes its tensors. */
+  readonly signal?: AbortSignal;
 }
 
 export interface SpectralDensity extends Estimate {
@@ -82,21 +85,39 @@ export async function spectralDensity(
     'sigma',
     'gridSize',
     'breakdown',
+    'signal',
   ]);
   const d = H.dimension;
   const m = Math.min(requireInteger(where, 'steps', options.steps ?? 90, 1), d);
-  const n = requireInteger(where, 'probes', options.probes ?? 1, 1);
-  const gridSize = requireInteger(where, 'gridSize', options.gridSize ?? 1000, 2);
+  const hvp = 'a Hessian-vector product per step';
+  const n = requireAtMost(
+    where,
+    'probes',
+    requireInteger(where, 'probes', options.probes ?? 1, 1),
+    hvp,
+  );
+  const gridSize = requireAtMost(
+    where,
+    'gridSize',
+    requireInteger(where, 'gridSize', options.gridSize ?? 1000, 2),
+    'a density evaluation per node',
+  );
   if (options.sigma !== undefined) requirePositive(where, 'sigma', options.sigma);
   const breakdown = requirePositive(where, 'breakdown', options.breakdown ?? 1e-6);
   const distribution = requireDistribution(where, options.distribution);
   const rng = seededRng(options.seed ?? 0);
+  const pace = pacer(
+    where,
+    requireSignal(where, options.signal),
+    n * m,
+    'Hessian-vector products at most',
+  );
 
   const nodes: number[][] = [];
   const weights: number[][] = [];
   for (let p = 0; p < n; p++) {
     const v = probeVector(d, distribution, rng);
-    const { alpha, beta } = await lanczos(H, v, m, breakdown).finally(() => v.dispose());
+    const { alpha, beta } = await lanczos(H, v, m, breakdown, pace).finally(() => v.dispose());
     const quadrature = gaussQuadrature(alpha, beta);
     nodes.push(quadrature.nodes);
     weights.push(quadrature.weights);
@@ -166,6 +187,7 @@ async function lanczos(
   v: tf.Tensor1D,
   m: number,
   breakdown: number,
+  pace: ReturnType<typeof Pacer>,
 ): Promise<{ alpha: number[]; beta: number[] }> {
   const basis: tf.Tensor1D[] = [tf.tidy(() => tf.div(v, tf.norm(v)) as tf.Tensor1D)];
   const alpha: number[] = [];
@@ -173,6 +195,7 @@ async function lanczos(
   let scale = 0;
   try {
     for (let j = 0; j < m; j++) {
+      await pace.next();
       const q = basis[j]!;
       const hq = await product('spectralDensity', H, q);
       const a = tf.tidy(() => tf.sum(tf.mul(q, hq)));
