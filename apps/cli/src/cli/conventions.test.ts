@@ -132,6 +132,17 @@ const BAD: [string, () => string[], RegExp][] = [
     () => ['measure', 'example1', '--samples', '1'],
     /--samples.*expected an integer in \[2,/,
   ],
+  // The estimators' cap (docs/long-estimators.md): a range error, not a call that never ends.
+  [
+    'measure: absurd samples',
+    () => ['measure', 'example1', '--samples', '1e9'],
+    /--samples.*expected an integer in \[2, 1000000\], got '1e9'/,
+  ],
+  [
+    'sharpness: absurd probes',
+    () => ['sharpness', dir, '--probes', '1e12'],
+    /--probes.*expected an integer in \[2, 1000000\], got '1e12'/,
+  ],
 ];
 
 describe('bad input: exit 2, one line naming the fix, no stack trace', () => {

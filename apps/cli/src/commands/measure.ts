@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { initBackend } from '@usam/backend';
+import { MAX_COUNT } from '@usam/estimators';
 import {
   divergenceOf,
   exact,
@@ -203,7 +204,8 @@ export function measureCommand(output: ProgramOutput): Command {
     .option(
       '--samples <n>',
       'draws per Monte Carlo and zeroth-order estimate (default: 2000)',
-      integer(2),
+      // The estimators' cap (docs/long-estimators.md): a typo is a range error, not a hang.
+      integer(2, MAX_COUNT),
     )
     .option(
       '--rho <ρ>',

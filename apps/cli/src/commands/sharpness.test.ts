@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { requireFreshBuild, usam } from '../test-binary';
+import { requireFreshBuild, start, usam } from '../test-binary';
 import type { SharpnessReport } from './sharpness';
 
 let run: string;
@@ -97,4 +97,38 @@ describe('usam sharpness', () => {
     expect(stdout).toMatch(/trace \(SLQ\).*one probe: no error estimate/);
     expect(stdout).toMatch(/λ2.*\(in λ1\).*\(in λ1\)/);
   });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    '%s aborts the estimator in progress: exit %i, one line, nothing written, an earlier sharpness.json kept',
+    async (signal, exit) => {
+      const out = join(run, '..', `stopped-${signal}`);
+      await mkdir(out, { recursive: true });
+      await writeFile(join(out, 'sharpness.json'), 'earlier\n');
+      // A million probes: hours, unless the signal stops it.
+      const args = ['sharpness', run, '--examples', '8', '--probes', '1000000', '--out', out];
+      const { child, done } = start([...args, '--lanczos-steps', '0', '--backend', 'cpu']);
+      let stderr = '';
+      await new Promise<void>((resolve) => {
+        child.stderr!.on('data', (d) => {
+          stderr += d;
+          if (stderr.includes('usam sharpness: trace…')) resolve();
+        });
+      });
+      await new Promise((r) => setTimeout(r, 300)); // well into the probes
+      child.kill(signal);
+      const result = await done;
+      // Without a handler the process dies of the signal (code null) with no word.
+      expect(result.code, result.stderr).toBe(exit);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `usam sharpness: stopped by ${signal} during trace; nothing was written to .*stopped-${signal} \\(sharpness.json is written only when every quantity is done\\)\\. Run the same command again to compute it\\.\n$`,
+        ),
+      );
+      expect(await readFile(join(out, 'sharpness.json'), 'utf8')).toBe('earlier\n');
+      expect(existsSync(join(out, 'spectral-density.svg'))).toBe(false);
+    },
+  );
 });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '@usam/backend';
 import { firstExamples } from '@usam/datasets';
-import { hessian } from '@usam/estimators';
+import { AbortError, hessian, MAX_COUNT } from '@usam/estimators';
 import { loadModel } from '@usam/models/node';
 import { Command, Option } from 'commander';
 import { UsageError } from '../cli/errors';
@@ -16,6 +16,8 @@ import type { Estimated } from '../train/hessian';
 import { BACKEND_CHOICES, type TrainOptions } from '../train/options';
 import { CONFIG, readRunConfig } from '../train/run-dir';
 import { flattens, loadData } from '../train/train';
+
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** One quantity of `sharpness.json`: its value, error and the seconds it took. */
 export interface SharpnessRow extends Estimated {
@@ -75,20 +77,24 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       'first training examples the Hessian is taken over (default: 1280)',
       integer(1),
     )
-    .option('--probes <n>', 'probes for the trace and ‖H‖_F² (default: 100)', integer(2))
+    .option('--probes <n>', 'probes for the trace and ‖H‖_F² (default: 100)', integer(2, MAX_COUNT))
     .option('--top-k <k>', 'top eigenvalues by power iteration (default: 3)', integer(1))
     .option(
       '--lanczos-steps <m>',
       'spectral density: Lanczos steps per probe, 0 to skip (default: 90)',
-      integer(0),
+      integer(0, MAX_COUNT),
     )
-    .option('--density-probes <n>', 'spectral density: probe vectors (default: 1)', integer(1))
+    .option(
+      '--density-probes <n>',
+      'spectral density: probe vectors (default: 1)',
+      integer(1, MAX_COUNT),
+    )
     .option(
       '--measures <list>',
       `catalogue measures by Monte Carlo (${MEASURE_NAMES.join(', ')}) (default: none)`,
       listArg((s) => s),
     )
-    .option('--samples <n>', 'draws per catalogue measure (default: 100)', integer(2))
+    .option('--samples <n>', 'draws per catalogue measure (default: 100)', integer(2, MAX_COUNT))
     .option('--seed <n>', 'seed of the probes (default: 0)', integer(0))
     .addOption(
       new Option('--backend <name>', "TensorFlow.js backend (default: the run's)").choices(
@@ -138,7 +144,22 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       const rows: SharpnessRow[] = [];
       const seed = flags.seed ?? 0;
       const probes = flags.probes ?? 100;
+      // Ctrl-C (SIGINT) or SIGTERM aborts the estimator in progress (docs/long-estimators.md):
+      // nothing is written, so an earlier sharpness.json stays as it was. A second one exits now.
+      const controller = new AbortController();
+      const { signal } = controller;
+      let stoppedBy: keyof typeof SIGNAL_EXIT | undefined;
+      let current = 'loading';
+      const stop = (name: keyof typeof SIGNAL_EXIT) => {
+        if (stoppedBy) process.exit(SIGNAL_EXIT[name]);
+        stoppedBy = name;
+        controller.abort(new Error(`stopped by ${name}`));
+      };
+      const onInt = () => stop('SIGINT');
+      const onTerm = () => stop('SIGTERM');
+      process.on('SIGINT', onInt).on('SIGTERM', onTerm);
       const timed = async <T>(quantity: string, f: () => Promise<T>) => {
+        current = quantity;
         log(`usam sharpness: ${quantity}…`);
         const t = performance.now();
         const before = H.operator.products;
@@ -152,14 +173,14 @@ export function sharpnessCommand(output: ProgramOutput): Command {
       let report: SharpnessReport;
       try {
         for (const [quantity, f] of [
-          ['trace', () => H.trace({ probes, seed })],
-          ['frobenius', () => H.frobenius({ probes, seed })],
+          ['trace', () => H.trace({ probes, seed, signal })],
+          ['frobenius', () => H.frobenius({ probes, seed, signal })],
         ] as const) {
           const { result, seconds, products } = await timed(quantity, f);
           rows.push({ quantity, ...result, seconds, products });
         }
         const k = flags.topK ?? 3;
-        const top = await timed(`top ${k} eigenvalues`, () => H.eigenvalues({ k, seed }));
+        const top = await timed(`top ${k} eigenvalues`, () => H.eigenvalues({ k, seed, signal }));
         top.result.eigenvalues.forEach((value, i) => {
           rows.push({
             quantity: `λ${i + 1}`,
@@ -175,7 +196,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
         const steps = flags.lanczosSteps ?? 90;
         if (steps > 0) {
           const slq = await timed('spectral density', () =>
-            H.density({ iterations: steps, probes: flags.densityProbes ?? 1, seed }),
+            H.density({ iterations: steps, probes: flags.densityProbes ?? 1, seed, signal }),
           );
           const { grid, values, nodes, weights } = slq.result;
           density = { grid, values, nodes, weights };
@@ -189,10 +210,16 @@ export function sharpnessCommand(output: ProgramOutput): Command {
         }
         for (const name of measures) {
           const { result, seconds, products } = await timed(name, () =>
-            H.measure(catalogueMeasure(name, H.dimension), { samples: flags.samples ?? 100, seed }),
+            H.measure(catalogueMeasure(name, H.dimension), {
+              samples: flags.samples ?? 100,
+              seed,
+              signal,
+            }),
           );
           rows.push({ quantity: `measure ${name}`, ...result, seconds, products });
         }
+        current = 'writing';
+        signal.throwIfAborted();
         report = {
           run,
           epoch: progress.epoch,
@@ -217,7 +244,16 @@ export function sharpnessCommand(output: ProgramOutput): Command {
             await densitySvg(density.grid, density.values, title),
           );
         }
+      } catch (error) {
+        if (!stoppedBy || !(AbortError.isInstance(error) || signal.aborted)) throw error;
+        const done = rows.length === 0 ? '' : `, after ${rows.map((r) => r.quantity).join(', ')}`;
+        output.err(
+          `usam sharpness: stopped by ${stoppedBy} during ${current}${done}; nothing was written to ${out} (sharpness.json is written only when every quantity is done). Run the same command again to compute it.\n`,
+        );
+        process.exitCode = SIGNAL_EXIT[stoppedBy];
+        return;
       } finally {
+        process.off('SIGINT', onInt).off('SIGTERM', onTerm);
         H.dispose();
         tf.dispose([xs, ys]);
         model.dispose();
