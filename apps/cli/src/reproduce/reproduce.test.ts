@@ -8,7 +8,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createProgram } from '../program';
 import { CSV_COLUMNS } from '../report/csv';
-import { markBest, meanSe } from '../report/tables';
+import { columnTitle, markBest, meanSe } from '../report/tables';
 import { reproduce } from './index';
 import { createPlan } from './plan';
 
@@ -86,7 +86,7 @@ describe('usam reproduce --profile tiny, end to end', () => {
             rows
               .filter(
                 (r) =>
-                  r.experiment === table && r.dataset.toUpperCase() === column && r.method === m,
+                  r.experiment === table && columnTitle(r.dataset) === column && r.method === m,
               )
               .map((r) => 100 * Number(r.finalTestAccuracy)),
           ),
