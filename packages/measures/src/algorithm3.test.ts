@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { coefficientRule, drawGroups, drawRound, summarizeDraws } from './algorithm3';
 import { determinant, frobenius, hypercubeDeterminant, maxEigenvalue, trace } from './catalogue';
 import { phi, psi } from './functions';
-import { defineMeasure, replaceSampler } from './measure';
+import { checkMeasure, defineMeasure, replaceSampler } from './measure';
 import { explicitHvp, monteCarlo } from './monte-carlo';
 import { createRng } from './rng';
 import { fixed, gaussian } from './samplers';
@@ -101,6 +101,18 @@ describe('the coefficient rule is data on the measure', () => {
     const swapped = { ...frobenius(), phi: trace().phi };
     expect(() => summarize(swapped, [[1, 2, 3]])).toThrow(
       /^summarizeDraws\(frobenius\): its coefficientRule 'covariance \(Algorithm 2\)' is for another φ or ψ; drop the field/,
+    );
+  });
+
+  it('checkMeasure keeps a valid rule and refuses a wrong one at once', () => {
+    const kept = checkMeasure({ ...frobenius() });
+    expect(coefficientRule(kept)).toBe('covariance (Algorithm 2)');
+    expect(coefficientRule(checkMeasure(trace()))).toBe('algorithm 3');
+    expect(() => checkMeasure({ ...frobenius(), phi: trace().phi })).toThrow(
+      /^checkMeasure\(frobenius\): its coefficientRule 'covariance \(Algorithm 2\)' is for another φ or ψ/,
+    );
+    expect(() => checkMeasure({ ...trace(), coefficientRule: 'fast' as never })).toThrow(
+      /^checkMeasure\(trace \(sphere\)\): coefficientRule must be \{ name, phi, psi, compute\(draws\) \}, got 'fast'/,
     );
   });
 

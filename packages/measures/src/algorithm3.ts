@@ -145,7 +145,10 @@ export const covarianceRule = (
 });
 
 /** The rule a measure carries, checked to be for its own φ and ψ (a copy may have swapped them). */
-function ruleOf(measure: Measure): CoefficientRule | undefined {
+export function ruleOf(
+  measure: Measure,
+  where = `summarizeDraws(${measure.name})`,
+): CoefficientRule | undefined {
   const rule = measure.coefficientRule;
   if (rule === undefined) return undefined;
   const same =
@@ -154,7 +157,7 @@ function ruleOf(measure: Measure): CoefficientRule | undefined {
     rule.psi.every((p, l) => p === measure.components[l]!.psi);
   if (!same) {
     throw new MeasureError(
-      `summarizeDraws(${measure.name}): its coefficientRule '${rule.name}' is for another φ or ψ; drop the field (defineMeasure({ ...measure }) does) to use Algorithm 3.`,
+      `${where}: its coefficientRule '${rule.name}' is for another φ or ψ; drop the field (defineMeasure({ ...measure }) does) to use Algorithm 3.`,
     );
   }
   return rule;

@@ -42,7 +42,7 @@ export {
   tailShapeLimit,
 } from './importance';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
-export { defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
+export { checkMeasure, defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';
 export { proposalScale } from './proposal';
 export {

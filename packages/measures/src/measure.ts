@@ -1,3 +1,4 @@
+import { ruleOf } from './algorithm3';
 import { MeasureError, show } from './errors';
 import type { Measure, MeasureComponent, OuterFunction, Sampler } from './types';
 
@@ -113,6 +114,32 @@ export function defineMeasure(definition: MeasureDefinition): Measure {
     ...(matrixDivergence && { matrixDivergence }),
     ...(dimension !== undefined && { dimension }),
   });
+}
+
+/**
+ * A measure a caller hands in, checked as `defineMeasure` checks it, with its
+ * `coefficientRule` kept: a spread copy `{ ...frobenius() }` keeps its
+ * covariance form (docs/measures.md). `summarizeDraws` refuses a rule that is
+ * not for the measure's own φ and ψ.
+ */
+export function checkMeasure(measure: Measure): Measure {
+  const checked = defineMeasure(measure);
+  const rule = (measure as Partial<Measure>).coefficientRule;
+  if (rule === undefined) return checked;
+  if (
+    typeof rule !== 'object' ||
+    rule === null ||
+    typeof rule.name !== 'string' ||
+    typeof rule.compute !== 'function' ||
+    !Array.isArray(rule.psi)
+  ) {
+    throw new MeasureError(
+      `checkMeasure(${checked.name}): coefficientRule must be { name, phi, psi, compute(draws) }, got ${show(rule)}; drop it to use Algorithm 3.`,
+    );
+  }
+  const kept = Object.freeze({ ...checked, coefficientRule: rule });
+  ruleOf(kept, `checkMeasure(${checked.name})`); // refused now, not at the first step
+  return kept;
 }
 
 /**

@@ -1,6 +1,6 @@
 import {
+  checkMeasure,
   checkSamples,
-  defineMeasure,
   drawGroups,
   drawRound,
   frobenius,
@@ -162,9 +162,9 @@ function instance(
     );
   }
   return asOptimizerError(where, () => {
-    // A catalogue measure is used as is (it carries its coefficient rule); anything else is checked.
+    // A catalogue measure is used as is; anything else is checked, its coefficient rule kept.
     const checked =
-      Object.isFrozen(given) && given.minSamples !== undefined ? given : defineMeasure(given);
+      Object.isFrozen(given) && given.minSamples !== undefined ? given : checkMeasure(given);
     const measure = sampler === undefined ? checked : replaceSampler(checked, sampler);
     const rho = requireNumber(where, 'rho (ρ)', options.rho ?? defaults.rho, {
       min: 0,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { defineMeasure, fixed, type OuterFunction, psi } from '@usam/measures';
+import { defineMeasure, fixed, frobenius, type OuterFunction, psi } from '@usam/measures';
 import { describe, expect, it } from 'vitest';
 import { detSam, frobSam, traceSam, universalSam } from './instances';
 import { add, flat, type Problem, problemFactory, relativeError, split } from './test-helpers';
@@ -177,6 +177,27 @@ describe.each(['quadratic', 'mlp'] as const)('the step formulas on the %s', (kin
     );
     expect((stats as unknown as { gradientEvaluations: number }).gradientEvaluations).toBe(5);
     expect((stats as unknown as { sharpness: number }).sharpness).toBeCloseTo(t1 + t2 ** 2, 3);
+  });
+});
+
+describe('a measure given as a copy', () => {
+  it('a spread copy of frobenius() keeps its covariance form: the same step as frobSam', async () => {
+    const vs = vectors(flat(make('quadratic').variables).length, 3);
+    const after = async (measure?: object) => {
+      const p = make('quadratic');
+      const o = { rho: 0.1, lambda: 0.3, samples: 3, sampler: fixed(vs) };
+      const { after } = await stepOnce(p, (params, base) =>
+        measure === undefined
+          ? frobSam({ ...o, params, base })
+          : universalSam({ ...o, params, base, measure: measure as never }),
+      );
+      return after;
+    };
+    const reference = await after();
+    expect(await after({ ...frobenius() })).toEqual(reference);
+    // A measure built by defineMeasure from the same parts runs Algorithm 3: another step
+    // (its coefficients are (n − 1)/n of the covariance form's).
+    expect(await after(defineMeasure(frobenius()))).not.toEqual(reference);
   });
 });
 
