@@ -44,6 +44,8 @@ describe('knownDivergence', () => {
     // trained ResNet-18 in the paper's Table 2: the MNIST threshold says nothing about it.
     const settings = { optimizer: 'frob-sam', lr: 0.1, lambda: 0.00125, rho: 0.005 };
     expect(knownDivergence({ ...settings, dataset: 'mnist-s' })).toMatch(/= 20 ≥ 1/);
+    // No dataset given (the playground, which trains MNIST): warned as on MNIST.
+    expect(knownDivergence(settings)).toMatch(/= 20 ≥ 1/);
     for (const dataset of ['cifar10', 'cifar100-s', 'svhn-c']) {
       expect(knownDivergence({ ...settings, dataset }), dataset).toBeUndefined();
     }

@@ -21,13 +21,15 @@ export const FROB_SAM_UNSTABLE = 1;
  * stopped loudly (docs/run-directory.md, "Divergence").
  */
 export function knownDivergence(settings: {
-  readonly dataset: string;
+  /** Undefined (a caller that does not say, like the playground, whose data is MNIST): warned as MNIST. */
+  readonly dataset?: string;
   readonly optimizer: string;
   readonly lr: number;
   readonly lambda?: number | null;
   readonly rho?: number | null;
 }): string | undefined {
-  if (settings.optimizer !== 'frob-sam' || !isMnist(settings.dataset)) return undefined;
+  if (settings.optimizer !== 'frob-sam') return undefined;
+  if (settings.dataset !== undefined && !isMnist(settings.dataset)) return undefined;
   const { lr, lambda, rho } = settings;
   if (typeof lambda !== 'number' || typeof rho !== 'number' || !(lambda > 0) || !(rho > 0)) {
     return undefined;
