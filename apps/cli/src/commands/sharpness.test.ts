@@ -131,4 +131,53 @@ describe('usam sharpness', () => {
       expect(existsSync(join(out, 'spectral-density.svg'))).toBe(false);
     },
   );
+
+  it('--rescale: the same weights rescaled layer by layer change ‖H‖_F²; the family is refused with the reason and the fix', async () => {
+    const c = 10;
+    const { code, stdout, stderr } = await usam([
+      'sharpness',
+      run,
+      ...['--examples', '8', '--probes', '8', '--top-k', '1', '--lanczos-steps', '12'],
+      ...['--measures', 'damped-determinant,determinant', '--samples', '4'],
+      ...['--rescale', String(c), '--backend', 'cpu', '--json', '--quiet'],
+    ]);
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(stdout) as SharpnessReport;
+    const re = report.rescaled!;
+    expect(re).toMatchObject({ layer: 1, factor: c });
+    // dense1 (784·128 kernel + 128 bias) up, dense2's 128·128 kernel down: det D ≠ 1.
+    expect(re.logDetD).toBeCloseTo((784 * 128 + 128 - 128 * 128) * Math.log(c), 6);
+    const at = (rows: typeof report.rows, q: string) => rows.find((r) => r.quantity === q)!;
+    // The function is the same, the Hessian is D⁻¹HD⁻¹: layer 2's block grows by c², so
+    // ‖H‖_F² moves by far more than its standard errors (8 probes: > 5 combined).
+    const [f, fd] = [at(report.rows, 'frobenius'), at(re.rows, 'frobenius')];
+    expect(Math.abs(fd.estimate - f.estimate)).toBeGreaterThan(
+      5 * Math.hypot(f.standardError, fd.standardError),
+    );
+    // A trained net's Hessian is indefinite (Lanczos finds two negative eigenvalues at
+    // once on this run): the determinant and the damped one diverge, said with the fix.
+    for (const rows of [report.rows, re.rows]) {
+      for (const name of ['damped-determinant', 'determinant']) {
+        const row = at(rows, `measure ${name}`);
+        expect(row.refused).toMatch(/diverges at this Hessian.*usam measure FILE/);
+        expect(row.products).toBe(0);
+      }
+    }
+    const text = await usam(['sharpness', run, '--rescale', '0', '--quiet']);
+    expect(text.code).toBe(2);
+    expect(text.stderr).toMatch(/--rescale must be a finite number > 0/);
+    const layer = await usam(['sharpness', run, '--rescale', '2', '--rescale-layer', '6']);
+    expect(layer.code).toBe(2);
+    expect(layer.stderr).toMatch(/--rescale-layer 6: this MLP has 6 dense layers.*1 ≤ k ≤ 5/);
+    const lanczos = await usam([
+      'sharpness',
+      run,
+      '--measures',
+      'determinant',
+      '--lanczos-steps',
+      '0',
+    ]);
+    expect(lanczos.code).toBe(2);
+    expect(lanczos.stderr).toMatch(/importance-weighted.*drop --lanczos-steps 0/);
+  });
 });
