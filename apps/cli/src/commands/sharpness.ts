@@ -124,7 +124,7 @@ export function sharpnessCommand(output: ProgramOutput): Command {
     )
     .option(
       '--rescale <c>',
-      "also measure the checkpoint with layer k's weights and bias multiplied by c > 0 and layer k + 1's kernel by 1/c (the same function for a ReLU MLP; docs/scale-invariant.md)",
+      "also measure the checkpoint with layer k's weights and bias multiplied by c > 0 and layer k + 1's kernel by 1/c, the same function for a ReLU MLP (default: not rescaled)",
       numberArg,
     )
     .option('--rescale-layer <k>', '--rescale: the layer k (default: 1)', integer(1))
