@@ -235,6 +235,7 @@ export function expectedDivergence(
   const run = settings.runs[index]!;
   const option = (name: string) => (typeof run[name] === 'number' ? (run[name] as number) : null);
   return knownDivergence({
+    dataset: settings.dataset,
     optimizer: run.optimizer,
     lr: settings.lr,
     lambda: option('lambda'),
