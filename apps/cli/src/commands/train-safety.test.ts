@@ -252,6 +252,37 @@ describe('errors name the option or the file, and bad input exits 2', () => {
     expect(existsSync(join(out, 'sharpness.json'))).toBe(true);
   });
 
+  // A hand-edited config.json: without the field, --resume used to report
+  // "--subsample applies to '-s' datasets only" (the default 'mnist' had come in).
+  it.each([
+    ['train', 'missing', ['--resume', '--epochs', '3', '--quiet']],
+    ['sharpness', 'missing', ['--quiet']],
+    ['train', 'imagenet', ['--resume', '--quiet']],
+    ['sharpness', 'imagenet', ['--quiet']],
+  ] as const)(
+    'usam %s on a config.json whose options.dataset is %s names the file and the field, exit 2',
+    async (command, dataset, more) => {
+      const out = await copyOf(`config-${command}-${dataset}`);
+      const file = join(out, 'config.json');
+      const config = await readJson(file);
+      if (dataset === 'missing') delete config.options.dataset;
+      else config.options.dataset = dataset;
+      await writeFile(file, JSON.stringify(config));
+      const args =
+        command === 'train' ? ['train', '--out', out, ...more] : ['sharpness', out, ...more];
+      const { code, stdout, stderr } = await usam(args);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      const field =
+        dataset === 'missing'
+          ? `${file}: field 'options.dataset' is missing;`
+          : `${file}: field 'options.dataset' is not valid (--dataset: expected one of 'mnist'`;
+      expect(stderr).toContain(field);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).not.toMatch(/--subsample applies|Unknown dataset/);
+    },
+  );
+
   it('usam sharpness on a truncated config.json names the file, not "no config.json"', async () => {
     const out = await copyOf('truncated-config');
     const text = await readFile(join(out, 'config.json'), 'utf8');

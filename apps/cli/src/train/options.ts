@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
@@ -10,8 +9,10 @@ import {
   type VariantOption,
 } from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
+import { pathKind } from '../cli/files';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
 import { datasetSettings, isMnist, mnistRecipe } from './defaults';
+import { CONFIG, readRunConfig } from './run-dir';
 import {
   HESSIAN_QUANTITIES,
   type HessianQuantity,
@@ -466,14 +467,9 @@ export async function resumeOptions(
   // Checked here, before the saved options (which say force: false) replace the request's.
   if (requested.force === true) throw RESUME_AND_FORCE;
   const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }, variants).out;
-  let saved: TrainOptions;
-  try {
-    saved = (
-      JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as { options: TrainOptions }
-    ).options;
-  } catch {
-    return requested;
-  }
+  // No run there: returned as it is, and train says there is nothing to resume.
+  if ((await pathKind(join(out, CONFIG)).catch(() => 'none')) !== 'other') return requested;
+  const saved = (await readRunConfig(out, variants)).options;
   const difference = configDifference(saved, requested);
   if (difference !== undefined) throw resumeMismatch(difference);
   return { ...saved, epochs: requested.epochs ?? saved.epochs, out, resume: true, force: false };

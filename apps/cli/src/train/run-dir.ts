@@ -6,6 +6,7 @@ import { version as datasetsVersion } from '@usam/datasets/package.json';
 import { version as estimatorsVersion } from '@usam/estimators/package.json';
 import { version as measuresVersion } from '@usam/measures/package.json';
 import { version as modelsVersion } from '@usam/models/package.json';
+import { VARIANTS, type Variant } from '@usam/optimizer';
 import { version as optimizerVersion } from '@usam/optimizer/package.json';
 import { version as cliVersion } from '../../package.json';
 import { UsageError } from '../cli/errors';
@@ -18,7 +19,8 @@ import {
   writeFileAtomic,
 } from '../cli/files';
 import type { EarlyStop } from './early-stop';
-import type { TrainOptions } from './options';
+import { flag, resolveTrainOptions, type TrainOptions } from './options';
+import { TRAIN_OPTION_NAMES } from './run-names';
 import {
   configSchema,
   divergenceSchema,
@@ -126,15 +128,36 @@ export function packageVersions(): Record<string, string> {
   return versions;
 }
 
-/** A run's `config.json`, read and checked against its schema (one-line errors naming file and field). */
-export async function readRunConfig(out: string): Promise<RunConfig> {
+/**
+ * A run's `config.json`, read and checked: its fields against the schema, and
+ * its options as `usam train` checks its flags (one-line errors naming the
+ * file and field, never a later "Unknown dataset 'undefined'").
+ */
+export async function readRunConfig(
+  out: string,
+  variants: readonly Variant[] = VARIANTS,
+): Promise<RunConfig> {
   const path = join(out, CONFIG);
-  return validated<RunConfig>(
+  const config = validated<RunConfig>(
     configSchema,
     parseJson(await readFile(path, 'utf8'), path, FIX),
     path,
     FIX,
   );
+  try {
+    resolveTrainOptions(config.options, variants);
+  } catch (error) {
+    if (!UsageError.isInstance(error)) throw error;
+    // Its messages name a flag (`--lr: …`); here it is the file's field.
+    const named = /^--([a-z0-9-]+)/.exec(error.message)?.[0];
+    const key = TRAIN_OPTION_NAMES.find((k) => flag(k) === named);
+    const field = key === undefined ? 'options' : `options.${key}`;
+    throw new UsageError(
+      `${path}: field '${field}' is not valid (${error.message.replace(/\.$/, '')}); ${FIX}`,
+      { cause: error },
+    );
+  }
+  return config;
 }
 
 /**
@@ -143,7 +166,10 @@ export async function readRunConfig(out: string): Promise<RunConfig> {
  * removed, nothing else); a non-empty directory that holds no run is refused
  * unless forced, so that nothing a user keeps there is overwritten.
  */
-export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | undefined> {
+export async function prepareRunDir(
+  options: TrainOptions,
+  variants: readonly Variant[] = VARIANTS,
+): Promise<RunConfig | undefined> {
   const { out } = options;
   await requireDirectoryPath('--out', out);
   const hasRun = (await pathKind(join(out, CONFIG))) === 'other';
@@ -153,7 +179,7 @@ export async function prepareRunDir(options: TrainOptions): Promise<RunConfig | 
         `--resume: ${out} holds no run (no ${CONFIG}); drop --resume to start one.`,
       );
     }
-    return readRunConfig(out);
+    return readRunConfig(out, variants);
   }
   if (hasRun && !options.force) {
     throw new UsageError(

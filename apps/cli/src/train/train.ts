@@ -171,7 +171,7 @@ function buildModel(options: TrainOptions, data: Dataset): LayersModel {
  * a checkpoint there.
  */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainSummary> {
-  const saved = await prepareRunDir(options);
+  const saved = await prepareRunDir(options, hooks.variants);
   if (saved) {
     const difference = configDifference(saved.options, options);
     if (difference !== undefined) throw resumeMismatch(difference);
