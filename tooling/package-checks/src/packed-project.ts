@@ -11,7 +11,7 @@ export const run = promisify(execFile);
 export interface PackedProject {
   /** The npm project (`"type": "module"`), holding `node_modules`. */
   readonly dir: string;
-  /** Each published package's README, its install line's packages, and its `ts` code. */
+  /** Each published package's README, its install line's packages, and its examples. */
   readonly readmes: readonly Readme[];
 }
 
@@ -20,33 +20,51 @@ export interface Readme {
   readonly file: string;
   /** The packages of the README's `npm install` line. */
   readonly install: readonly string[];
-  /** The README's `ts` code: its blocks in order, one program (see `parseReadme`). */
-  readonly programs: readonly string[];
+  /** The README's examples, in order (see `parseReadme`). */
+  readonly examples: readonly Example[];
+}
+
+/** One README example: a complete program. */
+export interface Example {
+  /** The `js` block as written: what a reader saves as `example.mjs`. */
+  readonly js: string;
+  /** Its TypeScript form: the `ts` block right after it where the README gives one, else `js`. */
+  readonly ts: string;
 }
 
 /**
- * The README's `npm install …` line and `ts` programs. A README's `ts` blocks
- * continue one program, in order, except that a block right after
- * `<!-- separate example -->` starts another.
+ * The README's `npm install …` line and examples. Every `js` block (also one
+ * indented in a list) is a complete program; a `ts` block is the TypeScript
+ * form of the `js` block right before it, and anything else is an error.
  */
 export function parseReadme(name: string, file: string): Readme {
   const text = readFileSync(file, 'utf8');
-  const blocks = [...text.matchAll(/(<!-- separate example -->\n+)?```(\w+)\n([\s\S]*?)```/g)];
+  const blocks = [...text.matchAll(/^( *)```(\w*)[^\n]*\n([\s\S]*?)^\1```/gm)].map(
+    ([, indent, lang, body]) => ({
+      lang: lang!,
+      body: body!.replace(new RegExp(`^${indent}`, 'gm'), ''),
+    }),
+  );
   const line = blocks
-    .filter(([, , lang]) => lang === 'sh')
-    .flatMap(([, , , body]) => body!.split('\n'))
+    .filter((b) => b.lang === 'sh')
+    .flatMap((b) => b.body.split('\n'))
     .find((l) => l.startsWith('npm install '));
   const install = (line ?? '')
     .split(/\s+/)
     .slice(2)
     .filter((word) => word !== '' && !word.startsWith('-'));
-  const programs: string[] = [];
-  for (const [, separate, lang, body] of blocks) {
-    if (lang !== 'ts') continue;
-    if (separate !== undefined || programs.length === 0) programs.push(body!);
-    else programs[programs.length - 1] += `\n${body}`;
-  }
-  return { name, file, install, programs };
+  const examples: Example[] = [];
+  blocks.forEach(({ lang, body }, i) => {
+    if (lang === 'js') examples.push({ js: body, ts: body });
+    else if (lang === 'ts') {
+      const before = examples.at(-1);
+      if (blocks[i - 1]?.lang !== 'js' || before === undefined) {
+        throw new Error(`${file}: a ts block must directly follow the js block it types`);
+      }
+      examples[examples.length - 1] = { js: before.js, ts: body };
+    }
+  });
+  return { name, file, install, examples };
 }
 
 /** The package a bare import specifier names (`@scope/name/sub` → `@scope/name`). */
