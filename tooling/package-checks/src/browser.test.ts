@@ -24,13 +24,13 @@ import { root } from './packages';
  */
 const haveChromium = browserUnavailable() === undefined;
 
-/** The first `ts` block under the backend README's "## Browsers" heading. */
+/** The first `js` block under the backend README's "## Browsers" heading. */
 function readmeBrowserSetup(): string {
   const readme = readFileSync(join(root, 'packages/backend/README.md'), 'utf8');
   const section = readme.split(/^## Browsers$/m)[1] ?? '';
-  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  const code = /^```js\n([\s\S]*?)```/m.exec(section)?.[1];
   if (code === undefined)
-    throw new Error("@usam/backend's README has no ts block under '## Browsers'");
+    throw new Error("@usam/backend's README has no js block under '## Browsers'");
   return code;
 }
 
