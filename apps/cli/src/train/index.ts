@@ -14,7 +14,6 @@ export {
   OPTIMIZERS,
   type PartialTrainOptions,
   resolveTrainOptions,
-  resumeOptions,
   TRAIN_DEFAULTS,
   TRAIN_OPTION_NAMES,
   type TrainOptions,
@@ -27,6 +26,7 @@ export {
   METRICS,
   type RunConfig,
   readMetrics,
+  resumeOptions,
   SUMMARY,
   type TrainSummary,
 } from './run-dir';

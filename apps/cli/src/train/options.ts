@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { DATASET_NAMES, parseDatasetName } from '@usam/datasets';
 import { MODEL_NAMES, type ModelName } from '@usam/models';
 import {
@@ -9,10 +8,8 @@ import {
   type VariantOption,
 } from '@usam/optimizer';
 import { UsageError } from '../cli/errors';
-import { pathKind } from '../cli/files';
 import { catalogueMeasure, MEASURE_NAMES } from '../measures';
 import { datasetSettings, isMnist, mnistRecipe } from './defaults';
-import { CONFIG, readRunConfig } from './run-dir';
 import {
   HESSIAN_QUANTITIES,
   type HessianQuantity,
@@ -230,7 +227,7 @@ function text(name: string, value: unknown): string {
   return value as string;
 }
 
-const RESUME_AND_FORCE = new UsageError(
+export const RESUME_AND_FORCE = new UsageError(
   '--resume and --force contradict each other; --resume continues the run, --force starts it over.',
 );
 
@@ -452,27 +449,6 @@ export function configDifference(
     }
   }
   return undefined;
-}
-
-/**
- * The options of `usam train --resume`: the run's saved options (from
- * `<out>/config.json`), with `requested.epochs` if given. Any other requested
- * option that differs from the saved one is refused, naming it. Without a run
- * at `out`, the request is returned as it is (train then says there is nothing to resume).
- */
-export async function resumeOptions(
-  requested: PartialTrainOptions,
-  variants: readonly Variant[] = VARIANTS,
-): Promise<PartialTrainOptions> {
-  // Checked here, before the saved options (which say force: false) replace the request's.
-  if (requested.force === true) throw RESUME_AND_FORCE;
-  const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }, variants).out;
-  // No run there: returned as it is, and train says there is nothing to resume.
-  if ((await pathKind(join(out, CONFIG)).catch(() => 'none')) !== 'other') return requested;
-  const saved = (await readRunConfig(out, variants)).options;
-  const difference = configDifference(saved, requested);
-  if (difference !== undefined) throw resumeMismatch(difference);
-  return { ...saved, epochs: requested.epochs ?? saved.epochs, out, resume: true, force: false };
 }
 
 export const resumeMismatch = (difference: string): UsageError =>

@@ -19,7 +19,15 @@ import {
   writeFileAtomic,
 } from '../cli/files';
 import type { EarlyStop } from './early-stop';
-import { flag, resolveTrainOptions, type TrainOptions } from './options';
+import {
+  configDifference,
+  flag,
+  type PartialTrainOptions,
+  RESUME_AND_FORCE,
+  resolveTrainOptions,
+  resumeMismatch,
+  type TrainOptions,
+} from './options';
 import { TRAIN_OPTION_NAMES } from './run-names';
 import {
   configSchema,
@@ -158,6 +166,27 @@ export async function readRunConfig(
     );
   }
   return config;
+}
+
+/**
+ * The options of `usam train --resume`: the run's saved options (from
+ * `<out>/config.json`), with `requested.epochs` if given. Any other requested
+ * option that differs from the saved one is refused, naming it. Without a run
+ * at `out`, the request is returned as it is (train then says there is nothing to resume).
+ */
+export async function resumeOptions(
+  requested: PartialTrainOptions,
+  variants: readonly Variant[] = VARIANTS,
+): Promise<PartialTrainOptions> {
+  // Checked here, before the saved options (which say force: false) replace the request's.
+  if (requested.force === true) throw RESUME_AND_FORCE;
+  const out = requested.out ?? resolveTrainOptions({ ...requested, resume: false }, variants).out;
+  // No run there: returned as it is, and train says there is nothing to resume.
+  if ((await pathKind(join(out, CONFIG)).catch(() => 'none')) !== 'other') return requested;
+  const saved = (await readRunConfig(out, variants)).options;
+  const difference = configDifference(saved, requested);
+  if (difference !== undefined) throw resumeMismatch(difference);
+  return { ...saved, epochs: requested.epochs ?? saved.epochs, out, resume: true, force: false };
 }
 
 /**
