@@ -23,6 +23,7 @@ import {
   runShard,
   type Trainer,
   usamTrain,
+  withOutputLock,
   writePlan,
 } from './runs';
 import { type Shard, shardRuns, WHOLE } from './shard';
@@ -172,7 +173,8 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     if (wantChecks) checksReport = await runChecks();
     outcomes = await training();
   }
-  const report = await buildReport([out], out);
+  // From the merged plan, one invocation at a time (another may share this --out).
+  const report = await withOutputLock(out, 'the report', () => buildReport([out], out));
   log(
     `\n${report.done} of ${report.runs} runs finished; wrote ${report.files.length} files in ${out}:`,
   );
@@ -200,11 +202,18 @@ export async function reproduce(options: ReproduceOptions): Promise<ReproduceRes
     );
   }
   const failed = [...outcomes].filter(([, outcome]) => outcome === 'failed').map(([id]) => id);
+  const busy = [...outcomes].filter(([, outcome]) => outcome === 'busy').map(([id]) => id);
+  // Never exit 0 having skipped work: a run another process holds is not in this report.
+  const skipped =
+    busy.length === 0
+      ? ''
+      : `${busy.length} run(s) skipped because another live process is training them (${busy.join(', ')}; who, in the progress above), so the report leaves them out; rerun this command when it has finished`;
   if (failed.length > 0) {
     throw new RunError(
-      `${failed.length} run(s) failed (${failed.join(', ')}); their errors are in the progress above, the report covers the others; rerun to retry them.`,
+      `${failed.length} run(s) failed (${failed.join(', ')}); their errors are in the progress above, the report covers the others; rerun to retry them.${skipped ? ` Also ${skipped}.` : ''}`,
     );
   }
+  if (skipped) throw new RunError(`${skipped}.`);
   return { out, plan, runs, checks: checksReport, outcomes, report };
 }
 

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { RunError } from '../cli/errors';
 import { pathKind } from '../cli/files';
 import { isCompleted, mergePlans, PLAN_FILE, RUNS_DIR, readPlan } from '../report/collect';
 import { hasCheckpoint } from '../train/checkpoint';
@@ -20,6 +20,7 @@ import {
   writeDivergence,
 } from '../train/run-dir';
 import { EtaModel } from './eta';
+import { acquireLock, describeHolder } from './lock';
 import type { Plan, PlannedRun, RunSettings } from './plan';
 import { writeJson } from './results';
 import type { RunHooks, RunOutcome, TrainedRun } from './run-types';
@@ -113,15 +114,42 @@ export interface RunShardOptions {
  * invocation adding experiments); a different profile is refused.
  */
 export async function writePlan(out: string, plan: Plan): Promise<Plan> {
-  const merged =
-    (await pathKind(join(out, PLAN_FILE))) === 'other'
-      ? mergePlans([
-          { dir: out, plan: await readPlan(out) },
-          { dir: 'this invocation', plan },
-        ])
-      : plan;
-  await writeJson(join(out, PLAN_FILE), merged);
-  return merged;
+  return withOutputLock(out, 'its plan', async () => {
+    const merged =
+      (await pathKind(join(out, PLAN_FILE))) === 'other'
+        ? mergePlans([
+            { dir: out, plan: await readPlan(out) },
+            { dir: 'this invocation', plan },
+          ])
+        : plan;
+    await writeJson(join(out, PLAN_FILE), merged);
+    return merged;
+  });
+}
+
+/**
+ * Runs `f` holding the output directory's lock (`plan.json.lock`): two
+ * invocations into one `--out` (`-e table2` and `-e table3` at once) merge
+ * their plans one after the other, and write their reports one at a time,
+ * each from the merged plan (docs/run-directory.md, "Locks").
+ */
+export async function withOutputLock<T>(
+  out: string,
+  what: string,
+  f: () => Promise<T>,
+): Promise<T> {
+  await mkdir(out, { recursive: true });
+  const lock = await acquireLock(join(out, PLAN_FILE), { wait: 600_000 });
+  if (!lock.acquired) {
+    throw new RunError(
+      `--out '${out}': ${describeHolder(lock.holder)} has held its plan lock for 10 minutes, so ${what} cannot be written; wait for that usam reproduce to finish, then rerun.`,
+    );
+  }
+  try {
+    return await f();
+  } finally {
+    await lock.release();
+  }
 }
 
 /**
@@ -206,8 +234,9 @@ export async function isSettled(dir: string): Promise<boolean> {
  * Runs this shard's part of the plan, one `usam train` run directory per run
  * under `out/runs/`: a finished run (summary.json completed, or diverged.json)
  * is skipped, an unfinished one resumed from its checkpoint. Each run is locked
- * by this process while it trains (`<run>.lock`, refreshed every 10 s and stale
- * after 2 min, so a crashed process's lock is taken over), so shards that
+ * by this process while it trains (`<run>.lock` and `<run>.lock.json`: pid,
+ * host, heartbeat; a holder gone from this host is taken over at once, one
+ * elsewhere after 2 min without a heartbeat: ./lock.ts), so shards that
  * overlap, or one shard started twice, never write into one run directory at
  * the same time. With `jobs` > 1 the runs train in worker processes (this
  * process holds their locks: a killed worker's run is free to resume at once).
@@ -264,18 +293,18 @@ export async function runShard(options: RunShardOptions): Promise<Map<string, Ru
         finish('skipped');
         continue;
       }
-      let release: () => Promise<void>;
-      try {
-        release = await lockfile.lock(dir, {
-          lockfilePath: `${dir}.lock`,
-          realpath: false,
-          stale: 120_000,
-          update: 10_000,
-        });
-      } catch (error) {
-        if ((error as { code?: string }).code !== 'ELOCKED') throw error;
-        finish('busy');
+      // A live holder (another shard, the same command twice) keeps the run; a dead one
+      // (its pid gone on this host, or no heartbeat for 2 min) is taken over at once.
+      const lock = await acquireLock(dir);
+      if (!lock.acquired) {
+        finish('busy', describeHolder(lock.holder));
         continue;
+      }
+      const release = lock.release;
+      if (lock.tookOver) {
+        report(run, finishedCount + 1, slot, {
+          error: `took over the lock of ${describeHolder(lock.tookOver)}, which is gone; resuming`,
+        });
       }
       try {
         // Checked again under the lock: another process may have finished it meanwhile.
