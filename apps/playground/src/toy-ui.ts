@@ -346,7 +346,7 @@ export function setupToy() {
   const matchingPreset = () => {
     const boxes = [...checks.querySelectorAll<HTMLInputElement>('input[type=checkbox]')];
     const defaults = TOY_OPTIMIZERS.every((o) =>
-      findVariant(o).options.every((option) => {
+      findVariant(TOY_RUNS[o].optimizer).options.every((option) => {
         const f = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
         return f === null || f.valueAsNumber === TOY_RUNS[o][option.name];
       }),
@@ -376,7 +376,7 @@ export function setupToy() {
     for (const box of checks.querySelectorAll<HTMLInputElement>('input[type=checkbox]'))
       box.checked = true;
     for (const o of TOY_OPTIMIZERS) {
-      for (const option of findVariant(o).options) {
+      for (const option of findVariant(TOY_RUNS[o].optimizer).options) {
         const f = form.elements.namedItem(`${option.name}-${o}`) as HTMLInputElement | null;
         if (f !== null) f.value = String(TOY_RUNS[o][option.name]);
       }

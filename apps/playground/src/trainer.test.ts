@@ -88,7 +88,7 @@ describe('parseRequest', () => {
         type: 'start',
         settings: { ...SETTINGS, runs: [{ ...defaultRun('frob-sam'), samples: 1 }] },
       },
-      'settings.runs[0].samples must be an integer ≥ 2 (a covariance needs two samples) for frob-sam, got 1.',
+      'settings.runs[0].samples must be an integer ≥ 2 and ≤ 1024 (a covariance needs two samples) for frob-sam, got 1.',
     ],
     [
       { type: 'start', settings: { ...SETTINGS, runs: [{ ...defaultRun('det-sam'), rho: 0 }] } },

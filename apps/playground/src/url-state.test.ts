@@ -34,7 +34,7 @@ describe('settings in the address', () => {
       "dataset must be one of mnist-s, mnist, mnist-c, mnist-s-c, got 'cifar10' (the default mnist-s used)",
       "unknown setting 'colour' ignored",
       "run1 must be one of sgd, sam, asam, ssam, frob-sam, trace-sam, det-sam, got 'adam' (run left out)",
-      "run2.samples must be an integer ≥ 2 (a covariance needs two samples) for frob-sam, got '1' (the default 2 used)",
+      "run2.samples must be an integer ≥ 2 and ≤ 1024 (a covariance needs two samples) for frob-sam, got '1' (the default 2 used)",
       'run2.eta is not an option of frob-sam (ignored)',
     ]);
     // What was valid is kept: run2's ρ.
