@@ -8,7 +8,7 @@ import { expect, it, vi } from 'vitest';
  */
 it('the README example loads mnist-s-c, runs two epochs of batches and takes the first examples', async () => {
   const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  const code = /^```js\n([\s\S]*?)^```/m.exec(readme)?.[1];
   expect(code).toContain("from '@usam/datasets/node'");
   const file = join(import.meta.dirname, `readme-example-${process.pid}.tmp.ts`);
   writeFileSync(

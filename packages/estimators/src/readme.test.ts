@@ -10,7 +10,7 @@ import { expect, it, vi } from 'vitest';
  */
 it('the README example type-checks and runs: trace, Frobenius, top-2 eigenvalues, density', async () => {
   const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  const code = /^```js\n([\s\S]*?)^```/m.exec(readme)?.[1];
   expect(code).toContain("from '@usam/estimators'");
   const file = join(import.meta.dirname, `readme-example-${process.pid}.tmp.ts`);
   const config = join(import.meta.dirname, '..', `tsconfig.readme-${process.pid}.tmp.json`);
