@@ -337,7 +337,9 @@ describe.skipIf(missing !== undefined)('the playground in headless Chromium', ()
     await page.fill('#toy-form input[name=lr]', '0.5');
     await page.press('#toy-form input[name=lr]', 'Enter');
     await page.locator('#toy-form input[name=lr]').dispatchEvent('change');
-    await page.waitForSelector('#toy-status[data-diverged*=frob-sam]', { timeout: 30_000 });
+    await page.waitForSelector('#toy-status[data-state=done][data-diverged*=frob-sam]', {
+      timeout: 30_000,
+    });
     expect(await page.locator('#toy-status').textContent()).toContain('Diverged at lr 0.5');
     await page.fill('#toy-form input[name=lr]', '0.02');
     await page.locator('#toy-form input[name=lr]').dispatchEvent('change');

@@ -154,6 +154,8 @@ export function setupToy() {
     };
     status.textContent = 'Running the optimizers…';
     status.dataset.state = 'running';
+    // What diverged belongs to the result shown in the status, which this request replaces.
+    delete status.dataset.diverged;
     worker.postMessage(message);
   };
 
