@@ -487,6 +487,51 @@ export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32)
 }
 
 /**
+ * c[r, j] = act(c[r, j] + bias[j]) in place, c read as [rows, cols], the bias
+ * added only if `withBias`: _FusedMatMul's epilogue after `matmul`. act: 0
+ * linear, 1 relu max(x, 0), 2 relu6 min(max(x, 0), 6); wasm's max and min
+ * keep NaN a NaN, as tfjs's kernels do.
+ */
+export function biasActivation(
+  c: usize,
+  bias: usize,
+  rows: i32,
+  cols: i32,
+  withBias: bool,
+  act: i32,
+): void {
+  given(0, c);
+  if (withBias) {
+    given(1, bias);
+    inside(1, bias, (<usize>cols) << 2);
+  }
+  const c4 = cols & ~3;
+  const stride = (<usize>cols) << 2;
+  const zero = f32x4.splat(0);
+  const six = f32x4.splat(6);
+  for (let r = 0; r < rows; r++) {
+    const row = c + <usize>r * stride;
+    inside(0, row, stride);
+    for (let j = 0; j < c4; j += 4) {
+      const at = (<usize>j) << 2;
+      let v = v128.load(row + at);
+      if (withBias) v = f32x4.add(v, v128.load(bias + at));
+      if (act >= 1) v = f32x4.max(v, zero);
+      if (act === 2) v = f32x4.min(v, six);
+      v128.store(row + at, v);
+    }
+    for (let j = c4; j < cols; j++) {
+      const at = (<usize>j) << 2;
+      let v = load<f32>(row + at);
+      if (withBias) v += load<f32>(bias + at);
+      if (act >= 1) v = max<f32>(v, 0);
+      if (act === 2) v = min<f32>(v, 6);
+      store<f32>(row + at, v);
+    }
+  }
+}
+
+/**
  * out[taps − 1 − t, co, ci] = w[t, ci, co] for a filter read as [taps, cin, cout]
  * (taps = kh·kw): the filter flipped in both spatial axes with its channel
  * axes swapped, as the input gradient's convolution takes it. In 16×16 tiles,

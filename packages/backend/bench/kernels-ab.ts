@@ -2,8 +2,8 @@
  * Same-process A/B of our wasm SIMD kernels (src/simd-kernels.ts) against the
  * versions they replace (`withoutSimdKernels`: MaxPoolGrad and Sum as
  * JavaScript loops, Conv2DBackpropFilter as an XNNPACK convolution of
- * transposed operands), on the shapes of bench:peer's CNNs and ResNet-18 at
- * batch 32. Rounds alternate old, new (order rotating); the figure is the
+ * transposed operands, products on XNNPACK with flagged operands transposed
+ * first), on the shapes of bench:peer's MLP, CNNs and ResNet-18 at batch 32. Rounds alternate old, new (order rotating); the figure is the
  * median over rounds of old ms / new ms. Usage: `pnpm bench:kernels`
  * (AB_ONLY=substring filters cases, AB_ROUNDS sets the rounds). Prints JSON lines.
  */
@@ -132,7 +132,46 @@ function denseWeightGrad(batch: number, inputs: number, units: number): Case {
   };
 }
 
+/**
+ * A product as a dense layer runs it (`a·b`, `a·bᵀ`, fused bias + relu), with a
+ * fresh b each call, as training's weights and gradients are.
+ */
+function product(
+  name: string,
+  aShape: number[],
+  bShape: number[],
+  transposeB: boolean,
+  fused = false,
+): Case {
+  return {
+    name: `${fused ? '_FusedMatMul' : 'BatchMatMul'} ${name} a[${aShape}]·b[${bShape}]${transposeB ? 'ᵀ' : ''}${fused ? ' + bias, relu' : ''}`,
+    setup() {
+      const a = rand(aShape);
+      const b = rand(bShape);
+      const bias = rand([bShape[transposeB ? 0 : 1]!]);
+      return {
+        prepare: () => tf.mul(b, 1),
+        run: (fresh) =>
+          (fused
+            ? tf.fused.matMul({ a, b: fresh!, transposeB, bias, activation: 'relu' })
+            : tf.matMul(a, fresh!, false, transposeB)
+          ).dispose(),
+        dispose: () => tf.dispose([a, b, bias]),
+      };
+    },
+  };
+}
+
 const CASES: Case[] = [
+  product('512³', [512, 512], [512, 512], false),
+  product('mlp dense 1', [128, 784], [784, 128], false),
+  product('mlp dense 1', [128, 784], [784, 128], false, true),
+  product('mlp dense', [128, 128], [128, 128], false),
+  product('mlp dense', [128, 128], [128, 128], false, true),
+  product('mlp head', [128, 128], [128, 10], false),
+  product('mlp dx = dy·Wᵀ', [128, 128], [128, 128], true),
+  product('mlp head dx', [128, 10], [128, 10], true),
+  product('cnn dense', [128, 1600], [1600, 128], false),
   convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
   convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
   convFilter('cnn32 conv1', [128, 32, 32, 3], 3, 32, 1, 'valid'),

@@ -107,6 +107,15 @@ export interface RawKernels {
     ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
   ): void;
   addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
+  /** c = act(c + bias) in place (act 0 linear, 1 relu, 2 relu6). */
+  biasActivation(
+    c: number,
+    bias: number,
+    rows: number,
+    cols: number,
+    withBias: boolean,
+    act: number,
+  ): void;
   flipSwapFilter(w: number, out: number, taps: number, cin: number, cout: number): void;
   /** out = w·x, or out += w·x (n floats). */
   axpy(x: number, out: number, n: number, w: number, accumulate: boolean): void;
@@ -132,6 +141,7 @@ const POSITIONS = {
   matmul: [0, 3, 4],
   col2imAdd: [0, 1],
   addRows: [0, 1, 2],
+  biasActivation: [0, 1],
   flipSwapFilter: [0, 1],
   axpy: [0, 1],
   axpby: [0, 1, 2],
@@ -399,6 +409,14 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     ['bias', cols],
     ['out', rows * cols],
   ]),
+  biasActivation: ([, , rows, cols, withBias, act]) => ({
+    ok: natural(rows, cols) && [0, 1, 2].includes(act),
+    why: 'bad sizes or activation',
+    buffers: [
+      ['c', rows * cols],
+      ['bias', withBias ? cols : 0],
+    ],
+  }),
   axpy: ([, , n]) => ({
     ok: natural(n),
     why: 'bad sizes',

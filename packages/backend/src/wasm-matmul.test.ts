@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './node';
+import { withoutSimdKernels } from './simd-kernels';
 import { on, relativeError, values } from './test-helpers';
 import { transposeFirst } from './wasm-matmul';
 
@@ -158,11 +159,15 @@ describe('transposeFirst', () => {
     // One bias value per output column, the bias wasm's fused kernel takes as it is.
     const bias = tf.tensor1d(values([tb ? bShape.at(-2)! : bShape.at(-1)!], 10));
     const attrs = { transposeA: ta, transposeB: tb, activation: 'linear' };
-    const out = transposeFirst(original)({
-      inputs: withBias ? { a, b, bias } : { a, b },
-      backend,
-      attrs: attrs as unknown as tf.NamedAttrMap,
-    }) as tf.TensorInfo;
+    // Without our module: with it, no float32 product reaches wasm's kernel (tested below).
+    const out = withoutSimdKernels(
+      () =>
+        transposeFirst(original)({
+          inputs: withBias ? { a, b, bias } : { a, b },
+          backend,
+          attrs: attrs as unknown as tf.NamedAttrMap,
+        }) as tf.TensorInfo,
+    );
     const expected = tf.tidy(() => ({
       a: tf.transpose(a).dataSync(),
       b: tf.transpose(b).dataSync(),
@@ -172,7 +177,7 @@ describe('transposeFirst', () => {
     return { seen: seen[0]!, bias, expected };
   }
 
-  it('hands wasm’s kernel the transposed operands and no flags; other inputs pass through', async () => {
+  it('hands wasm’s kernel the transposed operands and no flags without our module; other inputs pass through', async () => {
     await tf.setBackend('wasm');
     const buffers = tf.engine().backend.numDataIds();
     const { seen, bias, expected } = wrapped([6, 4], [5, 6], true, true);
@@ -195,5 +200,99 @@ describe('transposeFirst', () => {
     expect(batched.attrs).toMatchObject({ transposeA: true, transposeB: true });
     const plain = wrapped([4, 6], [6, 5], false, false, false).seen;
     expect(plain.a).toEqual([...values([4, 6], 8)]);
+  });
+});
+
+describe('every float32 product in our module', () => {
+  /** Runs the wrapper around a stand-in for wasm's kernel that counts its calls. */
+  function run(
+    aShape: number[],
+    bShape: number[],
+    ta: boolean,
+    tb: boolean,
+    fused?: { bias: number[]; activation: string },
+    scale = 1,
+  ) {
+    let calls = 0;
+    const backend = tf.backend();
+    const original: tf.KernelFunc = () => {
+      calls++;
+      throw new Error('wasm’s kernel was called');
+    };
+    const a = tf.tensor(
+      values(aShape, 11).map((x) => x * scale),
+      aShape,
+    );
+    const b = tf.tensor(values(bShape, 12), bShape);
+    const bias = fused && tf.tensor(values(fused.bias, 13), fused.bias);
+    const out = transposeFirst(original)({
+      inputs: bias ? { a, b, bias } : { a, b },
+      backend,
+      attrs: {
+        transposeA: ta,
+        transposeB: tb,
+        activation: fused?.activation ?? 'linear',
+      } as unknown as tf.NamedAttrMap,
+    }) as tf.TensorInfo;
+    const got = Float32Array.from(backend.readSync(out.dataId) as Float32Array);
+    backend.disposeData(out.dataId);
+    tf.dispose([a, b, ...(bias ? [bias] : [])]);
+    return { got, calls };
+  }
+
+  it('runs plain, transposed and batched products without wasm’s kernel, as a float64 product', async () => {
+    await tf.setBackend('wasm');
+    for (const [batchA, batchB] of [
+      [1, 1],
+      [3, 3],
+      [1, 2],
+    ] as const) {
+      for (const [ta, tb] of FLAGS) {
+        // n = 13: one 8-column block and a tail; m = 6: one 4-row block and a tail.
+        const { aShape, bShape } = operands(batchA, batchB, [6, 19, 13], ta, tb);
+        const { got, calls } = run(aShape, bShape, ta, tb);
+        expect(calls).toBe(0);
+        const want = reference(values(aShape, 11), aShape, values(bShape, 12), bShape, ta, tb);
+        expect(relativeError(got, want)).toBeLessThan(TOLERANCE);
+      }
+    }
+  });
+
+  it('applies a per-column bias with linear, relu and relu6 in the module, other epilogues as wasm’s kernels', async () => {
+    await tf.setBackend('wasm');
+    const [m, k, n] = [9, 21, 11];
+    for (const activation of ['linear', 'relu', 'relu6', 'elu']) {
+      for (const biasShape of [[n], [1], [m, n]]) {
+        const { aShape, bShape } = operands(1, 1, [m, k, n], false, true);
+        // Scaled so that relu6 clips: entries of the product reach about ±k·0.25·scale.
+        const scale = 3;
+        const a = values(aShape, 11).map((x) => x * scale);
+        const { got, calls } = run(
+          aShape,
+          bShape,
+          false,
+          true,
+          { bias: biasShape, activation },
+          scale,
+        );
+        expect(calls).toBe(0);
+        const biasValues = values(biasShape, 13);
+        const act = (x: number) =>
+          activation === 'relu'
+            ? Math.max(0, x)
+            : activation === 'relu6'
+              ? Math.min(6, Math.max(0, x))
+              : activation === 'elu'
+                ? x > 0
+                  ? x
+                  : Math.expm1(x)
+                : x;
+        const want = reference(a, aShape, values(bShape, 12), bShape, false, true).map((x, i) =>
+          act(x + biasValues[biasShape.length === 2 ? i : biasShape[0] === 1 ? 0 : i % n]!),
+        );
+        if (activation === 'relu6') expect(want.some((x) => x === 6)).toBe(true);
+        expect(relativeError(got, want)).toBeLessThan(TOLERANCE);
+      }
+    }
   });
 });

@@ -5,10 +5,11 @@
  *
  * Slow: wasm runs a product on XNNPACK only when neither operand is
  * transposed and both have batch size 1; every other product goes to a
- * scalar triple loop, about 15× slower. The backward pass of every dense
- * layer is such a product (dW = xᵀ·dy, dx = dy·Wᵀ). Here the flagged operand
- * is transposed first (wasm's Transpose, O(size) against the product's
- * O(m·k·n)), or aᵀ·b runs in our SIMD module, which reads a in place.
+ * scalar triple loop, about 15× slower. And XNNPACK packs b afresh for every
+ * new b tensor, which in training is every product. So where our SIMD module
+ * runs, every float32 product runs there (docs/kernels.md, "Matrix
+ * products"); without it, the flagged operand is transposed first and the
+ * product goes to XNNPACK.
  *
  * Wrong in wasm's kernel, so never handed to it:
  * - XNNPACK caches its packed weights by b's tensor id alone, not its shape;
@@ -211,9 +212,43 @@ function epilogue(s: Scratch, y: tf.TensorInfo, args: KernelArgs): tf.TensorInfo
   return out;
 }
 
+/** Our module's code for the activations its epilogue applies. */
+const SIMD_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
+
+/**
+ * The product in our SIMD module with _FusedMatMul's bias and activation: in
+ * the module where the bias is one value per column and the activation is
+ * linear, relu or relu6, as wasm's own kernels otherwise.
+ */
+function simdProduct(
+  s: Scratch,
+  simd: SimdKernels,
+  args: KernelArgs,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.TensorInfo {
+  const attrs = args.attrs as unknown as MatMulAttrs;
+  const { bias } = args.inputs as { bias?: tf.TensorInfo };
+  const out = product(s, a, b, attrs);
+  const act = SIMD_ACTIVATIONS[attrs.activation ?? 'linear'];
+  const n = out.shape.at(-1)!;
+  const perColumn = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === n);
+  if (act === undefined || !perColumn || (bias !== undefined && bias.dtype !== 'float32')) {
+    return epilogue(s, out, args);
+  }
+  if (bias === undefined && act === 0) return out;
+  const rows = n === 0 ? 0 : sizeOf(out.shape) / n;
+  simd.biasActivation(out, bias ?? out, rows, n, bias !== undefined, act);
+  return out;
+}
+
 /**
  * Wraps wasm's BatchMatMul or _FusedMatMul (same inputs `a`, `b` and flags;
- * _FusedMatMul's bias and activation are kept).
+ * _FusedMatMul's bias and activation are kept). Where our SIMD module runs,
+ * every float32 product runs there (docs/matmul.md: faster than XNNPACK,
+ * which packs every fresh weight anew, and than wasm's scalar loop for
+ * transposed and batched products); elsewhere XNNPACK gets the products it
+ * takes, with flagged operands transposed first.
  */
 export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
   return (args: KernelArgs) => {
@@ -227,6 +262,8 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
     const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
     const backend = args.backend as tf.KernelBackend;
+    const simd = simdKernels(backend as unknown as WasmHeap);
+    if (simd !== undefined) return withScratch(backend, (s) => simdProduct(s, simd, args, a, b));
     const fused = bias !== undefined || activation !== 'linear';
     const batch1 = sizeOf(pa) === 1 && sizeOf(pb) === 1;
     const wasmBatches = pa.join() === pb.join() || sizeOf(pa) === 1 || sizeOf(pb) === 1;
@@ -248,12 +285,6 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
       });
     }
     if (!batch1) return original(args);
-    const simd =
-      transposeA && !transposeB && !fused
-        ? simdKernels(args.backend as unknown as WasmHeap)
-        : undefined;
-    if (simd !== undefined)
-      return transposedLeft(args.backend as unknown as WasmHeap, simd, a, b, batch);
     return withScratch(backend, (s) => {
       const a2 = transposeA ? s.transpose(a, swapInner(a.shape.length)) : a;
       const b2 = transposeB ? s.transpose(b, swapInner(b.shape.length)) : b;
@@ -261,23 +292,4 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
       return s.call(original, inputs, { ...args.attrs, transposeA: false, transposeB: false });
     });
   };
-}
-
-/**
- * aᵀ·b for a [.., k, m] and b [.., k, n] (batch 1) in our SIMD module, which
- * reads a as it is: no transpose, and no XNNPACK packing of a fresh b.
- */
-function transposedLeft(
-  backend: WasmHeap,
-  simd: SimdKernels,
-  a: tf.TensorInfo,
-  b: tf.TensorInfo,
-  batch: number[],
-): tf.TensorInfo {
-  const [k, m] = a.shape.slice(-2) as [number, number];
-  const n = b.shape.at(-1)!;
-  const out = backend.makeOutput([...batch, m, n], 'float32');
-  // a [k, m] read as its transpose: a(i, kk) at i·4 + kk·4m.
-  simd.matmul(a, 4, m * 4, b, out, m, k, n, false);
-  return out;
 }
