@@ -462,6 +462,464 @@ export function col2imAdd(
   }
 }
 
+// --- Winograd F(2×2, 3×3) convolutions (docs/conv-kernels.md) ---------------------------
+// A stride-1, undilated 3×3 convolution in 2×2 output tiles: each tile's 4×4 input patch d
+// becomes V = Bᵀ·d·B, the filter g becomes U = G·g·Gᵀ (per input and output channel), the
+// 16 positions ξ of the tile are 16 products M_ξ = V_ξ·U_ξ over the input channels
+// (`matmul`), and the tile's output is Aᵀ·M·A: 16 products per 4 outputs instead of 36.
+// Layouts: U [16][cin][cout], V [16][tiles][cin], M [16][tiles][cout], tiles t = (n, ty, tx).
+
+/** 4 floats at p (fewer, `count` < 4, with zeros after), or zeros where `ok` is false. */
+function loadLanes(slot: i32, p: usize, ok: bool, count: i32): v128 {
+  if (!ok) return f32x4.splat(0);
+  inside(slot, p, (<usize>count) << 2);
+  if (count >= 4) return v128.load(p);
+  let v = f32x4.splat(0);
+  v = f32x4.replace_lane(v, 0, load<f32>(p));
+  if (count > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (count > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+/** Stores the first `count` (≤ 4) lanes of v at p. */
+function storeLanes(slot: i32, p: usize, v: v128, count: i32): void {
+  inside(slot, p, (<usize>count) << 2);
+  if (count >= 4) {
+    v128.store(p, v);
+    return;
+  }
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (count > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (count > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+/**
+ * The filter's transform: U[ξ][ci][co] = (G·g·Gᵀ)[ξ] with g[a][b] = w[a, b, ci, co]
+ * and G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]], 4 output channels at a time.
+ */
+export function winogradFilter(w: usize, u: usize, cin: i32, cout: i32): void {
+  given(0, w);
+  given(1, u);
+  const tap = (<usize>cin * <usize>cout) << 2;
+  const half = f32x4.splat(0.5);
+  for (let ci = 0; ci < cin; ci++) {
+    for (let co = 0; co < cout; co += 4) {
+      const count = min(4, cout - co);
+      const o = (<usize>ci * <usize>cout + <usize>co) << 2;
+      const at = w + o;
+      const g00 = loadLanes(0, at, true, count);
+      const g01 = loadLanes(0, at + tap, true, count);
+      const g02 = loadLanes(0, at + 2 * tap, true, count);
+      const g10 = loadLanes(0, at + 3 * tap, true, count);
+      const g11 = loadLanes(0, at + 4 * tap, true, count);
+      const g12 = loadLanes(0, at + 5 * tap, true, count);
+      const g20 = loadLanes(0, at + 6 * tap, true, count);
+      const g21 = loadLanes(0, at + 7 * tap, true, count);
+      const g22 = loadLanes(0, at + 8 * tap, true, count);
+      // G·g, row r by columns a, b, c; then row r of (G·g)·Gᵀ into U[4r … 4r + 3].
+      for (let r = 0; r < 4; r++) {
+        let a: v128;
+        let b: v128;
+        let c: v128;
+        if (r === 0) {
+          a = g00;
+          b = g01;
+          c = g02;
+        } else if (r === 1) {
+          a = f32x4.mul(f32x4.add(f32x4.add(g00, g10), g20), half);
+          b = f32x4.mul(f32x4.add(f32x4.add(g01, g11), g21), half);
+          c = f32x4.mul(f32x4.add(f32x4.add(g02, g12), g22), half);
+        } else if (r === 2) {
+          a = f32x4.mul(f32x4.add(f32x4.sub(g00, g10), g20), half);
+          b = f32x4.mul(f32x4.add(f32x4.sub(g01, g11), g21), half);
+          c = f32x4.mul(f32x4.add(f32x4.sub(g02, g12), g22), half);
+        } else {
+          a = g20;
+          b = g21;
+          c = g22;
+        }
+        const row = u + <usize>(r * 4) * tap + o;
+        storeLanes(1, row, a, count);
+        storeLanes(1, row + tap, f32x4.mul(f32x4.add(f32x4.add(a, b), c), half), count);
+        storeLanes(1, row + 2 * tap, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), half), count);
+        storeLanes(1, row + 3 * tap, c, count);
+      }
+    }
+  }
+}
+
+/**
+ * The input's transform for the tiles t0 ≤ t < t1: V[ξ][t − t0][ci] = (Bᵀ·d·B)[ξ],
+ * d[r][c] = x[n, 2·ty − top + r, 2·tx − left + c, ci] (zero outside x), with
+ * Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+ */
+export function winogradInput(
+  x: usize,
+  v: usize,
+  _batch: i32, // the entry checks t1 against it
+  h: i32,
+  w: i32,
+  cin: i32,
+  tilesH: i32,
+  tilesW: i32,
+  top: i32,
+  left: i32,
+  t0: i32,
+  t1: i32,
+): void {
+  given(0, x);
+  given(1, v);
+  const plane = (<usize>(t1 - t0) * <usize>cin) << 2;
+  const perImage = tilesH * tilesW;
+  const pixel = (<usize>cin) << 2;
+  for (let t = t0; t < t1; t++) {
+    const n = t / perImage;
+    const y0 = ((t % perImage) / tilesW) * 2 - top;
+    const x0 = (t % tilesW) * 2 - left;
+    const r0 = y0 >= 0 && y0 < h;
+    const r1 = y0 + 1 >= 0 && y0 + 1 < h;
+    const r2 = y0 + 2 >= 0 && y0 + 2 < h;
+    const r3 = y0 + 3 >= 0 && y0 + 3 < h;
+    const c0 = x0 >= 0 && x0 < w;
+    const c1 = x0 + 1 >= 0 && x0 + 1 < w;
+    const c2 = x0 + 2 >= 0 && x0 + 2 < w;
+    const c3 = x0 + 3 >= 0 && x0 + 3 < w;
+    // Addresses of (row r, column 0); used only where row and column are inside x.
+    const p0 = x + <usize>((n * h + y0) * w + x0) * pixel;
+    const p1 = p0 + <usize>w * pixel;
+    const p2 = p1 + <usize>w * pixel;
+    const p3 = p2 + <usize>w * pixel;
+    const out = v + <usize>(t - t0) * pixel;
+    for (let ci = 0; ci < cin; ci += 4) {
+      const count = min(4, cin - ci);
+      const o = (<usize>ci) << 2;
+      const q1 = pixel + o;
+      const q2 = 2 * pixel + o;
+      const q3 = 3 * pixel + o;
+      const d00 = loadLanes(0, p0 + o, r0 && c0, count);
+      const d01 = loadLanes(0, p0 + q1, r0 && c1, count);
+      const d02 = loadLanes(0, p0 + q2, r0 && c2, count);
+      const d03 = loadLanes(0, p0 + q3, r0 && c3, count);
+      const d10 = loadLanes(0, p1 + o, r1 && c0, count);
+      const d11 = loadLanes(0, p1 + q1, r1 && c1, count);
+      const d12 = loadLanes(0, p1 + q2, r1 && c2, count);
+      const d13 = loadLanes(0, p1 + q3, r1 && c3, count);
+      const d20 = loadLanes(0, p2 + o, r2 && c0, count);
+      const d21 = loadLanes(0, p2 + q1, r2 && c1, count);
+      const d22 = loadLanes(0, p2 + q2, r2 && c2, count);
+      const d23 = loadLanes(0, p2 + q3, r2 && c3, count);
+      const d30 = loadLanes(0, p3 + o, r3 && c0, count);
+      const d31 = loadLanes(0, p3 + q1, r3 && c1, count);
+      const d32 = loadLanes(0, p3 + q2, r3 && c2, count);
+      const d33 = loadLanes(0, p3 + q3, r3 && c3, count);
+      for (let r = 0; r < 4; r++) {
+        // Row r of Bᵀ·d, by columns.
+        let e0: v128;
+        let e1: v128;
+        let e2: v128;
+        let e3: v128;
+        if (r === 0) {
+          e0 = f32x4.sub(d00, d20);
+          e1 = f32x4.sub(d01, d21);
+          e2 = f32x4.sub(d02, d22);
+          e3 = f32x4.sub(d03, d23);
+        } else if (r === 1) {
+          e0 = f32x4.add(d10, d20);
+          e1 = f32x4.add(d11, d21);
+          e2 = f32x4.add(d12, d22);
+          e3 = f32x4.add(d13, d23);
+        } else if (r === 2) {
+          e0 = f32x4.sub(d20, d10);
+          e1 = f32x4.sub(d21, d11);
+          e2 = f32x4.sub(d22, d12);
+          e3 = f32x4.sub(d23, d13);
+        } else {
+          e0 = f32x4.sub(d10, d30);
+          e1 = f32x4.sub(d11, d31);
+          e2 = f32x4.sub(d12, d32);
+          e3 = f32x4.sub(d13, d33);
+        }
+        const row = out + <usize>(r * 4) * plane + o;
+        storeLanes(1, row, f32x4.sub(e0, e2), count);
+        storeLanes(1, row + plane, f32x4.add(e1, e2), count);
+        storeLanes(1, row + 2 * plane, f32x4.sub(e2, e1), count);
+        storeLanes(1, row + 3 * plane, f32x4.sub(e1, e3), count);
+      }
+    }
+  }
+}
+
+/** M[ξ] = V[ξ]·U[ξ] for the 16 positions ξ: V [16][tiles][cin], U [16][cin][cout], M [16][tiles][cout]. */
+export function winogradProducts(
+  v: usize,
+  u: usize,
+  m: usize,
+  tiles: i32,
+  cin: i32,
+  cout: i32,
+): void {
+  const vPlane = (<usize>tiles * <usize>cin) << 2;
+  const uPlane = (<usize>cin * <usize>cout) << 2;
+  const mPlane = (<usize>tiles * <usize>cout) << 2;
+  for (let xi = 0; xi < 16; xi++) {
+    matmul(
+      v + <usize>xi * vPlane,
+      (<usize>cin) << 2,
+      4,
+      u + <usize>xi * uPlane,
+      m + <usize>xi * mPlane,
+      tiles,
+      cin,
+      cout,
+      false,
+    );
+  }
+}
+
+/**
+ * The output's transform for the tiles t0 ≤ t < t1: y[n, 2·ty + a, 2·tx + b, co] =
+ * (Aᵀ·M·A)[a][b] (+ bias[co]; then max(·, 0) with `relu`) where inside y, with
+ * Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]. `bias` is read only with `hasBias`.
+ */
+export function winogradOutput(
+  m: usize,
+  y: usize,
+  bias: usize,
+  _batch: i32, // the entry checks t1 against it
+  ho: i32,
+  wo: i32,
+  cout: i32,
+  tilesH: i32,
+  tilesW: i32,
+  t0: i32,
+  t1: i32,
+  hasBias: bool,
+  relu: bool,
+): void {
+  given(0, m);
+  given(1, y);
+  given(2, bias);
+  const plane = (<usize>(t1 - t0) * <usize>cout) << 2;
+  const perImage = tilesH * tilesW;
+  const pixel = (<usize>cout) << 2;
+  const zero = f32x4.splat(0);
+  for (let t = t0; t < t1; t++) {
+    const n = t / perImage;
+    const oy = ((t % perImage) / tilesW) * 2;
+    const ox = (t % tilesW) * 2;
+    const down = oy + 1 < ho;
+    const right = ox + 1 < wo;
+    const at = y + <usize>((n * ho + oy) * wo + ox) * pixel;
+    const from = m + <usize>(t - t0) * pixel;
+    for (let co = 0; co < cout; co += 4) {
+      const count = min(4, cout - co);
+      const o = (<usize>co) << 2;
+      const p = from + o;
+      const m00 = loadLanes(0, p, true, count);
+      const m01 = loadLanes(0, p + plane, true, count);
+      const m02 = loadLanes(0, p + 2 * plane, true, count);
+      const m03 = loadLanes(0, p + 3 * plane, true, count);
+      const m10 = loadLanes(0, p + 4 * plane, true, count);
+      const m11 = loadLanes(0, p + 5 * plane, true, count);
+      const m12 = loadLanes(0, p + 6 * plane, true, count);
+      const m13 = loadLanes(0, p + 7 * plane, true, count);
+      const m20 = loadLanes(0, p + 8 * plane, true, count);
+      const m21 = loadLanes(0, p + 9 * plane, true, count);
+      const m22 = loadLanes(0, p + 10 * plane, true, count);
+      const m23 = loadLanes(0, p + 11 * plane, true, count);
+      const m30 = loadLanes(0, p + 12 * plane, true, count);
+      const m31 = loadLanes(0, p + 13 * plane, true, count);
+      const m32 = loadLanes(0, p + 14 * plane, true, count);
+      const m33 = loadLanes(0, p + 15 * plane, true, count);
+      // Aᵀ·M, rows 0 and 1, by columns.
+      const s00 = f32x4.add(f32x4.add(m00, m10), m20);
+      const s01 = f32x4.add(f32x4.add(m01, m11), m21);
+      const s02 = f32x4.add(f32x4.add(m02, m12), m22);
+      const s03 = f32x4.add(f32x4.add(m03, m13), m23);
+      const s10 = f32x4.sub(f32x4.sub(m10, m20), m30);
+      const s11 = f32x4.sub(f32x4.sub(m11, m21), m31);
+      const s12 = f32x4.sub(f32x4.sub(m12, m22), m32);
+      const s13 = f32x4.sub(f32x4.sub(m13, m23), m33);
+      const b = loadLanes(2, bias + o, hasBias, count);
+      let y00 = f32x4.add(f32x4.add(f32x4.add(s00, s01), s02), b);
+      let y01 = f32x4.add(f32x4.sub(f32x4.sub(s01, s02), s03), b);
+      let y10 = f32x4.add(f32x4.add(f32x4.add(s10, s11), s12), b);
+      let y11 = f32x4.add(f32x4.sub(f32x4.sub(s11, s12), s13), b);
+      if (relu) {
+        y00 = f32x4.max(y00, zero);
+        y01 = f32x4.max(y01, zero);
+        y10 = f32x4.max(y10, zero);
+        y11 = f32x4.max(y11, zero);
+      }
+      const q = at + o;
+      storeLanes(1, q, y00, count);
+      if (right) storeLanes(1, q + pixel, y01, count);
+      if (down) {
+        const below = q + <usize>wo * pixel;
+        storeLanes(1, below, y10, count);
+        if (right) storeLanes(1, below + pixel, y11, count);
+      }
+    }
+  }
+}
+
+// The filter gradient by F(3×3, 2×2) (docs/conv-kernels.md): dW[a, b, ci, co] = Σ over dy's
+// 2×2 tiles of the 4×4 input patch correlated with the tile, = Aᵀ·(Σ_t V_t ⊙ U_t)·A with
+// V_t the input's transform above (winogradInput, same tiles), U_t = G·dy_t·Gᵀ and
+// G = [[1, 0], [½, ½], [½, −½], [0, −1]], Aᵀ = [[1, 1, 1, 0], [0, 1, −1, 0], [0, 1, 1, 1]].
+// The sum over tiles is 16 products Vᵀ_ξ·U_ξ, accumulated over the chunks of tiles.
+
+/**
+ * dy's tiles transformed, for the tiles t0 ≤ t < t1: U[ξ][t − t0][co] = (G·g·Gᵀ)[ξ],
+ * g[a][b] = dy[n, 2·ty + a, 2·tx + b, co] (zero outside dy).
+ */
+export function winogradGradientTiles(
+  dy: usize,
+  u: usize,
+  _batch: i32, // the entry checks t1 against it
+  ho: i32,
+  wo: i32,
+  cout: i32,
+  tilesH: i32,
+  tilesW: i32,
+  t0: i32,
+  t1: i32,
+): void {
+  given(0, dy);
+  given(1, u);
+  const plane = (<usize>(t1 - t0) * <usize>cout) << 2;
+  const perImage = tilesH * tilesW;
+  const pixel = (<usize>cout) << 2;
+  const half = f32x4.splat(0.5);
+  const zero = f32x4.splat(0);
+  for (let t = t0; t < t1; t++) {
+    const n = t / perImage;
+    const oy = ((t % perImage) / tilesW) * 2;
+    const ox = (t % tilesW) * 2;
+    const down = oy + 1 < ho;
+    const right = ox + 1 < wo;
+    const at = dy + <usize>((n * ho + oy) * wo + ox) * pixel;
+    const out = u + <usize>(t - t0) * pixel;
+    for (let co = 0; co < cout; co += 4) {
+      const count = min(4, cout - co);
+      const o = (<usize>co) << 2;
+      const g00 = loadLanes(0, at + o, true, count);
+      const g01 = loadLanes(0, at + pixel + o, right, count);
+      const g10 = loadLanes(0, at + <usize>wo * pixel + o, down, count);
+      const g11 = loadLanes(0, at + <usize>(wo + 1) * pixel + o, down && right, count);
+      for (let r = 0; r < 4; r++) {
+        // Row r of G·g: columns a, b.
+        let a: v128;
+        let b: v128;
+        if (r === 0) {
+          a = g00;
+          b = g01;
+        } else if (r === 1) {
+          a = f32x4.mul(f32x4.add(g00, g10), half);
+          b = f32x4.mul(f32x4.add(g01, g11), half);
+        } else if (r === 2) {
+          a = f32x4.mul(f32x4.sub(g00, g10), half);
+          b = f32x4.mul(f32x4.sub(g01, g11), half);
+        } else {
+          a = f32x4.sub(zero, g10);
+          b = f32x4.sub(zero, g11);
+        }
+        const row = out + <usize>(r * 4) * plane + o;
+        storeLanes(1, row, a, count);
+        storeLanes(1, row + plane, f32x4.mul(f32x4.add(a, b), half), count);
+        storeLanes(1, row + 2 * plane, f32x4.mul(f32x4.sub(a, b), half), count);
+        storeLanes(1, row + 3 * plane, f32x4.sub(zero, b), count);
+      }
+    }
+  }
+}
+
+/**
+ * M[ξ] (+)= V[ξ]ᵀ·U[ξ] for the 16 positions ξ: V [16][tiles][cin] read transposed in
+ * place, U [16][tiles][cout], M [16][cin][cout]; M is overwritten unless `accumulate`.
+ */
+export function winogradGradientProducts(
+  v: usize,
+  u: usize,
+  m: usize,
+  tiles: i32,
+  cin: i32,
+  cout: i32,
+  accumulate: bool,
+): void {
+  const vPlane = (<usize>tiles * <usize>cin) << 2;
+  const uPlane = (<usize>tiles * <usize>cout) << 2;
+  const mPlane = (<usize>cin * <usize>cout) << 2;
+  for (let xi = 0; xi < 16; xi++) {
+    matmul(
+      v + <usize>xi * vPlane,
+      4,
+      (<usize>cin) << 2,
+      u + <usize>xi * uPlane,
+      m + <usize>xi * mPlane,
+      cin,
+      tiles,
+      cout,
+      accumulate,
+    );
+  }
+}
+
+/** dW[a, b, ci, co] = (Aᵀ·M·A)[a][b] over every (ci, co), 4 at a time: M [16][cin·cout], dW [9][cin·cout]. */
+export function winogradFilterGradient(m: usize, dw: usize, pairs: i32): void {
+  given(0, m);
+  given(1, dw);
+  const plane = (<usize>pairs) << 2;
+  for (let q = 0; q < pairs; q += 4) {
+    const count = min(4, pairs - q);
+    const p = m + ((<usize>q) << 2);
+    const m00 = loadLanes(0, p, true, count);
+    const m01 = loadLanes(0, p + plane, true, count);
+    const m02 = loadLanes(0, p + 2 * plane, true, count);
+    const m03 = loadLanes(0, p + 3 * plane, true, count);
+    const m10 = loadLanes(0, p + 4 * plane, true, count);
+    const m11 = loadLanes(0, p + 5 * plane, true, count);
+    const m12 = loadLanes(0, p + 6 * plane, true, count);
+    const m13 = loadLanes(0, p + 7 * plane, true, count);
+    const m20 = loadLanes(0, p + 8 * plane, true, count);
+    const m21 = loadLanes(0, p + 9 * plane, true, count);
+    const m22 = loadLanes(0, p + 10 * plane, true, count);
+    const m23 = loadLanes(0, p + 11 * plane, true, count);
+    const m30 = loadLanes(0, p + 12 * plane, true, count);
+    const m31 = loadLanes(0, p + 13 * plane, true, count);
+    const m32 = loadLanes(0, p + 14 * plane, true, count);
+    const m33 = loadLanes(0, p + 15 * plane, true, count);
+    const to = dw + ((<usize>q) << 2);
+    for (let k = 0; k < 3; k++) {
+      // Row k of Aᵀ·M, by columns.
+      let s0: v128;
+      let s1: v128;
+      let s2: v128;
+      let s3: v128;
+      if (k === 0) {
+        s0 = f32x4.add(f32x4.add(m00, m10), m20);
+        s1 = f32x4.add(f32x4.add(m01, m11), m21);
+        s2 = f32x4.add(f32x4.add(m02, m12), m22);
+        s3 = f32x4.add(f32x4.add(m03, m13), m23);
+      } else if (k === 1) {
+        s0 = f32x4.sub(m10, m20);
+        s1 = f32x4.sub(m11, m21);
+        s2 = f32x4.sub(m12, m22);
+        s3 = f32x4.sub(m13, m23);
+      } else {
+        s0 = f32x4.add(f32x4.add(m10, m20), m30);
+        s1 = f32x4.add(f32x4.add(m11, m21), m31);
+        s2 = f32x4.add(f32x4.add(m12, m22), m32);
+        s3 = f32x4.add(f32x4.add(m13, m23), m33);
+      }
+      const row = to + <usize>(k * 3) * plane;
+      storeLanes(1, row, f32x4.add(f32x4.add(s0, s1), s2), count);
+      storeLanes(1, row + plane, f32x4.sub(s1, s2), count);
+      storeLanes(1, row + 2 * plane, f32x4.add(f32x4.add(s1, s2), s3), count);
+    }
+  }
+}
+
 /** out[r, c] = x[r, c] + bias[c] for x read as [rows, cols]: a bias add. */
 export function addRows(x: usize, bias: usize, out: usize, rows: i32, cols: i32): void {
   given(0, x);

@@ -3,11 +3,14 @@
  * versions they replace (`withoutSimdKernels`: MaxPoolGrad and Sum as
  * JavaScript loops, Conv2DBackpropFilter as an XNNPACK convolution of
  * transposed operands, products on XNNPACK with flagged operands transposed
- * first), on the shapes of bench:peer's MLP, CNNs and ResNet-18 at batch 32. Rounds alternate old, new (order rotating); the figure is the
+ * first), on the shapes of bench:peer's MLP, CNNs and ResNet-18 at batch 32.
+ * And the Winograd convolutions against the same kernels with Winograd off
+ * (`winogradAB`). Rounds alternate old, new (order rotating); the figure is the
  * median over rounds of old ms / new ms. Usage: `pnpm bench:kernels`
  * (AB_ONLY=substring filters cases, AB_ROUNDS sets the rounds). Prints JSON lines.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { WINOGRAD } from '../src/conv-winograd';
 import { initBackend } from '../src/node';
 import { withoutSimdKernels } from '../src/simd-kernels';
 
@@ -16,6 +19,8 @@ await initBackend('wasm');
 type Shape4 = [number, number, number, number];
 interface Case {
   readonly name: string;
+  /** What `old` is: tfjs's kernels and our fallbacks (default), or only Winograd off. */
+  readonly baseline?: 'winograd off';
   /** Makes the inputs, returns a function running the kernel once (output disposed). */
   readonly setup: () => {
     /** Untimed, before each run: a fresh input, disposed after the run. */
@@ -162,6 +167,68 @@ function product(
   };
 }
 
+/**
+ * A stride-1 3×3 convolution forward (Conv2D, or FusedConv2D with bias and ReLU)
+ * or its input gradient, Winograd (conv-winograd.ts) against what ran before it
+ * (`WINOGRAD.use = false`): XNNPACK forward, our other input gradients. A fresh
+ * filter every call, as in training (XNNPACK packs a new filter anew).
+ */
+function winogradAB(
+  kernel: 'Conv2D' | 'FusedConv2D' | 'Conv2DBackpropInput' | 'Conv2DBackpropFilter',
+  name: string,
+  x: Shape4,
+  cout: number,
+  pad: 'same' | 'valid',
+): Case {
+  return {
+    name: `Winograd ${kernel} ${name} x[${x}] 3×3→${cout} ${pad}`,
+    baseline: 'winograd off',
+    setup() {
+      const filterShape: Shape4 = [3, 3, x[3], cout];
+      const info = tf.backend_util.computeConv2DInfo(x, filterShape, 1, 1, pad);
+      const input = kernel === 'Conv2DBackpropInput' ? rand(info.outShape) : rand(x);
+      const filter = rand(filterShape);
+      const bias = rand([cout]);
+      const dy = rand(info.outShape);
+      return {
+        // A fresh dy for the filter gradient.
+        prepare: () => tf.mul(kernel === 'Conv2DBackpropFilter' ? dy : filter, 1),
+        run: (fresh) => {
+          const out =
+            kernel === 'Conv2DBackpropFilter'
+              ? tf
+                  .engine()
+                  .runKernel(
+                    kernel,
+                    { x: input, dy: fresh! },
+                    { strides: 1, pad, dataFormat: 'NHWC', filterShape },
+                  )
+              : kernel === 'Conv2DBackpropInput'
+                ? tf
+                    .engine()
+                    .runKernel(
+                      kernel,
+                      { dy: input, filter: fresh! },
+                      { strides: 1, pad, dataFormat: 'NHWC', inputShape: x },
+                    )
+                : kernel === 'Conv2D'
+                  ? tf.conv2d(input as tf.Tensor4D, fresh as tf.Tensor4D, 1, pad)
+                  : tf.fused.conv2d({
+                      x: input as tf.Tensor4D,
+                      filter: fresh as tf.Tensor4D,
+                      strides: 1,
+                      pad,
+                      bias,
+                      activation: 'relu',
+                    });
+          (out as tf.Tensor).dispose();
+        },
+        dispose: () => tf.dispose([input, filter, bias, dy]),
+      };
+    },
+  };
+}
+
 const CASES: Case[] = [
   product('512³', [512, 512], [512, 512], false),
   product('mlp dense 1', [128, 784], [784, 128], false),
@@ -172,6 +239,27 @@ const CASES: Case[] = [
   product('mlp dx = dy·Wᵀ', [128, 128], [128, 128], true),
   product('mlp head dx', [128, 10], [128, 10], true),
   product('cnn dense', [128, 1600], [1600, 128], false),
+  winogradAB('Conv2D', 'resnet 32²', [32, 32, 32, 64], 64, 'same'),
+  winogradAB('Conv2D', 'resnet 16²', [32, 16, 16, 128], 128, 'same'),
+  winogradAB('Conv2D', 'resnet 8²', [32, 8, 8, 256], 256, 'same'),
+  winogradAB('Conv2D', 'resnet 4²', [32, 4, 4, 512], 512, 'same'),
+  winogradAB('FusedConv2D', 'cnn28 conv2', [128, 13, 13, 32], 64, 'valid'),
+  winogradAB('FusedConv2D', 'cnn32 conv2', [128, 15, 15, 32], 64, 'valid'),
+  winogradAB('FusedConv2D', 'cnn small', [128, 13, 13, 8], 16, 'valid'),
+  winogradAB('Conv2DBackpropInput', 'resnet 32²', [32, 32, 32, 64], 64, 'same'),
+  winogradAB('Conv2DBackpropInput', 'resnet 16²', [32, 16, 16, 128], 128, 'same'),
+  winogradAB('Conv2DBackpropInput', 'resnet 8²', [32, 8, 8, 256], 256, 'same'),
+  winogradAB('Conv2DBackpropInput', 'resnet 4²', [32, 4, 4, 512], 512, 'same'),
+  winogradAB('Conv2DBackpropInput', 'cnn28 conv2', [128, 13, 13, 32], 64, 'valid'),
+  winogradAB('Conv2DBackpropInput', 'cnn32 conv2', [128, 15, 15, 32], 64, 'valid'),
+  winogradAB('Conv2DBackpropInput', 'cnn small', [128, 13, 13, 8], 16, 'valid'),
+  winogradAB('Conv2DBackpropFilter', 'resnet 32²', [32, 32, 32, 64], 64, 'same'),
+  winogradAB('Conv2DBackpropFilter', 'resnet 16²', [32, 16, 16, 128], 128, 'same'),
+  winogradAB('Conv2DBackpropFilter', 'resnet 8²', [32, 8, 8, 256], 256, 'same'),
+  winogradAB('Conv2DBackpropFilter', 'resnet 4²', [32, 4, 4, 512], 512, 'same'),
+  winogradAB('Conv2DBackpropFilter', 'cnn28 conv2', [128, 13, 13, 32], 64, 'valid'),
+  winogradAB('Conv2DBackpropFilter', 'cnn32 conv2', [128, 15, 15, 32], 64, 'valid'),
+  winogradAB('Conv2DBackpropFilter', 'cnn small', [128, 13, 13, 8], 16, 'valid'),
   convFilter('cnn28 conv1', [128, 28, 28, 1], 3, 32, 1, 'valid'),
   convFilter('cnn28 conv2', [128, 13, 13, 32], 3, 64, 1, 'valid'),
   convFilter('cnn32 conv1', [128, 32, 32, 3], 3, 32, 1, 'valid'),
@@ -219,7 +307,15 @@ function time(prepare: (() => tf.Tensor) | undefined, run: (fresh?: tf.Tensor) =
 for (const c of CASES) {
   if (only !== undefined && !c.name.includes(only)) continue;
   const { prepare, run, dispose } = c.setup();
-  const old = (fresh?: tf.Tensor) => withoutSimdKernels(() => run(fresh));
+  const old = (fresh?: tf.Tensor) => {
+    if (c.baseline !== 'winograd off') return withoutSimdKernels(() => run(fresh));
+    WINOGRAD.use = false;
+    try {
+      run(fresh);
+    } finally {
+      WINOGRAD.use = true;
+    }
+  };
   time(prepare, old);
   time(prepare, run);
   const ratios: number[] = [];

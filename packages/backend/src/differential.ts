@@ -554,6 +554,68 @@ function int32Case(rng: Rng): Case {
 }
 
 /**
+ * Stride-1, undilated 3×3 convolutions, the shapes our Winograd kernels take
+ * (conv-winograd.ts): conv2d, or fused.conv2d with a bias or none and a linear
+ * or ReLU activation; paddings 'valid', 'same' and explicit up to 3 (the input
+ * gradient's padding 2 − top is then negative); channels mostly at or above the
+ * Winograd threshold (8), some below (the fallbacks). Outside KINDS, so that the
+ * fuzz runs' case indices stay as they were: drawn by conv-winograd.test.ts.
+ */
+export function winogradCase(rng: Rng): Case {
+  for (;;) {
+    const n = rng.pick(SMALL);
+    const h = rng.pick([1, 2, 3, 4, 5, 6, 7, 9, 13, 16]);
+    const w = rng.pick([1, 2, 3, 4, 5, 6, 7, 9, 13, 16]);
+    const channels = [1, 3, 7, 8, 8, 9, 13, 16, 16, 17, 31, 32, 64, 65] as const;
+    const cin = rng.pick(channels);
+    const cout = rng.pick(channels);
+    const kind = rng.pick(['valid', 'same', 'explicit'] as const);
+    const padding: Pad =
+      kind === 'explicit'
+        ? [
+            [0, 0],
+            [rng.int(0, 3), rng.int(0, 3)],
+            [rng.int(0, 3), rng.int(0, 3)],
+            [0, 0],
+          ]
+        : kind;
+    const padH = Array.isArray(padding) ? padding[1][0] + padding[1][1] : 0;
+    const padW = Array.isArray(padding) ? padding[2][0] + padding[2][1] : 0;
+    if (padding !== 'same' && (3 > h + padH || 3 > w + padW)) continue;
+    const work = n * h * w * cin * cout * 9;
+    if (work > 3_000_000) continue;
+    const fused = rng.chance(0.4);
+    const bias = fused && rng.chance(0.7);
+    const activation = rng.pick(['linear', 'relu'] as const);
+    const chunk = rng.chance(0.5) ? rng.pick([1, 100, 700, 5000]) : undefined;
+    const x = [n, h, w, cin];
+    const f = [3, 3, cin, cout];
+    const inputs: Record<string, Input> = { x: { shape: x }, filter: { shape: f } };
+    if (bias) inputs.bias = { shape: [cout] };
+    return {
+      op: fused ? 'winograd fused.conv2d' : 'winograd conv2d',
+      description: `x=[${x}] filter=[${f}] pad=${padText(padding)}${fused ? ` bias=${bias} activation=${activation}` : ''}${chunk ? ` chunk=${chunk}` : ''}`,
+      inputs,
+      fn: (t) =>
+        fused
+          ? tf.fused.conv2d({
+              x: t.x as tf.Tensor4D,
+              filter: t.filter as tf.Tensor4D,
+              strides: 1,
+              pad: padding,
+              bias: t.bias,
+              activation,
+            })
+          : tf.conv2d(t.x as tf.Tensor4D, t.filter as tf.Tensor4D, 1, padding),
+      wrt: Object.keys(inputs),
+      // tfjs's fused conv gradient is a customGrad (not twice differentiable).
+      secondOrder: !fused && work <= 300_000,
+      chunk,
+    };
+  }
+}
+
+/**
  * The optimizer's list kernels (wasm-optimizer-kernels.ts) where the backend has
  * them, tfjs's ops (what @usam/measures' tensorList falls back to) elsewhere:
  * Σ_j w_j·t_j per tensor, the count of non-finite entries, and Σ t². Outside

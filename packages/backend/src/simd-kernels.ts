@@ -64,6 +64,22 @@ export const convGeometry = (
   info.padInfo.left,
 ];
 
+/**
+ * The sizes `winogradInput` takes: the input's (NHWC), the 2×2 output tiles
+ * along each axis, and the padding before the first row and column (negative
+ * to skip input; docs/conv-kernels.md).
+ */
+export type WinogradGeometry = [
+  batch: number,
+  h: number,
+  w: number,
+  cin: number,
+  tilesH: number,
+  tilesW: number,
+  top: number,
+  left: number,
+];
+
 /** The exports of assembly/kernels.ts; pointers are byte addresses in wasm's heap. */
 export interface RawKernels {
   maxPoolGrad(
@@ -106,6 +122,51 @@ export interface RawKernels {
     dx: number,
     ...args: [...geometry: ConvGeometry, p0: number, p1: number, zero: boolean]
   ): void;
+  // The Winograd F(2×2, 3×3) convolution (conv-winograd.ts; docs/conv-kernels.md).
+  winogradFilter(w: number, u: number, cin: number, cout: number): void;
+  winogradInput(
+    x: number,
+    v: number,
+    ...args: [...geometry: WinogradGeometry, t0: number, t1: number]
+  ): void;
+  winogradProducts(v: number, u: number, m: number, tiles: number, cin: number, cout: number): void;
+  winogradOutput(
+    m: number,
+    y: number,
+    bias: number,
+    batch: number,
+    ho: number,
+    wo: number,
+    cout: number,
+    tilesH: number,
+    tilesW: number,
+    t0: number,
+    t1: number,
+    hasBias: boolean,
+    relu: boolean,
+  ): void;
+  winogradGradientTiles(
+    dy: number,
+    u: number,
+    batch: number,
+    ho: number,
+    wo: number,
+    cout: number,
+    tilesH: number,
+    tilesW: number,
+    t0: number,
+    t1: number,
+  ): void;
+  winogradGradientProducts(
+    v: number,
+    u: number,
+    m: number,
+    tiles: number,
+    cin: number,
+    cout: number,
+    accumulate: boolean,
+  ): void;
+  winogradFilterGradient(m: number, dw: number, pairs: number): void;
   addRows(x: number, bias: number, out: number, rows: number, cols: number): void;
   /** c = act(c + bias) in place (act 0 linear, 1 relu, 2 relu6). */
   biasActivation(
@@ -140,6 +201,13 @@ const POSITIONS = {
   im2colT: [0, 1],
   matmul: [0, 3, 4],
   col2imAdd: [0, 1],
+  winogradFilter: [0, 1],
+  winogradInput: [0, 1],
+  winogradProducts: [0, 1, 2],
+  winogradOutput: [0, 1, 2],
+  winogradGradientTiles: [0, 1],
+  winogradGradientProducts: [0, 1, 2],
+  winogradFilterGradient: [0, 1],
   addRows: [0, 1, 2],
   biasActivation: [0, 1],
   flipSwapFilter: [0, 1],
@@ -402,6 +470,81 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     buffers: [
       ['col', (p1 - p0) * kh * kw * cin],
       ['dx', batch * h * w * cin],
+    ],
+  }),
+  winogradFilter: ([, , cin, cout]) => ({
+    ok: natural(cin, cout),
+    why: 'bad sizes',
+    buffers: [
+      ['w', 9 * cin * cout],
+      ['u', 16 * cin * cout],
+    ],
+  }),
+  winogradInput: ([, , batch, h, w, cin, tilesH, tilesW, top, left, t0, t1]) => ({
+    ok:
+      natural(batch, h, w, cin, tilesH, tilesW, t0, t1) &&
+      Number.isInteger(top) &&
+      Number.isInteger(left) &&
+      t0 <= t1 &&
+      t1 <= batch * tilesH * tilesW,
+    why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or bad sizes`,
+    buffers: [
+      ['x', batch * h * w * cin],
+      ['v', 16 * (t1 - t0) * cin],
+    ],
+  }),
+  winogradProducts: ([, , , tiles, cin, cout]) => ({
+    ok: natural(tiles, cin, cout),
+    why: 'bad sizes',
+    buffers: [
+      ['v', 16 * tiles * cin],
+      ['u', 16 * cin * cout],
+      ['m', 16 * tiles * cout],
+    ],
+  }),
+  // Every output entry lies in exactly one tile: the tiles must cover y.
+  winogradOutput: ([, , , batch, ho, wo, cout, tilesH, tilesW, t0, t1, hasBias]) => ({
+    ok:
+      natural(batch, ho, wo, cout, t0, t1) &&
+      tilesH === Math.ceil(ho / 2) &&
+      tilesW === Math.ceil(wo / 2) &&
+      t0 <= t1 &&
+      t1 <= batch * tilesH * tilesW,
+    why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or tiles not covering the output`,
+    buffers: [
+      ['m', 16 * (t1 - t0) * cout],
+      ['y', batch * ho * wo * cout],
+      ['bias', hasBias ? cout : 0],
+    ],
+  }),
+  winogradGradientTiles: ([, , batch, ho, wo, cout, tilesH, tilesW, t0, t1]) => ({
+    ok:
+      natural(batch, ho, wo, cout, t0, t1) &&
+      tilesH === Math.ceil(ho / 2) &&
+      tilesW === Math.ceil(wo / 2) &&
+      t0 <= t1 &&
+      t1 <= batch * tilesH * tilesW,
+    why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or tiles not covering dy`,
+    buffers: [
+      ['dy', batch * ho * wo * cout],
+      ['u', 16 * (t1 - t0) * cout],
+    ],
+  }),
+  winogradGradientProducts: ([, , , tiles, cin, cout]) => ({
+    ok: natural(tiles, cin, cout),
+    why: 'bad sizes',
+    buffers: [
+      ['v', 16 * tiles * cin],
+      ['u', 16 * tiles * cout],
+      ['m', 16 * cin * cout],
+    ],
+  }),
+  winogradFilterGradient: ([, , pairs]) => ({
+    ok: natural(pairs),
+    why: 'bad sizes',
+    buffers: [
+      ['m', 16 * pairs],
+      ['dw', 9 * pairs],
     ],
   }),
   addRows: overRows((rows, cols) => [

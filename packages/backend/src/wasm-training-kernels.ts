@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { filterGradientBySimd } from './conv-filter-gradient';
 import { inputGradientBySimd } from './conv-input-gradient';
+import { winogradConv2D, winogradFilterGradient, winogradInputGradient } from './conv-winograd';
 import { maxPoolGrad } from './pooling-gradients';
 import { setSimdKernelsDisabled, simdKernels, type WasmHeap } from './simd-kernels';
 import { biasAddByRows } from './wasm-bias-add';
@@ -124,6 +125,8 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
+  const winograd = winogradFilterGradient(args, info, filterShape);
+  if (winograd !== undefined) return winograd;
   const simd = simdKernels(args.backend as unknown as WasmHeap);
   if (simd !== undefined) {
     return withScratch(args.backend as tf.KernelBackend, (s) =>
@@ -423,6 +426,8 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     ['the depth of dy', dyc, cout],
   ]);
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const winograd = nchw ? undefined : winogradInputGradient(args, info);
+  if (winograd !== undefined) return winograd;
   // Ours where XNNPACK's way wastes work (the phase split's zero taps at stride
   // > 1) or runs below its speed (fewer than 64 output channels, Cin); XNNPACK
   // was as fast or faster otherwise (bench/kernels-ab.ts).
@@ -550,8 +555,9 @@ const KERNELS: readonly Ours[] = [
   wrap(tf.Slice, sliceWithoutCopy),
   wrap(tf.SplitV, splitWithoutCopy),
   // 'same' padding as explicit pads: XNNPACK's own 'same' gives zeros at strides past the input.
-  wrap(tf.Conv2D, explicitSamePadding(false)),
-  wrap(tf.FusedConv2D, explicitSamePadding(false)),
+  // Stride-1 3×3 convolutions by Winograd's F(2×2, 3×3) (conv-winograd.ts), the rest to XNNPACK.
+  wrap(tf.Conv2D, (original) => winogradConv2D(false)(explicitSamePadding(false)(original))),
+  wrap(tf.FusedConv2D, (original) => winogradConv2D(true)(explicitSamePadding(false)(original))),
   wrap(tf.DepthwiseConv2dNative, explicitSamePadding(true)),
   wrap(tf.FusedDepthwiseConv2D, explicitSamePadding(true)),
   // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).

@@ -1,0 +1,154 @@
+/**
+ * The Winograd convolutions on wasm (conv-winograd.ts): against tfjs's kernels
+ * on cpu through the differential harness (values, gradients, and second-order
+ * gradients of conv2d), and against a float64 direct convolution.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WINOGRAD } from './conv-winograd';
+import { compare, Rng, runCase, winogradCase } from './differential';
+import { initBackend } from './node';
+import { withoutSimdKernels } from './simd-kernels';
+import { on, values } from './test-helpers';
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  await initBackend('wasm');
+});
+
+const SEED = 2828;
+const CASES = 150;
+
+describe('Winograd convolutions on wasm against tfjs on cpu', () => {
+  it(`agree on ${CASES} random stride-1 3×3 convolutions, their gradients and second order`, async () => {
+    const failures: string[] = [];
+    const descriptions: string[] = [];
+    let secondOrder = 0;
+    for (let index = 0; index < CASES; index++) {
+      const c = winogradCase(new Rng(SEED * 1000 + index));
+      descriptions.push(`${c.op} ${c.description}`);
+      if (c.secondOrder) secondOrder++;
+      await tf.setBackend('cpu');
+      const want = runCase(c, SEED, index);
+      await tf.setBackend('wasm');
+      const before = tf.memory().numTensors;
+      const got = runCase(c, SEED, index);
+      expect(tf.memory().numTensors).toBe(before);
+      const failure = compare(got, want);
+      if (failure !== undefined)
+        failures.push(`${c.op} ${c.description} (case ${index}): ${failure}`);
+    }
+    expect(failures).toEqual([]);
+    // The draws reach what they are for: both ops, dimensions of 1, every padding, small chunks.
+    const text = descriptions.join('\n');
+    for (const pattern of [
+      /winograd conv2d/,
+      /winograd fused\.conv2d .*bias=true activation=relu/,
+      /x=\[1,/,
+      /x=\[\d+,1,/,
+      /filter=\[3,3,\d+,1\]/,
+      /pad=valid/,
+      /pad=same/,
+      /pad=\[\[0,0\],\[3,/,
+      /chunk=1\b/,
+    ]) {
+      expect(text).toMatch(pattern);
+    }
+    expect(secondOrder).toBeGreaterThan(30);
+  });
+
+  it('stay within float32 rounding of a float64 direct convolution, forward and both gradients', async () => {
+    // A ResNet stage-4-like layer: 64 channels each way, 'same' padding, an odd size (partial tiles).
+    const [n, h, w, cin, cout] = [2, 7, 9, 64, 64];
+    const xv = values([n, h, w, cin], 1);
+    const fv = values([3, 3, cin, cout], 2);
+    const dyv = values([n, h, w, cout], 3);
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, [n, h, w, cin]);
+        const f = tf.tensor4d(fv, [3, 3, cin, cout]);
+        const dy = tf.tensor4d(dyv, [n, h, w, cout]);
+        return [
+          tf.conv2d(x, f, 1, 'same').dataSync() as Float32Array,
+          tf.conv2dTranspose(dy, f, [n, h, w, cin], 1, 'same').dataSync() as Float32Array,
+          (
+            tf
+              .engine()
+              .runKernel(
+                'Conv2DBackpropFilter',
+                { x, dy },
+                { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [3, 3, cin, cout] },
+              ) as tf.Tensor
+          ).dataSync() as Float32Array,
+        ];
+      });
+    const [y, dx, dw] = await on('wasm', run);
+    const [yDirect, dxDirect, dwDirect] = await on('wasm', () => withoutSimdKernels(run));
+    // float64 references: y[p, co] = Σ x·f, dx[p, ci] = Σ dy·f over the in-bounds taps.
+    const yRef = new Float64Array(n * h * w * cout);
+    const dxRef = new Float64Array(n * h * w * cin);
+    const scaleY = new Float64Array(yRef.length);
+    const scaleDx = new Float64Array(dxRef.length);
+    const dwRef = new Float64Array(9 * cin * cout);
+    const scaleDw = new Float64Array(dwRef.length);
+    for (let b = 0; b < n; b++)
+      for (let i = 0; i < h; i++)
+        for (let j = 0; j < w; j++)
+          for (let ky = 0; ky < 3; ky++)
+            for (let kx = 0; kx < 3; kx++) {
+              const [yi, xj] = [i + ky - 1, j + kx - 1];
+              if (yi < 0 || yi >= h || xj < 0 || xj >= w) continue;
+              for (let ci = 0; ci < cin; ci++)
+                for (let co = 0; co < cout; co++) {
+                  const fw = fv[((ky * 3 + kx) * cin + ci) * cout + co]!;
+                  const xin = xv[((b * h + yi) * w + xj) * cin + ci]!;
+                  const out = ((b * h + i) * w + j) * cout + co;
+                  yRef[out] += xin * fw;
+                  scaleY[out] += Math.abs(xin * fw);
+                  // dx at (yi, xj) gets dy at (i, j) through the same tap.
+                  const d = dyv[out]!;
+                  const at = ((b * h + yi) * w + xj) * cin + ci;
+                  dxRef[at] += d * fw;
+                  scaleDx[at] += Math.abs(d * fw);
+                  // dw at the tap gets x · dy.
+                  const tap = ((ky * 3 + kx) * cin + ci) * cout + co;
+                  dwRef[tap] += xin * d;
+                  scaleDw[tap] += Math.abs(xin * d);
+                }
+            }
+    /** max over entries of |got − ref| / Σ|terms|: float32 summation errs by ≲ K·2⁻²⁴ of that. */
+    const worst = (got: Float32Array, ref: Float64Array, scale: Float64Array) =>
+      Math.max(...Array.from(ref, (r, k) => Math.abs(got[k]! - r) / scale[k]!));
+    // y and dx sum K = 9·64 = 576 terms, dw K = n·h·w = 126. Rounding errors of random sign
+    // in a float32 sum grow like √K·2⁻²⁴ ≈ 1.4e-6 of Σ|terms| (K·2⁻²⁴ = 3.4e-5 at worst);
+    // Winograd's transforms add a few roundings of terms at most 4× larger (the ½s are exact).
+    // 1e-5 leaves room for both, while a wrong tap or tile is of order 1 in these units.
+    // Measured: Winograd 0.9–1.9e-7, the direct kernels 1.6–2.0e-7.
+    for (const [got, direct, ref, scale] of [
+      [y, yDirect, yRef, scaleY],
+      [dx, dxDirect, dxRef, scaleDx],
+      [dw, dwDirect, dwRef, scaleDw],
+    ] as const) {
+      expect(worst(got, ref, scale)).toBeLessThan(1e-5);
+      expect(worst(direct, ref, scale)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('can be switched off (WINOGRAD.use), for A/B benchmarks', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(values([1, 4, 4, 8], 4), [1, 4, 4, 8]);
+        const f = tf.tensor4d(values([3, 3, 8, 8], 5), [3, 3, 8, 8]);
+        return tf.conv2d(x, f, 1, 'same').dataSync() as Float32Array;
+      });
+    const on1 = await on('wasm', run);
+    WINOGRAD.use = false;
+    try {
+      const off = await on('wasm', run);
+      expect(Array.from(off)).not.toEqual([]);
+      for (let i = 0; i < off.length; i++) expect(Math.abs(off[i]! - on1[i]!)).toBeLessThan(1e-4);
+    } finally {
+      WINOGRAD.use = true;
+    }
+  });
+});
