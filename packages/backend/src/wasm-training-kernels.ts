@@ -7,7 +7,8 @@
  * DepthwiseConv2dNative, Transpose, PadV2, Slice, Sum, Reverse), so the heavy
  * part runs in XNNPACK. Where our wasm SIMD module runs (simd-kernels.ts), the
  * filter gradient, and the input gradient at strides > 1 or under 64 input
- * channels, run there instead (conv-filter-gradient.ts, conv-input-gradient.ts).
+ * channels, run there instead (conv-filter-gradient.ts, conv-input-gradient.ts),
+ * and stride-1 3×3 ones by Winograd (conv-winograd.ts, docs/conv-kernels.md).
  *
  * The kernels call wasm's kernel functions directly (see wasm-scratch.ts).
  */
