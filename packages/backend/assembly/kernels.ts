@@ -27,8 +27,17 @@ let low1: usize = 0;
 let high1: usize = 0;
 let low2: usize = 0;
 let high2: usize = 0;
+// Slots 3–6: Adam's update reads four buffers and writes three.
+let low3: usize = 0;
+let high3: usize = 0;
+let low4: usize = 0;
+let high4: usize = 0;
+let low5: usize = 0;
+let high5: usize = 0;
+let low6: usize = 0;
+let high6: usize = 0;
 
-/** Debug build: buffer `slot` (0, 1, 2) of this call starts at `base`. */
+/** Debug build: buffer `slot` (0 to 6) of this call starts at `base`. */
 function given(slot: i32, base: usize): void {
   if (isDefined(BOUNDS)) {
     const high = base + extent(base);
@@ -38,9 +47,21 @@ function given(slot: i32, base: usize): void {
     } else if (slot === 1) {
       low1 = base;
       high1 = high;
-    } else {
+    } else if (slot === 2) {
       low2 = base;
       high2 = high;
+    } else if (slot === 3) {
+      low3 = base;
+      high3 = high;
+    } else if (slot === 4) {
+      low4 = base;
+      high4 = high;
+    } else if (slot === 5) {
+      low5 = base;
+      high5 = high;
+    } else {
+      low6 = base;
+      high6 = high;
     }
   }
 }
@@ -48,8 +69,34 @@ function given(slot: i32, base: usize): void {
 /** Debug build: traps unless `bytes` bytes at `at` lie inside buffer `slot`. */
 function inside(slot: i32, at: usize, bytes: usize): void {
   if (isDefined(BOUNDS)) {
-    const low = slot === 0 ? low0 : slot === 1 ? low1 : low2;
-    const high = slot === 0 ? high0 : slot === 1 ? high1 : high2;
+    const low =
+      slot === 0
+        ? low0
+        : slot === 1
+          ? low1
+          : slot === 2
+            ? low2
+            : slot === 3
+              ? low3
+              : slot === 4
+                ? low4
+                : slot === 5
+                  ? low5
+                  : low6;
+    const high =
+      slot === 0
+        ? high0
+        : slot === 1
+          ? high1
+          : slot === 2
+            ? high2
+            : slot === 3
+              ? high3
+              : slot === 4
+                ? high4
+                : slot === 5
+                  ? high5
+                  : high6;
     if (bytes > 0 && (at < low || at + bytes > high)) {
       outOfBounds(slot, at, bytes, low, high);
       unreachable();
@@ -1125,29 +1172,135 @@ export function finiteSquares(x: usize, n: i32, acc: usize): void {
   store<f64>(acc, load<f64>(acc, 8) + squares, 8);
 }
 
+/** out = x ⊙ y (n floats each), rounded as tfjs's Mul (docs/optimizer-kernels.md). */
+export function mulEntries(x: usize, y: usize, out: usize, n: i32): void {
+  given(0, x);
+  given(1, y);
+  given(2, out);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, y, bytes);
+  inside(2, out, bytes);
+  const n4 = n & ~3;
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    v128.store(out + at, f32x4.mul(v128.load(x + at), v128.load(y + at)));
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    store<f32>(out + at, load<f32>(x + at) * load<f32>(y + at));
+  }
+}
+
+/** out = |x| + c (n floats), rounded as tfjs's Abs then Add (ASAM's T = |x| + η). */
+export function absAdd(x: usize, out: usize, n: i32, c: f32): void {
+  given(0, x);
+  given(1, out);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, out, bytes);
+  const n4 = n & ~3;
+  const cs = f32x4.splat(c);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    v128.store(out + at, f32x4.add(f32x4.abs(v128.load(x + at)), cs));
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    store<f32>(out + at, Mathf.abs(load<f32>(x + at)) + c);
+  }
+}
+
+/**
+ * Adam's update of one variable in one pass (n floats each; docs/optimizer-kernels.md),
+ * rounded as tfjs's AdamOptimizer's ops, each result to float32:
+ * m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂), and
+ * x' = ((m'/a₁)/(√(v'/a₂) + ε))·(−lr) + x with aᵢ = 1 − βᵢᵗ; all constants float32.
+ */
+export function adam(
+  x: usize,
+  g: usize,
+  m: usize,
+  v: usize,
+  outX: usize,
+  outM: usize,
+  outV: usize,
+  n: i32,
+  beta1: f32,
+  oneMinusBeta1: f32,
+  beta2: f32,
+  oneMinusBeta2: f32,
+  a1: f32,
+  a2: f32,
+  epsilon: f32,
+  negLr: f32,
+): void {
+  given(0, x);
+  given(1, g);
+  given(2, m);
+  given(3, v);
+  given(4, outX);
+  given(5, outM);
+  given(6, outV);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, g, bytes);
+  inside(2, m, bytes);
+  inside(3, v, bytes);
+  inside(4, outX, bytes);
+  inside(5, outM, bytes);
+  inside(6, outV, bytes);
+  const n4 = n & ~3;
+  const b1 = f32x4.splat(beta1);
+  const c1 = f32x4.splat(oneMinusBeta1);
+  const b2 = f32x4.splat(beta2);
+  const c2 = f32x4.splat(oneMinusBeta2);
+  const d1 = f32x4.splat(a1);
+  const d2 = f32x4.splat(a2);
+  const e = f32x4.splat(epsilon);
+  const s = f32x4.splat(negLr);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    const gi = v128.load(g + at);
+    const mi = f32x4.add(f32x4.mul(v128.load(m + at), b1), f32x4.mul(gi, c1));
+    const vi = f32x4.add(f32x4.mul(v128.load(v + at), b2), f32x4.mul(f32x4.mul(gi, gi), c2));
+    const step = f32x4.div(f32x4.div(mi, d1), f32x4.add(f32x4.sqrt(f32x4.div(vi, d2)), e));
+    v128.store(outM + at, mi);
+    v128.store(outV + at, vi);
+    v128.store(outX + at, f32x4.add(f32x4.mul(step, s), v128.load(x + at)));
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const gi = load<f32>(g + at);
+    const mi = load<f32>(m + at) * beta1 + gi * oneMinusBeta1;
+    const vi = load<f32>(v + at) * beta2 + gi * gi * oneMinusBeta2;
+    const step = mi / a1 / (Mathf.sqrt(vi / a2) + epsilon);
+    store<f32>(outM + at, mi);
+    store<f32>(outV + at, vi);
+    store<f32>(outX + at, step * negLr + load<f32>(x + at));
+  }
+}
+
 // Draws (docs/optimizer-kernels.md): the JavaScript samplers' values, bit for bit, written
-// straight into tensors. xoroshiro128+ exactly as pure-rand 8's (a 32-bit output, the sum
-// of the low words); Math.exp and Math.log are the host's (imported), so the
-// ziggurat's rare wedge and tail tests round as the JavaScript ones do. The generator's
-// state lives in the caller's state buffer throughout (no globals: the module has none).
+// straight into tensors. xoroshiro128+ exactly as pure-rand 8's: its four 32-bit halves are
+// the two 64-bit words s0, s1 here, and its 32-bit output (the sum of the low halves) is the
+// low half of s0 + s1. Math.exp and Math.log are the host's (imported), so the ziggurat's
+// rare wedge and tail tests round as the JavaScript ones do. The generator lives in locals
+// in the hot loops (a load and store per step cost as much as the rest of a draw) and in the
+// caller's state buffer between calls and around the rare paths: the module has no globals.
 
 declare function hostExp(x: f64): f64;
 
 declare function hostLog(x: f64): f64;
 
-/** The next 32-bit output of the generator whose state (s01, s00, s11, s10) is at st; advances it. */
+/** The next 32-bit output of the generator whose state (s0, s1: two i64) is at st; advances it. */
 function nextWord(st: usize): i32 {
-  const r01 = load<i32>(st);
-  const r00 = load<i32>(st, 4);
-  const r11 = load<i32>(st, 8);
-  const r10 = load<i32>(st, 12);
-  const a0 = r10 ^ r00;
-  const a1 = r11 ^ r01;
-  store<i32>(st, (r01 << 24) ^ (r00 >>> 8) ^ a1 ^ ((a1 << 16) | (a0 >>> 16)));
-  store<i32>(st, (r00 << 24) ^ (r01 >>> 8) ^ a0 ^ (a0 << 16), 4);
-  store<i32>(st, (a0 << 5) ^ (a1 >>> 27), 8);
-  store<i32>(st, (a1 << 5) ^ (a0 >>> 27), 12);
-  return r00 + r10;
+  const s0 = load<i64>(st);
+  const s1 = load<i64>(st, 8);
+  const a = s1 ^ s0;
+  store<i64>(st, rotl<i64>(s0, 24) ^ a ^ (a << 16));
+  store<i64>(st, rotl<i64>(a, 37), 8);
+  return <i32>(s0 + s1);
 }
 
 /** (k + ½)·2⁻³² for the next 32-bit k: in (0, 1). */
@@ -1155,12 +1308,38 @@ function nextUnit(st: usize): f64 {
   return (<f64>(<u32>nextWord(st)) + 0.5) * 2.3283064365386963e-10;
 }
 
+/** (k + ½)·2⁻³² for a 32-bit k. */
+function unitOf(k: i32): f64 {
+  return (<f64>(<u32>k) + 0.5) * 2.3283064365386963e-10;
+}
+
+/** The ziggurat's tail beyond R for a draw of sign hz (Marsaglia 1964). */
+function tail(state: usize, hz: i32): f64 {
+  const R: f64 = 3.442619855899;
+  let a: f64;
+  let b: f64;
+  do {
+    a = -hostLog(nextUnit(state)) / R;
+    b = -hostLog(nextUnit(state));
+  } while (b + b < a * a);
+  return hz > 0 ? R + a : -R - a;
+}
+
+/** Whether x, in the wedge of layer iz (F at f), is accepted under the density. */
+function wedge(state: usize, f: usize, iz: i32, x: f64): bool {
+  const fi = load<f64>(f + ((<usize>iz) << 3));
+  const below = load<f64>(f + ((<usize>(iz - 1)) << 3));
+  return fi + nextUnit(state) * (below - fi) < hostExp(-0.5 * x * x);
+}
+
 /**
- * n draws into out (float32), continuing the stream in `state` (i32 ×6: the
- * generator's s01, s00, s11, s10, then the ziggurat's cached index bits and how
- * many are left), updated on return. `which` 0: standard normals by the
- * ziggurat (tables at `tables`: K, W, F, 128 float64 each), times `scale`;
- * 1: uniforms in (0, 1]; 2: uniforms mapped to scale·(2u − 1); 3: ±1.
+ * n draws into out (float32), continuing the stream in `state` (the generator's
+ * s0, s1 as two i64, then the ziggurat's cached index bits and how many are left
+ * as two i32, then a float64 sum), updated on return. `which` 0: standard normals by
+ * the ziggurat (tables at `tables`: K, W, F, 128 float64 each), times `scale`;
+ * 4: the same with scale 1, and Σ z² (each float32 z squared in float64, summed in
+ * order, continuing the sum) in the float64 at state + 24 (the sphere's norm, as its JavaScript
+ * sums it); 1: uniforms in (0, 1]; 2: uniforms mapped to scale·(2u − 1); 3: ±1.
  */
 export function draws(
   out: usize,
@@ -1174,60 +1353,100 @@ export function draws(
   given(1, state);
   given(2, tables);
   inside(0, out, (<usize>n) << 2);
-  inside(1, state, 24);
+  inside(1, state, 32);
   inside(2, tables, 3 * 128 * 8);
+  let s0 = load<i64>(state);
+  let s1 = load<i64>(state, 8);
+  if (which !== 0 && which !== 4) {
+    for (let k = 0; k < n; k++) {
+      const word = <i32>(s0 + s1);
+      const a = s1 ^ s0;
+      s0 = rotl<i64>(s0, 24) ^ a ^ (a << 16);
+      s1 = rotl<i64>(a, 37);
+      const u = <f32>unitOf(word);
+      const at = out + ((<usize>k) << 2);
+      if (which === 1) store<f32>(at, u);
+      else if (which === 2) store<f32>(at, <f32>(scale * (2 * <f64>u - 1)));
+      else store<f32>(at, u <= 0.5 ? -1 : 1);
+    }
+    store<i64>(state, s0);
+    store<i64>(state, s1, 8);
+    return;
+  }
   let bits = load<i32>(state, 16);
   let left = load<i32>(state, 20);
-  const R: f64 = 3.442619855899;
+  let squares = load<f64>(state, 24); // continued in order across calls, as one JavaScript sum
+  const K = tables;
+  const W = tables + 128 * 8;
+  const F = tables + 256 * 8;
   for (let k = 0; k < n; k++) {
-    const at = out + ((<usize>k) << 2);
-    if (which === 1) {
-      store<f32>(at, <f32>nextUnit(state));
-      continue;
-    }
-    if (which === 2) {
-      store<f32>(at, <f32>(scale * (2 * <f64>(<f32>nextUnit(state)) - 1)));
-      continue;
-    }
-    if (which === 3) {
-      store<f32>(at, <f32>nextUnit(state) <= 0.5 ? -1 : 1);
-      continue;
-    }
     let z: f64 = 0;
     for (;;) {
-      const hz = nextWord(state);
+      const hz = <i32>(s0 + s1);
+      let a = s1 ^ s0;
+      s0 = rotl<i64>(s0, 24) ^ a ^ (a << 16);
+      s1 = rotl<i64>(a, 37);
       if (left === 0) {
-        bits = nextWord(state);
+        bits = <i32>(s0 + s1);
+        a = s1 ^ s0;
+        s0 = rotl<i64>(s0, 24) ^ a ^ (a << 16);
+        s1 = rotl<i64>(a, 37);
         left = 4;
       }
       const iz = bits & 127;
       bits = bits >>> 8;
       left--;
-      const x = <f64>hz * load<f64>(tables + 128 * 8 + ((<usize>iz) << 3));
-      if (Math.abs(<f64>hz) < load<f64>(tables + ((<usize>iz) << 3))) {
+      const x = <f64>hz * load<f64>(W + ((<usize>iz) << 3));
+      if (Math.abs(<f64>hz) < load<f64>(K + ((<usize>iz) << 3))) {
         z = x;
         break;
       }
-      if (iz === 0) {
-        let a: f64;
-        let b: f64;
-        do {
-          a = -hostLog(nextUnit(state)) / R;
-          b = -hostLog(nextUnit(state));
-        } while (b + b < a * a);
-        z = hz > 0 ? R + a : -R - a;
-        break;
-      }
-      const f = tables + 256 * 8;
-      const fi = load<f64>(f + ((<usize>iz) << 3));
-      const below = load<f64>(f + ((<usize>(iz - 1)) << 3));
-      if (fi + nextUnit(state) * (below - fi) < hostExp(-0.5 * x * x)) {
+      // The rare paths (1.2% of draws), out of line, draw uniforms through the state buffer.
+      store<i64>(state, s0);
+      store<i64>(state, s1, 8);
+      let accept = true;
+      if (iz === 0) z = tail(state, hz);
+      else {
+        accept = wedge(state, F, iz, x);
         z = x;
-        break;
       }
+      s0 = load<i64>(state);
+      s1 = load<i64>(state, 8);
+      if (accept) break;
     }
-    store<f32>(at, <f32>(<f64>(<f32>z) * scale));
+    const zf = <f32>z;
+    if (which === 4) squares += <f64>zf * <f64>zf;
+    store<f32>(out + ((<usize>k) << 2), <f32>(<f64>zf * scale));
   }
+  store<i64>(state, s0);
+  store<i64>(state, s1, 8);
   store<i32>(state, bits, 16);
   store<i32>(state, left, 20);
+  if (which === 4) store<f64>(state, squares, 24);
+}
+
+/**
+ * x ← x·factor in place (n floats at x; each entry multiplied in float64 and rounded
+ * to float32 once, as JavaScript's Float32Array `*=` a number does): the sphere's
+ * normalisation.
+ */
+export function scaleF64(x: usize, n: i32, factor: f64): void {
+  given(0, x);
+  inside(0, x, (<usize>n) << 2);
+  const n4 = n & ~3;
+  const f = f64x2.splat(factor);
+  for (let i = 0; i < n4; i += 4) {
+    const at = x + ((<usize>i) << 2);
+    const v = v128.load(at);
+    const lo = f64x2.mul(f64x2.promote_low_f32x4(v), f);
+    const hi = f64x2.mul(f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3)), f);
+    v128.store(
+      at,
+      v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5),
+    );
+  }
+  for (let i = n4; i < n; i++) {
+    const at = x + ((<usize>i) << 2);
+    store<f32>(at, <f32>(<f64>load<f32>(at) * factor));
+  }
 }

@@ -618,7 +618,8 @@ export function winogradCase(rng: Rng): Case {
 /**
  * The optimizer's list kernels (wasm-optimizer-kernels.ts) where the backend has
  * them, tfjs's ops (what @usam/measures' tensorList falls back to) elsewhere:
- * Σ_j w_j·t_j per tensor, the count of non-finite entries, and Σ t². Outside
+ * Σ_j w_j·t_j per tensor, the count of non-finite entries, Σ t², a ⊙ b, |a| + c
+ * and Adam's update (against tfjs-core's AdamOptimizer's ops). Outside
  * KINDS, so that the fuzz runs' case indices stay as they were: drawn by
  * wasm-optimizer-kernels.test.ts.
  */
@@ -627,23 +628,94 @@ export function listCase(rng: Rng): Case {
   const terms = rng.int(1, 3);
   const shapes = Array.from({ length: count }, () => shapeOf(rng, rng.int(1, 3), 5000));
   const weights = Array.from({ length: terms }, () => rng.pick([1, -1, 0.9, 5e-4, 2.5]));
-  const which = rng.pick(['linearCombination', 'nonFinite', 'squaredNorm'] as const);
-  const special = which !== 'squaredNorm' && rng.chance(0.5);
+  const which = rng.pick([
+    'linearCombination',
+    'nonFinite',
+    'squaredNorm',
+    'mul',
+    'absAdd',
+    'adam',
+  ] as const);
+  const special = which !== 'squaredNorm' && which !== 'adam' && rng.chance(0.5);
   const inputs: Record<string, Input> = {};
-  const n = which === 'linearCombination' ? terms : 1;
+  const n = which === 'linearCombination' ? terms : which === 'mul' ? 2 : which === 'adam' ? 4 : 1;
   for (let j = 0; j < n; j++) {
     shapes.forEach((shape, k) => {
-      inputs[`t${j}_${k}`] = { shape, kind: special ? 'special' : 'signed' };
+      // Adam's second moment is ≥ 0 (a square's running mean).
+      const kind = special ? 'special' : which === 'adam' && j === 3 ? 'positive' : 'signed';
+      inputs[`t${j}_${k}`] = { shape, kind };
     });
   }
+  const shift = rng.pick([0.01, 0.5, 1e-7]);
+  // Adam's constants: the default betas or others, 1 − βᵢᵗ at steps 1 to 10⁴ as float32.
+  const [beta1, beta2] = rng.pick([
+    [0.9, 0.999],
+    [0.5, 0.9],
+  ]);
+  const t = rng.pick([1, 2, 37, 10_000]);
+  const adamAttrs = {
+    learningRate: rng.pick([0.001, 0.1]),
+    beta1,
+    beta2,
+    epsilon: rng.pick([1e-7, 1e-3]),
+    a1: Math.fround(1 - Math.fround(beta1 ** t)),
+    a2: Math.fround(1 - Math.fround(beta2 ** t)),
+  };
   const fused = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
   const list = (x: Record<string, Tensor>, j: number) => shapes.map((_, k) => x[`t${j}_${k}`]!);
   const flat = (ts: Tensor[]) => tf.concat(ts.map((t) => tf.reshape(t, [-1])));
   return {
     op: `list ${which}`,
-    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]` : ''}${special ? ' special' : ''}`,
+    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]` : ''}${which === 'absAdd' ? ` c=${shift}` : ''}${which === 'adam' ? ` ${JSON.stringify(adamAttrs)}` : ''}${special ? ' special' : ''}`,
     inputs,
     fn: (x) => {
+      if (which === 'mul' || which === 'absAdd') {
+        const [a, b] = [list(x, 0), which === 'mul' ? list(x, 1) : []];
+        if (fused('UsamEntrywise')) {
+          const named: Record<string, Tensor> = {};
+          a.forEach((t, k) => {
+            named[`a${k}`] = t;
+            if (which === 'mul') named[`b${k}`] = b[k]!;
+          });
+          const attrs: tf.NamedAttrMap =
+            which === 'mul' ? { op: 'mul' } : { op: 'absAdd', c: shift };
+          const out = tf.engine().runKernel('UsamEntrywise', named, attrs) as unknown as Tensor[];
+          return flat(out);
+        }
+        return flat(
+          a.map((t, k) => (which === 'mul' ? tf.mul(t, b[k]!) : tf.add(tf.abs(t), shift))),
+        );
+      }
+      if (which === 'adam') {
+        const [xs, gs, ms, vs] = [0, 1, 2, 3].map((j) => list(x, j)) as [
+          Tensor[],
+          Tensor[],
+          Tensor[],
+          Tensor[],
+        ];
+        if (fused('UsamAdam')) {
+          const named: Record<string, Tensor> = {};
+          shapes.forEach((_, k) => {
+            named[`x${k}`] = xs[k]!;
+            named[`g${k}`] = gs[k]!;
+            named[`m${k}`] = ms[k]!;
+            named[`v${k}`] = vs[k]!;
+          });
+          const out = tf.engine().runKernel('UsamAdam', named, adamAttrs) as unknown as Tensor[];
+          return flat(out);
+        }
+        // tfjs-core 4.22's AdamOptimizer.applyGradients, op for op.
+        const { learningRate, beta1: b1, beta2: b2, epsilon, a1, a2 } = adamAttrs;
+        const out = shapes.map((_, k) => {
+          const m = tf.add(tf.mul(ms[k]!, b1), tf.mul(gs[k]!, 1 - b1));
+          const v = tf.add(tf.mul(vs[k]!, b2), tf.mul(tf.square(gs[k]!), 1 - b2));
+          const mHat = tf.div(m, tf.scalar(a1));
+          const vHat = tf.div(v, tf.scalar(a2));
+          const step = tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), epsilon)), -learningRate);
+          return [tf.add(step, xs[k]!), m, v];
+        });
+        return flat([...out.map((o) => o[0]!), ...out.map((o) => o[1]!), ...out.map((o) => o[2]!)]);
+      }
       if (which === 'linearCombination') {
         if (fused('UsamLinearCombination')) {
           const named: Record<string, Tensor> = {};

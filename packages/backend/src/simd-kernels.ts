@@ -184,8 +184,33 @@ export interface RawKernels {
   axpby(x: number, y: number, out: number, n: number, wx: number, wy: number): void;
   /** acc[0] += #non-finite entries of x, acc[1] += Σ x² (two float64 at acc). */
   finiteSquares(x: number, n: number, acc: number): void;
-  /** n draws into out from the stream at state (6 int32), ziggurat tables at tables (384 float64). */
+  /** n draws into out from the stream at state (32 bytes), ziggurat tables at tables (384 float64). */
   draws(out: number, n: number, state: number, tables: number, which: number, scale: number): void;
+  /** x ← x·factor in place, in float64 rounded once (n floats). */
+  scaleF64(x: number, n: number, factor: number): void;
+  /** out = x ⊙ y (n floats). */
+  mulEntries(x: number, y: number, out: number, n: number): void;
+  /** out = |x| + c (n floats). */
+  absAdd(x: number, out: number, n: number, c: number): void;
+  /** Adam's update of one variable: x', m', v' from x, g, m, v (n floats each). */
+  adam(
+    x: number,
+    g: number,
+    m: number,
+    v: number,
+    outX: number,
+    outM: number,
+    outV: number,
+    n: number,
+    beta1: number,
+    oneMinusBeta1: number,
+    beta2: number,
+    oneMinusBeta2: number,
+    a1: number,
+    a2: number,
+    epsilon: number,
+    negLr: number,
+  ): void;
 }
 
 /**
@@ -215,6 +240,10 @@ const POSITIONS = {
   axpby: [0, 1, 2],
   finiteSquares: [0, 2],
   draws: [0, 2, 3],
+  scaleF64: [0],
+  mulEntries: [0, 1, 2],
+  absAdd: [0, 1],
+  adam: [0, 1, 2, 3, 4, 5, 6],
 } as const satisfies Record<keyof RawKernels, readonly number[]>;
 type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
 
@@ -578,13 +607,39 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     ],
   }),
   draws: ([, n, , , which]) => ({
-    ok: natural(n) && [0, 1, 2, 3].includes(which),
+    ok: natural(n) && [0, 1, 2, 3, 4].includes(which),
     why: 'bad sizes or kind',
     buffers: [
       ['out', n],
-      ['state', 6],
+      ['state', 8],
       ['tables', 3 * 128 * 2],
     ],
+  }),
+  scaleF64: ([, n]) => ({ ok: natural(n), why: 'bad sizes', buffers: [['x', n]] }),
+  mulEntries: ([, , , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['y', n],
+      ['out', n],
+    ],
+  }),
+  absAdd: ([, , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['out', n],
+    ],
+  }),
+  adam: ([, , , , , , , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: ['x', 'g', 'm', 'v', 'outX', 'outM', 'outV'].map((name): [string, number] => [
+      name,
+      n,
+    ]),
   }),
   finiteSquares: ([, n]) => ({
     ok: natural(n),

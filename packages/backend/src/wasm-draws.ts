@@ -11,7 +11,10 @@ import type { KernelArgs } from './wasm-scratch';
 
 /**
  * No inputs; attrs `which` ('normal': the ziggurat's standard normals times
- * `scale`; 'hypercube': uniforms mapped to scale·(2u − 1); 'rademacher': ±1),
+ * `scale`; 'sphere': standard normals z over all shapes divided by ‖z‖, the
+ * norm summed in float64 in order and each entry scaled in float64, as the
+ * sphere sampler's JavaScript does; 'hypercube': uniforms mapped to
+ * scale·(2u − 1); 'rademacher': ±1),
  * `seed` (the xoroshiro128+ state as pure-rand's xoroshiro128plusFromState
  * takes it: four int32), `shapes`, `scale`, `tables` (the ziggurat's K, W and F,
  * 128 float64 each, as one array of 384) and `fallback` (the same draws in
@@ -20,7 +23,7 @@ import type { KernelArgs } from './wasm-scratch';
  */
 export const DRAWS = 'UsamDraws';
 
-const WHICH = { normal: 0, hypercube: 2, rademacher: 3 } as const;
+const WHICH = { normal: 0, hypercube: 2, rademacher: 3, sphere: 4 } as const;
 
 interface DrawAttrs {
   which: keyof typeof WHICH;
@@ -69,15 +72,29 @@ export function draws({ backend, attrs }: KernelArgs): tf.TensorInfo[] {
     }
     return outs;
   }
-  // The tables (float64, at the allocation's 8-byte-aligned start), then the stream's state.
-  const scratch = heap.makeOutput([2 * TABLES + 6], 'float32');
+  // The tables (float64, at the allocation's 8-byte-aligned start), then the stream's state:
+  // pure-rand's four halves (s01, s00, s11, s10) as the two 64-bit words s0, s1 (low half
+  // first), the ziggurat's cached bits, and a float64 sum.
+  const scratch = heap.makeOutput([2 * TABLES + 8], 'float32');
   const view = heap.typedArrayFromHeap(scratch); // after every allocation: growth detaches views
   new Float64Array(view.buffer, view.byteOffset, TABLES).set(a.tables);
-  new Int32Array(view.buffer, view.byteOffset + 8 * TABLES, 6).set([...a.seed, 0, 0]);
+  const [s01, s00, s11, s10] = a.seed;
+  const state = new Int32Array(view.buffer, view.byteOffset + 8 * TABLES, 8);
+  state.set([s00!, s01!, s10!, s11!, 0, 0, 0, 0]);
+  const sizes = outs.map((out) => out.shape.reduce((x, y) => x * y, 1));
   try {
-    for (const out of outs) {
-      const n = out.shape.reduce((x, y) => x * y, 1);
-      simd.draws(out, n, [scratch, 2 * TABLES], scratch, WHICH[a.which], a.scale);
+    outs.forEach((out, k) => {
+      simd.draws(out, sizes[k]!, [scratch, 2 * TABLES], scratch, WHICH[a.which], a.scale);
+    });
+    if (a.which === 'sphere') {
+      const v = heap.typedArrayFromHeap(scratch);
+      const squares = new Float64Array(v.buffer, v.byteOffset + 8 * TABLES + 24, 1)[0]!;
+      const factor = 1 / Math.sqrt(squares);
+      if (factor !== 1) {
+        outs.forEach((out, k) => {
+          simd.scaleF64(out, sizes[k]!, factor);
+        });
+      }
     }
   } finally {
     heap.disposeData(scratch.dataId);

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compare, listCase, Rng, runCase } from './differential';
 import { initBackend } from './node';
 import { withoutSimdKernels } from './simd-kernels';
-import { FINITE_SQUARES, LINEAR_COMBINATION } from './wasm-optimizer-kernels';
+import { ADAM, ENTRYWISE, FINITE_SQUARES, LINEAR_COMBINATION } from './wasm-optimizer-kernels';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -17,11 +17,11 @@ beforeAll(async () => {
 });
 
 const SEED = 28;
-const CASES = 200;
+const CASES = 300;
 
 describe('list kernels on wasm against tfjs ops on cpu', () => {
   it('are registered on wasm only', () => {
-    for (const name of [LINEAR_COMBINATION, FINITE_SQUARES]) {
+    for (const name of [LINEAR_COMBINATION, FINITE_SQUARES, ENTRYWISE, ADAM]) {
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
       expect(tf.getKernel(name, 'cpu'), name).toBeUndefined();
     }
@@ -54,6 +54,11 @@ describe('list kernels on wasm against tfjs ops on cpu', () => {
           'list nonFinite',
           'list nonFinite special',
           'list squaredNorm',
+          'list mul',
+          'list mul special',
+          'list absAdd',
+          'list absAdd special',
+          'list adam',
         ].sort(),
       );
     });

@@ -25,6 +25,23 @@ export const LINEAR_COMBINATION = 'UsamLinearCombination';
  */
 export const FINITE_SQUARES = 'UsamFiniteSquares';
 
+/**
+ * Entrywise over lists: attr `op` 'mul', a_k ⊙ b_k (inputs `a${k}`, `b${k}`, equal
+ * shapes), or 'absAdd', |a_k| + c (inputs `a${k}`, attr `c`, rounded to float32 as
+ * tfjs uploads a number); float32, rounded as tfjs's Mul, or Abs then Add. One output per k.
+ */
+export const ENTRYWISE = 'UsamEntrywise';
+
+/**
+ * Adam's update over a list in one pass per tensor, rounded as tfjs's
+ * AdamOptimizer.applyGradients: inputs `x${k}`, `g${k}`, `m${k}`, `v${k}` (the
+ * variable, its gradient and its two moments), attrs `beta1`, `beta2`, `epsilon`,
+ * `learningRate` (the optimizer's numbers) and `a1`, `a2` (1 − βᵢᵗ as float32, what
+ * tfjs computes from its accBeta variables). Outputs the new x for every k, then
+ * every new m, then every new v.
+ */
+export const ADAM = 'UsamAdam';
+
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 function input(inputs: tf.NamedTensorInfoMap, name: string, kernel: string): tf.TensorInfo {
@@ -116,4 +133,117 @@ export function finiteSquares({ inputs, backend, attrs }: KernelArgs): tf.Tensor
   const out = heap.makeOutput([], 'float32');
   heap.typedArrayFromHeap(out)[0] = which === 'nonFinite' ? nonFinite : squares;
   return out;
+}
+
+/** The tensors `${prefix}${k}`, k = 0, 1, …, in order. */
+function listed(inputs: tf.NamedTensorInfoMap, prefix: string, kernel: string): tf.TensorInfo[] {
+  const out: tf.TensorInfo[] = [];
+  while (inputs[`${prefix}${out.length}`] !== undefined) {
+    out.push(input(inputs, `${prefix}${out.length}`, kernel));
+  }
+  return out;
+}
+
+function sameShapes(kernel: string, ...lists: tf.TensorInfo[][]) {
+  const [first] = lists;
+  for (const list of lists) {
+    list.forEach((t, k) => {
+      if (list.length !== first!.length || t.shape.join() !== first![k]!.shape.join()) {
+        throw new Error(
+          `@usam/backend: ${kernel}: tensor ${k} has shapes [${first![k]?.shape.join(', ')}] and [${t.shape.join(', ')}]; every list needs the same shapes.`,
+        );
+      }
+    });
+  }
+}
+
+export function entrywise({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { op, c } = attrs as { op?: string; c?: number };
+  if (op !== 'mul' && !(op === 'absAdd' && typeof c === 'number')) {
+    throw new Error(
+      `@usam/backend: ${ENTRYWISE}: attrs must be { op: 'mul' } or { op: 'absAdd', c: number }, got ${JSON.stringify(attrs)}.`,
+    );
+  }
+  const a = listed(inputs, 'a', ENTRYWISE);
+  const b = op === 'mul' ? listed(inputs, 'b', ENTRYWISE) : [];
+  if (op === 'mul') sameShapes(ENTRYWISE, a, b);
+  const heap = backend as unknown as WasmHeap;
+  const simd = simdKernels(heap);
+  const shift = Math.fround(c ?? 0);
+  return a.map((ak, k) => {
+    const out = heap.makeOutput([...ak.shape], 'float32');
+    const n = sizeOf(ak.shape);
+    if (simd !== undefined) {
+      if (op === 'mul') simd.mulEntries(ak, b[k]!, out, n);
+      else simd.absAdd(ak, out, n, shift);
+    } else {
+      // Views after makeOutput: allocating may grow (and so detach) the heap.
+      const o = heap.typedArrayFromHeap(out);
+      const x = heap.typedArrayFromHeap(ak);
+      if (op === 'mul') {
+        const y = heap.typedArrayFromHeap(b[k]!);
+        for (let i = 0; i < n; i++) o[i] = x[i]! * y[i]!;
+      } else {
+        for (let i = 0; i < n; i++) o[i] = Math.abs(x[i]!) + shift;
+      }
+    }
+    return out;
+  });
+}
+
+interface AdamAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  learningRate: number;
+  a1: number;
+  a2: number;
+}
+
+export function adam({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const a = attrs as Partial<AdamAttrs>;
+  const names = ['beta1', 'beta2', 'epsilon', 'learningRate', 'a1', 'a2'] as const;
+  const bad = names.find((name) => typeof a[name] !== 'number');
+  if (bad !== undefined) {
+    throw new Error(
+      `@usam/backend: ${ADAM}: attrs.${bad} must be a number, got ${JSON.stringify(a[bad])}.`,
+    );
+  }
+  const [x, g, m, v] = ['x', 'g', 'm', 'v'].map((p) => listed(inputs, p, ADAM)) as [
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+  ];
+  sameShapes(ADAM, x, g, m, v);
+  // The constants as tfjs's ops see them: numbers uploaded as float32 scalars (1 − β in float64 first).
+  const f = Math.fround;
+  const [b1, c1, b2, c2] = [f(a.beta1!), f(1 - a.beta1!), f(a.beta2!), f(1 - a.beta2!)];
+  const [d1, d2, eps, s] = [f(a.a1!), f(a.a2!), f(a.epsilon!), f(-a.learningRate!)];
+  const heap = backend as unknown as WasmHeap;
+  const simd = simdKernels(heap);
+  const outs = [x, m, v].map((list) =>
+    list.map((t) => heap.makeOutput([...t.shape], 'float32')),
+  ) as [tf.TensorInfo[], tf.TensorInfo[], tf.TensorInfo[]];
+  x.forEach((xk, k) => {
+    const n = sizeOf(xk.shape);
+    const [ox, om, ov] = [outs[0][k]!, outs[1][k]!, outs[2][k]!];
+    if (simd !== undefined) {
+      simd.adam(xk, g[k]!, m[k]!, v[k]!, ox, om, ov, n, b1, c1, b2, c2, d1, d2, eps, s);
+      return;
+    }
+    const [X, G, M, V, OX, OM, OV] = [xk, g[k]!, m[k]!, v[k]!, ox, om, ov].map((t) =>
+      heap.typedArrayFromHeap(t),
+    ) as Float32Array[];
+    for (let i = 0; i < n; i++) {
+      const gi = G![i]!;
+      const mi = f(f(M![i]! * b1) + f(gi * c1));
+      const vi = f(f(V![i]! * b2) + f(f(gi * gi) * c2));
+      const step = f(f(mi / d1) / f(f(Math.sqrt(f(vi / d2))) + eps));
+      OM![i] = mi;
+      OV![i] = vi;
+      OX![i] = f(step * s) + X![i]!;
+    }
+  });
+  return [...outs[0], ...outs[1], ...outs[2]];
 }

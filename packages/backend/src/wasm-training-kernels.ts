@@ -25,6 +25,10 @@ import { DRAWS, draws } from './wasm-draws';
 import { sharedIdentity, sharedSameDtypeCast } from './wasm-identity';
 import { transposeFirst } from './wasm-matmul';
 import {
+  ADAM,
+  adam,
+  ENTRYWISE,
+  entrywise,
   FINITE_SQUARES,
   finiteSquares,
   LINEAR_COMBINATION,
@@ -566,6 +570,8 @@ const KERNELS: readonly Ours[] = [
   // The optimizer's chains over a parameter list, one kernel each (wasm-optimizer-kernels.ts).
   fill(LINEAR_COMBINATION, linearCombination as unknown as tf.KernelFunc),
   fill(FINITE_SQUARES, finiteSquares),
+  fill(ENTRYWISE, entrywise as unknown as tf.KernelFunc),
+  fill(ADAM, adam as unknown as tf.KernelFunc),
   // The samplers' draws written into the tensors (wasm-draws.ts).
   fill(DRAWS, draws as unknown as tf.KernelFunc),
 ];

@@ -165,7 +165,7 @@ describe('draws on wasm against the JavaScript draws on cpu', () => {
   };
 
   for (const kernels of ['usam', 'tfjs'] as const) {
-    it(`gaussian, hypercube, rademacher: 60 random lists each (${kernels === 'usam' ? 'SIMD module' : 'fallback'})`, async () => {
+    it(`gaussian, sphere, hypercube, rademacher: 45 random lists each (${kernels === 'usam' ? 'SIMD module' : 'fallback'})`, async () => {
       await initBackend('wasm', { kernels });
       const rng = createRng(`draw-kernel:${kernels}`);
       const failures: string[] = [];
@@ -176,13 +176,15 @@ describe('draws on wasm against the JavaScript draws on cpu', () => {
           Array.from({ length: 1 + Math.floor(rng.next() * 3) }, dim),
         );
         if (shapes.every((s) => s.includes(0))) shapes.push([1]);
-        const kind = index % 3;
+        const kind = index % 4;
         const sampler =
           kind === 0
             ? gaussian(rng.next() < 0.5 ? 1 : 0.01 + rng.next())
             : kind === 1
               ? hypercube(0.001 + rng.next())
-              : rademacher();
+              : kind === 2
+                ? rademacher()
+                : sphere();
         const seed = `draw-kernel:${index}`;
         const want = await draw('cpu', sampler, shapes, seed);
         const before = tf.memory().numTensors;
@@ -215,6 +217,13 @@ describe('draws on wasm against the JavaScript draws on cpu', () => {
     expect(tail.length).toBeGreaterThan(500); // the tail path ran (P(|z| > R) ≈ 5.8e-4)
     got.values.forEach((g, t) => {
       expect(g.findIndex((x, j) => !Object.is(x, want.values[t]![j]))).toBe(-1);
+    });
+    // The sphere: the same normals, their float64 norm and the float64 scaling.
+    const wantSphere = await draw('cpu', sphere(), shapes, 'large');
+    const gotSphere = await draw('wasm', sphere(), shapes, 'large');
+    expect(gotSphere.kernels).toContain(LIST_KERNELS.draws);
+    gotSphere.values.forEach((g, t) => {
+      expect(g.findIndex((x, j) => !Object.is(x, wantSphere.values[t]![j]))).toBe(-1);
     });
     await tf.setBackend('cpu');
   });

@@ -49,7 +49,7 @@ function scale(values: Float32Array, factor: number): Float32Array {
 function drawn(
   shapes: Shapes,
   rng: Rng,
-  which: 'normal' | 'hypercube' | 'rademacher',
+  which: 'normal' | 'sphere' | 'hypercube' | 'rademacher',
   scale: number,
   js: (seed: StreamSeed) => Float32Array,
 ): tf.Tensor[] {
@@ -93,10 +93,12 @@ export function sphere(): Sampler {
     name: 'sphere',
     sample: (shapes, rng) => {
       const d = checkShapes(shapes, 'sphere');
-      const z = normals(d, rng);
-      let norm2 = 0; // accumulated in float64
-      for (let i = 0; i < d; i++) norm2 += z[i]! * z[i]!;
-      return fromFlat(scale(z, 1 / Math.sqrt(norm2)), shapes);
+      return drawn(shapes, rng, 'sphere', 1, (seed) => {
+        const z = normals(d, seed);
+        let norm2 = 0; // accumulated in float64, in order (the draw kernel sums alike)
+        for (let i = 0; i < d; i++) norm2 += z[i]! * z[i]!;
+        return scale(z, 1 / Math.sqrt(norm2));
+      });
     },
   };
 }

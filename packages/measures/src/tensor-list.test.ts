@@ -3,11 +3,14 @@ import { initBackend } from '@usam/backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from './rng';
 import {
+  absPlus,
+  adam,
   add,
   axpy,
   countNonFinite,
   LIST_KERNELS,
   linearCombination,
+  mul,
   norm,
   scale,
   sizeOf,
@@ -96,6 +99,26 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     countNonFinite: ([a]) => countNonFinite(a!),
     squaredNorm: ([a]) => squaredNorm(a!),
     norm: ([a]) => norm(a!),
+    mul: ([a, b]) => mul(a!, b!),
+    absPlus: ([a], [w]) => absPlus(a!, w!),
+    'scale by a scalar tensor': ([a], [w]) => scale(a!, tf.scalar(w!)),
+    adam: ([x, g, m, v], [w]) => {
+      const next = adam(
+        x!,
+        g!,
+        m!,
+        v!.map((t) => tf.abs(t)), // a second moment is ≥ 0
+        {
+          learningRate: 0.001 + Math.abs(w!),
+          beta1: 0.9,
+          beta2: 0.999,
+          epsilon: 1e-7,
+          a1: Math.fround(1 - Math.fround(0.9 ** 3)),
+          a2: Math.fround(1 - Math.fround(0.999 ** 3)),
+        },
+      );
+      return [...next.x, ...next.m, ...next.v];
+    },
   };
   /** The kernel each op must run on wasm (checked with tf.profile, so the comparison is not vacuous). */
   const KERNEL: Record<string, string> = {
@@ -107,6 +130,10 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     countNonFinite: LIST_KERNELS.finiteSquares,
     squaredNorm: LIST_KERNELS.finiteSquares,
     norm: LIST_KERNELS.finiteSquares,
+    mul: LIST_KERNELS.entrywise,
+    absPlus: LIST_KERNELS.entrywise,
+    'scale by a scalar tensor': LIST_KERNELS.linearCombination,
+    adam: LIST_KERNELS.adam,
   };
 
   async function run(
@@ -144,7 +171,8 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
       const failures: string[] = [];
       for (let index = 0; index < 120; index++) {
         const shapes = shapesFrom(rng);
-        const terms = name === 'linearCombination' ? 1 + Math.floor(rng.next() * 3) : 2;
+        const terms =
+          name === 'linearCombination' ? 1 + Math.floor(rng.next() * 3) : name === 'adam' ? 4 : 2;
         // The ‖a‖² inputs stay finite in half the cases, so a tolerance is tested, not only NaN = NaN.
         const special = rng.next() < 0.5;
         const values = Array.from({ length: terms }, () => valuesFor(rng, shapes, special));
@@ -188,7 +216,9 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     const v = x.map((t) => tf.onesLike(t));
     const before = tf.memory().numTensors;
     for (let step = 0; step < 50; step++) {
+      const size = norm(v);
       const outs = [
+        size,
         ...linearCombination(
           [
             { tensors: x, weight: 0.5 },
@@ -200,6 +230,19 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
         ...sub(x, v),
         countNonFinite(x),
         norm(x),
+        ...mul(x, v),
+        ...absPlus(x, 0.01),
+        ...scale(x, size),
+        ...Object.values(
+          adam(x, v, x, v, {
+            learningRate: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            a1: 0.1,
+            a2: 0.001,
+          }),
+        ).flat(),
       ];
       tf.dispose(outs);
     }

@@ -86,6 +86,10 @@ export const LIST_KERNELS = {
   finiteSquares: 'UsamFiniteSquares',
   /** No inputs: a sampler's draw into tensors of attrs `shapes` (the samplers' `drawn`). */
   draws: 'UsamDraws',
+  /** Entrywise: attrs `{ op: 'mul' }`, a_k ⊙ b_k (inputs `a${k}`, `b${k}`), or `{ op: 'absAdd', c }`, |a_k| + c. */
+  entrywise: 'UsamEntrywise',
+  /** Adam's update (`adam` below): inputs `x${k}`, `g${k}`, `m${k}`, `v${k}`; outputs every x′, then m′, then v′. */
+  adam: 'UsamAdam',
 } as const;
 
 /**
@@ -113,6 +117,22 @@ function fusedCombination(lists: readonly TensorList[], weights: readonly number
     .runKernel(LIST_KERNELS.linearCombination, inputs, { weights: [...weights] }) as
     | tf.Tensor
     | tf.Tensor[];
+  return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
+}
+
+/** One output per tensor of the list kernel `kernel` over the lists, named `${prefix}${k}`. */
+function fusedEntrywise(
+  kernel: string,
+  lists: Readonly<Record<string, TensorList>>,
+  attrs: tf.NamedAttrMap,
+): tf.Tensor[] {
+  const inputs: tf.NamedTensorMap = {};
+  for (const [prefix, list] of Object.entries(lists)) {
+    list.forEach((t, k) => {
+      inputs[`${prefix}${k}`] = t;
+    });
+  }
+  const out = tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor | tf.Tensor[];
   return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
 }
 
@@ -164,21 +184,34 @@ export const countNonFinite = (a: TensorList): tf.Scalar =>
           ) as tf.Scalar,
       );
 
-/** s·a, s a number or a scalar tensor. */
-export const scale = (a: TensorList, s: number | tf.Scalar): tf.Tensor[] =>
-  typeof s === 'number' && fused(LIST_KERNELS.linearCombination, [a]) && a.length > 0
-    ? fusedCombination([a], [s])
-    : tf.tidy(() => {
-        const factor = typeof s === 'number' ? tf.scalar(s) : s; // uploaded once, not per tensor
-        return a.map((ak) => tf.mul(ak, factor));
-      });
+/**
+ * s·a, s a number or a scalar tensor. With the list kernel a float32 scalar
+ * tensor is read back and applied as its number (the same float32 product).
+ */
+export function scale(a: TensorList, s: number | tf.Scalar): tf.Tensor[] {
+  if (a.length > 0 && fused(LIST_KERNELS.linearCombination, [a])) {
+    if (typeof s === 'number') return fusedCombination([a], [s]);
+    if (s.dtype === 'float32' && s.size === 1) return fusedCombination([a], [s.dataSync()[0]!]);
+  }
+  return tf.tidy(() => {
+    const factor = typeof s === 'number' ? tf.scalar(s) : s; // uploaded once, not per tensor
+    return a.map((ak) => tf.mul(ak, factor));
+  });
+}
 
-/** Whether a and b are lists of equal shapes the list kernel can combine (else tfjs's ops, which broadcast or fail). */
-const combinable = (a: TensorList, b: TensorList) =>
+/**
+ * Whether a and b are lists of equal shapes the list kernel can take (else
+ * tfjs's ops, which broadcast or fail).
+ */
+const combinable = (
+  a: TensorList,
+  b: TensorList,
+  kernel: string = LIST_KERNELS.linearCombination,
+) =>
   a.length > 0 &&
   a.length === b.length &&
   a.every((ak, k) => sameShape(ak.shape, b[k]!.shape)) &&
-  fused(LIST_KERNELS.linearCombination, [a, b]);
+  fused(kernel, [a, b]);
 
 /** a + b. */
 export const add = (a: TensorList, b: TensorList): tf.Tensor[] =>
@@ -194,7 +227,71 @@ export const sub = (a: TensorList, b: TensorList): tf.Tensor[] =>
 
 /** a ⊙ b, entrywise. */
 export const mul = (a: TensorList, b: TensorList): tf.Tensor[] =>
-  tf.tidy(() => a.map((ak, k) => tf.mul(ak, b[k]!)));
+  combinable(a, b, LIST_KERNELS.entrywise)
+    ? fusedEntrywise(LIST_KERNELS.entrywise, { a, b }, { op: 'mul' })
+    : tf.tidy(() => a.map((ak, k) => tf.mul(ak, b[k]!)));
+
+/** |a| + c entrywise, c a number (ASAM's T = |x| + η). */
+export function absPlus(a: TensorList, c: number): tf.Tensor[] {
+  if (a.length > 0 && fused(LIST_KERNELS.entrywise, [a])) {
+    return fusedEntrywise(LIST_KERNELS.entrywise, { a }, { op: 'absAdd', c });
+  }
+  return tf.tidy(() => {
+    const shift = tf.scalar(c); // uploaded once, not per tensor
+    return a.map((ak) => tf.add(tf.abs(ak), shift));
+  });
+}
+
+/** Adam's hyperparameters and bias corrections for one step (`adam`). */
+export interface AdamConstants {
+  readonly learningRate: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  /** 1 − β₁ᵗ as a float32 number (tfjs: 1 − accBeta1). */
+  readonly a1: number;
+  /** 1 − β₂ᵗ as a float32 number. */
+  readonly a2: number;
+}
+
+/**
+ * One Adam step (Kingma & Ba 2015, Algorithm 1) over a list, rounded as
+ * tfjs's AdamOptimizer.applyGradients: m′ = β₁m + (1 − β₁)g,
+ * v′ = β₂v + (1 − β₂)g², x′ = x − lr·(m′/a₁)/(√(v′/a₂) + ε). New tensors; in one
+ * pass per tensor where the backend has the list kernel (LIST_KERNELS.adam),
+ * tfjs's own ops elsewhere.
+ */
+export function adam(
+  x: TensorList,
+  g: TensorList,
+  m: TensorList,
+  v: TensorList,
+  c: AdamConstants,
+): { x: tf.Tensor[]; m: tf.Tensor[]; v: tf.Tensor[] } {
+  const n = x.length;
+  const lists = [g, m, v];
+  if (
+    n > 0 &&
+    lists.every(
+      (list) => list.length === n && list.every((t, k) => sameShape(t.shape, x[k]!.shape)),
+    ) &&
+    fused(LIST_KERNELS.adam, [x, ...lists])
+  ) {
+    const out = fusedEntrywise(LIST_KERNELS.adam, { x, g, m, v }, { ...c });
+    return { x: out.slice(0, n), m: out.slice(n, 2 * n), v: out.slice(2 * n) };
+  }
+  return tf.tidy(() => {
+    const a1 = tf.scalar(c.a1);
+    const a2 = tf.scalar(c.a2);
+    const out = x.map((xk, k) => {
+      const mk = tf.add(tf.mul(m[k]!, c.beta1), tf.mul(g[k]!, 1 - c.beta1));
+      const vk = tf.add(tf.mul(v[k]!, c.beta2), tf.mul(tf.square(g[k]!), 1 - c.beta2));
+      const step = tf.div(tf.div(mk, a1), tf.add(tf.sqrt(tf.div(vk, a2)), c.epsilon));
+      return [tf.add(tf.mul(step, -c.learningRate), xk), mk, vk] as const;
+    });
+    return { x: out.map((o) => o[0]), m: out.map((o) => o[1]), v: out.map((o) => o[2]) };
+  });
+}
 
 /** y + α·x (BLAS axpy), α a number or a scalar tensor. */
 export const axpy = (alpha: number | tf.Scalar, x: TensorList, y: TensorList): tf.Tensor[] =>
@@ -259,9 +356,12 @@ export function weightedSum(lists: readonly TensorList[], weights: readonly numb
   });
 }
 
-/** Whether the current backend runs the list kernels (LIST_KERNELS), so `weightedSum` is one dispatch. */
-export const hasListKernels = (): boolean =>
-  tf.getKernel(LIST_KERNELS.linearCombination, tf.getBackend()) !== undefined;
+/**
+ * Whether the current backend runs this list kernel (LIST_KERNELS; by default
+ * the linear combination, so that `weightedSum` is one dispatch).
+ */
+export const hasListKernels = (kernel: string = LIST_KERNELS.linearCombination): boolean =>
+  tf.getKernel(kernel, tf.getBackend()) !== undefined;
 
 /** Zeros shaped like `a`. */
 export const zerosLike = (a: TensorList): tf.Tensor[] => a.map((ak) => tf.zerosLike(ak));

@@ -18,9 +18,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { type BackendName, initBackend } from '@usam/backend';
-import { createRng, gaussian, hypercube, tensorList } from '@usam/measures';
+import {
+  createRng,
+  frobenius,
+  gaussian,
+  hypercube,
+  hypercubeDeterminant,
+  sphere,
+  summarizeDraws,
+  tensorList,
+} from '@usam/measures';
 import { applyBaseStep } from '../src/base-step';
-import { readNumbers } from '../src/composite';
+import { readNumbers, regularised } from '../src/composite';
+import { asamDirection } from '../src/sam';
 import { Snapshot } from '../src/variables';
 import { listKernelSwitch, mlpProblem } from './mlp';
 
@@ -30,11 +40,19 @@ await initBackend(BACKEND);
 const { variables, loss } = mlpProblem();
 const shapes = tensorList.shapesOf(variables);
 const base = tf.train.momentum(0, 0.9);
+const adamBase = tf.train.adam(0);
 const rng = createRng(0);
 const normal = gaussian();
 const cube = hypercube(0.01);
+const ball = sphere();
+const asam = asamDirection(0.5, 0.01);
+const det = hypercubeDeterminant(0.01);
+const frob = frobenius();
 const g = tf.tidy(() => tf.variableGrads(loss, variables).grads);
 const grads = variables.map((v) => tf.keep(g[v.name]!));
+// A second gradient, for the composites of two and three gradients.
+const other = tf.tidy(() => grads.map((t) => tf.mul(t, 0.5)));
+const losses = [tf.scalar(2.3), tf.scalar(2.31), tf.scalar(2.32)];
 const cpu = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -70,6 +88,13 @@ const pieces: [string, () => void, boolean][] = [
     'base step: momentum (applyBaseStep; tfjs: 48 kernels)',
     () => {
       applyBaseStep(base, variables, grads);
+    },
+    true,
+  ],
+  [
+    'base step: Adam (applyBaseStep; tfjs: 12 kernels per tensor)',
+    () => {
+      applyBaseStep(adamBase, variables, grads);
     },
     true,
   ],
@@ -143,6 +168,49 @@ const pieces: [string, () => void, boolean][] = [
     },
     true,
   ],
+  [
+    'sphere draw (JS normals, float64 norm, upload)',
+    () => {
+      tensorList.dispose(ball.sample(shapes, rng));
+    },
+    true,
+  ],
+  [
+    'ASAM direction ρT²g/‖Tg‖, T = |x| + η',
+    () => {
+      tensorList.dispose(tf.tidy(() => asam(variables, grads)));
+    },
+    true,
+  ],
+  [
+    'losses read back (3 scalars, one download)',
+    () => {
+      readNumbers(losses);
+    },
+    false,
+  ],
+  [
+    'coefficients (summarizeDraws: Det-SAM n = 1, Frob-SAM n = 2)',
+    () => {
+      summarizeDraws(det, { q: [[0.013]], logWeights: [[0]] });
+      summarizeDraws(frob, { q: [[0.4, 0.5]], logWeights: [[0, 0]] });
+    },
+    false,
+  ],
+  [
+    'composite of 2 gradients + wd·x (regularised + linearCombination)',
+    () => {
+      const owned: tf.Tensor[] = [];
+      const clean = { loss: losses[0]!, gradient: grads };
+      const { terms } = regularised(1, clean, [{ loss: losses[1]!, gradient: other }], [1], owned);
+      const g = tensorList.linearCombination(
+        [...terms, { tensors: variables, weight: 5e-4 }],
+        variables,
+      );
+      tensorList.dispose([...g, ...owned]);
+    },
+    true,
+  ],
 ];
 let offset: number | undefined;
 // One column per mode: with the list kernels, and (where a piece has them) without.
@@ -196,5 +264,6 @@ const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench-results',
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 console.log(JSON.stringify(report, null, 2));
-tensorList.dispose(grads);
+tensorList.dispose([...grads, ...other, ...losses]);
 base.dispose();
+adamBase.dispose();

@@ -1,5 +1,5 @@
 /**
- * applyBaseStep's list-kernel path for tfjs's SGD and momentum optimizers
+ * applyBaseStep's list-kernel path for tfjs's SGD, momentum and Adam optimizers
  * (base-step.ts) against the optimizers' own applyGradients, on wasm (where
  * @usam/backend registers the list kernels): random lists of variables with
  * every dimension 1 included, random learning rates and momenta, Nesterov or
@@ -51,11 +51,32 @@ const OPTIMIZERS: [string, Make][] = [
   ['sgd', (rng) => tf.train.sgd(rng.next() < 0.2 ? 0 : rng.next())],
   ['momentum', (rng) => tf.train.momentum(rng.next() * 0.3, rng.next() < 0.2 ? 0 : rng.next())],
   ['momentum (Nesterov)', (rng) => tf.train.momentum(rng.next() * 0.3, rng.next(), true)],
+  [
+    'adam',
+    (rng) =>
+      rng.next() < 0.5
+        ? tf.train.adam(rng.next() * 0.1)
+        : tf.train.adam(rng.next() * 0.1, rng.next(), 0.9 + 0.1 * rng.next(), rng.next() * 1e-3),
+  ],
 ];
+/** The list kernel each optimizer's update runs as. */
+const KERNEL: Record<string, string> = {
+  sgd: tensorList.LIST_KERNELS.linearCombination,
+  momentum: tensorList.LIST_KERNELS.linearCombination,
+  'momentum (Nesterov)': tensorList.LIST_KERNELS.linearCombination,
+  adam: tensorList.LIST_KERNELS.adam,
+};
+
+/** Sets the learning rate as SharpnessAwareOptimizer.setLearningRate does (Adam has no setter). */
+function setLearningRate(base: tf.Optimizer, lr: number) {
+  const b = base as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (typeof b.setLearningRate === 'function') b.setLearningRate(lr);
+  else b.learningRate = lr;
+}
 
 describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', () => {
   for (const [name, make] of OPTIMIZERS) {
-    it(`${name}: 40 random lists × 4 steps, bit for bit, one list kernel per update`, async () => {
+    it(`${name}: 40 random lists × 6 steps, bit for bit, one list kernel per update`, async () => {
       const rng = createRng(`base-step:${name}`);
       const failures: string[] = [];
       for (let index = 0; index < 40; index++) {
@@ -69,8 +90,8 @@ describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', 
           );
           const base = make(r);
           const kernels = new Set<string>();
-          for (let step = 0; step < 4; step++) {
-            if (step === 2) (base as tf.SGDOptimizer).setLearningRate(r.next()); // c replaced mid-run
+          for (let step = 0; step < 6; step++) {
+            if (step === 2) setLearningRate(base, r.next()); // SGD's c replaced mid-run
             const gradients = valuesFor(r, shapes, index % 4 === 0 ? 0.05 : 0).map((v, k) =>
               tf.tensor(v, shapes[k]!),
             );
@@ -97,9 +118,9 @@ describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', 
           };
           // getWeights' iteration count is a new tensor; tfjs 4.22's momentum dispose skips SGD's c.
           weights[0]!.tensor.dispose();
-          const c = (base as unknown as { c: tf.Tensor }).c;
+          const c = (base as unknown as { c?: tf.Tensor }).c;
           base.dispose();
-          if (!c.isDisposed) c.dispose();
+          if (c !== undefined && !c.isDisposed) c.dispose();
           tf.dispose(variables);
           return out;
         };
@@ -107,7 +128,7 @@ describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', 
         const want = await run(false);
         const got = await run(true);
         if (tf.memory().numTensors !== before) failures.push(`case ${index}: leaks tensors`);
-        if (!got.kernels.includes(tensorList.LIST_KERNELS.linearCombination)) {
+        if (!got.kernels.includes(KERNEL[name]!)) {
           failures.push(`case ${index}: ran ${got.kernels}, not the list kernel`);
         }
         const difference =
@@ -123,12 +144,27 @@ describe('applyBaseStep on wasm against tfjs optimizers’ own applyGradients', 
   it('leaves any other optimizer to its own applyGradients', async () => {
     const x = tf.variable(tf.tensor([1, 2, 3]));
     const g = tf.tensor([0.5, -1, 2]);
-    const adam = tf.train.adam(0.1);
-    const profile = await tf.profile(() => applyBaseStep(adam, [x], [g]));
-    expect(profile.kernelNames).not.toContain(tensorList.LIST_KERNELS.linearCombination);
-    // Adam's first step moves each entry by lr·sign(g) (to float32 rounding and Adam's ε/|g| ≈ 1e-7).
-    expect(x.dataSync()[0]).toBeCloseTo(0.9, 5);
-    adam.dispose();
+    const adagrad = tf.train.adagrad(0.1);
+    const profile = await tf.profile(() => applyBaseStep(adagrad, [x], [g]));
+    const listKernels = Object.values(tensorList.LIST_KERNELS) as string[];
+    expect(profile.kernelNames.filter((k) => listKernels.includes(k))).toEqual([]);
+    // Adagrad's first step from its accumulator 0.1: x − lr·g/√(0.1 + g²) (to float32 rounding
+    // and its ε = 1e-7 under the root, both far below the 5 digits checked).
+    expect(x.dataSync()[0]).toBeCloseTo(1 - 0.05 / Math.sqrt(0.35), 5);
+    adagrad.dispose();
     tf.dispose([x, g]);
+  });
+
+  it('Adam: no tensor leaked over 50 steps through the list kernel', async () => {
+    const x = [tf.variable(tf.randomNormal([20, 3])), tf.variable(tf.randomNormal([3]))];
+    const g = x.map((v) => tf.randomNormal(v.shape));
+    const adam = tf.train.adam(0.01);
+    applyBaseStep(adam, x, g); // creates the slots
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 50; step++) applyBaseStep(adam, x, g);
+    expect(tf.memory().numTensors).toBe(before);
+    expect((adam as unknown as { iterations: number }).iterations).toBe(51);
+    adam.dispose();
+    tf.dispose([...x, ...g]);
   });
 });

@@ -23,6 +23,11 @@ export function applyBaseStep(
     momentumStep(base as unknown as MomentumFields, variables, gradients);
   } else if (fast && apply === tf.SGDOptimizer.prototype.applyGradients) {
     sgdStep(base as unknown as SgdFields, variables, gradients);
+  } else if (
+    apply === tf.AdamOptimizer.prototype.applyGradients &&
+    tensorList.hasListKernels(tensorList.LIST_KERNELS.adam)
+  ) {
+    adamStep(base as unknown as AdamFields, variables, gradients);
   } else {
     const named: tf.NamedTensorMap = {};
     variables.forEach((v, k) => {
@@ -43,6 +48,22 @@ interface MomentumFields extends SgdFields {
   m: tf.Scalar;
   useNesterov: boolean;
   accumulations: ({ originalName: string; variable: tf.Variable } | null | undefined)[];
+}
+
+/** A slot as tfjs's optimizers keep it. */
+type Slot = { originalName: string; variable: tf.Variable } | null | undefined;
+
+/** tfjs-core 4.22's AdamOptimizer fields this reads and writes. */
+interface AdamFields {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: Slot[];
+  accumulatedSecondMoment: Slot[];
+  incrementIterations(): void;
 }
 
 /**
@@ -102,5 +123,51 @@ function momentumStep(
   if (step !== accumulated) tensorList.dispose(step);
   assignAll(slots, accumulated);
   assignAll(variables, values);
+  base.incrementIterations();
+}
+
+/**
+ * Adam's step as tfjs's AdamOptimizer.applyGradients takes it, in one pass per
+ * tensor (tensorList.adam): the slots `name/m` and `name/v` created as it
+ * creates them (m then v, variable by variable: the same auto-generated
+ * names), 1 − βᵢᵗ from its accBeta variables in float32, which then advance
+ * by its own ops. Values, getWeights and a resume are bit for bit tfjs's.
+ */
+function adamStep(
+  base: AdamFields,
+  variables: readonly tf.Variable[],
+  gradients: readonly tf.Tensor[],
+) {
+  const slot = (slots: Slot[], i: number, v: tf.Variable, suffix: string) => {
+    slots[i] ??= {
+      originalName: `${v.name}/${suffix}`,
+      variable: tf.tidy(() => tf.zerosLike(v).variable(false)),
+    };
+    return slots[i]!.variable;
+  };
+  const first: tf.Variable[] = [];
+  const second: tf.Variable[] = [];
+  variables.forEach((v, i) => {
+    first.push(slot(base.accumulatedFirstMoment, i, v, 'm'));
+    second.push(slot(base.accumulatedSecondMoment, i, v, 'v'));
+  });
+  // tfjs: sub(1, accBeta) in float32; the variables change every step, so read each time.
+  const [a1, a2] = [base.accBeta1, base.accBeta2].map((acc) => Math.fround(1 - acc.dataSync()[0]!));
+  const { learningRate, beta1, beta2, epsilon } = base;
+  const next = tensorList.adam(variables, gradients, first, second, {
+    learningRate,
+    beta1,
+    beta2,
+    epsilon,
+    a1: a1!,
+    a2: a2!,
+  });
+  assignAll(first, next.m);
+  assignAll(second, next.v);
+  assignAll(variables, next.x);
+  tf.tidy(() => {
+    base.accBeta1.assign(tf.mul(base.accBeta1, beta1));
+    base.accBeta2.assign(tf.mul(base.accBeta2, beta2));
+  });
   base.incrementIterations();
 }

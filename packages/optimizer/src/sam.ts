@@ -78,6 +78,16 @@ export function sam(options: AscentOptions): SharpnessAwareOptimizer {
   return remember(optimizer, 'sam', o);
 }
 
+/** ASAM's e = ρ·T²g/(‖Tg‖ + 1e-12) with T = |x| + η elementwise. */
+export const asamDirection =
+  (rho: number, eta: number): Ascent =>
+  (x, g) => {
+    const t = tensorList.absPlus(x, eta);
+    const tg = tensorList.mul(t, g);
+    const scale = tf.div(rho, tf.add(tensorList.norm(tg), NORM_EPSILON)) as tf.Scalar;
+    return tensorList.scale(tensorList.mul(t, tg), scale);
+  };
+
 /** Options of ASAM. */
 export interface AsamOptions extends AscentOptions {
   /** η > 0 in T = |x| + η. Default 0.01. */
@@ -95,14 +105,8 @@ export function asam(options: AsamOptions): SharpnessAwareOptimizer {
     min: 0,
     strict: true,
   });
-  const direction: Ascent = (x, g) => {
-    const t = x.map((xk) => tf.add(tf.abs(xk), eta));
-    const tg = tensorList.mul(t, g);
-    const scale = tf.div(rho, tf.add(tensorList.norm(tg), NORM_EPSILON)) as tf.Scalar;
-    return tensorList.scale(tensorList.mul(t, tg), scale);
-  };
   return remember(
-    new SharpnessAwareOptimizer('asam', o, ascent('asam', direction, rho === 0)),
+    new SharpnessAwareOptimizer('asam', o, ascent('asam', asamDirection(rho, eta), rho === 0)),
     'asam',
     o,
   );

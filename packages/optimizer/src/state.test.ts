@@ -52,6 +52,7 @@ const variants: [string, Build][] = [
   ['ssamF', (o, s) => ssamF({ ...o, numSamples: 3, fisherLosses: s.fisherLosses })],
   ['frobSam', (o) => frobSam({ ...o, rho: 0.05, lambda: 0.1, samples: 3 })],
   ['traceSam', (o) => traceSam({ ...o, rho: 0.05 })],
+  ['traceSam (sphere)', (o) => traceSam({ ...o, rho: 0.05, mu: 'sphere' })],
   ['detSam', (o) => detSam({ ...o, halfWidth: 0.05 })],
   [
     'universalSam (max eigenvalue, m = 2 unshared)',
@@ -68,9 +69,10 @@ const onWasm = [
   ['wasm, momentum', () => tf.train.momentum(0.05, 0.9)],
   ['wasm, Nesterov momentum', () => tf.train.momentum(0.05, 0.9, true)],
   ['wasm, SGD', () => tf.train.sgd(0.05)],
+  ['wasm, Adam', () => tf.train.adam(0.01)],
 ] as const;
 
-// On wasm the SGD and momentum steps run as list kernels (base-step.ts): resume stays bit for bit.
+// On wasm the SGD, momentum and Adam steps run as list kernels (base-step.ts): resume stays bit for bit.
 describe.each([...bases, ...onWasm])(
   'save and restore (%s): 2k steps = k steps, save, fresh model and optimizer, k steps, bit for bit',
   (base, makeBase) => {
