@@ -514,7 +514,17 @@ export function col2imAdd(
 // becomes V = Bᵀ·d·B, the filter g becomes U = G·g·Gᵀ (per input and output channel), the
 // 16 positions ξ of the tile are 16 products M_ξ = V_ξ·U_ξ over the input channels
 // (`matmul`), and the tile's output is Aᵀ·M·A: 16 products per 4 outputs instead of 36.
-// Layouts: U [16][cin][cout], V [16][tiles][cin], M [16][tiles][cout], tiles t = (n, ty, tx).
+// Layouts: U [16][cin][cout], V [16][tiles][cin], M [16][tiles][cout], tiles t = (n, ty, tx);
+// planes `planeBytes` apart.
+
+/**
+ * Bytes from one of the 16 planes of U, V or M to the next: rows·cols floats and 16 more,
+ * so that the 16 streams a transform reads or writes do not all fall into the same cache
+ * sets (with power-of-two planes they did: a transform took as long as the products).
+ */
+function planeBytes(rows: i32, cols: i32): usize {
+  return (<usize>rows * <usize>cols + 16) << 2;
+}
 
 /** 4 floats at p (fewer, `count` < 4, with zeros after), or zeros where `ok` is false. */
 function loadLanes(slot: i32, p: usize, ok: bool, count: i32): v128 {
@@ -548,6 +558,7 @@ export function winogradFilter(w: usize, u: usize, cin: i32, cout: i32): void {
   given(0, w);
   given(1, u);
   const tap = (<usize>cin * <usize>cout) << 2;
+  const plane = planeBytes(cin, cout);
   const half = f32x4.splat(0.5);
   for (let ci = 0; ci < cin; ci++) {
     for (let co = 0; co < cout; co += 4) {
@@ -585,11 +596,11 @@ export function winogradFilter(w: usize, u: usize, cin: i32, cout: i32): void {
           b = g21;
           c = g22;
         }
-        const row = u + <usize>(r * 4) * tap + o;
+        const row = u + <usize>(r * 4) * plane + o;
         storeLanes(1, row, a, count);
-        storeLanes(1, row + tap, f32x4.mul(f32x4.add(f32x4.add(a, b), c), half), count);
-        storeLanes(1, row + 2 * tap, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), half), count);
-        storeLanes(1, row + 3 * tap, c, count);
+        storeLanes(1, row + plane, f32x4.mul(f32x4.add(f32x4.add(a, b), c), half), count);
+        storeLanes(1, row + 2 * plane, f32x4.mul(f32x4.add(f32x4.sub(a, b), c), half), count);
+        storeLanes(1, row + 3 * plane, c, count);
       }
     }
   }
@@ -616,7 +627,7 @@ export function winogradInput(
 ): void {
   given(0, x);
   given(1, v);
-  const plane = (<usize>(t1 - t0) * <usize>cin) << 2;
+  const plane = planeBytes(t1 - t0, cin);
   const perImage = tilesH * tilesW;
   const pixel = (<usize>cin) << 2;
   for (let t = t0; t < t1; t++) {
@@ -705,9 +716,9 @@ export function winogradProducts(
   cin: i32,
   cout: i32,
 ): void {
-  const vPlane = (<usize>tiles * <usize>cin) << 2;
-  const uPlane = (<usize>cin * <usize>cout) << 2;
-  const mPlane = (<usize>tiles * <usize>cout) << 2;
+  const vPlane = planeBytes(tiles, cin);
+  const uPlane = planeBytes(cin, cout);
+  const mPlane = planeBytes(tiles, cout);
   for (let xi = 0; xi < 16; xi++) {
     matmul(
       v + <usize>xi * vPlane,
@@ -746,7 +757,7 @@ export function winogradOutput(
   given(0, m);
   given(1, y);
   given(2, bias);
-  const plane = (<usize>(t1 - t0) * <usize>cout) << 2;
+  const plane = planeBytes(t1 - t0, cout);
   const perImage = tilesH * tilesW;
   const pixel = (<usize>cout) << 2;
   const zero = f32x4.splat(0);
@@ -834,7 +845,7 @@ export function winogradGradientTiles(
 ): void {
   given(0, dy);
   given(1, u);
-  const plane = (<usize>(t1 - t0) * <usize>cout) << 2;
+  const plane = planeBytes(t1 - t0, cout);
   const perImage = tilesH * tilesW;
   const pixel = (<usize>cout) << 2;
   const half = f32x4.splat(0.5);
@@ -894,9 +905,9 @@ export function winogradGradientProducts(
   cout: i32,
   accumulate: bool,
 ): void {
-  const vPlane = (<usize>tiles * <usize>cin) << 2;
-  const uPlane = (<usize>tiles * <usize>cout) << 2;
-  const mPlane = (<usize>cin * <usize>cout) << 2;
+  const vPlane = planeBytes(tiles, cin);
+  const uPlane = planeBytes(tiles, cout);
+  const mPlane = planeBytes(cin, cout);
   for (let xi = 0; xi < 16; xi++) {
     matmul(
       v + <usize>xi * vPlane,
@@ -916,7 +927,8 @@ export function winogradGradientProducts(
 export function winogradFilterGradient(m: usize, dw: usize, pairs: i32): void {
   given(0, m);
   given(1, dw);
-  const plane = (<usize>pairs) << 2;
+  const plane = planeBytes(pairs, 1);
+  const tap = (<usize>pairs) << 2;
   for (let q = 0; q < pairs; q += 4) {
     const count = min(4, pairs - q);
     const p = m + ((<usize>q) << 2);
@@ -959,10 +971,10 @@ export function winogradFilterGradient(m: usize, dw: usize, pairs: i32): void {
         s2 = f32x4.add(f32x4.add(m12, m22), m32);
         s3 = f32x4.add(f32x4.add(m13, m23), m33);
       }
-      const row = to + <usize>(k * 3) * plane;
+      const row = to + <usize>(k * 3) * tap;
       storeLanes(1, row, f32x4.add(f32x4.add(s0, s1), s2), count);
-      storeLanes(1, row + plane, f32x4.sub(s1, s2), count);
-      storeLanes(1, row + 2 * plane, f32x4.add(f32x4.add(s1, s2), s3), count);
+      storeLanes(1, row + tap, f32x4.sub(s1, s2), count);
+      storeLanes(1, row + 2 * tap, f32x4.add(f32x4.add(s1, s2), s3), count);
     }
   }
 }

@@ -10,7 +10,13 @@
  * The tiles go in chunks whose transformed input and products stay in cache.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CONV_CHUNKING, type SimdKernels, simdKernels, type WasmHeap } from './simd-kernels';
+import {
+  CONV_CHUNKING,
+  type SimdKernels,
+  simdKernels,
+  type WasmHeap,
+  winogradFloats,
+} from './simd-kernels';
 import { type KernelArgs, type Pair, type Shape4, withScratch } from './wasm-scratch';
 
 /**
@@ -28,9 +34,11 @@ export const WINOGRAD = { use: true, floats: 1 << 18, minTiles: 64, minGradientT
 /**
  * Whether a convolution with `cin` input and `cout` output channels is worth
  * the transforms: with few channels the 16 products are too thin to run at
- * the matmul's speed (bench/kernels-ab.ts).
+ * the matmul's speed. The forward products (tiles × cin × cout) lost at 8 → 16
+ * channels (0.93×), the filter gradient's (cin × tiles × cout) won 2.3× there
+ * (bench/kernels-ab.ts, docs/conv-kernels.md).
  */
-const worthIt = (cin: number, cout: number) => cin >= 8 && cout >= 8;
+const worthIt = (cin: number, cout: number, least: number) => cin >= least && cout >= least;
 
 /**
  * y[n, i, j, co] = Σ x[n, i − top + a, j − left + b, ci] · g[a, b, ci, co] (+ bias,
@@ -58,14 +66,14 @@ function winograd(
     g = s.alloc([3, 3, fout, fin]);
     simd.flipSwapFilter(filter, g, 9, fin, fout);
   }
-  const u = s.alloc([16, cin, cout]);
+  const u = s.alloc([winogradFloats(cin, cout)]);
   simd.winogradFilter(g, u, cin, cout);
   const tilesH = Math.ceil(ho / 2);
   const tilesW = Math.ceil(wo / 2);
   const tiles = n * tilesH * tilesW;
   const chunk = chunkOf(tiles, cin + cout, WINOGRAD.minTiles);
-  const v = s.alloc([16, chunk, cin]);
-  const m = s.alloc([16, chunk, cout]);
+  const v = s.alloc([winogradFloats(chunk, cin)]);
+  const m = s.alloc([winogradFloats(chunk, cout)]);
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const t1 = Math.min(tiles, t0 + chunk);
     simd.winogradInput(x, v, n, h, w, cin, tilesH, tilesW, top, left, t0, t1);
@@ -127,7 +135,7 @@ export const winogradConv2D =
           bias.shape[0] === filter.shape[3])) &&
       isPlain(x, filter, attrs.strides, attrs.dilations, attrs.dataFormat) &&
       x.shape[3] === filter.shape[2] &&
-      worthIt(filter.shape[2]!, filter.shape[3]!)
+      worthIt(filter.shape[2]!, filter.shape[3]!, 16)
         ? simdKernels(backend)
         : undefined;
     if (simd === undefined) return next(args);
@@ -182,7 +190,7 @@ export function winogradInputGradient(
     !WINOGRAD.use ||
     dy.dtype !== 'float32' ||
     !isPlain(dy, filter, attrs.strides, attrs.dilations, attrs.dataFormat) ||
-    !worthIt(filter.shape[3]!, filter.shape[2]!)
+    !worthIt(filter.shape[3]!, filter.shape[2]!, 16)
   ) {
     return undefined;
   }
@@ -235,7 +243,7 @@ export function winogradFilterGradient(
     !WINOGRAD.use ||
     dy.dtype !== 'float32' ||
     !isPlain(x, { ...x, shape: filterShape }, attrs.strides, attrs.dilations, attrs.dataFormat) ||
-    !worthIt(cin, cout)
+    !worthIt(cin, cout, 8)
   ) {
     return undefined;
   }
@@ -250,10 +258,10 @@ export function winogradFilterGradient(
   const dw = backend.makeOutput([...filterShape], 'float32');
   try {
     return withScratch(args.backend as tf.KernelBackend, (s) => {
-      const m = s.alloc([16, cin, cout]);
+      const m = s.alloc([winogradFloats(cin, cout)]);
       const chunk = chunkOf(tiles, cin + cout, WINOGRAD.minGradientTiles);
-      const v = s.alloc([16, chunk, cin]);
-      const u = s.alloc([16, chunk, cout]);
+      const v = s.alloc([winogradFloats(chunk, cin)]);
+      const u = s.alloc([winogradFloats(chunk, cout)]);
       const [top, left] = [info.padInfo.top, info.padInfo.left];
       for (let t0 = 0; t0 < tiles; t0 += chunk) {
         const t1 = Math.min(tiles, t0 + chunk);

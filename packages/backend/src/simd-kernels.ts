@@ -80,6 +80,12 @@ export type WinogradGeometry = [
   left: number,
 ];
 
+/**
+ * Floats of a Winograd U, V or M buffer: 16 planes of rows × cols floats, each with 16
+ * floats of padding after it (assembly/kernels.ts, `planeBytes`).
+ */
+export const winogradFloats = (rows: number, cols: number) => 16 * (rows * cols + 16);
+
 /** The exports of assembly/kernels.ts; pointers are byte addresses in wasm's heap. */
 export interface RawKernels {
   maxPoolGrad(
@@ -506,7 +512,7 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     why: 'bad sizes',
     buffers: [
       ['w', 9 * cin * cout],
-      ['u', 16 * cin * cout],
+      ['u', winogradFloats(cin, cout)],
     ],
   }),
   winogradInput: ([, , batch, h, w, cin, tilesH, tilesW, top, left, t0, t1]) => ({
@@ -519,16 +525,16 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or bad sizes`,
     buffers: [
       ['x', batch * h * w * cin],
-      ['v', 16 * (t1 - t0) * cin],
+      ['v', winogradFloats(t1 - t0, cin)],
     ],
   }),
   winogradProducts: ([, , , tiles, cin, cout]) => ({
     ok: natural(tiles, cin, cout),
     why: 'bad sizes',
     buffers: [
-      ['v', 16 * tiles * cin],
-      ['u', 16 * cin * cout],
-      ['m', 16 * tiles * cout],
+      ['v', winogradFloats(tiles, cin)],
+      ['u', winogradFloats(cin, cout)],
+      ['m', winogradFloats(tiles, cout)],
     ],
   }),
   // Every output entry lies in exactly one tile: the tiles must cover y.
@@ -541,7 +547,7 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       t1 <= batch * tilesH * tilesW,
     why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or tiles not covering the output`,
     buffers: [
-      ['m', 16 * (t1 - t0) * cout],
+      ['m', winogradFloats(t1 - t0, cout)],
       ['y', batch * ho * wo * cout],
       ['bias', hasBias ? cout : 0],
     ],
@@ -556,23 +562,23 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or tiles not covering dy`,
     buffers: [
       ['dy', batch * ho * wo * cout],
-      ['u', 16 * (t1 - t0) * cout],
+      ['u', winogradFloats(t1 - t0, cout)],
     ],
   }),
   winogradGradientProducts: ([, , , tiles, cin, cout]) => ({
     ok: natural(tiles, cin, cout),
     why: 'bad sizes',
     buffers: [
-      ['v', 16 * tiles * cin],
-      ['u', 16 * tiles * cout],
-      ['m', 16 * cin * cout],
+      ['v', winogradFloats(tiles, cin)],
+      ['u', winogradFloats(tiles, cout)],
+      ['m', winogradFloats(cin, cout)],
     ],
   }),
   winogradFilterGradient: ([, , pairs]) => ({
     ok: natural(pairs),
     why: 'bad sizes',
     buffers: [
-      ['m', 16 * pairs],
+      ['m', winogradFloats(pairs, 1)],
       ['dw', 9 * pairs],
     ],
   }),
