@@ -19,6 +19,7 @@ import {
   type ImageSet,
 } from '@usam/datasets';
 import { loadMnist } from '@usam/datasets/mnist';
+import { softmaxCrossEntropy } from '@usam/measures';
 import { createModel, forward, trainableVariables } from '@usam/models';
 import {
   type ExampleLosses,
@@ -379,7 +380,7 @@ export function createTrainer(
               const right = tf.equal(tf.argMax(logits, -1), part.slice(labels));
               correct.push(tf.keep(tf.sum(tf.cast(right, 'float32')) as tf.Scalar));
             }
-            return tf.losses.softmaxCrossEntropy(part.slice(batch.ys), logits) as tf.Scalar;
+            return softmaxCrossEntropy(part.slice(batch.ys), logits) as tf.Scalar;
           }),
         { epoch: epoch - 1 },
       );
@@ -546,9 +547,7 @@ export function createTrainer(
 
 /** Mean softmax cross-entropy of the model's logits (training mode unless told). */
 function trainingLoss(model: Model, xs: tf.Tensor, ys: tf.Tensor, training = true): tf.Scalar {
-  return tf.tidy(
-    () => tf.losses.softmaxCrossEntropy(ys, forward(model, xs, { training })) as tf.Scalar,
-  );
+  return tf.tidy(() => softmaxCrossEntropy(ys, forward(model, xs, { training })) as tf.Scalar);
 }
 
 /** Mean loss and accuracy over a whole set, in eval mode (as usam train evaluates). */
@@ -560,7 +559,7 @@ async function evaluate(model: Model, set: ImageSet, flatten: boolean) {
       const logits = forward(model, batch.xs, { training: false });
       const labels = tf.tensor1d(batch.labels, 'int32');
       return tf.stack([
-        tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, 0, tf.Reduction.SUM),
+        softmaxCrossEntropy(batch.ys, logits, { reduction: 'sum' }),
         tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), labels), 'float32')),
       ]);
     });

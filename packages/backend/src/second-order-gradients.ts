@@ -19,6 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BROADCAST_GRADIENTS, reduceTo } from './broadcast-gradients';
+import { softmaxCrossEntropyGradient } from './softmax-cross-entropy';
 
 type Tensor = tf.Tensor;
 type Tensor4D = tf.Tensor4D;
@@ -427,6 +428,8 @@ export const SECOND_ORDER_GRADIENTS: readonly tf.GradConfig[] = [
   maxPoolGradGrad,
   // Not second-order fixes: cheaper first-order gradients, still twice differentiable.
   ...BROADCAST_GRADIENTS,
+  // The gradient of our fused softmax cross-entropy kernel (registered on wasm only).
+  softmaxCrossEntropyGradient,
 ];
 
 /**

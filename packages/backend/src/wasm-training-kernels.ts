@@ -19,6 +19,12 @@ import { inputGradientBySimd } from './conv-input-gradient';
 import { winogradConv2D, winogradFilterGradient, winogradInputGradient } from './conv-winograd';
 import { maxPoolGrad } from './pooling-gradients';
 import { setSimdKernelsDisabled, simdKernels, type WasmHeap } from './simd-kernels';
+import {
+  SOFTMAX_CROSS_ENTROPY,
+  SOFTMAX_CROSS_ENTROPY_GRAD,
+  softmaxCrossEntropy,
+  softmaxCrossEntropyGrad,
+} from './softmax-cross-entropy';
 import { biasAddByRows } from './wasm-bias-add';
 import { explicitSamePadding } from './wasm-conv-padding';
 import { DRAWS, draws } from './wasm-draws';
@@ -567,6 +573,9 @@ const KERNELS: readonly Ours[] = [
   wrap(tf.FusedDepthwiseConv2D, explicitSamePadding(true)),
   // Bias adds row by row in our SIMD module, not wasm's broadcasting loop (wasm-bias-add.ts).
   wrap(tf.Add, biasAddByRows),
+  // Softmax cross-entropy and its gradient, one kernel each (softmax-cross-entropy.ts).
+  fill(SOFTMAX_CROSS_ENTROPY, softmaxCrossEntropy),
+  fill(SOFTMAX_CROSS_ENTROPY_GRAD, softmaxCrossEntropyGrad),
   // The optimizer's chains over a parameter list, one kernel each (wasm-optimizer-kernels.ts).
   fill(LINEAR_COMBINATION, linearCombination as unknown as tf.KernelFunc),
   fill(FINITE_SQUARES, finiteSquares),

@@ -42,6 +42,7 @@ export {
   tailShapeLimit,
 } from './importance';
 export { type MatrixInput, type SymmetryOptions, symmetricEigenvalues } from './linalg';
+export { type LossReduction, softmaxCrossEntropy } from './losses';
 export { checkMeasure, defineMeasure, type MeasureDefinition, replaceSampler } from './measure';
 export { explicitHvp, type Hvp, monteCarlo } from './monte-carlo';
 export { proposalScale } from './proposal';

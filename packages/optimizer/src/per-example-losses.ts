@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { softmaxCrossEntropy } from '@usam/measures';
 import { describe, OptimizerError } from './errors';
 
 /** A classifier with a tfjs-layers `apply`: one tensor of logits out. */
@@ -60,7 +61,7 @@ export function perExampleLosses(
             `${WHERE}: the model gave ${describe(logits)}; it must output one tensor of logits.`,
           );
         }
-        return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+        return softmaxCrossEntropy(y, logits) as tf.Scalar;
       }),
   );
   return {

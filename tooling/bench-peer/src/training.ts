@@ -1,6 +1,7 @@
 /** Data and loss shared by bench:peer and bench:memory. */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { softmaxCrossEntropy } from '@usam/measures';
 
 export const BATCH = 128;
 
@@ -13,8 +14,11 @@ export function batch(inputShape: number[], n = BATCH, seed = 1) {
   return { xs, ys };
 }
 
-/** Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch statistics). */
+/**
+ * Softmax cross-entropy of the model on one batch, in training mode (BatchNorm on batch
+ * statistics), as `usam train` computes it (@usam/measures' fused loss on wasm).
+ */
 export function trainingLoss(model: tfl.LayersModel, xs: tf.Tensor, ys: tf.Tensor) {
   const logits = () => model.apply(xs, { training: true }) as tf.Tensor;
-  return () => tf.tidy(() => tf.losses.softmaxCrossEntropy(ys, logits()) as tf.Scalar);
+  return () => tf.tidy(() => softmaxCrossEntropy(ys, logits()) as tf.Scalar);
 }

@@ -12,6 +12,7 @@ import {
 } from '@usam/datasets';
 import { loadDataset } from '@usam/datasets/node';
 import { hessian } from '@usam/estimators';
+import { softmaxCrossEntropy } from '@usam/measures';
 import { createModel, forward } from '@usam/models';
 import {
   type ExampleLosses,
@@ -109,7 +110,7 @@ async function evaluate(
       const logits = forward(model, batch.xs, { training: false });
       const labels = tf.tensor1d(batch.labels, 'int32');
       return [
-        tf.losses.softmaxCrossEntropy(batch.ys, logits, undefined, 0, tf.Reduction.SUM),
+        softmaxCrossEntropy(batch.ys, logits, { reduction: 'sum' }),
         countCorrect(logits, labels),
       ];
     });
@@ -476,7 +477,7 @@ async function trainStep(
           if (correct.length === part.index) {
             correct.push(tf.keep(countCorrect(logits, part.slice(labels)) as tf.Scalar));
           }
-          return tf.losses.softmaxCrossEntropy(part.slice(ys), logits) as tf.Scalar;
+          return softmaxCrossEntropy(part.slice(ys), logits) as tf.Scalar;
         }),
       { epoch },
     );
