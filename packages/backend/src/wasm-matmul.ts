@@ -245,7 +245,7 @@ function simdProduct(
 /**
  * Wraps wasm's BatchMatMul or _FusedMatMul (same inputs `a`, `b` and flags;
  * _FusedMatMul's bias and activation are kept). Where our SIMD module runs,
- * every float32 product runs there (docs/matmul.md: faster than XNNPACK,
+ * every float32 product runs there (docs/kernels.md: faster than XNNPACK,
  * which packs every fresh weight anew, and than wasm's scalar loop for
  * transposed and batched products); elsewhere XNNPACK gets the products it
  * takes, with flagged operands transposed first.

@@ -553,7 +553,7 @@ const KERNELS: readonly Ours[] = [
       ? maxPoolGrad(args)
       : original(args);
   }),
-  // Transposed products go to XNNPACK instead of a scalar loop (wasm-matmul.ts).
+  // Every float32 product in our SIMD module, XNNPACK without it (wasm-matmul.ts).
   wrap(tf.BatchMatMul, transposeFirst),
   wrap(tf._FusedMatMul, transposeFirst),
   // Reductions over leading axes in one pass, no transpose (wasm-reduce.ts).
