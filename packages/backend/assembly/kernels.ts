@@ -1224,6 +1224,54 @@ export function absAdd(x: usize, out: usize, n: i32, c: f32): void {
 }
 
 /**
+ * The momentum update of one variable in one pass (n floats each;
+ * docs/optimizer-kernels.md), rounded as tfjs's MomentumOptimizer's ops:
+ * a' = a·m + g, then x' = c·a' + x, or with Nesterov x' = c·(g + a'·m) + x (c = −lr).
+ */
+export function momentum(
+  x: usize,
+  g: usize,
+  a: usize,
+  outX: usize,
+  outA: usize,
+  n: i32,
+  m: f32,
+  c: f32,
+  nesterov: bool,
+): void {
+  given(0, x);
+  given(1, g);
+  given(2, a);
+  given(3, outX);
+  given(4, outA);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, g, bytes);
+  inside(2, a, bytes);
+  inside(3, outX, bytes);
+  inside(4, outA, bytes);
+  const n4 = n & ~3;
+  const ms = f32x4.splat(m);
+  const cs = f32x4.splat(c);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    const gi = v128.load(g + at);
+    const ai = f32x4.add(f32x4.mul(v128.load(a + at), ms), gi);
+    const step = nesterov ? f32x4.add(gi, f32x4.mul(ai, ms)) : ai;
+    v128.store(outA + at, ai);
+    v128.store(outX + at, f32x4.add(f32x4.mul(cs, step), v128.load(x + at)));
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const gi = load<f32>(g + at);
+    const ai = load<f32>(a + at) * m + gi;
+    const step = nesterov ? gi + ai * m : ai;
+    store<f32>(outA + at, ai);
+    store<f32>(outX + at, c * step + load<f32>(x + at));
+  }
+}
+
+/**
  * Adam's update of one variable in one pass (n floats each; docs/optimizer-kernels.md),
  * rounded as tfjs's AdamOptimizer's ops, each result to float32:
  * m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂), and

@@ -619,7 +619,7 @@ export function winogradCase(rng: Rng): Case {
  * The optimizer's list kernels (wasm-optimizer-kernels.ts) where the backend has
  * them, tfjs's ops (what @usam/measures' tensorList falls back to) elsewhere:
  * Σ_j w_j·t_j per tensor, the count of non-finite entries, Σ t², a ⊙ b, |a| + c
- * and Adam's update (against tfjs-core's AdamOptimizer's ops). Outside
+ * and the momentum and Adam updates (against tfjs-core's optimizers' ops). Outside
  * KINDS, so that the fuzz runs' case indices stay as they were: drawn by
  * wasm-optimizer-kernels.test.ts.
  */
@@ -635,10 +635,11 @@ export function listCase(rng: Rng): Case {
     'mul',
     'absAdd',
     'adam',
+    'momentum',
   ] as const);
   const special = which !== 'squaredNorm' && which !== 'adam' && rng.chance(0.5);
   const inputs: Record<string, Input> = {};
-  const n = which === 'linearCombination' ? terms : which === 'mul' ? 2 : which === 'adam' ? 4 : 1;
+  const n = { linearCombination: terms, mul: 2, adam: 4, momentum: 3 }[which as string] ?? 1;
   for (let j = 0; j < n; j++) {
     shapes.forEach((shape, k) => {
       // Adam's second moment is ≥ 0 (a square's running mean).
@@ -647,12 +648,19 @@ export function listCase(rng: Rng): Case {
     });
   }
   const shift = rng.pick([0.01, 0.5, 1e-7]);
+  // The engine's final g: the combination and its count of NaN or ±∞ entries in one pass.
+  const counted = which === 'linearCombination' && rng.chance(0.5);
   // Adam's constants: the default betas or others, 1 − βᵢᵗ at steps 1 to 10⁴ as float32.
   const [beta1, beta2] = rng.pick([
     [0.9, 0.999],
     [0.5, 0.9],
   ]);
   const t = rng.pick([1, 2, 37, 10_000]);
+  const momentumAttrs = {
+    m: Math.fround(rng.pick([0.9, 0, 0.99])),
+    c: Math.fround(-rng.pick([0.1, 0.01, 1])),
+    nesterov: rng.chance(0.5),
+  };
   const adamAttrs = {
     learningRate: rng.pick([0.001, 0.1]),
     beta1,
@@ -666,7 +674,7 @@ export function listCase(rng: Rng): Case {
   const flat = (ts: Tensor[]) => tf.concat(ts.map((t) => tf.reshape(t, [-1])));
   return {
     op: `list ${which}`,
-    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]` : ''}${which === 'absAdd' ? ` c=${shift}` : ''}${which === 'adam' ? ` ${JSON.stringify(adamAttrs)}` : ''}${special ? ' special' : ''}`,
+    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]${counted ? ' counted' : ''}` : ''}${which === 'absAdd' ? ` c=${shift}` : ''}${which === 'adam' ? ` ${JSON.stringify(adamAttrs)}` : ''}${which === 'momentum' ? ` ${JSON.stringify(momentumAttrs)}` : ''}${special ? ' special' : ''}`,
     inputs,
     fn: (x) => {
       if (which === 'mul' || which === 'absAdd') {
@@ -685,6 +693,29 @@ export function listCase(rng: Rng): Case {
         return flat(
           a.map((t, k) => (which === 'mul' ? tf.mul(t, b[k]!) : tf.add(tf.abs(t), shift))),
         );
+      }
+      if (which === 'momentum') {
+        const [xs, gs, as] = [0, 1, 2].map((j) => list(x, j)) as [Tensor[], Tensor[], Tensor[]];
+        if (fused('UsamMomentum')) {
+          const named: Record<string, Tensor> = {};
+          shapes.forEach((_, k) => {
+            named[`x${k}`] = xs[k]!;
+            named[`g${k}`] = gs[k]!;
+            named[`a${k}`] = as[k]!;
+          });
+          const out = tf
+            .engine()
+            .runKernel('UsamMomentum', named, momentumAttrs) as unknown as Tensor[];
+          return flat(out);
+        }
+        // tfjs-core 4.22's MomentumOptimizer.applyGradients, op for op.
+        const { m, c, nesterov } = momentumAttrs;
+        const out = shapes.map((_, k) => {
+          const a = tf.add(tf.mul(as[k]!, tf.scalar(m)), gs[k]!);
+          const step = nesterov ? tf.add(gs[k]!, tf.mul(a, tf.scalar(m))) : a;
+          return [tf.add(tf.mul(tf.scalar(c), step), xs[k]!), a];
+        });
+        return flat([...out.map((o) => o[0]!), ...out.map((o) => o[1]!)]);
       }
       if (which === 'adam') {
         const [xs, gs, ms, vs] = [0, 1, 2, 3].map((j) => list(x, j)) as [
@@ -723,16 +754,19 @@ export function listCase(rng: Rng): Case {
             list(x, j).forEach((t, k) => {
               named[`t${j}_${k}`] = t;
             });
-          const out = tf
-            .engine()
-            .runKernel('UsamLinearCombination', named, { weights }) as unknown as Tensor[];
+          const out = tf.engine().runKernel('UsamLinearCombination', named, {
+            weights,
+            countNonFinite: counted,
+          }) as unknown as Tensor[];
           return flat(out);
         }
-        return flat(
-          shapes.map((_, k) =>
-            tf.addN(weights.map((w, j) => tf.mul(x[`t${j}_${k}`]!, tf.scalar(w)))),
-          ),
+        const sums = shapes.map((_, k) =>
+          tf.addN(weights.map((w, j) => tf.mul(x[`t${j}_${k}`]!, tf.scalar(w)))),
         );
+        const count = tf.addN(
+          sums.map((t) => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(t)), 'float32'))),
+        );
+        return flat(counted ? [...sums, count] : sums);
       }
       const ts = list(x, 0);
       if (fused('UsamFiniteSquares')) {

@@ -198,6 +198,18 @@ export interface RawKernels {
   mulEntries(x: number, y: number, out: number, n: number): void;
   /** out = |x| + c (n floats). */
   absAdd(x: number, out: number, n: number, c: number): void;
+  /** The momentum update of one variable: x', a' from x, g, a (n floats each). */
+  momentum(
+    x: number,
+    g: number,
+    a: number,
+    outX: number,
+    outA: number,
+    n: number,
+    m: number,
+    c: number,
+    nesterov: boolean,
+  ): void;
   /** Adam's update of one variable: x', m', v' from x, g, m, v (n floats each). */
   adam(
     x: number,
@@ -250,6 +262,7 @@ const POSITIONS = {
   mulEntries: [0, 1, 2],
   absAdd: [0, 1],
   adam: [0, 1, 2, 3, 4, 5, 6],
+  momentum: [0, 1, 2, 3, 4],
 } as const satisfies Record<keyof RawKernels, readonly number[]>;
 type BufferPositions = { [K in keyof RawKernels]: (typeof POSITIONS)[K][number] };
 
@@ -638,6 +651,11 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['x', n],
       ['out', n],
     ],
+  }),
+  momentum: ([, , , , , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: ['x', 'g', 'a', 'outX', 'outA'].map((name): [string, number] => [name, n]),
   }),
   adam: ([, , , , , , , n]) => ({
     ok: natural(n),

@@ -9,7 +9,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compare, listCase, Rng, runCase } from './differential';
 import { initBackend } from './node';
 import { withoutSimdKernels } from './simd-kernels';
-import { ADAM, ENTRYWISE, FINITE_SQUARES, LINEAR_COMBINATION } from './wasm-optimizer-kernels';
+import {
+  ADAM,
+  ENTRYWISE,
+  FINITE_SQUARES,
+  LINEAR_COMBINATION,
+  MOMENTUM,
+} from './wasm-optimizer-kernels';
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -17,11 +23,11 @@ beforeAll(async () => {
 });
 
 const SEED = 28;
-const CASES = 300;
+const CASES = 400;
 
 describe('list kernels on wasm against tfjs ops on cpu', () => {
   it('are registered on wasm only', () => {
-    for (const name of [LINEAR_COMBINATION, FINITE_SQUARES, ENTRYWISE, ADAM]) {
+    for (const name of [LINEAR_COMBINATION, FINITE_SQUARES, ENTRYWISE, ADAM, MOMENTUM]) {
       expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
       expect(tf.getKernel(name, 'cpu'), name).toBeUndefined();
     }
@@ -59,6 +65,8 @@ describe('list kernels on wasm against tfjs ops on cpu', () => {
           'list absAdd',
           'list absAdd special',
           'list adam',
+          'list momentum',
+          'list momentum special',
         ].sort(),
       );
     });

@@ -15,6 +15,9 @@ import type { KernelArgs } from './wasm-scratch';
  * Σ_j w_j·t_j for each of `tensors` tensors: inputs `t${j}_${k}` (term j, tensor
  * k, float32, the shapes of term 0), attrs `weights` (one per term, at least one).
  * Outputs one new tensor per k. Rounds as tfjs's Mul then AddN, term by term in order.
+ * With attr `countNonFinite: true`, one more output: the number of NaN or ±∞
+ * entries of the results (a float32 scalar), each tensor counted while it is
+ * still in cache (the engine's finiteness test folded into g's pass).
  */
 export const LINEAR_COMBINATION = 'UsamLinearCombination';
 
@@ -42,6 +45,15 @@ export const ENTRYWISE = 'UsamEntrywise';
  */
 export const ADAM = 'UsamAdam';
 
+/**
+ * The momentum update over a list in one pass per tensor, rounded as tfjs's
+ * MomentumOptimizer.applyGradients: inputs `x${k}`, `g${k}`, `a${k}` (the
+ * variable, its gradient, its accumulation), attrs `m` and `c` (the float32
+ * values of its m and c = −lr tensors) and `nesterov`. Outputs every new x, then
+ * every new a.
+ */
+export const MOMENTUM = 'UsamMomentum';
+
 const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 function input(inputs: tf.NamedTensorInfoMap, name: string, kernel: string): tf.TensorInfo {
@@ -62,9 +74,14 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
       `@usam/backend: ${LINEAR_COMBINATION}: attrs.weights must list one weight per term, got ${JSON.stringify(weights)} for ${Object.keys(inputs).length} inputs.`,
     );
   }
+  const check = (attrs as { countNonFinite?: boolean }).countNonFinite === true;
   const heap = backend as unknown as WasmHeap;
   const simd = simdKernels(heap);
   const outs: tf.TensorInfo[] = [];
+  // Two float64 accumulators for finiteSquares (the heap aligns allocations to 8 bytes).
+  const acc = check && simd !== undefined ? heap.makeOutput([4], 'float32') : undefined;
+  if (acc !== undefined) heap.typedArrayFromHeap(acc).fill(0);
+  let nonFinite = 0;
   for (let k = 0; k < count; k++) {
     const terms = weights.map((_, j) => input(inputs, `t${j}_${k}`, LINEAR_COMBINATION));
     const shape = terms[0]!.shape;
@@ -93,8 +110,20 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
         if (j === 0) for (let i = 0; i < n; i++) o[i] = w * x[i]!;
         else for (let i = 0; i < n; i++) o[i] = o[i]! + Math.fround(w * x[i]!);
       });
+      if (check) for (let i = 0; i < n; i++) if (o[i]! - o[i]! !== 0) nonFinite += 1;
     }
+    if (acc !== undefined) simd!.finiteSquares(out, n, acc);
     outs.push(out);
+  }
+  if (check) {
+    if (acc !== undefined) {
+      const view = heap.typedArrayFromHeap(acc);
+      nonFinite = new Float64Array(view.buffer, view.byteOffset, 1)[0]!;
+      heap.disposeData(acc.dataId);
+    }
+    const total = heap.makeOutput([], 'float32');
+    heap.typedArrayFromHeap(total)[0] = nonFinite;
+    outs.push(total);
   }
   return outs;
 }
@@ -246,4 +275,46 @@ export function adam({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
     }
   });
   return [...outs[0], ...outs[1], ...outs[2]];
+}
+
+export function momentum({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
+  const { m, c, nesterov } = attrs as { m?: number; c?: number; nesterov?: boolean };
+  if (typeof m !== 'number' || typeof c !== 'number' || typeof nesterov !== 'boolean') {
+    throw new Error(
+      `@usam/backend: ${MOMENTUM}: attrs must be { m: number, c: number, nesterov: boolean }, got ${JSON.stringify(attrs)}.`,
+    );
+  }
+  const [x, g, a] = ['x', 'g', 'a'].map((p) => listed(inputs, p, MOMENTUM)) as [
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+  ];
+  sameShapes(MOMENTUM, x, g, a);
+  const f = Math.fround;
+  const [mf, cf] = [f(m), f(c)];
+  const heap = backend as unknown as WasmHeap;
+  const simd = simdKernels(heap);
+  const outs = [x, a].map((list) => list.map((t) => heap.makeOutput([...t.shape], 'float32'))) as [
+    tf.TensorInfo[],
+    tf.TensorInfo[],
+  ];
+  x.forEach((xk, k) => {
+    const n = sizeOf(xk.shape);
+    const [ox, oa] = [outs[0][k]!, outs[1][k]!];
+    if (simd !== undefined) {
+      simd.momentum(xk, g[k]!, a[k]!, ox, oa, n, mf, cf, nesterov);
+      return;
+    }
+    const [X, G, A, OX, OA] = [xk, g[k]!, a[k]!, ox, oa].map((t) =>
+      heap.typedArrayFromHeap(t),
+    ) as Float32Array[];
+    for (let i = 0; i < n; i++) {
+      const gi = G![i]!;
+      const ai = f(f(A![i]! * mf) + gi);
+      const step = nesterov ? f(gi + f(ai * mf)) : ai;
+      OA![i] = ai;
+      OX![i] = f(cf * step) + X![i]!;
+    }
+  });
+  return [...outs[0], ...outs[1]];
 }

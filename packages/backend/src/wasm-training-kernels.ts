@@ -39,6 +39,8 @@ import {
   finiteSquares,
   LINEAR_COMBINATION,
   linearCombination,
+  MOMENTUM,
+  momentum,
 } from './wasm-optimizer-kernels';
 import { leadingAxesByRows } from './wasm-reduce';
 import {
@@ -581,6 +583,7 @@ const KERNELS: readonly Ours[] = [
   fill(FINITE_SQUARES, finiteSquares),
   fill(ENTRYWISE, entrywise as unknown as tf.KernelFunc),
   fill(ADAM, adam as unknown as tf.KernelFunc),
+  fill(MOMENTUM, momentum as unknown as tf.KernelFunc),
   // The samplers' draws written into the tensors (wasm-draws.ts).
   fill(DRAWS, draws as unknown as tf.KernelFunc),
 ];

@@ -7,9 +7,11 @@ import {
   adam,
   add,
   axpy,
+  checkedCombination,
   countNonFinite,
   LIST_KERNELS,
   linearCombination,
+  momentum,
   mul,
   norm,
   scale,
@@ -92,6 +94,13 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
         lists.map((tensors, j) => ({ tensors, weight: w[j]! })),
         lists[0]!,
       ),
+    checkedCombination: (lists, w) => {
+      const { sum, nonFinite } = checkedCombination(
+        lists.map((tensors, j) => ({ tensors, weight: w[j]! })),
+        lists[0]!,
+      );
+      return [...sum, nonFinite];
+    },
     scale: ([a], [w]) => scale(a!, w!),
     add: ([a, b]) => add(a!, b!),
     sub: ([a, b]) => sub(a!, b!),
@@ -102,6 +111,14 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     mul: ([a, b]) => mul(a!, b!),
     absPlus: ([a], [w]) => absPlus(a!, w!),
     'scale by a scalar tensor': ([a], [w]) => scale(a!, tf.scalar(w!)),
+    momentum: ([x, g, a], [w]) => {
+      const next = momentum(x!, g!, a!, {
+        m: Math.fround(Math.abs(w!)),
+        c: Math.fround(-0.1),
+        nesterov: w! < 0.5,
+      });
+      return [...next.x, ...next.a];
+    },
     adam: ([x, g, m, v], [w]) => {
       const next = adam(
         x!,
@@ -123,6 +140,7 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
   /** The kernel each op must run on wasm (checked with tf.profile, so the comparison is not vacuous). */
   const KERNEL: Record<string, string> = {
     linearCombination: LIST_KERNELS.linearCombination,
+    checkedCombination: LIST_KERNELS.linearCombination,
     scale: LIST_KERNELS.linearCombination,
     add: LIST_KERNELS.linearCombination,
     sub: LIST_KERNELS.linearCombination,
@@ -134,6 +152,7 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     absPlus: LIST_KERNELS.entrywise,
     'scale by a scalar tensor': LIST_KERNELS.linearCombination,
     adam: LIST_KERNELS.adam,
+    momentum: LIST_KERNELS.momentum,
   };
 
   async function run(
@@ -172,7 +191,13 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
       for (let index = 0; index < 120; index++) {
         const shapes = shapesFrom(rng);
         const terms =
-          name === 'linearCombination' ? 1 + Math.floor(rng.next() * 3) : name === 'adam' ? 4 : 2;
+          name === 'linearCombination' || name === 'checkedCombination'
+            ? 1 + Math.floor(rng.next() * 3)
+            : name === 'adam'
+              ? 4
+              : name === 'momentum'
+                ? 3
+                : 2;
         // The ‖a‖² inputs stay finite in half the cases, so a tolerance is tested, not only NaN = NaN.
         const special = rng.next() < 0.5;
         const values = Array.from({ length: terms }, () => valuesFor(rng, shapes, special));
@@ -182,7 +207,8 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
         );
         const want = await run('cpu', OPS[name]!, values, shapes, w);
         const got = await run('wasm', OPS[name]!, values, shapes, w);
-        const live = name !== 'linearCombination' || w.some((x) => x !== 0);
+        const live =
+          !['linearCombination', 'checkedCombination'].includes(name) || w.some((x) => x !== 0);
         if (live && !got.kernels.includes(KERNEL[name]!)) {
           failures.push(`case ${index}: ran ${got.kernels.join(', ')}, not ${KERNEL[name]}`);
         }
@@ -233,6 +259,7 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
         ...mul(x, v),
         ...absPlus(x, 0.01),
         ...scale(x, size),
+        ...Object.values(momentum(x, v, x, { m: 0.9, c: -0.1, nesterov: true })).flat(),
         ...Object.values(
           adam(x, v, x, v, {
             learningRate: 0.1,

@@ -90,6 +90,8 @@ export const LIST_KERNELS = {
   entrywise: 'UsamEntrywise',
   /** Adam's update (`adam` below): inputs `x${k}`, `g${k}`, `m${k}`, `v${k}`; outputs every x′, then m′, then v′. */
   adam: 'UsamAdam',
+  /** The momentum update (`momentum` below): inputs `x${k}`, `g${k}`, `a${k}`; outputs every x′, then a′. */
+  momentum: 'UsamMomentum',
 } as const;
 
 /**
@@ -104,17 +106,24 @@ function fused(kernel: string, lists: readonly TensorList[]): boolean {
   return lists.every((list) => list.every((t) => t.dtype === 'float32'));
 }
 
-/** Σ_j w_j·t_j per tensor in one dispatch (LIST_KERNELS.linearCombination), rounding as tf.mul then tf.addN. */
-function fusedCombination(lists: readonly TensorList[], weights: readonly number[]): tf.Tensor[] {
+/**
+ * Σ_j w_j·t_j per tensor in one dispatch (LIST_KERNELS.linearCombination),
+ * rounding as tf.mul then tf.addN; with `countNonFinite`, the count of the
+ * results' NaN or ±∞ entries as one more (last) tensor.
+ */
+function fusedCombination(
+  lists: readonly TensorList[],
+  weights: readonly number[],
+  countNonFinite = false,
+): tf.Tensor[] {
   const inputs: tf.NamedTensorMap = {};
   lists.forEach((list, j) => {
     list.forEach((t, k) => {
       inputs[`t${j}_${k}`] = t;
     });
   });
-  const out = tf
-    .engine()
-    .runKernel(LIST_KERNELS.linearCombination, inputs, { weights: [...weights] }) as
+  const attrs = { weights: [...weights], ...(countNonFinite && { countNonFinite }) };
+  const out = tf.engine().runKernel(LIST_KERNELS.linearCombination, inputs, attrs) as
     | tf.Tensor
     | tf.Tensor[];
   return Array.isArray(out) ? out : [out]; // tfjs returns a lone output unwrapped
@@ -242,6 +251,51 @@ export function absPlus(a: TensorList, c: number): tf.Tensor[] {
   });
 }
 
+/** The momentum update's constants (`momentum`): float32 numbers, as tfjs's scalar tensors hold them. */
+export interface MomentumConstants {
+  /** The momentum m. */
+  readonly m: number;
+  /** c = −lr. */
+  readonly c: number;
+  readonly nesterov: boolean;
+}
+
+/**
+ * One heavy-ball momentum step over a list, rounded as tfjs's
+ * MomentumOptimizer.applyGradients: a′ = m·a + g, then x′ = x + c·a′
+ * (Nesterov: x′ = x + c·(g + m·a′)), c = −lr. New tensors; in one pass per
+ * tensor where the backend has the list kernel (LIST_KERNELS.momentum), tfjs's
+ * own ops elsewhere.
+ */
+export function momentum(
+  x: TensorList,
+  g: TensorList,
+  a: TensorList,
+  c: MomentumConstants,
+): { x: tf.Tensor[]; a: tf.Tensor[] } {
+  const n = x.length;
+  if (sameShapes(x, [g, a]) && fused(LIST_KERNELS.momentum, [x, g, a])) {
+    const out = fusedEntrywise(LIST_KERNELS.momentum, { x, g, a }, { ...c });
+    return { x: out.slice(0, n), a: out.slice(n) };
+  }
+  return tf.tidy(() => {
+    const [m, step] = [tf.scalar(c.m), tf.scalar(c.c)];
+    const out = x.map((xk, k) => {
+      const ak = tf.add(tf.mul(a[k]!, m), g[k]!);
+      const direction = c.nesterov ? tf.add(g[k]!, tf.mul(ak, m)) : ak;
+      return [tf.add(tf.mul(step, direction), xk), ak] as const;
+    });
+    return { x: out.map((o) => o[0]), a: out.map((o) => o[1]) };
+  });
+}
+
+/** Whether every list has the tensor shapes of `x` (and x is not empty). */
+const sameShapes = (x: TensorList, lists: readonly TensorList[]) =>
+  x.length > 0 &&
+  lists.every(
+    (list) => list.length === x.length && list.every((t, k) => sameShape(t.shape, x[k]!.shape)),
+  );
+
 /** Adam's hyperparameters and bias corrections for one step (`adam`). */
 export interface AdamConstants {
   readonly learningRate: number;
@@ -269,14 +323,7 @@ export function adam(
   c: AdamConstants,
 ): { x: tf.Tensor[]; m: tf.Tensor[]; v: tf.Tensor[] } {
   const n = x.length;
-  const lists = [g, m, v];
-  if (
-    n > 0 &&
-    lists.every(
-      (list) => list.length === n && list.every((t, k) => sameShape(t.shape, x[k]!.shape)),
-    ) &&
-    fused(LIST_KERNELS.adam, [x, ...lists])
-  ) {
+  if (sameShapes(x, [g, m, v]) && fused(LIST_KERNELS.adam, [x, g, m, v])) {
     const out = fusedEntrywise(LIST_KERNELS.adam, { x, g, m, v }, { ...c });
     return { x: out.slice(0, n), m: out.slice(n, 2 * n), v: out.slice(2 * n) };
   }
@@ -321,6 +368,35 @@ export function linearCombination(terms: readonly Term[], like: TensorList): tf.
     live.map(({ weight }) => weight),
   );
 }
+
+/**
+ * `linearCombination(terms, like)` and `countNonFinite` of it: where the
+ * backend has the list kernel, counted entry by entry while each tensor is
+ * written (one pass, not two: the step engine's g and its finiteness test).
+ */
+export function checkedCombination(
+  terms: readonly Term[],
+  like: TensorList,
+): { sum: tf.Tensor[]; nonFinite: tf.Scalar } {
+  const live = terms.filter(({ weight }) => weight !== 0);
+  const lists = live.map(({ tensors }) => tensors);
+  if (live.length > 0 && combinableLists(lists)) {
+    const out = fusedCombination(
+      lists,
+      live.map(({ weight }) => weight),
+      true,
+    );
+    return { sum: out.slice(0, -1), nonFinite: out[out.length - 1] as tf.Scalar };
+  }
+  const sum = linearCombination(terms, like);
+  return { sum, nonFinite: countNonFinite(sum) };
+}
+
+/** Whether the lists have equal tensor shapes the linear-combination kernel can take now. */
+const combinableLists = (lists: readonly TensorList[]) =>
+  lists.length > 0 &&
+  sameShapes(lists[0]!, lists.slice(1)) &&
+  fused(LIST_KERNELS.linearCombination, lists);
 
 /**
  * Σ_j w_j·a_j for each tensor, every term computed (zero weights too: 0·∞ is

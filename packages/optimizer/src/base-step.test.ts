@@ -62,8 +62,8 @@ const OPTIMIZERS: [string, Make][] = [
 /** The list kernel each optimizer's update runs as. */
 const KERNEL: Record<string, string> = {
   sgd: tensorList.LIST_KERNELS.linearCombination,
-  momentum: tensorList.LIST_KERNELS.linearCombination,
-  'momentum (Nesterov)': tensorList.LIST_KERNELS.linearCombination,
+  momentum: tensorList.LIST_KERNELS.momentum,
+  'momentum (Nesterov)': tensorList.LIST_KERNELS.momentum,
   adam: tensorList.LIST_KERNELS.adam,
 };
 

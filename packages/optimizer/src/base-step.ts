@@ -3,12 +3,12 @@ import { tensorList } from '@usam/measures';
 
 /**
  * The base optimizer's step, x ← base(x, g), for every trained variable.
- * tfjs's SGD and momentum optimizers run 2–4 kernels per variable (48 for the
- * bench MLP's 12 tensors); where the backend has the list kernels
- * (@usam/measures' `tensorList.weightedSum`, one dispatch over the whole list)
- * the same update runs in 2–3 dispatches, with the same rounding, the same
- * slots and the same iteration count, so the result, getWeights and a resume
- * are bit for bit tfjs's (docs/optimizer-kernels.md). Any other optimizer, a
+ * tfjs's SGD, momentum and Adam optimizers run 2–12 kernels per variable (48
+ * for momentum on the bench MLP's 12 tensors); where the backend has the list
+ * kernels (@usam/measures' `tensorList.weightedSum`, `momentum`, `adam`: one
+ * dispatch over the whole list) the same update runs in one dispatch, with the
+ * same rounding, the same slots and the same iteration count, so the result,
+ * getWeights and a resume are bit for bit tfjs's (docs/optimizer-kernels.md). Any other optimizer, a
  * subclass, another copy of tfjs-core, or a backend without the kernels: the
  * base's own applyGradients.
  */
@@ -18,14 +18,18 @@ export function applyBaseStep(
   gradients: readonly tf.Tensor[],
 ): void {
   const apply = base.applyGradients;
-  const fast = tensorList.hasListKernels();
-  if (fast && apply === tf.MomentumOptimizer.prototype.applyGradients) {
+  const { LIST_KERNELS, hasListKernels } = tensorList;
+  const fast = hasListKernels();
+  if (
+    apply === tf.MomentumOptimizer.prototype.applyGradients &&
+    hasListKernels(LIST_KERNELS.momentum)
+  ) {
     momentumStep(base as unknown as MomentumFields, variables, gradients);
   } else if (fast && apply === tf.SGDOptimizer.prototype.applyGradients) {
     sgdStep(base as unknown as SgdFields, variables, gradients);
   } else if (
     apply === tf.AdamOptimizer.prototype.applyGradients &&
-    tensorList.hasListKernels(tensorList.LIST_KERNELS.adam)
+    hasListKernels(LIST_KERNELS.adam)
   ) {
     adamStep(base as unknown as AdamFields, variables, gradients);
   } else {
@@ -100,14 +104,14 @@ function sgdStep(
 
 /**
  * a ← m·a + g, then x ← x + c·a (Nesterov: x ← x + c·(g + m·a)), as tfjs's
- * MomentumOptimizer, with its slots created as it creates them.
+ * MomentumOptimizer, in one pass per tensor (tensorList.momentum), with its
+ * slots created as it creates them.
  */
 function momentumStep(
   base: MomentumFields,
   variables: readonly tf.Variable[],
   gradients: readonly tf.Tensor[],
 ) {
-  const [m, c] = [scalarValue(base.m), scalarValue(base.c)];
   const slots = variables.map((v, i) => {
     base.accumulations[i] ??= {
       originalName: `${v.name}/momentum`,
@@ -115,14 +119,13 @@ function momentumStep(
     };
     return base.accumulations[i]!.variable;
   });
-  const accumulated = tensorList.weightedSum([slots, gradients], [m, 1]);
-  const step = base.useNesterov
-    ? tensorList.weightedSum([gradients, accumulated], [1, m])
-    : accumulated;
-  const values = tensorList.weightedSum([step, variables], [c, 1]);
-  if (step !== accumulated) tensorList.dispose(step);
-  assignAll(slots, accumulated);
-  assignAll(variables, values);
+  const next = tensorList.momentum(variables, gradients, slots, {
+    m: scalarValue(base.m),
+    c: scalarValue(base.c),
+    nesterov: base.useNesterov,
+  });
+  assignAll(slots, next.a);
+  assignAll(variables, next.x);
   base.incrementIterations();
 }
 

@@ -122,12 +122,7 @@ function measurePerturbation(
         check,
       )) {
         logWeights[group]!.push(logWeight);
-        const e = tensorList.scale(v, rho);
-        try {
-          context.evaluateAt(e);
-        } finally {
-          tensorList.dispose(e);
-        }
+        context.evaluateAt(v, rho); // x + ρv
       }
       const { clean, perturbed } = context.losses();
       if (![clean, ...perturbed].every(Number.isFinite)) {

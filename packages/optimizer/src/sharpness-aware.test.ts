@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { determinant, frobenius, type Sampler, trace } from '@usam/measures';
-import { describe, expect, it } from 'vitest';
+import { initBackend } from '@usam/backend';
+import { determinant, frobenius, type Sampler, tensorList, trace } from '@usam/measures';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptimizerError } from './errors';
 import { detSam, frobSam, plain, traceSam, universalSam } from './instances';
 import { asam, sam, ssamF } from './sam';
@@ -184,6 +185,48 @@ it('refuses a step whose gradient is NaN although the loss is finite', async () 
   expect(stats.reason).toMatch(/gradient has NaN/);
   expect(Array.from(x.dataSync())).toEqual([0, 0, 0]);
   x.dispose();
+});
+
+describe('on wasm: g and its finiteness test in one pass (tensorList.checkedCombination)', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu'); // the tests below run on cpu
+  });
+
+  // L = k·x at x = 1: ∇L = k and wd·x = wd, both finite; g = k + wd overflows float32 past 3.4e38.
+  const stepWith = async (k: number, weightDecay: number) => {
+    const x = tf.variable(tf.ones([1]));
+    const opt = plain({ params: [x], base: tf.train.momentum(0.1, 0.9), weightDecay });
+    const loss = () => tf.sum(tf.mul(x, k)) as tf.Scalar;
+    let stats: Awaited<ReturnType<typeof opt.step>> | undefined;
+    const { kernelNames } = await tf.profile(async () => {
+      stats = await opt.step(loss);
+    });
+    const after = Array.from(x.dataSync());
+    opt.dispose();
+    x.dispose();
+    return { stats: stats!, kernelNames, after };
+  };
+
+  it('refuses a step whose g = ∇L + wd·x overflows although ∇L and x are finite', async () => {
+    const { stats, kernelNames, after } = await stepWith(2e38, 2e38);
+    expect(stats.loss).toBe(Math.fround(2e38)); // finite: only g overflows
+    expect(stats.applied).toBe(false);
+    expect(stats.reason).toMatch(/gradient has NaN or ±∞/);
+    expect(after).toEqual([1]);
+    // Counted in g's own pass: no separate finiteness kernel ran.
+    expect(kernelNames).toContain(tensorList.LIST_KERNELS.linearCombination);
+    expect(kernelNames).not.toContain(tensorList.LIST_KERNELS.finiteSquares);
+  });
+
+  it('applies the same step where g stays finite', async () => {
+    const { stats, after } = await stepWith(1e38, 1e38);
+    expect(stats.applied).toBe(true);
+    // x − 0.1·(k + wd·x) in float32.
+    expect(after[0]).toBe(Math.fround(1 - Math.fround(0.1) * Math.fround(2e38)));
+  });
 });
 
 it('refuses a step where only a perturbed loss is NaN', async () => {

@@ -184,6 +184,8 @@ export class SharpnessAwareOptimizer<
     const saved = this.plain ? undefined : new Snapshot(variables);
     const x: readonly tf.Tensor[] = saved?.values ?? variables;
     let composite: tf.Tensor[] | undefined;
+    // The count of g's NaN or ±∞ entries, where it came out of g's own pass.
+    let compositeNonFinite: tf.Scalar | undefined;
     const parts: Part[] = [];
     try {
       if (!this.plain && this.perturbation?.prepare) {
@@ -207,7 +209,14 @@ export class SharpnessAwareOptimizer<
         if (last && this.weightDecay !== 0 && this.clipNorm === undefined) {
           terms.push({ tensors: x, weight: this.weightDecay });
         }
-        const next = takeOver(terms, done.owned) ?? tensorList.linearCombination(terms, x);
+        let next = takeOver(terms, done.owned);
+        if (next === undefined && last && this.clipNorm === undefined) {
+          // The final g: its finiteness counted in the same pass.
+          const checked = tensorList.checkedCombination(terms, x);
+          next = checked.sum;
+          compositeNonFinite = checked.nonFinite;
+        }
+        next ??= tensorList.linearCombination(terms, x);
         tensorList.dispose(composite);
         tensorList.dispose(done.owned.filter((t) => !next.includes(t)));
         composite = next;
@@ -219,7 +228,10 @@ export class SharpnessAwareOptimizer<
       const problem = parts.find((p) => p.problem)?.problem;
       // Per entry, never a sum: large finite entries of one sign would overflow one (docs/det-sam-stability.md).
       const probe = tf.tidy(() =>
-        tf.addN([tensorList.countNonFinite(composite!), ...parts.flatMap((p) => p.probes)]),
+        tf.addN([
+          compositeNonFinite ?? tensorList.countNonFinite(composite!),
+          ...parts.flatMap((p) => p.probes),
+        ]),
       );
       const [nonFinite, ...cleanLosses] = readNumbers([
         probe as tf.Scalar,
@@ -265,6 +277,7 @@ export class SharpnessAwareOptimizer<
       throw error;
     } finally {
       tensorList.dispose(composite);
+      compositeNonFinite?.dispose();
       for (const p of parts) {
         tensorList.dispose([...p.owned, ...p.probes, p.cleanLoss]);
       }
@@ -303,9 +316,10 @@ export class SharpnessAwareOptimizer<
         clean,
         shapes: variables.map((v) => [...v.shape]),
         rng: this.rng,
-        evaluateAt: (e) => {
-          // x₀ + e in one list kernel where the backend has it (tensorList.add).
-          const moved = tensorList.add(origin, e);
+        evaluateAt: (e, scale = 1) => {
+          const s = requireNumber(`${this.name}: evaluateAt`, 'scale', scale);
+          // x₀ + s·e in one list kernel where the backend has it (tensorList.add, axpy).
+          const moved = s === 1 ? tensorList.add(origin, e) : tensorList.axpy(s, e, origin);
           variables.forEach((v, k) => {
             v.assign(moved[k]!);
           });

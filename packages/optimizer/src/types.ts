@@ -145,10 +145,12 @@ export interface PassContext {
   /** The optimizer's seeded stream (its position is part of the saved state). */
   readonly rng: SeededRng;
   /**
-   * Sets the variables to x + e (non-trainable state as after the clean pass)
-   * and evaluates L and ∇L there. The engine owns the result: don't dispose it.
+   * Sets the variables to x + s·e (s = `scale`, default 1; non-trainable state
+   * as after the clean pass) and evaluates L and ∇L there. x + ρv in one pass
+   * is `evaluateAt(v, ρ)`, the same float32 point as `evaluateAt(ρ·v)`. The
+   * engine owns the result: don't dispose it.
    */
-  evaluateAt(e: readonly tf.Tensor[]): Evaluation;
+  evaluateAt(e: readonly tf.Tensor[], scale?: number): Evaluation;
   /** L(x) and L at every point evaluated so far, read back in one download. */
   losses(): { clean: number; perturbed: number[] };
 }
