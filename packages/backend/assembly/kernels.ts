@@ -526,9 +526,9 @@ function planeBytes(rows: i32, cols: i32): usize {
   return (<usize>rows * <usize>cols + 16) << 2;
 }
 
-/** 4 floats at p (fewer, `count` < 4, with zeros after), or zeros where `ok` is false. */
+/** 4 floats at p (fewer, `count` < 4, with zeros after), or zeros where `ok` is false or count ≤ 0. */
 function loadLanes(slot: i32, p: usize, ok: bool, count: i32): v128 {
-  if (!ok) return f32x4.splat(0);
+  if (!ok || count <= 0) return f32x4.splat(0);
   inside(slot, p, (<usize>count) << 2);
   if (count >= 4) return v128.load(p);
   let v = f32x4.splat(0);
@@ -608,7 +608,8 @@ export function winogradFilter(w: usize, u: usize, cin: i32, cout: i32): void {
 
 /**
  * The input's transform for the tiles t0 ≤ t < t1: V[ξ][t − t0][ci] = (Bᵀ·d·B)[ξ],
- * d[r][c] = x[n, 2·ty − top + r, 2·tx − left + c, ci] (zero outside x), with
+ * d[r][c] = x[n, 2·ty − top + r, 2·tx − left + c, ci] (zero outside x) for ci < vc
+ * (V's channels, ≥ cin: those past cin are zeros), with
  * Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
  */
 export function winogradInput(
@@ -618,6 +619,7 @@ export function winogradInput(
   h: i32,
   w: i32,
   cin: i32,
+  vc: i32,
   tilesH: i32,
   tilesW: i32,
   top: i32,
@@ -627,7 +629,7 @@ export function winogradInput(
 ): void {
   given(0, x);
   given(1, v);
-  const plane = planeBytes(t1 - t0, cin);
+  const plane = planeBytes(t1 - t0, vc);
   const perImage = tilesH * tilesW;
   const pixel = (<usize>cin) << 2;
   for (let t = t0; t < t1; t++) {
@@ -647,9 +649,10 @@ export function winogradInput(
     const p1 = p0 + <usize>w * pixel;
     const p2 = p1 + <usize>w * pixel;
     const p3 = p2 + <usize>w * pixel;
-    const out = v + <usize>(t - t0) * pixel;
-    for (let ci = 0; ci < cin; ci += 4) {
+    const out = v + <usize>(t - t0) * ((<usize>vc) << 2);
+    for (let ci = 0; ci < vc; ci += 4) {
       const count = min(4, cin - ci);
+      const lanes = min(4, vc - ci);
       const o = (<usize>ci) << 2;
       const q1 = pixel + o;
       const q2 = 2 * pixel + o;
@@ -698,10 +701,10 @@ export function winogradInput(
           e3 = f32x4.sub(d13, d33);
         }
         const row = out + <usize>(r * 4) * plane + o;
-        storeLanes(1, row, f32x4.sub(e0, e2), count);
-        storeLanes(1, row + plane, f32x4.add(e1, e2), count);
-        storeLanes(1, row + 2 * plane, f32x4.sub(e2, e1), count);
-        storeLanes(1, row + 3 * plane, f32x4.sub(e1, e3), count);
+        storeLanes(1, row, f32x4.sub(e0, e2), lanes);
+        storeLanes(1, row + plane, f32x4.add(e1, e2), lanes);
+        storeLanes(1, row + 2 * plane, f32x4.sub(e2, e1), lanes);
+        storeLanes(1, row + 3 * plane, f32x4.sub(e1, e3), lanes);
       }
     }
   }

@@ -34,8 +34,10 @@ export const WINOGRAD = { use: true, floats: 1 << 18, minTiles: 64, minGradientT
 /**
  * Whether a convolution with `cin` input and `cout` output channels is worth
  * the transforms: with few channels the 16 products are too thin to run at
- * the matmul's speed. The forward products (tiles × cin × cout) lost at 8 → 16
- * channels (0.93×), the filter gradient's (cin × tiles × cout) won 2.3× there
+ * the matmul's speed, and the transforms (16 floats per 4 pixels of x and of
+ * dy) cost more than the products save. The forward products (tiles × cin ×
+ * cout) lost at 8 → 16 channels (0.93×), the filter gradient's (cin × tiles ×
+ * cout) won 2.3× there but lost at 3 → 32 (0.55×: dy's transform dominates)
  * (bench/kernels-ab.ts, docs/conv-kernels.md).
  */
 const worthIt = (cin: number, cout: number, least: number) => cin >= least && cout >= least;
@@ -76,7 +78,7 @@ function winograd(
   const m = s.alloc([winogradFloats(chunk, cout)]);
   for (let t0 = 0; t0 < tiles; t0 += chunk) {
     const t1 = Math.min(tiles, t0 + chunk);
-    simd.winogradInput(x, v, n, h, w, cin, tilesH, tilesW, top, left, t0, t1);
+    simd.winogradInput(x, v, n, h, w, cin, cin, tilesH, tilesW, top, left, t0, t1);
     simd.winogradProducts(v, u, m, t1 - t0, cin, cout);
     simd.winogradOutput(m, y, bias ?? m, n, ho, wo, cout, tilesH, tilesW, t0, t1, !!bias, relu);
   }
@@ -255,21 +257,34 @@ export function winogradFilterGradient(
   const tilesW = Math.ceil(wo / 2);
   const tiles = n * tilesH * tilesW;
   if (tiles === 0) return undefined;
+  // Input channels in whole blocks of 4 (zeros past cin): the products' rows are channels.
+  const vc = Math.ceil(cin / 4) * 4;
   const dw = backend.makeOutput([...filterShape], 'float32');
   try {
     return withScratch(args.backend as tf.KernelBackend, (s) => {
-      const m = s.alloc([winogradFloats(cin, cout)]);
-      const chunk = chunkOf(tiles, cin + cout, WINOGRAD.minGradientTiles);
-      const v = s.alloc([winogradFloats(chunk, cin)]);
+      const m = s.alloc([winogradFloats(vc, cout)]);
+      const chunk = chunkOf(tiles, vc + cout, WINOGRAD.minGradientTiles);
+      const v = s.alloc([winogradFloats(chunk, vc)]);
       const u = s.alloc([winogradFloats(chunk, cout)]);
       const [top, left] = [info.padInfo.top, info.padInfo.left];
       for (let t0 = 0; t0 < tiles; t0 += chunk) {
         const t1 = Math.min(tiles, t0 + chunk);
-        simd.winogradInput(x, v, n, h, w, cin, tilesH, tilesW, top, left, t0, t1);
+        simd.winogradInput(x, v, n, h, w, cin, vc, tilesH, tilesW, top, left, t0, t1);
         simd.winogradGradientTiles(dy, u, n, ho, wo, cout, tilesH, tilesW, t0, t1);
-        simd.winogradGradientProducts(v, u, m, t1 - t0, cin, cout, t0 > 0);
+        simd.winogradGradientProducts(v, u, m, t1 - t0, vc, cout, t0 > 0);
       }
-      simd.winogradFilterGradient(m, dw, cin * cout);
+      if (vc === cin) {
+        simd.winogradFilterGradient(m, dw, cin * cout);
+        return dw;
+      }
+      // [9, vc, cout] → [9, cin, cout]: each tap's first cin rows.
+      const padded = s.alloc([9, vc, cout]);
+      simd.winogradFilterGradient(m, padded, vc * cout);
+      const from = backend.typedArrayFromHeap(padded);
+      const to = backend.typedArrayFromHeap(dw);
+      for (let tap = 0; tap < 9; tap++) {
+        to.set(from.subarray(tap * vc * cout, (tap * vc + cin) * cout), tap * cin * cout);
+      }
       return dw;
     });
   } catch (error) {

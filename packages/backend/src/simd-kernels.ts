@@ -74,6 +74,8 @@ export type WinogradGeometry = [
   h: number,
   w: number,
   cin: number,
+  /** V's channels, at least cin (those past cin are zeros). */
+  vc: number,
   tilesH: number,
   tilesW: number,
   top: number,
@@ -528,9 +530,10 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
       ['u', winogradFloats(cin, cout)],
     ],
   }),
-  winogradInput: ([, , batch, h, w, cin, tilesH, tilesW, top, left, t0, t1]) => ({
+  winogradInput: ([, , batch, h, w, cin, vc, tilesH, tilesW, top, left, t0, t1]) => ({
     ok:
-      natural(batch, h, w, cin, tilesH, tilesW, t0, t1) &&
+      natural(batch, h, w, cin, vc, tilesH, tilesW, t0, t1) &&
+      vc >= cin &&
       Number.isInteger(top) &&
       Number.isInteger(left) &&
       t0 <= t1 &&
@@ -538,7 +541,7 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     why: `tiles ${t0}…${t1} outside 0…${batch * tilesH * tilesW}, or bad sizes`,
     buffers: [
       ['x', batch * h * w * cin],
-      ['v', winogradFloats(t1 - t0, cin)],
+      ['v', winogradFloats(t1 - t0, vc)],
     ],
   }),
   winogradProducts: ([, , , tiles, cin, cout]) => ({
