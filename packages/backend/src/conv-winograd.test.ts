@@ -134,6 +134,27 @@ describe('Winograd convolutions on wasm against tfjs on cpu', () => {
     }
   });
 
+  it('give non-finite outputs exactly where the direct convolution does (an ∞ in x)', async () => {
+    // Winograd's output tiles read the same input pixels as the direct sums they stand for, so
+    // an ∞ reaches the same outputs; where the direct sum is ±∞, Winograd may give NaN (∞ − ∞
+    // in its transforms): both non-finite, as the optimizer's finiteness test reads them.
+    const [n, h, w, c] = [1, 7, 6, 16];
+    const xv = values([n, h, w, c], 6);
+    xv[(3 * w + 2) * c + 5] = Number.POSITIVE_INFINITY;
+    xv[(0 * w + 5) * c + 1] = Number.NEGATIVE_INFINITY;
+    const run = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xv, [n, h, w, c]);
+        const f = tf.tensor4d(values([3, 3, c, c], 7), [3, 3, c, c]);
+        return tf.conv2d(x, f, 1, 'same').dataSync() as Float32Array;
+      });
+    const cpu = await on('cpu', run);
+    const wasm = await on('wasm', run);
+    const nonFinite = (a: Float32Array) => Array.from(a, (v) => !Number.isFinite(v));
+    expect(nonFinite(cpu).filter(Boolean).length).toBeGreaterThan(0);
+    expect(nonFinite(wasm)).toEqual(nonFinite(cpu));
+  });
+
   it('can be switched off (WINOGRAD.use): the forward then runs on XNNPACK, bit for bit', async () => {
     const run = () =>
       tf.tidy(() => {
