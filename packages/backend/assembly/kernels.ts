@@ -1187,6 +1187,42 @@ export function finiteSquares(x: usize, n: i32, acc: usize): void {
   store<f64>(acc, load<f64>(acc, 8) + squares, 8);
 }
 
+/**
+ * acc[0] += the number of entries of x that are NaN or ±∞ (a float64 at acc, n floats
+ * at x), each tested on its own as in `finiteSquares`, without its float64 squares
+ * (whose dependent adds bound that loop): the finiteness test alone.
+ */
+export function countNonFinite(x: usize, n: i32, acc: usize): void {
+  given(0, x);
+  given(1, acc);
+  inside(0, x, (<usize>n) << 2);
+  inside(1, acc, 8);
+  const n8 = n & ~7;
+  let bad0 = i32x4.splat(0);
+  let bad1 = i32x4.splat(0);
+  const zero = f32x4.splat(0);
+  for (let i = 0; i < n8; i += 8) {
+    const at = x + ((<usize>i) << 2);
+    const v = v128.load(at);
+    const w = v128.load(at, 16);
+    // All ones (−1) in a lane where v − v is not 0 (NaN): v is NaN or ±∞.
+    bad0 = i32x4.sub(bad0, f32x4.ne(f32x4.sub(v, v), zero));
+    bad1 = i32x4.sub(bad1, f32x4.ne(f32x4.sub(w, w), zero));
+  }
+  const bad = i32x4.add(bad0, bad1);
+  let count: f64 = <f64>(
+    (i32x4.extract_lane(bad, 0) +
+      i32x4.extract_lane(bad, 1) +
+      i32x4.extract_lane(bad, 2) +
+      i32x4.extract_lane(bad, 3))
+  );
+  for (let i = n8; i < n; i++) {
+    const v = load<f32>(x + ((<usize>i) << 2));
+    if (v - v !== 0) count += 1;
+  }
+  store<f64>(acc, load<f64>(acc) + count);
+}
+
 /** out = x ⊙ y (n floats each), rounded as tfjs's Mul (docs/optimizer-kernels.md). */
 export function mulEntries(x: usize, y: usize, out: usize, n: i32): void {
   given(0, x);

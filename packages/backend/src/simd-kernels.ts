@@ -196,6 +196,8 @@ export interface RawKernels {
   draws(out: number, n: number, state: number, tables: number, which: number, scale: number): void;
   /** x ← x·factor in place, in float64 rounded once (n floats). */
   scaleF64(x: number, n: number, factor: number): void;
+  /** acc[0] += #non-finite entries of x (a float64 at acc). */
+  countNonFinite(x: number, n: number, acc: number): void;
   /** out = x ⊙ y (n floats). */
   mulEntries(x: number, y: number, out: number, n: number): void;
   /** out = |x| + c (n floats). */
@@ -261,6 +263,7 @@ const POSITIONS = {
   finiteSquares: [0, 2],
   draws: [0, 2, 3],
   scaleF64: [0],
+  countNonFinite: [0, 2],
   mulEntries: [0, 1, 2],
   absAdd: [0, 1],
   adam: [0, 1, 2, 3, 4, 5, 6],
@@ -638,6 +641,14 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     ],
   }),
   scaleF64: ([, n]) => ({ ok: natural(n), why: 'bad sizes', buffers: [['x', n]] }),
+  countNonFinite: ([, n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['acc', 2],
+    ],
+  }),
   mulEntries: ([, , , n]) => ({
     ok: natural(n),
     why: 'bad sizes',
@@ -727,9 +738,9 @@ function wrap(raw: RawKernels): Instance {
         const [name, floats] = buffers[i]!;
         pointers[position] = at(kernel, name, args[position] as Buf, floats);
       });
-      // sumRows and finiteSquares accumulate in float64.
+      // sumRows, finiteSquares and countNonFinite accumulate in float64.
       if (
-        (kernel === 'sumRows' || kernel === 'finiteSquares') &&
+        (kernel === 'sumRows' || kernel === 'finiteSquares' || kernel === 'countNonFinite') &&
         (pointers[2] as number) % 8 !== 0
       ) {
         fail(kernel, 'the float64 accumulators are not 8-byte aligned; please report this.');

@@ -78,8 +78,8 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
   const heap = backend as unknown as WasmHeap;
   const simd = simdKernels(heap);
   const outs: tf.TensorInfo[] = [];
-  // Two float64 accumulators for finiteSquares (the heap aligns allocations to 8 bytes).
-  const acc = check && simd !== undefined ? heap.makeOutput([4], 'float32') : undefined;
+  // A float64 accumulator for countNonFinite (the heap aligns allocations to 8 bytes).
+  const acc = check && simd !== undefined ? heap.makeOutput([2], 'float32') : undefined;
   if (acc !== undefined) heap.typedArrayFromHeap(acc).fill(0);
   let nonFinite = 0;
   for (let k = 0; k < count; k++) {
@@ -112,7 +112,7 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
       });
       if (check) for (let i = 0; i < n; i++) if (o[i]! - o[i]! !== 0) nonFinite += 1;
     }
-    if (acc !== undefined) simd!.finiteSquares(out, n, acc);
+    if (acc !== undefined) simd!.countNonFinite(out, n, acc);
     outs.push(out);
   }
   if (check) {
@@ -144,7 +144,11 @@ export function finiteSquares({ inputs, backend, attrs }: KernelArgs): tf.Tensor
     // Two float64 accumulators in a 4-float tensor (the heap aligns allocations to 8 bytes).
     const acc = heap.makeOutput([4], 'float32');
     heap.typedArrayFromHeap(acc).fill(0);
-    for (const t of tensors) simd.finiteSquares(t, sizeOf(t.shape), acc);
+    for (const t of tensors) {
+      // The count alone where only it is asked for (no float64 squares to add up).
+      if (which === 'nonFinite') simd.countNonFinite(t, sizeOf(t.shape), acc);
+      else simd.finiteSquares(t, sizeOf(t.shape), acc);
+    }
     const view = heap.typedArrayFromHeap(acc);
     const sums = new Float64Array(view.buffer, view.byteOffset, 2);
     [nonFinite, squares] = [sums[0]!, sums[1]!];

@@ -58,10 +58,10 @@ const cpu = () => {
   return (user + system) / 1000;
 };
 
-/** x ← x + e as the engine's evaluateAt does, then x restored by assignment. */
-function moveAndRestore(e: readonly tf.Tensor[]) {
+/** x ← x + s·e as the engine's evaluateAt does, then x restored by assignment. */
+function moveAndRestore(e: readonly tf.Tensor[], scale = 1) {
   const s = new Snapshot(variables);
-  const moved = tensorList.add(s.values, e);
+  const moved = scale === 1 ? tensorList.add(s.values, e) : tensorList.axpy(scale, e, s.values);
   variables.forEach((v, k) => {
     v.assign(moved[k]!);
   });
@@ -99,17 +99,17 @@ const pieces: [string, () => void, boolean][] = [
     true,
   ],
   [
-    'composite g + wd·x (linearCombination; tfjs: 24 kernels)',
+    'composite g + wd·x with its finiteness count + read (checkedCombination; tfjs: 72 kernels)',
     () => {
-      tensorList.dispose(
-        tensorList.linearCombination(
-          [
-            { tensors: grads, weight: 1 },
-            { tensors: variables, weight: 5e-4 },
-          ],
-          variables,
-        ),
+      const { sum, nonFinite } = tensorList.checkedCombination(
+        [
+          { tensors: grads, weight: 1 },
+          { tensors: variables, weight: 5e-4 },
+        ],
+        variables,
       );
+      readNumbers([nonFinite, nonFinite]);
+      tensorList.dispose([...sum, nonFinite]);
     },
     true,
   ],
@@ -157,13 +157,12 @@ const pieces: [string, () => void, boolean][] = [
     true,
   ],
   [
-    'ρv and x + ρv assign',
+    'x + ρv (one axpy: evaluateAt(v, ρ)) and assign',
     () => {
       const v = normal.sample(shapes, rng);
       const t = cpu();
-      const e = tensorList.scale(v, 0.01);
-      moveAndRestore(e);
-      tensorList.dispose([...e, ...v]);
+      moveAndRestore(v, 0.01);
+      tensorList.dispose(v);
       offset = cpu() - t;
     },
     true,
