@@ -538,6 +538,12 @@ function loadLanes(slot: i32, p: usize, ok: bool, count: i32): v128 {
   return v;
 }
 
+/** The 4 floats at p where `ok`, else zeros: a load from `base` (inside buffer 0), masked off. */
+function maskedLoad(p: usize, ok: bool, base: usize): v128 {
+  if (ok) inside(0, p, 16);
+  return v128.and(v128.load(select<usize>(p, base, ok)), i32x4.splat(select<i32>(-1, 0, ok)));
+}
+
 /** Stores the first `count` (≤ 4) lanes of v at p. */
 function storeLanes(slot: i32, p: usize, v: v128, count: i32): void {
   inside(slot, p, (<usize>count) << 2);
@@ -644,6 +650,7 @@ export function winogradInput(
     const c1 = x0 + 1 >= 0 && x0 + 1 < w;
     const c2 = x0 + 2 >= 0 && x0 + 2 < w;
     const c3 = x0 + 3 >= 0 && x0 + 3 < w;
+    const whole = r0 && r3 && c0 && c3;
     // Addresses of (row r, column 0); used only where row and column are inside x.
     const p0 = x + <usize>((n * h + y0) * w + x0) * pixel;
     const p1 = p0 + <usize>w * pixel;
@@ -657,22 +664,77 @@ export function winogradInput(
       const q1 = pixel + o;
       const q2 = 2 * pixel + o;
       const q3 = 3 * pixel + o;
-      const d00 = loadLanes(0, p0 + o, r0 && c0, count);
-      const d01 = loadLanes(0, p0 + q1, r0 && c1, count);
-      const d02 = loadLanes(0, p0 + q2, r0 && c2, count);
-      const d03 = loadLanes(0, p0 + q3, r0 && c3, count);
-      const d10 = loadLanes(0, p1 + o, r1 && c0, count);
-      const d11 = loadLanes(0, p1 + q1, r1 && c1, count);
-      const d12 = loadLanes(0, p1 + q2, r1 && c2, count);
-      const d13 = loadLanes(0, p1 + q3, r1 && c3, count);
-      const d20 = loadLanes(0, p2 + o, r2 && c0, count);
-      const d21 = loadLanes(0, p2 + q1, r2 && c1, count);
-      const d22 = loadLanes(0, p2 + q2, r2 && c2, count);
-      const d23 = loadLanes(0, p2 + q3, r2 && c3, count);
-      const d30 = loadLanes(0, p3 + o, r3 && c0, count);
-      const d31 = loadLanes(0, p3 + q1, r3 && c1, count);
-      const d32 = loadLanes(0, p3 + q2, r3 && c2, count);
-      const d33 = loadLanes(0, p3 + q3, r3 && c3, count);
+      let d00: v128;
+      let d01: v128;
+      let d02: v128;
+      let d03: v128;
+      let d10: v128;
+      let d11: v128;
+      let d12: v128;
+      let d13: v128;
+      let d20: v128;
+      let d21: v128;
+      let d22: v128;
+      let d23: v128;
+      let d30: v128;
+      let d31: v128;
+      let d32: v128;
+      let d33: v128;
+      if (whole && count >= 4) {
+        // Inside x: plain loads (loadLanes with constant arguments folds to v128.load).
+        d00 = loadLanes(0, p0 + o, true, 4);
+        d01 = loadLanes(0, p0 + q1, true, 4);
+        d02 = loadLanes(0, p0 + q2, true, 4);
+        d03 = loadLanes(0, p0 + q3, true, 4);
+        d10 = loadLanes(0, p1 + o, true, 4);
+        d11 = loadLanes(0, p1 + q1, true, 4);
+        d12 = loadLanes(0, p1 + q2, true, 4);
+        d13 = loadLanes(0, p1 + q3, true, 4);
+        d20 = loadLanes(0, p2 + o, true, 4);
+        d21 = loadLanes(0, p2 + q1, true, 4);
+        d22 = loadLanes(0, p2 + q2, true, 4);
+        d23 = loadLanes(0, p2 + q3, true, 4);
+        d30 = loadLanes(0, p3 + o, true, 4);
+        d31 = loadLanes(0, p3 + q1, true, 4);
+        d32 = loadLanes(0, p3 + q2, true, 4);
+        d33 = loadLanes(0, p3 + q3, true, 4);
+      } else if (count >= 4) {
+        // At the border: every load from inside x (x itself where the pixel is outside), then
+        // masked, without a branch per load.
+        d00 = maskedLoad(p0 + o, r0 && c0, x);
+        d01 = maskedLoad(p0 + q1, r0 && c1, x);
+        d02 = maskedLoad(p0 + q2, r0 && c2, x);
+        d03 = maskedLoad(p0 + q3, r0 && c3, x);
+        d10 = maskedLoad(p1 + o, r1 && c0, x);
+        d11 = maskedLoad(p1 + q1, r1 && c1, x);
+        d12 = maskedLoad(p1 + q2, r1 && c2, x);
+        d13 = maskedLoad(p1 + q3, r1 && c3, x);
+        d20 = maskedLoad(p2 + o, r2 && c0, x);
+        d21 = maskedLoad(p2 + q1, r2 && c1, x);
+        d22 = maskedLoad(p2 + q2, r2 && c2, x);
+        d23 = maskedLoad(p2 + q3, r2 && c3, x);
+        d30 = maskedLoad(p3 + o, r3 && c0, x);
+        d31 = maskedLoad(p3 + q1, r3 && c1, x);
+        d32 = maskedLoad(p3 + q2, r3 && c2, x);
+        d33 = maskedLoad(p3 + q3, r3 && c3, x);
+      } else {
+        d00 = loadLanes(0, p0 + o, r0 && c0, count);
+        d01 = loadLanes(0, p0 + q1, r0 && c1, count);
+        d02 = loadLanes(0, p0 + q2, r0 && c2, count);
+        d03 = loadLanes(0, p0 + q3, r0 && c3, count);
+        d10 = loadLanes(0, p1 + o, r1 && c0, count);
+        d11 = loadLanes(0, p1 + q1, r1 && c1, count);
+        d12 = loadLanes(0, p1 + q2, r1 && c2, count);
+        d13 = loadLanes(0, p1 + q3, r1 && c3, count);
+        d20 = loadLanes(0, p2 + o, r2 && c0, count);
+        d21 = loadLanes(0, p2 + q1, r2 && c1, count);
+        d22 = loadLanes(0, p2 + q2, r2 && c2, count);
+        d23 = loadLanes(0, p2 + q3, r2 && c3, count);
+        d30 = loadLanes(0, p3 + o, r3 && c0, count);
+        d31 = loadLanes(0, p3 + q1, r3 && c1, count);
+        d32 = loadLanes(0, p3 + q2, r3 && c2, count);
+        d33 = loadLanes(0, p3 + q3, r3 && c3, count);
+      }
       for (let r = 0; r < 4; r++) {
         // Row r of Bᵀ·d, by columns.
         let e0: v128;
