@@ -134,6 +134,26 @@ describe('Winograd convolutions on wasm against tfjs on cpu', () => {
     }
   });
 
+  for (const cin of [16, 3]) {
+    it(`take an empty batch as tfjs does (empty outputs, zero filter gradient), ${cin} channels`, async () => {
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.zeros([0, 6, 5, cin]) as tf.Tensor4D;
+          const f = tf.tensor4d(values([3, 3, cin, 16], 8), [3, 3, cin, 16]);
+          const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')),
+          )([x, f]);
+          const y = tf.conv2d(x, f, 1, 'same');
+          return { y: y.shape, dx: dx!.shape, df: Array.from(df!.dataSync()) };
+        });
+      const cpu = await on('cpu', run);
+      const wasm = await on('wasm', run);
+      expect(wasm).toEqual(cpu);
+      expect(wasm.y).toEqual([0, 6, 5, 16]);
+      expect(wasm.df.every((v) => v === 0)).toBe(true);
+    });
+  }
+
   it('give non-finite outputs exactly where the direct convolution does (an ∞ in x)', async () => {
     // Winograd's output tiles read the same input pixels as the direct sums they stand for, so
     // an ∞ reaches the same outputs; where the direct sum is ±∞, Winograd may give NaN (∞ − ∞
