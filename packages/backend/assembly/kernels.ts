@@ -1285,6 +1285,65 @@ export function countNonFinite(x: usize, n: i32, acc: usize): void {
   store<f64>(acc, load<f64>(acc) + count);
 }
 
+/**
+ * acc[1] += Σ (T·g)² with T = |x| + η (n floats at x and g, float64 accumulators at acc):
+ * ASAM's ‖Tg‖² without writing T or Tg, each T·g and its square rounded to float32 as
+ * tfjs's ops round them and summed in float64 in `finiteSquares`' order, so the sum is
+ * bit for bit `finiteSquares` of the product (docs/optimizer-kernels.md).
+ */
+export function adaptiveSquares(x: usize, g: usize, n: i32, eta: f32, acc: usize): void {
+  given(0, x);
+  given(1, g);
+  given(2, acc);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, g, bytes);
+  inside(2, acc, 16);
+  const n4 = n & ~3;
+  let s = f64x2.splat(0);
+  const e = f32x4.splat(eta);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    const v = f32x4.mul(f32x4.add(f32x4.abs(v128.load(x + at)), e), v128.load(g + at));
+    const sq = f32x4.mul(v, v);
+    s = f64x2.add(s, f64x2.promote_low_f32x4(sq));
+    s = f64x2.add(s, f64x2.promote_low_f32x4(v128.shuffle<f32>(sq, sq, 2, 3, 2, 3)));
+  }
+  let squares: f64 = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const v = (Mathf.abs(load<f32>(x + at)) + eta) * load<f32>(g + at);
+    squares += <f64>(v * v);
+  }
+  store<f64>(acc, load<f64>(acc, 8) + squares, 8);
+}
+
+/**
+ * out = T·(T·g) with T = |x| + η (n floats each): ASAM's T²g, each product rounded to
+ * float32 as tfjs's ops round them.
+ */
+export function adaptiveDirection(x: usize, g: usize, out: usize, n: i32, eta: f32): void {
+  given(0, x);
+  given(1, g);
+  given(2, out);
+  const bytes = (<usize>n) << 2;
+  inside(0, x, bytes);
+  inside(1, g, bytes);
+  inside(2, out, bytes);
+  const n4 = n & ~3;
+  const e = f32x4.splat(eta);
+  for (let i = 0; i < n4; i += 4) {
+    const at = (<usize>i) << 2;
+    const t = f32x4.add(f32x4.abs(v128.load(x + at)), e);
+    v128.store(out + at, f32x4.mul(t, f32x4.mul(t, v128.load(g + at))));
+  }
+  for (let i = n4; i < n; i++) {
+    const at = (<usize>i) << 2;
+    const t = Mathf.abs(load<f32>(x + at)) + eta;
+    store<f32>(out + at, t * (t * load<f32>(g + at)));
+  }
+}
+
 /** out = x ⊙ y (n floats each), rounded as tfjs's Mul (docs/optimizer-kernels.md). */
 export function mulEntries(x: usize, y: usize, out: usize, n: i32): void {
   given(0, x);

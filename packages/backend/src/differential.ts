@@ -636,10 +636,20 @@ export function listCase(rng: Rng): Case {
     'absAdd',
     'adam',
     'momentum',
+    'adaptiveDirection',
+    'adaptiveSquares',
   ] as const);
-  const special = which !== 'squaredNorm' && which !== 'adam' && rng.chance(0.5);
+  const special = !['squaredNorm', 'adam', 'adaptiveSquares'].includes(which) && rng.chance(0.5);
   const inputs: Record<string, Input> = {};
-  const n = { linearCombination: terms, mul: 2, adam: 4, momentum: 3 }[which as string] ?? 1;
+  const n =
+    {
+      linearCombination: terms,
+      mul: 2,
+      adam: 4,
+      momentum: 3,
+      adaptiveDirection: 2,
+      adaptiveSquares: 2,
+    }[which as string] ?? 1;
   for (let j = 0; j < n; j++) {
     shapes.forEach((shape, k) => {
       // Adam's second moment is ≥ 0 (a square's running mean).
@@ -674,7 +684,7 @@ export function listCase(rng: Rng): Case {
   const flat = (ts: Tensor[]) => tf.concat(ts.map((t) => tf.reshape(t, [-1])));
   return {
     op: `list ${which}`,
-    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]${counted ? ' counted' : ''}` : ''}${which === 'absAdd' ? ` c=${shift}` : ''}${which === 'adam' ? ` ${JSON.stringify(adamAttrs)}` : ''}${which === 'momentum' ? ` ${JSON.stringify(momentumAttrs)}` : ''}${special ? ' special' : ''}`,
+    description: `shapes=${JSON.stringify(shapes)}${which === 'linearCombination' ? ` weights=[${weights}]${counted ? ' counted' : ''}` : ''}${['absAdd', 'adaptiveDirection', 'adaptiveSquares'].includes(which) ? ` c=${shift}` : ''}${which === 'adam' ? ` ${JSON.stringify(adamAttrs)}` : ''}${which === 'momentum' ? ` ${JSON.stringify(momentumAttrs)}` : ''}${special ? ' special' : ''}`,
     inputs,
     fn: (x) => {
       if (which === 'mul' || which === 'absAdd') {
@@ -693,6 +703,28 @@ export function listCase(rng: Rng): Case {
         return flat(
           a.map((t, k) => (which === 'mul' ? tf.mul(t, b[k]!) : tf.add(tf.abs(t), shift))),
         );
+      }
+      if (which === 'adaptiveDirection' || which === 'adaptiveSquares') {
+        // ASAM's T²g and ‖Tg‖², T = |x| + c, against tfjs's ops.
+        const [xs, gs] = [list(x, 0), list(x, 1)];
+        const kernel = which === 'adaptiveDirection' ? 'UsamEntrywise' : 'UsamFiniteSquares';
+        if (fused(kernel)) {
+          const named: Record<string, Tensor> = {};
+          xs.forEach((t, k) => {
+            named[which === 'adaptiveDirection' ? `a${k}` : `t${k}`] = t;
+            named[which === 'adaptiveDirection' ? `b${k}` : `g${k}`] = gs[k]!;
+          });
+          const attrs: tf.NamedAttrMap =
+            which === 'adaptiveDirection'
+              ? { op: 'adaptiveDirection', c: shift }
+              : { which: 'adaptiveSquares', c: shift };
+          const out = tf.engine().runKernel(kernel, named, attrs) as Tensor | Tensor[];
+          return Array.isArray(out) ? flat(out) : out;
+        }
+        const tg = xs.map((t, k) => tf.mul(tf.add(tf.abs(t), shift), gs[k]!));
+        return which === 'adaptiveDirection'
+          ? flat(tg.map((p, k) => tf.mul(tf.add(tf.abs(xs[k]!), shift), p)))
+          : tf.addN(tg.map((p) => tf.sum(tf.square(p))));
       }
       if (which === 'momentum') {
         const [xs, gs, as] = [0, 1, 2].map((j) => list(x, j)) as [Tensor[], Tensor[], Tensor[]];

@@ -196,6 +196,10 @@ export interface RawKernels {
   draws(out: number, n: number, state: number, tables: number, which: number, scale: number): void;
   /** x ← x·factor in place, in float64 rounded once (n floats). */
   scaleF64(x: number, n: number, factor: number): void;
+  /** acc[1] += Σ ((|x| + η)·g)² (two float64 at acc). */
+  adaptiveSquares(x: number, g: number, n: number, eta: number, acc: number): void;
+  /** out = T·(T·g), T = |x| + η (n floats). */
+  adaptiveDirection(x: number, g: number, out: number, n: number, eta: number): void;
   /** acc[0] += #non-finite entries of x (a float64 at acc). */
   countNonFinite(x: number, n: number, acc: number): void;
   /** out = x ⊙ y (n floats). */
@@ -264,6 +268,8 @@ const POSITIONS = {
   draws: [0, 2, 3],
   scaleF64: [0],
   countNonFinite: [0, 2],
+  adaptiveSquares: [0, 1, 4],
+  adaptiveDirection: [0, 1, 2],
   mulEntries: [0, 1, 2],
   absAdd: [0, 1],
   adam: [0, 1, 2, 3, 4, 5, 6],
@@ -641,6 +647,24 @@ const ENTRIES: { [K in keyof RawKernels]: Entry<Parameters<RawKernels[K]>> } = {
     ],
   }),
   scaleF64: ([, n]) => ({ ok: natural(n), why: 'bad sizes', buffers: [['x', n]] }),
+  adaptiveSquares: ([, , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['g', n],
+      ['acc', 4],
+    ],
+  }),
+  adaptiveDirection: ([, , , n]) => ({
+    ok: natural(n),
+    why: 'bad sizes',
+    buffers: [
+      ['x', n],
+      ['g', n],
+      ['out', n],
+    ],
+  }),
   countNonFinite: ([, n]) => ({
     ok: natural(n),
     why: 'bad sizes',

@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 const SEED = 28;
-const CASES = 400;
+const CASES = 500;
 
 describe('list kernels on wasm against tfjs ops on cpu', () => {
   it('are registered on wasm only', () => {
@@ -67,6 +67,9 @@ describe('list kernels on wasm against tfjs ops on cpu', () => {
           'list adam',
           'list momentum',
           'list momentum special',
+          'list adaptiveDirection',
+          'list adaptiveDirection special',
+          'list adaptiveSquares',
         ].sort(),
       );
     });

@@ -24,14 +24,17 @@ export const LINEAR_COMBINATION = 'UsamLinearCombination';
 /**
  * Over inputs `t${k}` (float32): with attr `which` 'nonFinite', the number of
  * entries that are NaN or ±∞ (each tested on its own: 0 exactly when all are
- * finite); 'squaredNorm', Σ t² (summed in float64); as float32 scalars.
+ * finite); 'squaredNorm', Σ t² (summed in float64); 'adaptiveSquares', with
+ * inputs `g${k}` and attr `c` too, Σ (T·g)² with T = |t| + c (ASAM's ‖Tg‖², the
+ * same float64 sum as 'squaredNorm' of the products); as float32 scalars.
  */
 export const FINITE_SQUARES = 'UsamFiniteSquares';
 
 /**
  * Entrywise over lists: attr `op` 'mul', a_k ⊙ b_k (inputs `a${k}`, `b${k}`, equal
- * shapes), or 'absAdd', |a_k| + c (inputs `a${k}`, attr `c`, rounded to float32 as
- * tfjs uploads a number); float32, rounded as tfjs's Mul, or Abs then Add. One output per k.
+ * shapes), 'absAdd', |a_k| + c (inputs `a${k}`, attr `c`, rounded to float32 as
+ * tfjs uploads a number), or 'adaptiveDirection', T ⊙ (T ⊙ b_k) with T = |a_k| + c
+ * (ASAM's T²g); float32, rounded as tfjs's Mul, Abs and Add. One output per k.
  */
 export const ENTRYWISE = 'UsamEntrywise';
 
@@ -129,39 +132,47 @@ export function linearCombination({ inputs, backend, attrs }: KernelArgs): tf.Te
 }
 
 export function finiteSquares({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const which = (attrs as { which?: string }).which;
-  if (which !== 'nonFinite' && which !== 'squaredNorm') {
+  const { which, c } = attrs as { which?: string; c?: number };
+  const adaptive = which === 'adaptiveSquares';
+  if (which !== 'nonFinite' && which !== 'squaredNorm' && !(adaptive && typeof c === 'number')) {
     throw new Error(
-      `@usam/backend: ${FINITE_SQUARES}: attrs.which must be 'nonFinite' or 'squaredNorm', got ${JSON.stringify(which)}.`,
+      `@usam/backend: ${FINITE_SQUARES}: attrs.which must be 'nonFinite', 'squaredNorm' or 'adaptiveSquares' (with a number c), got ${JSON.stringify(attrs)}.`,
     );
   }
   const heap = backend as unknown as WasmHeap;
   const simd = simdKernels(heap);
-  const tensors = Object.keys(inputs).map((_, k) => input(inputs, `t${k}`, FINITE_SQUARES));
+  const tensors = listed(inputs, 't', FINITE_SQUARES);
+  const gs = adaptive ? listed(inputs, 'g', FINITE_SQUARES) : [];
+  if (adaptive) sameShapes(FINITE_SQUARES, tensors, gs);
+  const shift = Math.fround(c ?? 0);
   let nonFinite = 0;
   let squares = 0;
   if (simd !== undefined) {
     // Two float64 accumulators in a 4-float tensor (the heap aligns allocations to 8 bytes).
     const acc = heap.makeOutput([4], 'float32');
     heap.typedArrayFromHeap(acc).fill(0);
-    for (const t of tensors) {
+    tensors.forEach((t, k) => {
       // The count alone where only it is asked for (no float64 squares to add up).
       if (which === 'nonFinite') simd.countNonFinite(t, sizeOf(t.shape), acc);
+      else if (adaptive) simd.adaptiveSquares(t, gs[k]!, sizeOf(t.shape), shift, acc);
       else simd.finiteSquares(t, sizeOf(t.shape), acc);
-    }
+    });
     const view = heap.typedArrayFromHeap(acc);
     const sums = new Float64Array(view.buffer, view.byteOffset, 2);
     [nonFinite, squares] = [sums[0]!, sums[1]!];
     heap.disposeData(acc.dataId);
   } else {
-    for (const t of tensors) {
+    tensors.forEach((t, k) => {
       const x = heap.typedArrayFromHeap(t);
+      const g = adaptive ? heap.typedArrayFromHeap(gs[k]!) : undefined;
       for (let i = 0; i < x.length; i++) {
-        const v = x[i]!;
+        // ASAM's T·g rounded as tfjs's Abs, Add and Mul, then squared as the plain case.
+        const v =
+          g === undefined ? x[i]! : Math.fround(Math.fround(Math.abs(x[i]!) + shift) * g[i]!);
         if (v - v !== 0) nonFinite += 1;
         squares += Math.fround(v * v);
       }
-    }
+    });
   }
   const out = heap.makeOutput([], 'float32');
   heap.typedArrayFromHeap(out)[0] = which === 'nonFinite' ? nonFinite : squares;
@@ -192,14 +203,15 @@ function sameShapes(kernel: string, ...lists: tf.TensorInfo[][]) {
 
 export function entrywise({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
   const { op, c } = attrs as { op?: string; c?: number };
-  if (op !== 'mul' && !(op === 'absAdd' && typeof c === 'number')) {
+  const shifted = op === 'absAdd' || op === 'adaptiveDirection';
+  if (op !== 'mul' && !(shifted && typeof c === 'number')) {
     throw new Error(
-      `@usam/backend: ${ENTRYWISE}: attrs must be { op: 'mul' } or { op: 'absAdd', c: number }, got ${JSON.stringify(attrs)}.`,
+      `@usam/backend: ${ENTRYWISE}: attrs must be { op: 'mul' } or { op: 'absAdd' | 'adaptiveDirection', c: number }, got ${JSON.stringify(attrs)}.`,
     );
   }
   const a = listed(inputs, 'a', ENTRYWISE);
-  const b = op === 'mul' ? listed(inputs, 'b', ENTRYWISE) : [];
-  if (op === 'mul') sameShapes(ENTRYWISE, a, b);
+  const b = op !== 'absAdd' ? listed(inputs, 'b', ENTRYWISE) : [];
+  if (op !== 'absAdd') sameShapes(ENTRYWISE, a, b);
   const heap = backend as unknown as WasmHeap;
   const simd = simdKernels(heap);
   const shift = Math.fround(c ?? 0);
@@ -208,16 +220,24 @@ export function entrywise({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo
     const n = sizeOf(ak.shape);
     if (simd !== undefined) {
       if (op === 'mul') simd.mulEntries(ak, b[k]!, out, n);
-      else simd.absAdd(ak, out, n, shift);
+      else if (op === 'absAdd') simd.absAdd(ak, out, n, shift);
+      else simd.adaptiveDirection(ak, b[k]!, out, n, shift);
     } else {
       // Views after makeOutput: allocating may grow (and so detach) the heap.
       const o = heap.typedArrayFromHeap(out);
       const x = heap.typedArrayFromHeap(ak);
+      const f = Math.fround;
       if (op === 'mul') {
         const y = heap.typedArrayFromHeap(b[k]!);
         for (let i = 0; i < n; i++) o[i] = x[i]! * y[i]!;
-      } else {
+      } else if (op === 'absAdd') {
         for (let i = 0; i < n; i++) o[i] = Math.abs(x[i]!) + shift;
+      } else {
+        const y = heap.typedArrayFromHeap(b[k]!);
+        for (let i = 0; i < n; i++) {
+          const t = f(Math.abs(x[i]!) + shift);
+          o[i] = t * f(t * y[i]!);
+        }
       }
     }
     return out;

@@ -5,6 +5,8 @@ import { createRng } from './rng';
 import {
   absPlus,
   adam,
+  adaptiveDirection,
+  adaptiveSquaredNorm,
   add,
   axpy,
   checkedCombination,
@@ -109,6 +111,8 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     squaredNorm: ([a]) => squaredNorm(a!),
     norm: ([a]) => norm(a!),
     mul: ([a, b]) => mul(a!, b!),
+    adaptiveDirection: ([x, g], [w]) => adaptiveDirection(x!, g!, Math.abs(w!) + 0.01),
+    adaptiveSquaredNorm: ([x, g], [w]) => adaptiveSquaredNorm(x!, g!, Math.abs(w!) + 0.01),
     absPlus: ([a], [w]) => absPlus(a!, w!),
     'scale by a scalar tensor': ([a], [w]) => scale(a!, tf.scalar(w!)),
     momentum: ([x, g, a], [w]) => {
@@ -149,6 +153,8 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
     squaredNorm: LIST_KERNELS.finiteSquares,
     norm: LIST_KERNELS.finiteSquares,
     mul: LIST_KERNELS.entrywise,
+    adaptiveDirection: LIST_KERNELS.entrywise,
+    adaptiveSquaredNorm: LIST_KERNELS.finiteSquares,
     absPlus: LIST_KERNELS.entrywise,
     'scale by a scalar tensor': LIST_KERNELS.linearCombination,
     adam: LIST_KERNELS.adam,
@@ -217,7 +223,7 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
           for (let i = 0; i < e.length; i++) {
             const [a, b] = [g[i]!, e[i]!];
             if (Object.is(a, b)) continue;
-            if (name === 'squaredNorm' || name === 'norm') {
+            if (name === 'squaredNorm' || name === 'norm' || name === 'adaptiveSquaredNorm') {
               // cpu rounds each tensor's float64 sum to float32, then adds the k sums in float32
               // (k − 1 roundings); the kernel rounds one float64 sum once. Every partial sum is of
               // non-negative terms, so each rounding moves it by ≤ 2⁻²⁴ of the total: ≤ (2k)·2⁻²⁴
@@ -235,6 +241,22 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
       expect(failures).toEqual([]);
     });
   }
+
+  it('adaptiveSquaredNorm on wasm is squaredNorm of (|x| + c) ⊙ g bit for bit, in one kernel', async () => {
+    await tf.setBackend('wasm');
+    const rng = createRng('adaptive-squares');
+    for (let index = 0; index < 60; index++) {
+      const shapes = shapesFrom(rng);
+      const [xs, gs] = [0, 1].map(() =>
+        valuesFor(rng, shapes, rng.next() < 0.3).map((v, k) => tf.tensor(v, shapes[k]!)),
+      );
+      const c = [0.01, 0.5, 1e-7][index % 3]!;
+      const fusedValue = adaptiveSquaredNorm(xs!, gs!, c);
+      const steps = tf.tidy(() => squaredNorm(mul(absPlus(xs!, c), gs!)));
+      expect(Object.is(fusedValue.dataSync()[0], steps.dataSync()[0]), `case ${index}`).toBe(true);
+      tf.dispose([...xs!, ...gs!, fusedValue, steps]);
+    }
+  });
 
   it('leaks no tensor over many steps, and differentiates (through tfjs ops) under a tape', async () => {
     await tf.setBackend('wasm');
@@ -258,6 +280,8 @@ describe('tensorList on wasm (list kernels) against its tfjs ops on cpu', () => 
         norm(x),
         ...mul(x, v),
         ...absPlus(x, 0.01),
+        ...adaptiveDirection(x, v, 0.01),
+        adaptiveSquaredNorm(x, v, 0.01),
         ...scale(x, size),
         ...Object.values(momentum(x, v, x, { m: 0.9, c: -0.1, nesterov: true })).flat(),
         ...Object.values(

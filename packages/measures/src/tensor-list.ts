@@ -82,11 +82,11 @@ export function checkTensorShapes(tensors: TensorList, shapes: Shapes, what: str
 export const LIST_KERNELS = {
   /** Σ_j w_j·t_j per tensor k: inputs `t${j}_${k}`, attrs `{ weights }`; one output per k. */
   linearCombination: 'UsamLinearCombination',
-  /** Over inputs `t${k}`: attrs `{ which: 'nonFinite' | 'squaredNorm' }`; a float32 scalar. */
+  /** Over inputs `t${k}`: attrs `{ which: 'nonFinite' | 'squaredNorm' }` (or `'adaptiveSquares'`, `c`, with inputs `g${k}`); a float32 scalar. */
   finiteSquares: 'UsamFiniteSquares',
   /** No inputs: a sampler's draw into tensors of attrs `shapes` (the samplers' `drawn`). */
   draws: 'UsamDraws',
-  /** Entrywise: attrs `{ op: 'mul' }`, a_k ⊙ b_k (inputs `a${k}`, `b${k}`), or `{ op: 'absAdd', c }`, |a_k| + c. */
+  /** Entrywise: attrs `{ op: 'mul' }`, a_k ⊙ b_k (inputs `a${k}`, `b${k}`), `{ op: 'absAdd', c }`, |a_k| + c, or `{ op: 'adaptiveDirection', c }`. */
   entrywise: 'UsamEntrywise',
   /** Adam's update (`adam` below): inputs `x${k}`, `g${k}`, `m${k}`, `v${k}`; outputs every x′, then m′, then v′. */
   adam: 'UsamAdam',
@@ -295,6 +295,39 @@ const sameShapes = (x: TensorList, lists: readonly TensorList[]) =>
   lists.every(
     (list) => list.length === x.length && list.every((t, k) => sameShape(t.shape, x[k]!.shape)),
   );
+
+/**
+ * ‖T ⊙ g‖² with T = |x| + c entrywise (ASAM's ‖Tg‖², Kwon et al. 2021), as
+ * `squaredNorm(mul(absPlus(x, c), g))` computes it, bit for bit; in one pass
+ * without forming T or Tg where the backend has the list kernel.
+ */
+export function adaptiveSquaredNorm(x: TensorList, g: TensorList, c: number): tf.Scalar {
+  if (sameShapes(x, [g]) && fused(LIST_KERNELS.finiteSquares, [x, g])) {
+    const inputs: tf.NamedTensorMap = {};
+    x.forEach((t, k) => {
+      inputs[`t${k}`] = t;
+      inputs[`g${k}`] = g[k]!;
+    });
+    const attrs = { which: 'adaptiveSquares', c };
+    return tf.engine().runKernel(LIST_KERNELS.finiteSquares, inputs, attrs) as tf.Scalar;
+  }
+  return tf.tidy(() => squaredNorm(mul(absPlus(x, c), g)));
+}
+
+/**
+ * T ⊙ (T ⊙ g) with T = |x| + c entrywise (ASAM's T²g), as `mul(t, mul(t, g))`
+ * with t = `absPlus(x, c)` computes it, bit for bit; in one pass where the
+ * backend has the list kernel.
+ */
+export function adaptiveDirection(x: TensorList, g: TensorList, c: number): tf.Tensor[] {
+  if (sameShapes(x, [g]) && fused(LIST_KERNELS.entrywise, [x, g])) {
+    return fusedEntrywise(LIST_KERNELS.entrywise, { a: x, b: g }, { op: 'adaptiveDirection', c });
+  }
+  return tf.tidy(() => {
+    const t = absPlus(x, c);
+    return mul(t, mul(t, g));
+  });
+}
 
 /** Adam's hyperparameters and bias corrections for one step (`adam`). */
 export interface AdamConstants {

@@ -82,10 +82,10 @@ export function sam(options: AscentOptions): SharpnessAwareOptimizer {
 export const asamDirection =
   (rho: number, eta: number): Ascent =>
   (x, g) => {
-    const t = tensorList.absPlus(x, eta);
-    const tg = tensorList.mul(t, g);
-    const scale = tf.div(rho, tf.add(tensorList.norm(tg), NORM_EPSILON)) as tf.Scalar;
-    return tensorList.scale(tensorList.mul(t, tg), scale);
+    // ‖Tg‖ and T²g each in one pass over x and g (tensorList), T = |x| + η.
+    const norm = tf.sqrt(tensorList.adaptiveSquaredNorm(x, g, eta));
+    const scale = tf.div(rho, tf.add(norm, NORM_EPSILON)) as tf.Scalar;
+    return tensorList.scale(tensorList.adaptiveDirection(x, g, eta), scale);
   };
 
 /** Options of ASAM. */
