@@ -46,11 +46,6 @@ export function filterGradientBySimd(
     // dw += col · dy[rows r0..r1]: col [kh·kw·Cin, pixels] row-major, dy [pixels, Cout].
     simd.matmul(col, pixels * 4, 4, [dy, r0 * wo * cout], sum, rows4, pixels, cout, r0 > 0);
   }
-  // No pixels (an empty batch, or an empty dy): no product ran, and the gradient is zero.
-  if (rows === 0) {
-    heap.typedArrayFromHeap(dw).fill(0);
-    return dw;
-  }
   if (sum !== dw) {
     heap.typedArrayFromHeap(dw).set(heap.typedArrayFromHeap(sum).subarray(0, patch * cout));
   }

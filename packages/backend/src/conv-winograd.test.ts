@@ -154,6 +154,31 @@ describe('Winograd convolutions on wasm against tfjs on cpu', () => {
     });
   }
 
+  it('give zeros for an empty dy, on every path of the input gradient', async () => {
+    // 3 channels, stride 1: im2col; 16, stride 2: im2col; 64, stride 1: XNNPACK (8 < 16 for
+    // Winograd). Each left the heap's contents in dx before.
+    for (const [cin, stride] of [
+      [3, 1],
+      [16, 2],
+      [64, 1],
+    ] as const) {
+      const run = () =>
+        tf.tidy(() => {
+          const out = tf
+            .engine()
+            .runKernel(
+              'Conv2DBackpropInput',
+              { dy: tf.zeros([1, 0, 0, 8]), filter: tf.ones([3, 3, cin, 8]) },
+              { strides: stride, pad: 'valid', dataFormat: 'NHWC', inputShape: [1, 2, 2, cin] },
+            ) as tf.Tensor;
+          return { shape: out.shape, values: Array.from(out.dataSync()) };
+        });
+      const cpu = await on('cpu', run);
+      expect(cpu.values.every((v) => v === 0)).toBe(true);
+      expect(await on('wasm', run)).toEqual(cpu);
+    }
+  });
+
   it('give non-finite outputs exactly where the direct convolution does (an ∞ in x)', async () => {
     // Winograd's output tiles read the same input pixels as the direct sums they stand for, so
     // an ∞ reaches the same outputs; where the direct sum is ±∞, Winograd may give NaN (∞ − ∞

@@ -77,6 +77,14 @@ function assertSizes(kernelName: string, checks: [string, number, number][]): vo
   }
 }
 
+/** A float32 tensor of zeros on wasm's heap. */
+function zeros(args: KernelArgs, shape: number[]): tf.TensorInfo {
+  const heap = args.backend as unknown as WasmHeap;
+  const out = heap.makeOutput(shape, 'float32');
+  heap.typedArrayFromHeap(out).fill(0);
+  return out;
+}
+
 /**
  * The padding of the convolution that yields the filter gradient, along one
  * spatial axis. The forward pass reads x at i·s + k·r − padBefore (i < outSize,
@@ -138,6 +146,10 @@ function conv2DBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ['the depth of x', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
+  // Nothing to sum: zeros (the convolutions below would leave their output as the heap held it).
+  if (tf.util.sizeFromShape(dy.shape) === 0 || tf.util.sizeFromShape(x.shape) === 0) {
+    return zeros(args, [...filterShape]);
+  }
   const winograd = winogradFilterGradient(args, info, filterShape);
   if (winograd !== undefined) return winograd;
   const simd = simdKernels(args.backend as unknown as WasmHeap);
@@ -438,6 +450,8 @@ function conv2DBackpropInput(args: KernelArgs): tf.TensorInfo {
     ['the depth of the input', xc, cin],
     ['the depth of dy', dyc, cout],
   ]);
+  // Nothing to sum: zeros (the convolutions below would leave their output as the heap held it).
+  if (tf.util.sizeFromShape(dy.shape) === 0) return zeros(args, [...attrs.inputShape]);
   const { strideHeight: sh, strideWidth: sw, padInfo } = info;
   const winograd = nchw ? undefined : winogradInputGradient(args, info);
   if (winograd !== undefined) return winograd;
