@@ -140,6 +140,12 @@ export function maxPoolGrad(
   given(1, dy);
   given(2, dx);
   inside(2, dx, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && top === 0 && left === 0) {
+    if (2 * ho <= h && 2 * wo <= w && (c & 3) === 0) {
+      maxPoolGrad2x2(x, dy, dx, batch, h, w, c, ho, wo);
+      return;
+    }
+  }
   memory.fill(dx, 0, (<usize>batch * <usize>h * <usize>w * <usize>c) << 2);
   const c4 = c & ~3;
   let g = dy;
@@ -190,6 +196,90 @@ export function maxPoolGrad(
         }
         g += (<usize>c) << 2;
       }
+    }
+  }
+}
+
+/**
+ * maxPoolGrad for 2×2 windows at stride 2 inside the input, channels a multiple
+ * of 4 (the pools of our CNNs): windows do not overlap, so each entry of dx is
+ * written once, dy where it is its window's first maximum and 0 elsewhere, four
+ * channels at a time; only rows and columns past the last window are cleared
+ * separately. The same rule as the general loop: `v > best` in row-major order
+ * from −∞ (ties to the first, NaN never wins).
+ */
+function maxPoolGrad2x2(
+  x: usize,
+  dy: usize,
+  dx: usize,
+  batch: i32,
+  h: i32,
+  w: i32,
+  c: i32,
+  ho: i32,
+  wo: i32,
+): void {
+  const row = (<usize>w * <usize>c) << 2;
+  const pixel = (<usize>c) << 2;
+  let g = dy;
+  for (let n = 0; n < batch; n++) {
+    const image = <usize>n * <usize>h * row;
+    for (let oy = 0; oy < ho; oy++) {
+      const r0 = image + <usize>(2 * oy) * row;
+      for (let ox = 0; ox < wo; ox++) {
+        const p00 = r0 + <usize>(2 * ox) * pixel;
+        const p01 = p00 + pixel;
+        const p10 = p00 + row;
+        const p11 = p10 + pixel;
+        inside(0, x + p00, pixel << 1);
+        inside(0, x + p10, pixel << 1);
+        inside(2, dx + p00, pixel << 1);
+        inside(2, dx + p10, pixel << 1);
+        inside(1, g, pixel);
+        for (let ch: usize = 0; ch < pixel; ch += 16) {
+          const v0 = v128.load(x + p00 + ch);
+          const v1 = v128.load(x + p01 + ch);
+          const v2 = v128.load(x + p10 + ch);
+          const v3 = v128.load(x + p11 + ch);
+          // w_k: lanes where position k is the first maximum so far.
+          let w0 = f32x4.gt(v0, f32x4.splat(-Infinity));
+          let best = v128.bitselect(v0, f32x4.splat(-Infinity), w0);
+          const w1 = f32x4.gt(v1, best);
+          w0 = v128.andnot(w0, w1);
+          best = v128.bitselect(v1, best, w1);
+          let w1k = w1;
+          const w2 = f32x4.gt(v2, best);
+          w0 = v128.andnot(w0, w2);
+          w1k = v128.andnot(w1k, w2);
+          best = v128.bitselect(v2, best, w2);
+          const w3 = f32x4.gt(v3, best);
+          w0 = v128.andnot(w0, w3);
+          w1k = v128.andnot(w1k, w3);
+          const w2k = v128.andnot(w2, w3);
+          const d = v128.load(g + ch);
+          v128.store(dx + p00 + ch, v128.and(d, w0));
+          v128.store(dx + p01 + ch, v128.and(d, w1k));
+          v128.store(dx + p10 + ch, v128.and(d, w2k));
+          v128.store(dx + p11 + ch, v128.and(d, w3));
+        }
+        g += pixel;
+      }
+      // Columns past the last window in these two rows.
+      const tail = <usize>(w - 2 * wo) * pixel;
+      if (tail > 0) {
+        const at = r0 + <usize>(2 * wo) * pixel;
+        inside(2, dx + at, tail);
+        inside(2, dx + at + row, tail);
+        memory.fill(dx + at, 0, tail);
+        memory.fill(dx + at + row, 0, tail);
+      }
+    }
+    // Rows past the last window.
+    const rest = <usize>(h - 2 * ho) * row;
+    if (rest > 0) {
+      const at = image + <usize>(2 * ho) * row;
+      inside(2, dx + at, rest);
+      memory.fill(dx + at, 0, rest);
     }
   }
 }

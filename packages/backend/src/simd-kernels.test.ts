@@ -156,6 +156,10 @@ describe('SIMD MaxPoolGrad', () => {
   // Channels 1, 5, 6, 9: SIMD blocks of 4 and their scalar tails.
   const CASES: [Shape4, [number, number], [number, number], Pad][] = [
     [[1, 7, 9, 5], [2, 2], [2, 2], 'valid'],
+    // 2×2 at stride 2 with channels a multiple of 4: the non-overlapping path, odd sizes leaving rows and columns.
+    [[2, 7, 9, 8], [2, 2], [2, 2], 'valid'],
+    [[3, 5, 5, 4], [2, 2], [2, 2], 'valid'],
+    [[1, 6, 4, 12], [2, 2], [2, 2], 'same'],
     [[2, 9, 8, 9], [3, 3], [2, 2], 'same'], // overlapping windows
     [[3, 6, 7, 6], [3, 2], [2, 1], 1], // numeric padding, non-square
     [
@@ -192,19 +196,25 @@ describe('SIMD MaxPoolGrad', () => {
   }
 
   it('gives ties to the first maximum and passes all-≤0 windows, in SIMD lanes and tails', async () => {
-    const shape: Shape4 = [2, 4, 4, 6];
-    const dyShape = [2, 2, 2, 6];
-    const dy: [Float32Array, number[]] = [values(dyShape, 5), dyShape];
-    for (const x of [new Float32Array(192), values(shape, 3).map((v) => -Math.abs(v) - 0.1)]) {
-      const inputs = { input: [x, shape], dy, output: dy } as Record<
-        string,
-        [Float32Array, number[]]
-      >;
-      const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
-      const { cpu, simd, fallback } = await threeWays('MaxPoolGrad', inputs, attrs);
-      expect([...simd]).toEqual([...cpu]);
-      expect([...fallback]).toEqual([...cpu]);
-      expect(simd.filter((v) => v !== 0).length).toBe(48); // one per window and channel
+    // 6 channels: the general loop's lanes and tail; 8: the non-overlapping 2×2 path.
+    for (const channels of [6, 8]) {
+      const shape: Shape4 = [2, 4, 4, channels];
+      const dyShape = [2, 2, 2, channels];
+      const dy: [Float32Array, number[]] = [values(dyShape, 5), dyShape];
+      for (const x of [
+        new Float32Array(32 * channels),
+        values(shape, 3).map((v) => -Math.abs(v) - 0.1),
+      ]) {
+        const inputs = { input: [x, shape], dy, output: dy } as Record<
+          string,
+          [Float32Array, number[]]
+        >;
+        const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
+        const { cpu, simd, fallback } = await threeWays('MaxPoolGrad', inputs, attrs);
+        expect([...simd]).toEqual([...cpu]);
+        expect([...fallback]).toEqual([...cpu]);
+        expect(simd.filter((v) => v !== 0).length).toBe(8 * channels); // one per window and channel
+      }
     }
   });
 });
