@@ -120,7 +120,7 @@ function forXnnpack(s: Scratch, b: tf.TensorInfo): tf.TensorInfo {
 
 /**
  * The product for any batch shapes, sizes (zero included) and flags, batch by
- * batch: in our SIMD module where it runs (b transposed first if flagged), in
+ * batch: in our SIMD module if given (b transposed first if flagged), in
  * JavaScript otherwise.
  */
 function product(
@@ -128,10 +128,10 @@ function product(
   a: tf.TensorInfo,
   b: tf.TensorInfo,
   attrs: MatMulAttrs,
+  simd: SimdKernels | undefined,
 ): tf.TensorInfo {
   const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
   const heap = s.backend as unknown as WasmHeap;
-  const simd = simdKernels(heap);
   const bRowMajor =
     attrs.transposeB && simd
       ? s.run('Transpose', { x: b }, { perm: swapInner(b.shape.length) })
@@ -229,7 +229,7 @@ function simdProduct(
 ): tf.TensorInfo {
   const attrs = args.attrs as unknown as MatMulAttrs;
   const { bias } = args.inputs as { bias?: tf.TensorInfo };
-  const out = product(s, a, b, attrs);
+  const out = product(s, a, b, attrs, simd);
   const act = SIMD_ACTIVATIONS[attrs.activation ?? 'linear'];
   const n = out.shape.at(-1)!;
   const perColumn = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === n);
@@ -260,15 +260,16 @@ export function transposeFirst(original: tf.KernelFunc): tf.KernelFunc {
     const attrs = args.attrs as unknown as MatMulAttrs;
     const { transposeA, transposeB, activation = 'linear' } = attrs;
     if (a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
-    const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
     const backend = args.backend as tf.KernelBackend;
     const simd = simdKernels(backend as unknown as WasmHeap);
+    // product() checks the shapes (geometry) on this path.
     if (simd !== undefined) return withScratch(backend, (s) => simdProduct(s, simd, args, a, b));
+    const { m, k, n, batch, pa, pb } = geometry(a, b, attrs);
     const fused = bias !== undefined || activation !== 'linear';
     const batch1 = sizeOf(pa) === 1 && sizeOf(pb) === 1;
     const wasmBatches = pa.join() === pb.join() || sizeOf(pa) === 1 || sizeOf(pb) === 1;
     if (m * n * k === 0 || sizeOf(batch) === 0 || !wasmBatches) {
-      return withScratch(backend, (s) => epilogue(s, product(s, a, b, attrs), args));
+      return withScratch(backend, (s) => epilogue(s, product(s, a, b, attrs, undefined), args));
     }
     const fusable =
       batch1 &&
